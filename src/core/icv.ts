@@ -1,0 +1,261 @@
+/**
+ * The virtual CPU interface (ICV_* registers, GIC IHI 0069 §12.7) over a vCPU's list registers:
+ * what the hardware does when a guest with ICH_HCR_EL2.En accesses ICC_* at EL1. vgic is that
+ * hardware, so this file follows the architecture's pseudocode (HighestPriorityVirtualInterrupt,
+ * CanSignalVirtualInterrupt, VPriorityGroup, ...) as QEMU's arm_gicv3_cpuif.c does.
+ *
+ * Group priority uses ICH_VMCR_EL2.VBPR0/1 (VCBPR shares BPR0). Active priorities live in
+ * ICH_AP0R0/ICH_AP1R0 (5 priority bits: 32 levels, one register each).
+ *
+ * Who may call: the thread running vCPU `v`, while v is in the guest (LRs loaded). No locks.
+ */
+
+import { INTID_SECURE } from '../arch/intid.ts';
+import {
+  HCR_LRENPIE,
+  HCR_NPIE,
+  HCR_UIE,
+  LR_HI_ACTIVE,
+  LR_HI_EOI,
+  LR_HI_GROUP,
+  LR_HI_HW,
+  LR_HI_PENDING,
+  LR_HI_PINTID_MASK,
+  LR_HI_PRIORITY_SHIFT,
+  LR_HI_STATE,
+  MISR_EOI,
+  MISR_LRENP,
+  MISR_NP,
+  MISR_U,
+  PRIO_IDLE,
+  VGIC_MIN_BPR0,
+  VGIC_PRI_BITS,
+  VMCR_BPR_MASK,
+  VMCR_BPR0_SHIFT,
+  VMCR_BPR1_SHIFT,
+  VMCR_CBPR,
+  VMCR_ENG0,
+  VMCR_ENG1,
+  VMCR_EOIM,
+  VMCR_PMR_SHIFT,
+} from '../arch/ich.ts';
+import { INTID_SPURIOUS } from '../arch/intid.ts';
+import { type GicState, V_AP0R0, V_AP1R0, V_EOICOUNT, V_HCR, V_USED_LRS, V_VMCR, VCPU_STRIDE } from '../state/layout.ts';
+
+/** Shift from a priority value to its APR bit: 8 - PREbits. */
+const APR_SHIFT = 8 - VGIC_PRI_BITS;
+
+export const lrPriority = (hi: number): number => (hi >>> LR_HI_PRIORITY_SHIFT) & 0xff;
+
+/** ICV_BPR0/1 as the guest reads them (VCBPR makes BPR1 read BPR0 + 1, saturating at 7). */
+export function readVbpr(s: GicState, v: number, grp1: boolean): number {
+  const vmcr = s.vcpu[v * VCPU_STRIDE + V_VMCR];
+  if (!grp1) return (vmcr >>> VMCR_BPR0_SHIFT) & VMCR_BPR_MASK;
+  if (vmcr & VMCR_CBPR) return Math.min(((vmcr >>> VMCR_BPR0_SHIFT) & VMCR_BPR_MASK) + 1, 7);
+  return (vmcr >>> VMCR_BPR1_SHIFT) & VMCR_BPR_MASK;
+}
+
+/** Writes VBPR0/1; values below the minimum become the minimum. With VCBPR, BPR1 writes are ignored. */
+export function writeVbpr(s: GicState, v: number, grp1: boolean, value: number): void {
+  const i = v * VCPU_STRIDE + V_VMCR;
+  const vmcr = s.vcpu[i];
+  if (grp1 && vmcr & VMCR_CBPR) return;
+  const min = grp1 ? VGIC_MIN_BPR0 + 1 : VGIC_MIN_BPR0;
+  const bpr = Math.max(value & VMCR_BPR_MASK, min);
+  const shift = grp1 ? VMCR_BPR1_SHIFT : VMCR_BPR0_SHIFT;
+  s.vcpu[i] = (vmcr & ~(VMCR_BPR_MASK << shift)) | (bpr << shift);
+}
+
+/** VPriorityGroup: the mask keeping the group-priority bits of a priority for a group. */
+function gprioMask(s: GicState, v: number, grp1: boolean): number {
+  const vmcr = s.vcpu[v * VCPU_STRIDE + V_VMCR];
+  let bpr: number;
+  if (grp1 && (vmcr & VMCR_CBPR) === 0) bpr = ((vmcr >>> VMCR_BPR1_SHIFT) & VMCR_BPR_MASK) - 1;
+  else bpr = (vmcr >>> VMCR_BPR0_SHIFT) & VMCR_BPR_MASK;
+  return (0xff << (bpr + 1)) & 0xff;
+}
+
+/** The running priority: the highest active priority in the APRs, or 0xff when idle (ICV_RPR_EL1). */
+export function runningPriority(s: GicState, v: number): number {
+  const b = v * VCPU_STRIDE;
+  const apr = s.vcpu[b + V_AP0R0] | s.vcpu[b + V_AP1R0];
+  if (apr === 0) return PRIO_IDLE;
+  return (31 - Math.clz32(apr & -apr)) << APR_SHIFT;
+}
+
+/** HighestPriorityVirtualInterrupt: index of the best pending LR of an enabled group, or -1. */
+export function hppviIndex(s: GicState, v: number): number {
+  const b = v * VCPU_STRIDE;
+  const vmcr = s.vcpu[b + V_VMCR];
+  if ((vmcr & (VMCR_ENG0 | VMCR_ENG1)) === 0) return -1;
+  const used = s.vcpu[b + V_USED_LRS];
+  const base = s.lrIndex(v, 0);
+  let best = -1;
+  let prio = 0xff; // a priority of 0xff is never signalled (architecturally correct)
+  for (let n = 0; n < used; n++) {
+    const hi = s.lr[base + 2 * n + 1];
+    if ((hi & LR_HI_STATE) !== LR_HI_PENDING) continue;
+    if ((vmcr & (hi & LR_HI_GROUP ? VMCR_ENG1 : VMCR_ENG0)) === 0) continue;
+    const p = lrPriority(hi);
+    if (p < prio) {
+      prio = p;
+      best = n;
+    }
+  }
+  return best;
+}
+
+/** CanSignalVirtualInterrupt for LR n: above the priority mask, and preempts the running priority. */
+function canPreempt(s: GicState, v: number, n: number): boolean {
+  const hi = s.lr[s.lrIndex(v, n) + 1];
+  const prio = lrPriority(hi);
+  const vpmr = (s.vcpu[v * VCPU_STRIDE + V_VMCR] >>> VMCR_PMR_SHIFT) & 0xff;
+  if (prio >= vpmr) return false;
+  const rprio = runningPriority(s, v);
+  if (rprio === PRIO_IDLE) return true;
+  const mask = gprioMask(s, v, (hi & LR_HI_GROUP) !== 0);
+  return (prio & mask) < (rprio & mask);
+}
+
+/** Is a virtual IRQ signalled to the PE (the vIRQ line)? */
+export function virqSignalled(s: GicState, v: number): boolean {
+  if (s.vcpu[v * VCPU_STRIDE + V_USED_LRS] === 0) return false;
+  const n = hppviIndex(s, v);
+  return n >= 0 && canPreempt(s, v, n);
+}
+
+/** ICV_IAR0/1_EL1: acknowledge the best pending interrupt of this group, or read 1023. */
+export function icvIar(s: GicState, v: number, grp1: boolean): number {
+  const n = hppviIndex(s, v);
+  if (n < 0) return INTID_SPURIOUS;
+  const i = s.lrIndex(v, n);
+  const hi = s.lr[i + 1];
+  if ((hi & LR_HI_GROUP) !== 0 !== grp1 || !canPreempt(s, v, n)) return INTID_SPURIOUS;
+  const intid = s.lr[i];
+  if (intid >= INTID_SECURE && intid <= INTID_SPURIOUS) {
+    s.lr[i + 1] = hi & ~LR_HI_PENDING; // special INTIDs go from pending to invalid
+    return intid;
+  }
+  const prio = lrPriority(hi) & gprioMask(s, v, grp1);
+  s.lr[i + 1] = ((hi & ~LR_HI_PENDING) | LR_HI_ACTIVE) >>> 0;
+  s.vcpu[v * VCPU_STRIDE + (grp1 ? V_AP1R0 : V_AP0R0)] |= 1 << (prio >>> APR_SHIFT);
+  return intid;
+}
+
+/** ICV_HPPIR0/1_EL1: the best pending interrupt if it is of this group, else 1023. */
+export function icvHppir(s: GicState, v: number, grp1: boolean): number {
+  const n = hppviIndex(s, v);
+  if (n < 0) return INTID_SPURIOUS;
+  const i = s.lrIndex(v, n);
+  return (s.lr[i + 1] & LR_HI_GROUP) !== 0 === grp1 ? s.lr[i] : INTID_SPURIOUS;
+}
+
+/**
+ * Priority drop: clear the highest active priority bit (Group 0 first on a tie).
+ * Returns the dropped priority, or 0xff if nothing was active.
+ */
+function dropPriority(s: GicState, v: number): number {
+  const b = v * VCPU_STRIDE;
+  const ap0 = s.vcpu[b + V_AP0R0];
+  const ap1 = s.vcpu[b + V_AP1R0];
+  if ((ap0 | ap1) === 0) return PRIO_IDLE;
+  const c0 = ap0 === 0 ? 32 : 31 - Math.clz32(ap0 & -ap0);
+  const c1 = ap1 === 0 ? 32 : 31 - Math.clz32(ap1 & -ap1);
+  if (c0 <= c1) {
+    s.vcpu[b + V_AP0R0] = ap0 & (ap0 - 1);
+    return c0 << APR_SHIFT;
+  }
+  s.vcpu[b + V_AP1R0] = ap1 & (ap1 - 1);
+  return c1 << APR_SHIFT;
+}
+
+/** The LR holding `intid` in an active state, or -1. */
+function findActive(s: GicState, v: number, intid: number): number {
+  const used = s.vcpu[v * VCPU_STRIDE + V_USED_LRS];
+  const base = s.lrIndex(v, 0);
+  for (let n = 0; n < used; n++) {
+    if (s.lr[base + 2 * n] === intid && (s.lr[base + 2 * n + 1] & LR_HI_ACTIVE) !== 0) return n;
+  }
+  return -1;
+}
+
+/** Result of an EOIR/DIR: nothing more to do, or work for the hypervisor side (core/vgic.ts). */
+export const ICV_DONE = 0;
+/** The interrupt is not in an LR: deactivate it in software (EOIcount / trapped DIR). */
+export const ICV_DEACTIVATE_SW = 1;
+/** A HW LR was deactivated: deactivate the physical interrupt (pINTID in the low bits). */
+export const ICV_DEACTIVATE_PHYS = 2;
+
+let physIntid = 0;
+/** The pINTID of the last ICV_DEACTIVATE_PHYS result. */
+export const lastPhysIntid = (): number => physIntid;
+
+function deactivateLr(s: GicState, v: number, n: number): number {
+  const i = s.lrIndex(v, n) + 1;
+  const hi = s.lr[i];
+  s.lr[i] = (hi & ~LR_HI_ACTIVE) >>> 0;
+  if (hi & LR_HI_HW) {
+    physIntid = hi & LR_HI_PINTID_MASK;
+    return ICV_DEACTIVATE_PHYS;
+  }
+  return ICV_DONE;
+}
+
+/** ICV_EOIR0/1_EL1. Special and out-of-range INTIDs are ignored (no priority drop). */
+export function icvEoir(s: GicState, v: number, grp1: boolean, intid: number): number {
+  if (intid >= INTID_SECURE && intid < 8192) return ICV_DONE;
+  const dropped = dropPriority(s, v);
+  if (dropped === PRIO_IDLE) return ICV_DONE;
+  const n = findActive(s, v, intid);
+  if (n < 0) {
+    const b = v * VCPU_STRIDE;
+    s.vcpu[b + V_EOICOUNT] = (s.vcpu[b + V_EOICOUNT] + 1) & 31;
+    return s.vcpu[b + V_VMCR] & VMCR_EOIM ? ICV_DONE : ICV_DEACTIVATE_SW;
+  }
+  const hi = s.lr[s.lrIndex(v, n) + 1];
+  if ((hi & LR_HI_GROUP) !== 0 === grp1 && (lrPriority(hi) & gprioMask(s, v, grp1)) === dropped) {
+    if ((s.vcpu[v * VCPU_STRIDE + V_VMCR] & VMCR_EOIM) === 0) return deactivateLr(s, v, n);
+  }
+  return ICV_DONE;
+}
+
+/** ICV_DIR_EL1: deactivation, only meaningful with EOImode = 1. */
+export function icvDir(s: GicState, v: number, intid: number): number {
+  if (intid >= INTID_SECURE && intid < 8192) return ICV_DONE;
+  if ((s.vcpu[v * VCPU_STRIDE + V_VMCR] & VMCR_EOIM) === 0) return ICV_DONE;
+  const n = findActive(s, v, intid);
+  if (n < 0) {
+    const b = v * VCPU_STRIDE;
+    s.vcpu[b + V_EOICOUNT] = (s.vcpu[b + V_EOICOUNT] + 1) & 31;
+    return ICV_DEACTIVATE_SW;
+  }
+  return deactivateLr(s, v, n);
+}
+
+/**
+ * ICH_MISR_EL2: which maintenance conditions hold. A non-zero value means the maintenance interrupt
+ * fires, which makes the vCPU exit (sync) and re-enter (flush).
+ */
+export function maintenanceStatus(s: GicState, v: number): number {
+  const b = v * VCPU_STRIDE;
+  const hcr = s.vcpu[b + V_HCR];
+  const used = s.vcpu[b + V_USED_LRS];
+  if (used === 0) return 0;
+  const base = s.lrIndex(v, 0);
+  let valid = 0;
+  let pending = 0;
+  let misr = 0;
+  for (let n = 0; n < used; n++) {
+    const hi = s.lr[base + 2 * n + 1];
+    if (hi & LR_HI_STATE) {
+      valid++;
+      if (hi & LR_HI_PENDING) pending++;
+    } else if ((hi & (LR_HI_HW | LR_HI_EOI)) === LR_HI_EOI) {
+      misr |= MISR_EOI;
+    }
+  }
+  if (hcr & HCR_UIE && valid <= 1) misr |= MISR_U;
+  if (hcr & HCR_NPIE && pending === 0) misr |= MISR_NP;
+  if (hcr & HCR_LRENPIE && s.vcpu[b + V_EOICOUNT] !== 0) misr |= MISR_LRENP;
+  return misr;
+}

@@ -1,0 +1,67 @@
+/**
+ * Locks are 32-bit words in the state buffer: 0 when free, else the owner's thread id.
+ * A taker spins briefly, then sleeps in Atomics.wait (never an unbounded spin: these hosts have 2 cores).
+ *
+ * Lock order (KVM's, arch/arm64/kvm/vgic/vgic.c), outermost first:
+ *
+ *     config lock (device API)  →  ap_list_lock (per vCPU)  →  irq_lock (per interrupt)
+ *
+ * - To take an outer lock while holding an inner one, drop the inner one first and re-check
+ *   (vgic_queue_irq_unlock in core/vgic.ts does this).
+ * - When taking two ap_list_locks, take the lower vCPU id's first.
+ * - The list registers, ICH_VMCR, the APRs and the timer of a vCPU belong to the thread running
+ *   that vCPU and take no lock; other threads only touch a vCPU's ap_list (under its lock) and
+ *   then kick it.
+ * - Functions named `…Locked` expect the caller to hold the lock their first argument names.
+ *
+ * Who may call: core/ and device/. A lock taken twice by the same thread is a vgic bug and throws.
+ */
+
+/** This thread's owner id (1 on the thread that loaded the module; the runtime sets others). */
+let ownerId = 1;
+
+/** Sets this thread's lock owner id (must be unique among threads sharing a state, and non-zero). */
+export function setLockOwnerId(id: number): void {
+  if (!Number.isInteger(id) || id <= 0 || id > 0x7fffffff) {
+    throw new RangeError(`lock owner id must be an integer in 1..2^31-1, got ${id}`);
+  }
+  ownerId = id;
+}
+
+export class LockRecursionError extends Error {
+  override name = 'LockRecursionError';
+}
+
+const SPINS = 200;
+
+export function lock(words: Int32Array, i: number): void {
+  if (Atomics.compareExchange(words, i, 0, ownerId) === 0) return;
+  lockSlow(words, i);
+}
+
+function lockSlow(words: Int32Array, i: number): void {
+  for (;;) {
+    const cur = Atomics.load(words, i);
+    if (cur === ownerId) throw new LockRecursionError(`lock word ${i} is already held by this thread`);
+    for (let n = 0; n < SPINS; n++) {
+      if (Atomics.load(words, i) === 0 && Atomics.compareExchange(words, i, 0, ownerId) === 0) return;
+    }
+    const held = Atomics.load(words, i);
+    if (held !== 0) {
+      // A non-shared buffer has a single thread: nobody else can release it.
+      if (!(words.buffer instanceof SharedArrayBuffer)) {
+        throw new LockRecursionError(`lock word ${i} is held by ${held} in an unshared state`);
+      }
+      Atomics.wait(words, i, held, 1);
+    }
+  }
+}
+
+export function unlock(words: Int32Array, i: number): void {
+  Atomics.store(words, i, 0);
+  // Waiters sleep at most 1 ms, so a notify is only a latency improvement; skip it on the fast path.
+}
+
+export function isLockedByMe(words: Int32Array, i: number): boolean {
+  return Atomics.load(words, i) === ownerId;
+}

@@ -1,0 +1,114 @@
+/**
+ * The GICv3 "world switch" backend: KVM's vgic-v3.c. Writes one interrupt into a list register at
+ * guest entry (populate) and folds the list registers back into the interrupts at guest exit (fold).
+ * List registers are in ICH_LR<n>_EL2 format (arch/ich.ts). Spec: GIC IHI 0069 §6 (virtualization).
+ *
+ * Who may call: the thread running vCPU `v`, from flush/sync (core/vgic.ts).
+ * Locks: populateLrLocked expects the slot's irq_lock; foldLrState takes each irq_lock itself.
+ */
+
+import { PPI_VTIMER, VGIC_FIRST_SPI, VGIC_NR_PRIVATE_IRQS } from '../arch/intid.ts';
+import {
+  LR_HI_ACTIVE,
+  LR_HI_EOI,
+  LR_HI_GROUP,
+  LR_HI_HW,
+  LR_HI_PENDING,
+  LR_HI_PINTID_MASK,
+  LR_HI_PRIORITY_SHIFT,
+  LR_HI_STATE,
+} from '../arch/ich.ts';
+import {
+  type GicState,
+  IRQ_ACTIVE,
+  IRQ_EDGE,
+  IRQ_GROUP1,
+  IRQ_HW,
+  IRQ_LINE_LEVEL,
+  IRQ_PENDING_LATCH,
+  V_USED_LRS,
+  VCPU_STRIDE,
+} from '../state/layout.ts';
+import { irqIsPending } from './irq.ts';
+import { lock, unlock } from './locks.ts';
+import { timerLineLevel } from './timer.ts';
+
+/** vgic_v3_populate_lr. Caller holds the irq_lock of `slot`. */
+export function populateLrLocked(s: GicState, v: number, slot: number, n: number): void {
+  let f = s.irqFlags[slot];
+  let hi = s.irqPriority[slot] << LR_HI_PRIORITY_SHIFT;
+  let allowPending = true;
+  if (f & IRQ_ACTIVE) hi |= LR_HI_ACTIVE;
+  if (f & IRQ_HW) {
+    hi |= LR_HI_HW | (s.irqHwIntid[slot] & LR_HI_PINTID_MASK);
+    // The pending state of a HW interrupt lives at the physical side: never pending+active.
+    if (f & IRQ_ACTIVE) allowPending = false;
+  } else if ((f & IRQ_EDGE) === 0) {
+    // Level: ask for a maintenance interrupt on EOI so the line is re-sampled promptly.
+    hi |= LR_HI_EOI;
+    // Software re-sampling does not work with pending+active.
+    if (f & IRQ_ACTIVE) allowPending = false;
+  }
+  if (allowPending && irqIsPending(f)) {
+    hi |= LR_HI_PENDING;
+    if (f & IRQ_EDGE) f &= ~IRQ_PENDING_LATCH;
+    // A mapped level interrupt is only observed as rising edges: lower the line so a new one can be taken.
+    else if (f & IRQ_HW) f &= ~IRQ_LINE_LEVEL;
+  }
+  if (f & IRQ_GROUP1) hi |= LR_HI_GROUP;
+  s.irqFlags[slot] = f;
+  const i = s.lrIndex(v, n);
+  s.lr[i] = s.irqIntid[slot];
+  s.lr[i + 1] = hi >>> 0;
+}
+
+/** The slot an LR's vINTID names for vCPU v, or -1 (an interrupt may have vanished). */
+export function lrSlot(s: GicState, v: number, intid: number): number {
+  if (intid < VGIC_NR_PRIVATE_IRQS) return v * VGIC_NR_PRIVATE_IRQS + intid;
+  if (intid < VGIC_FIRST_SPI + s.nSpis) return s.spiBase + intid - VGIC_FIRST_SPI;
+  return -1;
+}
+
+/** The "physical" line of a HW-mapped interrupt (vgic_get_phys_line_level). */
+function physLineLevel(s: GicState, v: number, slot: number): boolean {
+  if (s.irqHwIntid[slot] === PPI_VTIMER) return timerLineLevel(s, v);
+  return (s.irqFlags[slot] & IRQ_LINE_LEVEL) !== 0;
+}
+
+/** vgic_v3_fold_lr_state: fold the used LRs of vCPU v back into the interrupts' state. */
+export function foldLrState(s: GicState, v: number): void {
+  const used = s.vcpu[v * VCPU_STRIDE + V_USED_LRS];
+  for (let n = 0; n < used; n++) {
+    const i = s.lrIndex(v, n);
+    const hi = s.lr[i + 1];
+    const slot = lrSlot(s, v, s.lr[i]);
+    if (slot < 0) continue;
+    lock(s.irqLock, slot);
+    let f = s.irqFlags[slot];
+    const deactivated = (f & IRQ_ACTIVE) !== 0 && (hi & LR_HI_ACTIVE) === 0;
+    f = hi & LR_HI_ACTIVE ? f | IRQ_ACTIVE : f & ~IRQ_ACTIVE;
+    // Edge is the only case where the LR's pending bit is preserved.
+    if (f & IRQ_EDGE) {
+      if (hi & LR_HI_PENDING) f |= IRQ_PENDING_LATCH;
+    } else if ((hi & LR_HI_STATE) === 0) {
+      // A level interrupt the guest has acked loses its soft pending state.
+      f &= ~IRQ_PENDING_LATCH;
+    }
+    // vgic_irq_handle_resampling for mapped level interrupts.
+    if ((f & (IRQ_HW | IRQ_EDGE)) === IRQ_HW) {
+      if ((hi & LR_HI_PENDING) !== 0 || (deactivated && (f & IRQ_LINE_LEVEL) !== 0)) {
+        f = physLineLevel(s, v, slot) ? f | IRQ_LINE_LEVEL : f & ~IRQ_LINE_LEVEL;
+      }
+    }
+    s.irqFlags[slot] = f;
+    unlock(s.irqLock, slot);
+  }
+  s.vcpu[v * VCPU_STRIDE + V_USED_LRS] = 0;
+}
+
+/** Clears LR n (vgic_v3_clear_lr). */
+export function clearLr(s: GicState, v: number, n: number): void {
+  const i = s.lrIndex(v, n);
+  s.lr[i] = 0;
+  s.lr[i + 1] = 0;
+}

@@ -1,0 +1,230 @@
+/**
+ * Guest entry and exit for one vCPU: KVM's kvm_vgic_flush_hwstate / kvm_vgic_sync_hwstate.
+ * Flush (entry) sorts the ap_list when it holds more than the LRs, fills the LRs, and sets the
+ * maintenance enables (ICH_HCR_EL2) so that every interrupt left outside the LRs arrives later.
+ * Sync (exit) folds the LRs back and prunes the ap_list: interrupts that need no more attention
+ * leave it, interrupts whose target changed migrate to their new vCPU's ap_list.
+ * Spec: GIC IHI 0069 §6.4 (maintenance interrupts).
+ *
+ * Who may call: the thread running vCPU `v`. Locks: takes v's ap_list_lock and irq_locks itself.
+ */
+
+import { HCR_LRENPIE, HCR_NPIE, HCR_UIE, VMCR_PMR_SHIFT } from '../arch/ich.ts';
+import {
+  type GicState,
+  IRQ_ACTIVE,
+  IRQ_HW,
+  V_AP_COUNT,
+  V_AP_HEAD,
+  V_AP_LOCK,
+  V_FLUSHES,
+  V_HCR,
+  V_IN_GUEST,
+  V_USED_LRS,
+  V_VMCR,
+  VCPU_STRIDE,
+} from '../state/layout.ts';
+import {
+  apListAddTailLocked,
+  apListDelLocked,
+  irqIsPendingEnabled,
+  kickVcpu,
+  queueIrqUnlock,
+  targetOracle,
+} from './irq.ts';
+import { lock, unlock } from './locks.ts';
+import { clearLr, foldLrState, populateLrLocked } from './vgic-v3.ts';
+
+// Sort scratch: one per thread, grown (rarely) to the longest ap_list seen.
+let sortKeys = new Float64Array(64);
+const SLOT_SPACE = 2 ** 21;
+
+/**
+ * Sort key of vgic_irq_cmp in its newest form: pending-and-enabled-and-not-active first, then by
+ * priority, HW before non-HW; then the rest (active ones) by priority, so the highest-priority
+ * active interrupts (the ones the guest will EOI first) keep their LRs.
+ */
+function sortKey(s: GicState, slot: number): number {
+  const f = s.irqFlags[slot];
+  const cls = irqIsPendingEnabled(f) && (f & IRQ_ACTIVE) === 0 ? 0 : 1;
+  return (cls << 9) | (s.irqPriority[slot] << 1) | (f & IRQ_HW ? 0 : 1);
+}
+
+/** vgic_sort_ap_list: relinks v's ap_list in delivery order. Caller holds v's ap_list_lock. */
+function sortApListLocked(s: GicState, v: number): void {
+  const b = v * VCPU_STRIDE;
+  const n = s.vcpu[b + V_AP_COUNT];
+  if (sortKeys.length < n) sortKeys = new Float64Array(Math.max(n, sortKeys.length * 2));
+  let k = 0;
+  for (let slot = s.vcpu[b + V_AP_HEAD]; slot >= 0; slot = s.irqApNext[slot]) {
+    lock(s.irqLock, slot);
+    // Position breaks ties, so equal keys keep their queueing order (list_sort is stable).
+    sortKeys[k] = (sortKey(s, slot) * SLOT_SPACE + k) * SLOT_SPACE + slot;
+    unlock(s.irqLock, slot);
+    k++;
+  }
+  const keys = sortKeys.subarray(0, k);
+  keys.sort();
+  // Relinking only rewrites list pointers, which the ap_list_lock guards.
+  let prev = -1;
+  for (let j = 0; j < k; j++) {
+    const slot = keys[j] % SLOT_SPACE;
+    s.irqApPrev[slot] = prev;
+    if (prev < 0) s.vcpu[b + V_AP_HEAD] = slot;
+    else s.irqApNext[prev] = slot;
+    prev = slot;
+  }
+  s.irqApNext[prev] = -1;
+  s.vcpu[b + 1] = prev; // V_AP_TAIL
+}
+
+/**
+ * kvm_vgic_flush_hwstate + vgic_flush_lr_state: fill v's LRs at guest entry.
+ */
+export function flushHwstate(s: GicState, v: number): void {
+  const b = v * VCPU_STRIDE;
+  s.vcpu[b + V_IN_GUEST] = 1;
+  // An empty ap_list needs no lock: anything queued after this read kicks the vCPU.
+  if (Atomics.load(s.vcpu, b + V_AP_HEAD) < 0) {
+    s.vcpu[b + V_USED_LRS] = 0;
+    s.vcpu[b + V_HCR] = 0;
+    return;
+  }
+  s.vcpu[b + V_FLUSHES]++;
+  lock(s.vcpu, b + V_AP_LOCK);
+  const nLrs = s.nLrs;
+  if (s.vcpu[b + V_AP_COUNT] > nLrs) sortApListLocked(s, v);
+  let count = 0;
+  let hcr = 0;
+  let slot = s.vcpu[b + V_AP_HEAD];
+  for (; slot >= 0 && count < nLrs; slot = s.irqApNext[slot]) {
+    lock(s.irqLock, slot);
+    if (targetOracle(s, slot) === v) populateLrLocked(s, v, slot, count++);
+    unlock(s.irqLock, slot);
+  }
+  // vgic_v3_configure_hcr: what is left outside the LRs decides the maintenance enables.
+  for (; slot >= 0; slot = s.irqApNext[slot]) {
+    const f = s.irqFlags[slot];
+    hcr |= HCR_UIE;
+    if (f & IRQ_ACTIVE) hcr |= HCR_LRENPIE;
+    else if (irqIsPendingEnabled(f)) hcr |= HCR_NPIE;
+  }
+  for (let n = count; n < nLrs; n++) clearLr(s, v, n);
+  s.vcpu[b + V_USED_LRS] = count;
+  s.vcpu[b + V_HCR] = hcr;
+  unlock(s.vcpu, b + V_AP_LOCK);
+}
+
+/**
+ * kvm_vgic_sync_hwstate: fold v's LRs back and prune its ap_list at guest exit.
+ */
+export function syncHwstate(s: GicState, v: number): void {
+  const b = v * VCPU_STRIDE;
+  s.vcpu[b + V_IN_GUEST] = 0;
+  // An empty ap_list implies no used LRs.
+  if (Atomics.load(s.vcpu, b + V_AP_HEAD) < 0) return;
+  if (s.vcpu[b + V_USED_LRS] > 0) foldLrState(s, v);
+  pruneApList(s, v);
+}
+
+/** vgic_prune_ap_list. Takes v's ap_list_lock (and a second one, in vCPU-id order, to migrate). */
+export function pruneApList(s: GicState, v: number): void {
+  const apLock = v * VCPU_STRIDE + V_AP_LOCK;
+  retry: for (;;) {
+    lock(s.vcpu, apLock);
+    let slot = s.vcpu[v * VCPU_STRIDE + V_AP_HEAD];
+    while (slot >= 0) {
+      const next = s.irqApNext[slot];
+      lock(s.irqLock, slot);
+      const target = targetOracle(s, slot);
+      if (target < 0) {
+        apListDelLocked(s, v, slot);
+        unlock(s.irqLock, slot);
+        slot = next;
+        continue;
+      }
+      if (target === v) {
+        unlock(s.irqLock, slot);
+        slot = next;
+        continue;
+      }
+      // Migrate: take both ap_list_locks, lower vCPU id first, and re-check.
+      unlock(s.irqLock, slot);
+      unlock(s.vcpu, apLock);
+      const a = Math.min(v, target);
+      const c = Math.max(v, target);
+      lock(s.vcpu, a * VCPU_STRIDE + V_AP_LOCK);
+      lock(s.vcpu, c * VCPU_STRIDE + V_AP_LOCK);
+      lock(s.irqLock, slot);
+      let moved = false;
+      if (s.irqApVcpu[slot] === v && targetOracle(s, slot) === target) {
+        apListDelLocked(s, v, slot);
+        apListAddTailLocked(s, target, slot);
+        moved = true;
+      }
+      unlock(s.irqLock, slot);
+      unlock(s.vcpu, c * VCPU_STRIDE + V_AP_LOCK);
+      unlock(s.vcpu, a * VCPU_STRIDE + V_AP_LOCK);
+      if (moved) kickVcpu(s, target);
+      continue retry;
+    }
+    unlock(s.vcpu, apLock);
+    return;
+  }
+}
+
+/**
+ * kvm_vgic_vcpu_pending_irq: does v have an interrupt it would take (enabled, pending, not active,
+ * above the priority mask)? Used to wake a WFI.
+ */
+export function vcpuPendingIrq(s: GicState, v: number): boolean {
+  const b = v * VCPU_STRIDE;
+  if (Atomics.load(s.vcpu, b + V_AP_HEAD) < 0) return false;
+  const pmr = (s.vcpu[b + V_VMCR] >>> VMCR_PMR_SHIFT) & 0xff;
+  let pending = false;
+  lock(s.vcpu, b + V_AP_LOCK);
+  for (let slot = s.vcpu[b + V_AP_HEAD]; slot >= 0; slot = s.irqApNext[slot]) {
+    const f = s.irqFlags[slot];
+    if (irqIsPendingEnabled(f) && (f & IRQ_ACTIVE) === 0 && s.irqPriority[slot] < pmr) {
+      pending = true;
+      break;
+    }
+  }
+  unlock(s.vcpu, b + V_AP_LOCK);
+  return pending;
+}
+
+/**
+ * Makes the software state of the interrupts on v's LRs authoritative before another agent changes
+ * an interrupt that may sit in them (KVM halts the guest for this: kvm_arm_halt_guest).
+ * In-process vCPUs all run on the calling thread, so the halt is a sync now; v re-enters (flush) at
+ * its next instruction.
+ */
+export function haltVcpuLrs(s: GicState, v: number): void {
+  const b = v * VCPU_STRIDE;
+  if (s.vcpu[b + V_IN_GUEST] === 0) return;
+  syncHwstate(s, v);
+  kickVcpu(s, v);
+}
+
+/** Halts every vCPU whose LRs may hold `slot` (the one whose ap_list has it). */
+export function haltOwnerOf(s: GicState, slot: number): void {
+  const on = s.irqApVcpu[slot];
+  if (on >= 0) haltVcpuLrs(s, on);
+}
+
+/**
+ * Deactivation of an interrupt that is not in v's LRs (an EOIR or DIR the virtual CPU interface
+ * could not match: the EOIcount/TDIR path of KVM's LR-overflow handling).
+ */
+export function deactivateInSoftware(s: GicState, slot: number): void {
+  haltOwnerOf(s, slot);
+  lock(s.irqLock, slot);
+  const f = s.irqFlags[slot];
+  if ((f & IRQ_ACTIVE) === 0) {
+    unlock(s.irqLock, slot);
+    return;
+  }
+  s.irqFlags[slot] = f & ~IRQ_ACTIVE;
+  queueIrqUnlock(s, slot);
+}

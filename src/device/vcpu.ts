@@ -1,0 +1,574 @@
+/**
+ * A vCPU handle for in-process TypeScript guests (tests, benchmarks, the demo, qtest): each method
+ * behaves as the vCPU executing one instruction. The run loop is KVM's: the vCPU enters the guest
+ * (flush: ap_list → LRs), ICC_* accesses act on the LRs as the virtual CPU interface does in
+ * hardware, and anything the hardware would trap (MMIO, SGI generation, timer registers, WFI,
+ * maintenance interrupts, kicks) is an exit (sync: LRs → ap_list) followed by a new entry.
+ *
+ * Between instructions the vCPU takes an IRQ exception when the virtual CPU interface signals one
+ * and PSTATE.I is clear: the handler given to onIrq() runs with IRQs masked, as on hardware.
+ *
+ * Who may call: one thread per vCPU (the one "running" it). The host API is in device/vgic.ts.
+ */
+
+import {
+  CNTFRQ_EL0,
+  CNTV_CTL_EL0,
+  CNTV_CTL_ENABLE,
+  CNTV_CTL_IMASK,
+  CNTV_CVAL_EL0,
+  CNTV_TVAL_EL0,
+  CNTVCT_EL0,
+  ICC_AP0R0_EL1,
+  ICC_AP0R1_EL1,
+  ICC_AP0R2_EL1,
+  ICC_AP0R3_EL1,
+  ICC_AP1R0_EL1,
+  ICC_AP1R1_EL1,
+  ICC_AP1R2_EL1,
+  ICC_AP1R3_EL1,
+  ICC_ASGI1R_EL1,
+  ICC_BPR0_EL1,
+  ICC_BPR1_EL1,
+  ICC_CTLR_CBPR,
+  ICC_CTLR_EL1,
+  ICC_CTLR_EOIMODE,
+  ICC_CTLR_PRIBITS_SHIFT,
+  ICC_DIR_EL1,
+  ICC_EOIR0_EL1,
+  ICC_EOIR1_EL1,
+  ICC_HPPIR0_EL1,
+  ICC_HPPIR1_EL1,
+  ICC_IAR0_EL1,
+  ICC_IAR1_EL1,
+  ICC_IGRPEN0_EL1,
+  ICC_IGRPEN1_EL1,
+  ICC_PMR_EL1,
+  ICC_RPR_EL1,
+  ICC_SGI0R_EL1,
+  ICC_SGI1R_EL1,
+  ICC_SRE_EL1,
+  sysregName,
+} from '../arch/sysreg.ts';
+import { VGIC_PRI_BITS, VGIC_PRI_MASK, VMCR_CBPR, VMCR_ENG0, VMCR_ENG1, VMCR_EOIM, VMCR_PMR_SHIFT } from '../arch/ich.ts';
+import { CNTFRQ_HZ, counterNow, isVirtualTime, ticksToMs } from '../core/clock.ts';
+import {
+  ICV_DEACTIVATE_PHYS,
+  ICV_DEACTIVATE_SW,
+  icvDir,
+  icvEoir,
+  icvHppir,
+  icvIar,
+  lastPhysIntid,
+  maintenanceStatus,
+  readVbpr,
+  runningPriority,
+  virqSignalled,
+  writeVbpr,
+} from '../core/icv.ts';
+import { dispatchSgi } from '../core/sgi.ts';
+import {
+  readCntvCtl,
+  readCntvTval,
+  timerDeadline,
+  timerPhysDeactivate,
+  timerUpdate,
+  writeCntvCtl,
+  writeCntvCval,
+  writeCntvTval,
+} from '../core/timer.ts';
+import { deactivateInSoftware, flushHwstate, syncHwstate, vcpuPendingIrq } from '../core/vgic.ts';
+import { PPI_VTIMER } from '../arch/intid.ts';
+import { lrSlot } from '../core/vgic-v3.ts';
+import { dispatchRead, dispatchWrite } from '../mmio/region.ts';
+import {
+  C_VIRTUAL_TICKS,
+  type GicState,
+  S_MMIO_BAD_ACCESS,
+  S_MMIO_UNMAPPED,
+  S_SYSREG_UNKNOWN,
+  V_AP0R0,
+  V_AP1R0,
+  V_EOICOUNT,
+  V_EXITS,
+  V_IN_GUEST,
+  V_MAINT,
+  V_PSTATE_I,
+  V_REQUESTS,
+  V_TIMER_CTL,
+  V_TIMER_LEVEL,
+  V_VMCR,
+  V_WAKE,
+  VCPU_STRIDE,
+} from '../state/layout.ts';
+import type { Vgic } from './vgic.ts';
+
+export type IrqHandler = (vcpu: VCpu) => void;
+export type WfiResult = 'irq' | 'timeout';
+
+/** ICC_CTLR_EL1's read-only fields: PRIbits = 5 bits - 1, IDbits = 16 bits (0), A3V = 0, SEIS = 0. */
+const ICC_CTLR_RO = (VGIC_PRI_BITS - 1) << ICC_CTLR_PRIBITS_SHIFT;
+/** ICC_SRE_EL1: SRE, DFB, DIB set and fixed (system-register interface only). */
+const ICC_SRE_VALUE = 0x7;
+
+let sleepCell: Int32Array | undefined;
+function sleepMs(ms: number): void {
+  sleepCell ??= new Int32Array(new SharedArrayBuffer(4));
+  Atomics.wait(sleepCell, 0, 0, ms);
+}
+
+export class VCpu {
+  readonly index: number;
+  readonly gic: Vgic;
+  private readonly s: GicState;
+  private readonly b: number;
+  private handler: IrqHandler | undefined;
+  /** High 32 bits of the last 64-bit MMIO or system register read. */
+  hi = 0;
+
+  constructor(gic: Vgic, index: number) {
+    this.gic = gic;
+    this.index = index;
+    this.s = gic.state;
+    this.b = index * VCPU_STRIDE;
+    // In-process guests start with IRQs masked, as a PE leaves reset with PSTATE.I set.
+    this.s.vcpu[this.b + V_PSTATE_I] = 1;
+  }
+
+  // ---- Run loop ----
+
+  /** Exit (if in the guest) and enter again: sync, handle requests and the timer, flush. */
+  private reenter(): void {
+    const s = this.s;
+    const b = this.b;
+    const v = this.index;
+    if (s.vcpu[b + V_IN_GUEST] !== 0) {
+      syncHwstate(s, v);
+      s.vcpu[b + V_EXITS]++;
+    }
+    // Cleared before flush: anything queued from here on sets it again.
+    Atomics.store(s.vcpu, b + V_REQUESTS, 0);
+    if (s.vcpu[b + V_TIMER_CTL] & CNTV_CTL_ENABLE) timerUpdate(s, v);
+    s.vcpu[b + V_EOICOUNT] = 0;
+    flushHwstate(s, v);
+  }
+
+  /** Before an instruction: enter the guest if not in it, or if a kick asks for a new look. */
+  private enter(): void {
+    const s = this.s;
+    const b = this.b;
+    if (s.vcpu[b + V_IN_GUEST] === 0 || s.vcpu[b + V_REQUESTS] !== 0) this.reenter();
+  }
+
+  /** Leaves the guest: the LRs are folded back (the state is then fully in the ap_list). */
+  exit(): void {
+    const s = this.s;
+    if (s.vcpu[this.b + V_IN_GUEST] !== 0) {
+      syncHwstate(s, this.index);
+      s.vcpu[this.b + V_EXITS]++;
+    }
+  }
+
+  /** Whether the vCPU is in the guest (its LRs hold live state). */
+  get inGuest(): boolean {
+    return this.s.vcpu[this.b + V_IN_GUEST] !== 0;
+  }
+
+  /**
+   * After an instruction: a kick or an armed timer that fired makes the vCPU exit and re-enter;
+   * then a signalled virtual IRQ is taken if PSTATE.I is clear.
+   */
+  private after(): void {
+    const s = this.s;
+    const b = this.b;
+    const ctl = s.vcpu[b + V_TIMER_CTL];
+    if ((ctl & (CNTV_CTL_ENABLE | CNTV_CTL_IMASK)) === CNTV_CTL_ENABLE && s.vcpu[b + V_TIMER_LEVEL] === 0) {
+      if (counterNow(s) >= s.timerCval[this.index]) timerUpdate(s, this.index);
+    }
+    if (s.vcpu[b + V_REQUESTS] !== 0) this.reenter();
+    if (s.vcpu[b + V_PSTATE_I] === 0 && this.handler !== undefined && virqSignalled(s, this.index)) this.takeIrq();
+  }
+
+  /** An LR changed state: a maintenance interrupt makes the vCPU exit and re-enter. */
+  private maintenance(): void {
+    if (maintenanceStatus(this.s, this.index) !== 0) {
+      this.s.vcpu[this.b + V_MAINT]++;
+      this.reenter();
+    }
+  }
+
+  private takeIrq(): void {
+    const s = this.s;
+    const i = this.b + V_PSTATE_I;
+    s.vcpu[i] = 1;
+    try {
+      this.handler!(this);
+    } finally {
+      s.vcpu[i] = 0;
+    }
+    // The exception return is an instruction boundary too.
+    this.after();
+  }
+
+  /** Executes nothing: an instruction boundary where kicks and IRQs are taken (a NOP). */
+  step(): void {
+    this.enter();
+    this.after();
+  }
+
+  /** Installs the guest's IRQ exception handler. */
+  onIrq(handler: IrqHandler | undefined): void {
+    this.handler = handler;
+  }
+
+  /** PSTATE.I = 0 (msr daifclr, #2): IRQs may be taken from the next instruction boundary. */
+  unmaskIrqs(): void {
+    this.s.vcpu[this.b + V_PSTATE_I] = 0;
+    this.step();
+  }
+
+  /** PSTATE.I = 1 (msr daifset, #2). */
+  maskIrqs(): void {
+    this.s.vcpu[this.b + V_PSTATE_I] = 1;
+  }
+
+  get irqsMasked(): boolean {
+    return this.s.vcpu[this.b + V_PSTATE_I] !== 0;
+  }
+
+  /**
+   * WFI: exits and sleeps until an interrupt is pending for this vCPU (whatever PSTATE.I is) or
+   * `timeoutMs` of host time has passed. With virtual time, sleeping until the timer's deadline
+   * advances virtual time to it instead.
+   */
+  wfi(timeoutMs = Number.POSITIVE_INFINITY): WfiResult {
+    const s = this.s;
+    const v = this.index;
+    const b = this.b;
+    this.exit();
+    const start = performance.now();
+    let result: WfiResult = 'timeout';
+    for (;;) {
+      const seen = Atomics.load(s.vcpu, b + V_WAKE);
+      timerUpdate(s, v);
+      if (vcpuPendingIrq(s, v)) {
+        result = 'irq';
+        break;
+      }
+      const deadline = timerDeadline(s, v);
+      if (isVirtualTime(s) && deadline !== Number.POSITIVE_INFINITY) {
+        if (s.clock[C_VIRTUAL_TICKS] < deadline) s.clock[C_VIRTUAL_TICKS] = deadline;
+        continue;
+      }
+      const left = timeoutMs - (performance.now() - start);
+      if (left <= 0) break;
+      let wait = left;
+      if (deadline !== Number.POSITIVE_INFINITY) wait = Math.min(wait, Math.max(0, ticksToMs(deadline - counterNow(s))));
+      if (s.shared) Atomics.wait(s.vcpu, b + V_WAKE, seen, wait);
+      else if (wait === Number.POSITIVE_INFINITY) break; // nothing can ever wake a single thread
+      else sleepMs(wait);
+    }
+    this.step();
+    return result;
+  }
+
+  // ---- System registers ----
+
+  /** MRS: reads a system register (ICC_*, CNT*). Unknown registers read as zero and are counted. */
+  readSysreg(enc: number): number {
+    this.enter();
+    const value = this.sysregRead(enc);
+    this.after();
+    return value;
+  }
+
+  /** MSR: writes a system register, given as low and high 32-bit words. */
+  writeSysreg(enc: number, lo: number, hi = 0): void {
+    this.enter();
+    this.sysregWrite(enc, lo >>> 0, hi >>> 0);
+    this.after();
+  }
+
+  /** MRS with the whole 64-bit value (for registers wider than 32 bits, e.g. CNTVCT_EL0). */
+  readSysreg64(enc: number): bigint {
+    const lo = this.readSysreg(enc);
+    return (BigInt(this.hi) << 32n) | BigInt(lo);
+  }
+
+  writeSysreg64(enc: number, value: bigint): void {
+    const v = BigInt.asUintN(64, value);
+    this.writeSysreg(enc, Number(v & 0xffffffffn), Number(v >> 32n));
+  }
+
+  private sysregRead(enc: number): number {
+    const s = this.s;
+    const v = this.index;
+    const b = this.b;
+    this.hi = 0;
+    switch (enc) {
+      case ICC_IAR1_EL1:
+      case ICC_IAR0_EL1: {
+        const intid = icvIar(s, v, enc === ICC_IAR1_EL1);
+        this.maintenance();
+        return intid;
+      }
+      case ICC_HPPIR1_EL1:
+        return icvHppir(s, v, true);
+      case ICC_HPPIR0_EL1:
+        return icvHppir(s, v, false);
+      case ICC_RPR_EL1:
+        return runningPriority(s, v);
+      case ICC_PMR_EL1:
+        return (s.vcpu[b + V_VMCR] >>> VMCR_PMR_SHIFT) & 0xff;
+      case ICC_BPR0_EL1:
+        return readVbpr(s, v, false);
+      case ICC_BPR1_EL1:
+        return readVbpr(s, v, true);
+      case ICC_CTLR_EL1: {
+        const vmcr = s.vcpu[b + V_VMCR];
+        return ICC_CTLR_RO | (vmcr & VMCR_CBPR ? ICC_CTLR_CBPR : 0) | (vmcr & VMCR_EOIM ? ICC_CTLR_EOIMODE : 0);
+      }
+      case ICC_SRE_EL1:
+        return ICC_SRE_VALUE;
+      case ICC_IGRPEN0_EL1:
+        return s.vcpu[b + V_VMCR] & VMCR_ENG0 ? 1 : 0;
+      case ICC_IGRPEN1_EL1:
+        return s.vcpu[b + V_VMCR] & VMCR_ENG1 ? 1 : 0;
+      case ICC_AP0R0_EL1:
+        return s.vcpu[b + V_AP0R0] >>> 0;
+      case ICC_AP1R0_EL1:
+        return s.vcpu[b + V_AP1R0] >>> 0;
+      case ICC_AP0R1_EL1:
+      case ICC_AP0R2_EL1:
+      case ICC_AP0R3_EL1:
+      case ICC_AP1R1_EL1:
+      case ICC_AP1R2_EL1:
+      case ICC_AP1R3_EL1:
+        return 0; // 5 priority bits: only APR0 is implemented
+      case ICC_EOIR0_EL1:
+      case ICC_EOIR1_EL1:
+      case ICC_DIR_EL1:
+      case ICC_SGI0R_EL1:
+      case ICC_SGI1R_EL1:
+      case ICC_ASGI1R_EL1:
+        return 0; // write-only
+      case CNTFRQ_EL0:
+        return CNTFRQ_HZ;
+      case CNTVCT_EL0:
+        return this.split(counterNow(s));
+      case CNTV_CTL_EL0:
+        return readCntvCtl(s, v);
+      case CNTV_CVAL_EL0:
+        return this.split(s.timerCval[v]);
+      case CNTV_TVAL_EL0:
+        return readCntvTval(s, v) >>> 0;
+      default:
+        s.stats[S_SYSREG_UNKNOWN]++;
+        return 0;
+    }
+  }
+
+  /** Returns the low word of a non-negative integer < 2^53 and leaves the high word in `hi`. */
+  private split(value: number): number {
+    this.hi = Math.floor(value / 0x1_0000_0000);
+    return value >>> 0;
+  }
+
+  private sysregWrite(enc: number, lo: number, hi: number): void {
+    const s = this.s;
+    const v = this.index;
+    const b = this.b;
+    switch (enc) {
+      case ICC_EOIR1_EL1:
+      case ICC_EOIR0_EL1:
+        this.afterDeactivate(icvEoir(s, v, enc === ICC_EOIR1_EL1, lo & 0xffffff), lo & 0xffffff);
+        return;
+      case ICC_DIR_EL1:
+        this.afterDeactivate(icvDir(s, v, lo & 0xffffff), lo & 0xffffff);
+        return;
+      case ICC_PMR_EL1: {
+        const vmcr = s.vcpu[b + V_VMCR] & ~(0xff << VMCR_PMR_SHIFT);
+        s.vcpu[b + V_VMCR] = vmcr | ((lo & VGIC_PRI_MASK) << VMCR_PMR_SHIFT);
+        return;
+      }
+      case ICC_BPR0_EL1:
+        writeVbpr(s, v, false, lo);
+        return;
+      case ICC_BPR1_EL1:
+        writeVbpr(s, v, true, lo);
+        return;
+      case ICC_CTLR_EL1: {
+        let vmcr = s.vcpu[b + V_VMCR] & ~(VMCR_CBPR | VMCR_EOIM);
+        if (lo & ICC_CTLR_CBPR) vmcr |= VMCR_CBPR;
+        if (lo & ICC_CTLR_EOIMODE) vmcr |= VMCR_EOIM;
+        s.vcpu[b + V_VMCR] = vmcr;
+        return;
+      }
+      case ICC_IGRPEN0_EL1:
+        s.vcpu[b + V_VMCR] = lo & 1 ? s.vcpu[b + V_VMCR] | VMCR_ENG0 : s.vcpu[b + V_VMCR] & ~VMCR_ENG0;
+        return;
+      case ICC_IGRPEN1_EL1:
+        s.vcpu[b + V_VMCR] = lo & 1 ? s.vcpu[b + V_VMCR] | VMCR_ENG1 : s.vcpu[b + V_VMCR] & ~VMCR_ENG1;
+        return;
+      case ICC_AP0R0_EL1:
+        s.vcpu[b + V_AP0R0] = lo;
+        return;
+      case ICC_AP1R0_EL1:
+        s.vcpu[b + V_AP1R0] = lo;
+        return;
+      case ICC_AP0R1_EL1:
+      case ICC_AP0R2_EL1:
+      case ICC_AP0R3_EL1:
+      case ICC_AP1R1_EL1:
+      case ICC_AP1R2_EL1:
+      case ICC_AP1R3_EL1:
+      case ICC_SRE_EL1:
+        return; // WI
+      case ICC_SGI1R_EL1:
+      case ICC_SGI0R_EL1:
+      case ICC_ASGI1R_EL1:
+        // Trapped: exit, dispatch, enter again (the sender may be a target too).
+        this.exit();
+        dispatchSgi(s, v, lo, hi, enc === ICC_SGI1R_EL1);
+        this.reenter();
+        return;
+      case CNTV_CTL_EL0:
+        writeCntvCtl(s, v, lo);
+        return;
+      case CNTV_CVAL_EL0:
+        writeCntvCval(s, v, lo, hi);
+        return;
+      case CNTV_TVAL_EL0:
+        writeCntvTval(s, v, lo);
+        return;
+      case ICC_IAR0_EL1:
+      case ICC_IAR1_EL1:
+      case ICC_HPPIR0_EL1:
+      case ICC_HPPIR1_EL1:
+      case ICC_RPR_EL1:
+      case CNTFRQ_EL0:
+      case CNTVCT_EL0:
+        return; // read-only
+      default:
+        s.stats[S_SYSREG_UNKNOWN]++;
+    }
+  }
+
+  /** The work an EOIR/DIR leaves for the hypervisor side, then maintenance. */
+  private afterDeactivate(result: number, intid: number): void {
+    const s = this.s;
+    const v = this.index;
+    if (result === ICV_DEACTIVATE_SW) {
+      const slot = lrSlot(s, v, intid);
+      if (slot >= 0) {
+        this.exit();
+        deactivateInSoftware(s, slot);
+        if (intid === PPI_VTIMER) timerPhysDeactivate(s, v);
+        this.reenter();
+      }
+      return;
+    }
+    if (result === ICV_DEACTIVATE_PHYS && lastPhysIntid() === PPI_VTIMER) timerPhysDeactivate(s, v);
+    this.maintenance();
+  }
+
+  /** Name of a system register encoding (for messages). */
+  static sysregName(enc: number): string {
+    return sysregName(enc);
+  }
+
+  // ---- MMIO and RAM ----
+
+  /**
+   * A load of `size` (1, 2, 4 or 8) bytes at guest physical `addr`: GIC frames, then RAM; anything
+   * else reads as zero and is counted. Returns the low 32 bits; an 8-byte load leaves the high
+   * word in `hi`.
+   */
+  mmioRead(addr: number, size: number): number {
+    this.enter();
+    const value = this.load(addr, size);
+    this.after();
+    return value;
+  }
+
+  /** A store of `size` bytes (value as lo, and hi for 8 bytes). */
+  mmioWrite(addr: number, size: number, lo: number, hi = 0): void {
+    this.enter();
+    this.store(addr, size, lo, hi);
+    this.after();
+  }
+
+  readb(addr: number): number {
+    return this.mmioRead(addr, 1);
+  }
+  readw(addr: number): number {
+    return this.mmioRead(addr, 2);
+  }
+  readl(addr: number): number {
+    return this.mmioRead(addr, 4);
+  }
+  readq(addr: number): bigint {
+    const lo = this.mmioRead(addr, 8);
+    return (BigInt(this.hi) << 32n) | BigInt(lo);
+  }
+  writeb(addr: number, value: number): void {
+    this.mmioWrite(addr, 1, value);
+  }
+  writew(addr: number, value: number): void {
+    this.mmioWrite(addr, 2, value);
+  }
+  writel(addr: number, value: number): void {
+    this.mmioWrite(addr, 4, value);
+  }
+  writeq(addr: number, value: bigint): void {
+    const v = BigInt.asUintN(64, value);
+    this.mmioWrite(addr, 8, Number(v & 0xffffffffn), Number(v >> 32n));
+  }
+
+  private load(addr: number, size: number): number {
+    const gic = this.gic;
+    this.hi = 0;
+    const r = gic.resolve(addr);
+    if (r !== undefined) {
+      this.exit();
+      const value = dispatchRead(r.frame, gic.ctx, r.vcpu < 0 ? this.index : r.vcpu, r.offset, size, false);
+      this.hi = gic.ctx.hi;
+      this.reenter();
+      return value;
+    }
+    if (size === 1 || size === 2 || size === 4) {
+      const m = gic.memory.read(addr, size);
+      if (m !== undefined) return m;
+    } else if (size === 8) {
+      const m = gic.memory.read64(addr);
+      if (m !== undefined) {
+        this.hi = Number(m >> 32n);
+        return Number(m & 0xffffffffn);
+      }
+    } else {
+      this.s.stats[S_MMIO_BAD_ACCESS]++;
+      return 0;
+    }
+    this.s.stats[S_MMIO_UNMAPPED]++;
+    return 0;
+  }
+
+  private store(addr: number, size: number, lo: number, hi: number): void {
+    const gic = this.gic;
+    const r = gic.resolve(addr);
+    if (r !== undefined) {
+      this.exit();
+      dispatchWrite(r.frame, gic.ctx, r.vcpu < 0 ? this.index : r.vcpu, r.offset, size, lo, hi, false);
+      this.reenter();
+      return;
+    }
+    let ok = false;
+    if (size === 1 || size === 2 || size === 4) ok = gic.memory.write(addr, size, lo);
+    else if (size === 8) ok = gic.memory.write64(addr, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
+    else {
+      this.s.stats[S_MMIO_BAD_ACCESS]++;
+      return;
+    }
+    if (!ok) this.s.stats[S_MMIO_UNMAPPED]++;
+  }
+}

@@ -1,0 +1,378 @@
+/**
+ * The vgic device: a GICv3 with its address map, created, configured and driven from the host in
+ * the shape of KVM's KVM_DEV_TYPE_ARM_VGIC_V3 device (attribute groups become methods):
+ * IRQ lines (KVM_IRQ_LINE), userspace register access (GRP_DIST_REGS / GRP_REDIST_REGS /
+ * GRP_CPU_SYSREGS), line levels (GRP_LEVEL_INFO), and the vCPU handles guests run on.
+ *
+ * Who may call: the host. Misuse throws VgicError; guest actions never throw.
+ */
+
+import { GICD_FRAME_SIZE, GICR_STRIDE_V3, VIRT_GICD_BASE, VIRT_GICR_BASE } from '../arch/gicv3.ts';
+import { VGIC_DEFAULT_LRS, VGIC_MIN_BPR0, VGIC_V3_MAX_LRS, VMCR_BPR0_SHIFT, VMCR_BPR1_SHIFT } from '../arch/ich.ts';
+import { PPI_VTIMER, VGIC_DEFAULT_SPIS, VGIC_FIRST_SPI, VGIC_NR_PRIVATE_IRQS, VGIC_NR_SGIS } from '../arch/intid.ts';
+import { advanceVirtualTicks, counterNow, initClock, isVirtualTime } from '../core/clock.ts';
+import { injectIrqSlot, updateIrqFlags } from '../core/irq.ts';
+import { vcpuAffinity } from '../core/sgi.ts';
+import { haltOwnerOf } from '../core/vgic.ts';
+import { distributorFrame, FLAG_LPIS } from '../mmio/gicd.ts';
+import { redistributorFrame } from '../mmio/gicr.ts';
+import { dispatchRead, dispatchWrite, type Frame, type MmioContext } from '../mmio/region.ts';
+import { GuestMemory, MAX_GUEST_PA } from '../memory/guest-memory.ts';
+import {
+  allocateState,
+  attachState,
+  type GicState,
+  H_FLAGS,
+  IRQ_EDGE,
+  IRQ_GROUP1,
+  IRQ_HW,
+  IRQ_LINE_LEVEL,
+  IRQ_VALID,
+  RD_LAST,
+  S_INJECT_REJECTED,
+  STAT_NAMES,
+  V_AP_HEAD,
+  V_AP_TAIL,
+  V_EXITS,
+  V_FLUSHES,
+  V_MAINT,
+  V_MPIDR,
+  V_RD_FLAGS,
+  V_VMCR,
+  VCPU_STRIDE,
+} from '../state/layout.ts';
+import { checkInt, VgicError } from './errors.ts';
+import { VCpu } from './vcpu.ts';
+
+export interface RedistRegion {
+  /** Guest physical base, 64K-aligned. */
+  readonly base: number;
+  /** Number of redistributors (128K each) in the region. */
+  readonly count: number;
+}
+
+export interface VgicV3Options {
+  /** Number of vCPUs, 1..512 (KVM's VGIC_V3_MAX_CPUS). Default 1. */
+  readonly vcpus?: number;
+  /** Number of SPIs, a multiple of 32 from 32 to 960. Default 224 (as KVM). */
+  readonly spis?: number;
+  /** List registers per vCPU, 1..16. Default 4. */
+  readonly lrs?: number;
+  /** Put the state in a SharedArrayBuffer (workers can attach). Default true. */
+  readonly shared?: boolean;
+  /** The counter follows host time ('real', default) or moves only when advanced ('virtual'). */
+  readonly time?: 'real' | 'virtual';
+  /** GICD base. Default 0x08000000 (QEMU virt). */
+  readonly distBase?: number;
+  /** Redistributor regions. Default one region at 0x080A0000 holding every vCPU's redistributor. */
+  readonly redistRegions?: readonly RedistRegion[];
+  /** Guest RAM to create (base 0x40000000 unless given). Default none. */
+  readonly ram?: { readonly base?: number; readonly size: number };
+}
+
+export interface VgicStats {
+  readonly mmioBadAccess: number;
+  readonly mmioUnmapped: number;
+  readonly mmioReadOnlyWrite: number;
+  readonly sysregUnknown: number;
+  readonly sgiNoTarget: number;
+  readonly injectRejected: number;
+  readonly vcpus: readonly { exits: number; flushes: number; maintenance: number }[];
+}
+
+const MAX_VCPUS = 512;
+const REGION_ALIGN = 0x10000;
+
+function validateOptions(o: VgicV3Options) {
+  const nVcpus = checkInt('INVALID_CONFIG', 'vcpus', o.vcpus ?? 1, 1, MAX_VCPUS);
+  const nSpis = checkInt('INVALID_CONFIG', 'spis', o.spis ?? VGIC_DEFAULT_SPIS, 32, 960);
+  if (nSpis % 32 !== 0) throw new VgicError('INVALID_CONFIG', `spis must be a multiple of 32, got ${nSpis}`);
+  const nLrs = checkInt('INVALID_CONFIG', 'lrs', o.lrs ?? VGIC_DEFAULT_LRS, 1, VGIC_V3_MAX_LRS);
+  const distBase = o.distBase ?? VIRT_GICD_BASE;
+  const regions = o.redistRegions ?? [{ base: VIRT_GICR_BASE, count: nVcpus }];
+  const frames: { name: string; base: number; size: number }[] = [];
+  const checkBase = (name: string, base: number) => {
+    if (!Number.isInteger(base) || base < 0 || base % REGION_ALIGN !== 0 || base >= MAX_GUEST_PA) {
+      throw new VgicError('INVALID_ADDRESS', `${name} base must be 64K-aligned and below 2^48, got ${base}`);
+    }
+  };
+  checkBase('distributor', distBase);
+  frames.push({ name: 'distributor', base: distBase, size: GICD_FRAME_SIZE });
+  let total = 0;
+  regions.forEach((r, i) => {
+    checkBase(`redistributor region ${i}`, r.base);
+    checkInt('INVALID_CONFIG', `redistributor region ${i} count`, r.count, 1, MAX_VCPUS);
+    frames.push({ name: `redistributor region ${i}`, base: r.base, size: r.count * GICR_STRIDE_V3 });
+    total += r.count;
+  });
+  if (total < nVcpus) {
+    throw new VgicError('INVALID_CONFIG', `redistributor regions hold ${total} redistributors; ${nVcpus} vCPUs need one each`);
+  }
+  for (let i = 0; i < frames.length; i++) {
+    for (let j = i + 1; j < frames.length; j++) {
+      const a = frames[i];
+      const b = frames[j];
+      if (a.base < b.base + b.size && b.base < a.base + a.size) {
+        throw new VgicError('INVALID_ADDRESS', `${a.name} at 0x${a.base.toString(16)} overlaps ${b.name} at 0x${b.base.toString(16)}`);
+      }
+    }
+  }
+  return { nVcpus, nSpis, nLrs, distBase, regions };
+}
+
+/** Puts a freshly allocated state in its reset configuration. */
+function resetState(s: GicState, regions: readonly RedistRegion[]): void {
+  for (let slot = 0; slot < s.nSlots; slot++) {
+    const priv = slot < s.spiBase;
+    const intid = priv ? slot % VGIC_NR_PRIVATE_IRQS : VGIC_FIRST_SPI + slot - s.spiBase;
+    // Group 1 at reset, as KVM's GICv3 (guests and test suites program Group 1).
+    let f = IRQ_VALID | IRQ_GROUP1;
+    if (priv && intid < VGIC_NR_SGIS) f |= IRQ_EDGE;
+    s.irqFlags[slot] = f;
+    s.irqIntid[slot] = intid;
+    s.irqTarget[slot] = priv ? Math.floor(slot / VGIC_NR_PRIVATE_IRQS) : 0;
+    s.irqApVcpu[slot] = -1;
+    s.irqApNext[slot] = -1;
+    s.irqApPrev[slot] = -1;
+    s.irqHwIntid[slot] = -1;
+  }
+  let v = 0;
+  for (const r of regions) {
+    for (let i = 0; i < r.count && v < s.nVcpus; i++, v++) {
+      const b = v * VCPU_STRIDE;
+      if (i === r.count - 1 || v === s.nVcpus - 1) s.vcpu[b + V_RD_FLAGS] = RD_LAST;
+    }
+  }
+  for (let c = 0; c < s.nVcpus; c++) {
+    const b = c * VCPU_STRIDE;
+    s.vcpu[b + V_AP_HEAD] = -1;
+    s.vcpu[b + V_AP_TAIL] = -1;
+    s.vcpu[b + V_MPIDR] = vcpuAffinity(c);
+    s.vcpu[b + V_VMCR] = (VGIC_MIN_BPR0 << VMCR_BPR0_SHIFT) | ((VGIC_MIN_BPR0 + 1) << VMCR_BPR1_SHIFT);
+    // The virtual timer is a HW-mapped level interrupt (kvm_vgic_map_phys_irq).
+    const t = s.slotOf(c, PPI_VTIMER);
+    s.irqFlags[t] |= IRQ_HW;
+    s.irqHwIntid[t] = PPI_VTIMER;
+  }
+}
+
+export class Vgic {
+  readonly state: GicState;
+  readonly memory: GuestMemory;
+  readonly distBase: number;
+  readonly redistRegions: readonly RedistRegion[];
+  /** Per-thread dispatcher context. */
+  readonly ctx: MmioContext;
+  private readonly vcpus: VCpu[] = [];
+
+  private constructor(state: GicState, distBase: number, regions: readonly RedistRegion[], memory: GuestMemory) {
+    this.state = state;
+    this.distBase = distBase;
+    this.redistRegions = regions;
+    this.memory = memory;
+    this.ctx = { s: state, hi: 0 };
+    for (let v = 0; v < state.nVcpus; v++) this.vcpus.push(new VCpu(this, v));
+  }
+
+  /** Creates a GICv3 (KVM_CREATE_DEVICE + address and NR_IRQS attributes + CTRL_INIT in one step). */
+  static create(options: VgicV3Options = {}): Vgic {
+    const o = validateOptions(options);
+    const state = allocateState({ nVcpus: o.nVcpus, nSpis: o.nSpis, nLrs: o.nLrs }, options.shared ?? true);
+    const time = options.time ?? 'real';
+    if (time !== 'real' && time !== 'virtual') {
+      throw new VgicError('INVALID_CONFIG', `time must be 'real' or 'virtual', got ${String(time)}`);
+    }
+    initClock(state, time === 'virtual');
+    resetState(state, o.regions);
+    const memory = new GuestMemory();
+    if (options.ram) memory.addRam(options.ram.base ?? 0x40000000, options.ram.size);
+    return new Vgic(state, o.distBase, o.regions, memory);
+  }
+
+  /**
+   * Attaches to the state of a vgic created elsewhere (e.g. in another thread) through its buffer.
+   * The address map is not part of the state: pass the same one the creator used.
+   */
+  static attach(
+    buffer: ArrayBuffer | SharedArrayBuffer,
+    map: { distBase?: number; redistRegions?: readonly RedistRegion[] } = {},
+  ): Vgic {
+    const state = attachState(buffer);
+    const o = validateOptions({ vcpus: state.nVcpus, spis: state.nSpis, lrs: state.nLrs, ...map });
+    return new Vgic(state, o.distBase, o.regions, new GuestMemory());
+  }
+
+  get nVcpus(): number {
+    return this.state.nVcpus;
+  }
+
+  /** Number of implemented INTIDs below the LPIs (32 + SPIs), GICD_TYPER's view. */
+  get nrIrqs(): number {
+    return this.state.nrIrqs;
+  }
+
+  get hasLpis(): boolean {
+    return (this.state.header[H_FLAGS] & FLAG_LPIS) !== 0;
+  }
+
+  vcpu(index: number): VCpu {
+    checkInt('INVALID_VCPU', 'vcpu', index, 0, this.state.nVcpus - 1);
+    return this.vcpus[index];
+  }
+
+  // ---- Interrupt lines (KVM_IRQ_LINE) ----
+
+  private spiSlot(intid: number): number {
+    const s = this.state;
+    if (!Number.isInteger(intid) || intid < VGIC_FIRST_SPI || intid >= s.nrIrqs) {
+      s.stats[S_INJECT_REJECTED]++;
+      throw new VgicError('INVALID_INTID', `SPI INTID must be an integer in 32..${s.nrIrqs - 1}, got ${intid}`);
+    }
+    return s.slotOf(0, intid);
+  }
+
+  /** Drives an SPI's input line (KVM_ARM_IRQ_TYPE_SPI). Returns whether the GIC took the change. */
+  irqLine(intid: number, level: boolean): boolean {
+    return injectIrqSlot(this.state, this.spiSlot(intid), level);
+  }
+
+  /** Drives a PPI's input line on one vCPU (KVM_ARM_IRQ_TYPE_PPI). The timer's PPI 27 is owned by the timer. */
+  ppiLine(vcpu: number, intid: number, level: boolean): boolean {
+    checkInt('INVALID_VCPU', 'vcpu', vcpu, 0, this.state.nVcpus - 1);
+    if (!Number.isInteger(intid) || intid < VGIC_NR_SGIS || intid >= VGIC_NR_PRIVATE_IRQS || intid === PPI_VTIMER) {
+      this.state.stats[S_INJECT_REJECTED]++;
+      throw new VgicError(
+        'INVALID_INTID',
+        `PPI INTID must be an integer in 16..31 other than the timer's ${PPI_VTIMER}, got ${intid}`,
+      );
+    }
+    return injectIrqSlot(this.state, this.state.slotOf(vcpu, intid), level);
+  }
+
+  // ---- Userspace register access (KVM_DEV_ARM_VGIC_GRP_DIST_REGS / _REDIST_REGS) ----
+
+  private checkRegAccess(offset: number, size: number, frameSize: number): void {
+    checkInt('INVALID_ADDRESS', 'register offset', offset, 0, frameSize - 1);
+    if (size !== 4 && size !== 8) throw new VgicError('INVALID_ADDRESS', `register access size must be 4 or 8, got ${size}`);
+  }
+
+  /** Reads a distributor register with userspace semantics (e.g. ISPENDR shows the latch). */
+  readDistReg(offset: number, size: 4 | 8 = 4): bigint {
+    this.checkRegAccess(offset, size, GICD_FRAME_SIZE);
+    const lo = dispatchRead(distributorFrame, this.ctx, 0, offset, size, true);
+    return (BigInt(this.ctx.hi) << 32n) | BigInt(lo);
+  }
+
+  writeDistReg(offset: number, value: bigint | number, size: 4 | 8 = 4): void {
+    this.checkRegAccess(offset, size, GICD_FRAME_SIZE);
+    const v = BigInt(value);
+    dispatchWrite(distributorFrame, this.ctx, 0, offset, size, Number(v & 0xffffffffn), Number((v >> 32n) & 0xffffffffn), true);
+  }
+
+  /** Reads a redistributor register (RD_base at 0, SGI_base at 0x10000) of vCPU `vcpu`. */
+  readRedistReg(vcpu: number, offset: number, size: 4 | 8 = 4): bigint {
+    checkInt('INVALID_VCPU', 'vcpu', vcpu, 0, this.state.nVcpus - 1);
+    this.checkRegAccess(offset, size, GICR_STRIDE_V3);
+    const lo = dispatchRead(redistributorFrame, this.ctx, vcpu, offset, size, true);
+    return (BigInt(this.ctx.hi) << 32n) | BigInt(lo);
+  }
+
+  writeRedistReg(vcpu: number, offset: number, value: bigint | number, size: 4 | 8 = 4): void {
+    checkInt('INVALID_VCPU', 'vcpu', vcpu, 0, this.state.nVcpus - 1);
+    this.checkRegAccess(offset, size, GICR_STRIDE_V3);
+    const v = BigInt(value);
+    dispatchWrite(redistributorFrame, this.ctx, vcpu, offset, size, Number(v & 0xffffffffn), Number((v >> 32n) & 0xffffffffn), true);
+  }
+
+  /**
+   * GRP_LEVEL_INFO / VGIC_LEVEL_INFO_LINE_LEVEL: the line levels of 32 INTIDs from `intid`
+   * (a multiple of 32) as a bitmap, as seen by `vcpu` for private ones.
+   */
+  getLineLevel(vcpu: number, intid: number): number {
+    const s = this.state;
+    this.checkLevelInfo(vcpu, intid);
+    let value = 0;
+    for (let i = 0; i < 32; i++) {
+      const slot = s.slotOf(vcpu, intid + i);
+      if (slot >= 0 && intid + i < s.nrIrqs && s.irqFlags[slot] & IRQ_LINE_LEVEL) value |= 1 << i;
+    }
+    return value >>> 0;
+  }
+
+  /** Restores line levels (level-sensitive interrupts only; SGIs are ignored). */
+  setLineLevel(vcpu: number, intid: number, bitmap: number): void {
+    const s = this.state;
+    this.checkLevelInfo(vcpu, intid);
+    for (let i = 0; i < 32; i++) {
+      const id = intid + i;
+      if (id < VGIC_NR_SGIS || id >= s.nrIrqs) continue;
+      const slot = s.slotOf(vcpu, id);
+      if (s.irqFlags[slot] & IRQ_EDGE) continue;
+      haltOwnerOf(s, slot);
+      if (bitmap & (1 << i)) updateIrqFlags(s, slot, IRQ_LINE_LEVEL, 0);
+      else updateIrqFlags(s, slot, 0, IRQ_LINE_LEVEL);
+    }
+  }
+
+  private checkLevelInfo(vcpu: number, intid: number): void {
+    checkInt('INVALID_VCPU', 'vcpu', vcpu, 0, this.state.nVcpus - 1);
+    checkInt('INVALID_INTID', 'level info INTID', intid, 0, this.state.nrIrqs - 1);
+    if (intid % 32 !== 0) throw new VgicError('INVALID_INTID', `level info INTID must be a multiple of 32, got ${intid}`);
+  }
+
+  // ---- Guest-physical MMIO, as a vCPU's access (used by VCpu) ----
+
+  /** Frame and frame offset of a guest physical address; `frameVcpu` receives the redistributor's vCPU. */
+  resolve(addr: number): { frame: Frame; offset: number; vcpu: number } | undefined {
+    if (addr >= this.distBase && addr < this.distBase + GICD_FRAME_SIZE) {
+      return { frame: distributorFrame, offset: addr - this.distBase, vcpu: -1 };
+    }
+    let first = 0;
+    for (const r of this.redistRegions) {
+      if (addr >= r.base && addr < r.base + r.count * GICR_STRIDE_V3) {
+        const idx = Math.floor((addr - r.base) / GICR_STRIDE_V3);
+        const v = first + idx;
+        if (v >= this.state.nVcpus) return undefined;
+        return { frame: redistributorFrame, offset: addr - r.base - idx * GICR_STRIDE_V3, vcpu: v };
+      }
+      first += r.count;
+    }
+    return undefined;
+  }
+
+  // ---- Time ----
+
+  /** CNTVCT now. */
+  counter(): number {
+    return counterNow(this.state);
+  }
+
+  /** Advances virtual time by `ticks` of CNTFRQ (62.5 MHz); only with time: 'virtual'. */
+  advanceTime(ticks: number): void {
+    if (!isVirtualTime(this.state)) throw new VgicError('INVALID_ARGUMENT', "advanceTime needs time: 'virtual'");
+    if (!(ticks >= 0) || !Number.isFinite(ticks)) {
+      throw new VgicError('INVALID_ARGUMENT', `ticks must be a finite number >= 0, got ${ticks}`);
+    }
+    advanceVirtualTicks(this.state, Math.floor(ticks));
+  }
+
+  stats(): VgicStats {
+    const s = this.state;
+    const out: Record<string, unknown> = {};
+    STAT_NAMES.forEach((n, i) => {
+      out[n] = s.stats[i];
+    });
+    out.vcpus = Array.from({ length: s.nVcpus }, (_, v) => ({
+      exits: s.vcpu[v * VCPU_STRIDE + V_EXITS],
+      flushes: s.vcpu[v * VCPU_STRIDE + V_FLUSHES],
+      maintenance: s.vcpu[v * VCPU_STRIDE + V_MAINT],
+    }));
+    return out as unknown as VgicStats;
+  }
+
+  /** Is `intid` HW-mapped on `vcpu` (for inspection and tests). */
+  isHwMapped(vcpu: number, intid: number): boolean {
+    const slot = this.state.slotOf(vcpu, intid);
+    return slot >= 0 && (this.state.irqFlags[slot] & IRQ_HW) !== 0;
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Guest physical memory: RAM regions at guest physical addresses over (Shared)ArrayBuffers, with
+ * bounds-checked little-endian accessors. Every access the GIC makes to guest memory goes through
+ * here; an address outside every region is reported (undefined / false), never thrown, because the
+ * address comes from the guest.
+ *
+ * Who may call: anyone; accesses are plain loads and stores (no lock).
+ */
+
+import { VgicError } from '../device/errors.ts';
+
+export interface RamRegion {
+  readonly base: number;
+  readonly size: number;
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+}
+
+/** Guest physical addresses vgic accepts: below 2^48 (the GIC's 48-bit table addresses and more). */
+export const MAX_GUEST_PA = 2 ** 48;
+
+export class GuestMemory {
+  readonly regions: RamRegion[] = [];
+
+  /** Adds a RAM region; its buffer is created unless given. */
+  addRam(base: number, size: number, buffer?: ArrayBuffer | SharedArrayBuffer): RamRegion {
+    if (!Number.isInteger(base) || base < 0 || base % 4096 !== 0 || base >= MAX_GUEST_PA) {
+      throw new VgicError('INVALID_ADDRESS', `RAM base must be 4K-aligned and below 2^48, got ${base}`);
+    }
+    if (!Number.isInteger(size) || size <= 0 || size % 4096 !== 0 || size > 2 ** 32) {
+      throw new VgicError('INVALID_ADDRESS', `RAM size must be a multiple of 4K from 4K to 4 GiB, got ${size}`);
+    }
+    for (const r of this.regions) {
+      if (base < r.base + r.size && r.base < base + size) {
+        throw new VgicError('INVALID_ADDRESS', `RAM at 0x${base.toString(16)} overlaps RAM at 0x${r.base.toString(16)}`);
+      }
+    }
+    const buf = buffer ?? new SharedArrayBuffer(size);
+    if (buf.byteLength < size) throw new VgicError('INVALID_ADDRESS', `RAM buffer is smaller than ${size} bytes`);
+    const region = { base, size, bytes: new Uint8Array(buf, 0, size), view: new DataView(buf, 0, size) };
+    this.regions.push(region);
+    return region;
+  }
+
+  /** The region holding [addr, addr+len), or undefined. */
+  find(addr: number, len: number): RamRegion | undefined {
+    for (const r of this.regions) {
+      if (addr >= r.base && addr + len <= r.base + r.size) return r;
+    }
+    return undefined;
+  }
+
+  /** Reads 1, 2 or 4 bytes; undefined if not RAM. */
+  read(addr: number, size: 1 | 2 | 4): number | undefined {
+    const r = this.find(addr, size);
+    if (r === undefined) return undefined;
+    const o = addr - r.base;
+    return size === 1 ? r.view.getUint8(o) : size === 2 ? r.view.getUint16(o, true) : r.view.getUint32(o, true);
+  }
+
+  /** Writes 1, 2 or 4 bytes; false if not RAM. */
+  write(addr: number, size: 1 | 2 | 4, value: number): boolean {
+    const r = this.find(addr, size);
+    if (r === undefined) return false;
+    const o = addr - r.base;
+    if (size === 1) r.view.setUint8(o, value);
+    else if (size === 2) r.view.setUint16(o, value, true);
+    else r.view.setUint32(o, value >>> 0, true);
+    return true;
+  }
+
+  read64(addr: number): bigint | undefined {
+    const r = this.find(addr, 8);
+    return r === undefined ? undefined : r.view.getBigUint64(addr - r.base, true);
+  }
+
+  write64(addr: number, value: bigint): boolean {
+    const r = this.find(addr, 8);
+    if (r === undefined) return false;
+    r.view.setBigUint64(addr - r.base, BigInt.asUintN(64, value), true);
+    return true;
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * Generic accessors of the per-IRQ registers shared by the distributor (SPIs) and the
+ * redistributors' SGI_base frame (SGIs, PPIs): KVM's vgic-mmio.c. Spec: GIC IHI 0069 §12.9
+ * (GICD_IGROUPR, GICD_IS/ICENABLER, GICD_IS/ICPENDR, GICD_IS/ICACTIVER, GICD_IPRIORITYR, GICD_ICFGR).
+ *
+ * `vcpu` is the redistributor's vCPU (it selects the bank of INTIDs 0-31); `intid` the first INTID
+ * the access covers; `len` its size in bytes. The dispatcher has already range-checked the INTIDs.
+ *
+ * Who may call: mmio/ frames. Locks: takes irq_locks; a change to the pending or active state of an
+ * interrupt first halts the vCPU whose LRs may hold it (haltOwnerOf), as KVM does for active changes.
+ */
+
+import { VGIC_NR_PRIVATE_IRQS } from '../arch/intid.ts';
+import { VGIC_PRI_MASK } from '../arch/ich.ts';
+import { haltOwnerOf } from '../core/vgic.ts';
+import { irqIsPending, queueIrqUnlock, updateIrqFlags } from '../core/irq.ts';
+import { lock, unlock } from '../core/locks.ts';
+import {
+  type GicState,
+  IRQ_ACTIVE,
+  IRQ_EDGE,
+  IRQ_ENABLED,
+  IRQ_GROUP1,
+  IRQ_PENDING_LATCH,
+} from '../state/layout.ts';
+import type { MmioContext, ReadFn, WriteFn } from './region.ts';
+
+/** Reads one flag bit of len·8 interrupts into a bitmap. */
+function readBit(s: GicState, vcpu: number, intid: number, len: number, bit: number): number {
+  let value = 0;
+  for (let i = 0; i < len * 8; i++) {
+    if (s.irqFlags[s.slotOf(vcpu, intid + i)] & bit) value |= 1 << i;
+  }
+  return value >>> 0;
+}
+
+export const readGroup: ReadFn = (c, vcpu, intid, len) => readBit(c.s, vcpu, intid, len, IRQ_GROUP1);
+
+/** IGROUPR: the group is the last input of the target oracle, so a change may queue the interrupt. */
+export const writeGroup: WriteFn = (c, vcpu, intid, len, value) => {
+  const s = c.s;
+  for (let i = 0; i < len * 8; i++) {
+    const slot = s.slotOf(vcpu, intid + i);
+    if (value & (1 << i)) updateIrqFlags(s, slot, IRQ_GROUP1, 0);
+    else updateIrqFlags(s, slot, 0, IRQ_GROUP1);
+  }
+};
+
+export const readEnable: ReadFn = (c, vcpu, intid, len) => readBit(c.s, vcpu, intid, len, IRQ_ENABLED);
+
+export const writeSetEnable: WriteFn = (c, vcpu, intid, len, value) => {
+  forEachSetBit(value, len, (i) => updateIrqFlags(c.s, c.s.slotOf(vcpu, intid + i), IRQ_ENABLED, 0));
+};
+
+export const writeClearEnable: WriteFn = (c, vcpu, intid, len, value) => {
+  forEachSetBit(value, len, (i) => updateIrqFlags(c.s, c.s.slotOf(vcpu, intid + i), 0, IRQ_ENABLED));
+};
+
+/** ISPENDR/ICPENDR read: the pending state (latch, or a level line that is high). */
+export const readPending: ReadFn = (c, vcpu, intid, len) => {
+  const s = c.s;
+  let value = 0;
+  for (let i = 0; i < len * 8; i++) {
+    const slot = s.slotOf(vcpu, intid + i);
+    haltOwnerOf(s, slot);
+    if (irqIsPending(s.irqFlags[slot])) value |= 1 << i;
+  }
+  return value >>> 0;
+};
+
+export const writeSetPending: WriteFn = (c, vcpu, intid, len, value) => {
+  const s = c.s;
+  forEachSetBit(value, len, (i) => {
+    const slot = s.slotOf(vcpu, intid + i);
+    haltOwnerOf(s, slot);
+    updateIrqFlags(s, slot, IRQ_PENDING_LATCH, 0);
+  });
+};
+
+/** ICPENDR clears the latch; a level interrupt whose line is high stays pending. */
+export const writeClearPending: WriteFn = (c, vcpu, intid, len, value) => {
+  const s = c.s;
+  forEachSetBit(value, len, (i) => {
+    const slot = s.slotOf(vcpu, intid + i);
+    haltOwnerOf(s, slot);
+    updateIrqFlags(s, slot, 0, IRQ_PENDING_LATCH);
+  });
+};
+
+/** Userspace view of ISPENDR (KVM_DEV_ARM_VGIC_GRP_DIST_REGS): the latch alone; the line level is saved separately. */
+export const ureadPending: ReadFn = (c, vcpu, intid, len) => {
+  const s = c.s;
+  for (let i = 0; i < len * 8; i++) haltOwnerOf(s, s.slotOf(vcpu, intid + i));
+  return readBit(s, vcpu, intid, len, IRQ_PENDING_LATCH);
+};
+
+/** Userspace ISPENDR write restores the latch exactly: set bits set it, clear bits clear it. */
+export const uwriteSetPending: WriteFn = (c, vcpu, intid, len, value) => {
+  const s = c.s;
+  for (let i = 0; i < len * 8; i++) {
+    const slot = s.slotOf(vcpu, intid + i);
+    haltOwnerOf(s, slot);
+    if (value & (1 << i)) updateIrqFlags(s, slot, IRQ_PENDING_LATCH, 0);
+    else updateIrqFlags(s, slot, 0, IRQ_PENDING_LATCH);
+  }
+};
+
+export const readActive: ReadFn = (c, vcpu, intid, len) => {
+  const s = c.s;
+  for (let i = 0; i < len * 8; i++) haltOwnerOf(s, s.slotOf(vcpu, intid + i));
+  return readBit(s, vcpu, intid, len, IRQ_ACTIVE);
+};
+
+/** vgic_mmio_change_active: only an interrupt that became active needs queueing. */
+function changeActive(s: GicState, slot: number, active: boolean): void {
+  haltOwnerOf(s, slot);
+  lock(s.irqLock, slot);
+  if (active) {
+    s.irqFlags[slot] |= IRQ_ACTIVE;
+    queueIrqUnlock(s, slot);
+  } else {
+    s.irqFlags[slot] &= ~IRQ_ACTIVE;
+    // It may still be pending (and must go on being delivered), or leave its ap_list at the next prune.
+    queueIrqUnlock(s, slot);
+  }
+}
+
+export const writeSetActive: WriteFn = (c, vcpu, intid, len, value) => {
+  forEachSetBit(value, len, (i) => changeActive(c.s, c.s.slotOf(vcpu, intid + i), true));
+};
+
+export const writeClearActive: WriteFn = (c, vcpu, intid, len, value) => {
+  forEachSetBit(value, len, (i) => changeActive(c.s, c.s.slotOf(vcpu, intid + i), false));
+};
+
+/** IPRIORITYR: one byte per interrupt, 5 implemented bits. */
+export const readPriority: ReadFn = (c, vcpu, intid, len) => {
+  const s = c.s;
+  let value = 0;
+  for (let i = 0; i < len; i++) value |= s.irqPriority[s.slotOf(vcpu, intid + i)] << (8 * i);
+  return value >>> 0;
+};
+
+/** A priority change does not re-sort an interrupt already queued (as KVM). */
+export const writePriority: WriteFn = (c, vcpu, intid, len, value) => {
+  const s = c.s;
+  for (let i = 0; i < len; i++) {
+    const slot = s.slotOf(vcpu, intid + i);
+    lock(s.irqLock, slot);
+    s.irqPriority[slot] = (value >>> (8 * i)) & VGIC_PRI_MASK;
+    unlock(s.irqLock, slot);
+  }
+};
+
+/** ICFGR: two bits per interrupt, bit 1 of each set for edge-triggered. */
+export const readConfig: ReadFn = (c, vcpu, intid, len) => {
+  const s = c.s;
+  let value = 0;
+  for (let i = 0; i < len * 4; i++) {
+    if (s.irqFlags[s.slotOf(vcpu, intid + i)] & IRQ_EDGE) value |= 2 << (2 * i);
+  }
+  return value >>> 0;
+};
+
+/** SGIs are always edge; PPIs are level and read-only too (the timer relies on it, as in KVM). */
+export const writeConfig: WriteFn = (c, vcpu, intid, len, value) => {
+  const s = c.s;
+  for (let i = 0; i < len * 4; i++) {
+    if (intid + i < VGIC_NR_PRIVATE_IRQS) continue;
+    const slot = s.slotOf(vcpu, intid + i);
+    lock(s.irqLock, slot);
+    if (value & (2 << (2 * i))) s.irqFlags[slot] |= IRQ_EDGE;
+    else s.irqFlags[slot] &= ~IRQ_EDGE;
+    unlock(s.irqLock, slot);
+  }
+};
+
+/** Reads as zero, ignores writes (a register that exists: no error is counted). */
+export const readRaz: ReadFn = () => 0;
+export const writeWi: WriteFn = () => {};
+
+function forEachSetBit(value: number, len: number, fn: (i: number) => void): void {
+  let bits = len >= 4 ? value >>> 0 : value & ((1 << (len * 8)) - 1);
+  while (bits !== 0) {
+    const i = 31 - Math.clz32(bits & -bits);
+    bits &= bits - 1;
+    fn(i);
+  }
+}
+
+export type { MmioContext };

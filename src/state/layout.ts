@@ -1,0 +1,260 @@
+/**
+ * THE state layout: every mutable field of a vgic instance as typed-array views over one
+ * (Shared)ArrayBuffer. Nothing else holds GIC state, so a worker given the buffer attaches to the
+ * same GIC (`attachState`) and save/restore is a copy of the buffer's sections.
+ *
+ * Who may call: device/ creates the state; any thread may attach. Field access rules (which lock
+ * guards which word) are in core/locks.ts.
+ *
+ * Per-interrupt records are structure-of-arrays, indexed by *slot*:
+ *
+ *   slot 0 .. 32·nVcpus-1        private IRQs: vCPU v's SGI/PPI n is slot 32·v + n
+ *   slot 32·nVcpus .. +nSpis-1   SPIs: INTID i is slot 32·nVcpus + (i - 32)
+ *
+ * irqFlags (Int32, one per slot):
+ *
+ *   31 ........ 8   7      6    5       4      3       2           1             0
+ *  +-------------+------+----+-------+------+-------+-----------+-------------+---------+
+ *  |    RES0     |VALID | HW |GROUP1 | EDGE |ACTIVE |LINE_LEVEL |PENDING_LATCH| ENABLED |
+ *  +-------------+------+----+-------+------+-------+-----------+-------------+---------+
+ *
+ * Per-vCPU words (Int32, VCPU_STRIDE per vCPU) are indexed by the V_* constants below; list
+ * registers (Uint32, 2 per LR, ICH_LR<n>_EL2 format of arch/ich.ts) by lrIndex().
+ */
+
+import { VGIC_NR_PRIVATE_IRQS } from '../arch/intid.ts';
+
+export const STATE_MAGIC = 0x43494756; // "VGIC"
+export const STATE_VERSION = 1;
+
+// ---- irqFlags bits ----
+export const IRQ_ENABLED = 1 << 0;
+export const IRQ_PENDING_LATCH = 1 << 1;
+export const IRQ_LINE_LEVEL = 1 << 2;
+export const IRQ_ACTIVE = 1 << 3;
+export const IRQ_EDGE = 1 << 4;
+export const IRQ_GROUP1 = 1 << 5;
+export const IRQ_HW = 1 << 6;
+export const IRQ_VALID = 1 << 7;
+
+// ---- header words ----
+export const H_MAGIC = 0;
+export const H_VERSION = 1;
+export const H_NR_VCPUS = 2;
+export const H_NR_SPIS = 3;
+export const H_NR_LRS = 4;
+export const H_FLAGS = 5;
+export const HEADER_WORDS = 8;
+
+// ---- distributor words ----
+export const D_CTLR = 0; // GICD_CTLR: EnableGrp0 | EnableGrp1 (ARE and DS are constant)
+export const DIST_WORDS = 4;
+
+// ---- per-vCPU words ----
+export const V_AP_HEAD = 0; // first slot of the ap_list, -1 when empty
+export const V_AP_TAIL = 1;
+export const V_AP_LOCK = 2; // ap_list_lock
+export const V_AP_COUNT = 3;
+export const V_REQUESTS = 4; // KVM_REQ_* style bits: an exit is wanted (REQ_*)
+export const V_IN_GUEST = 5; // 1 while the LRs hold this vCPU's state (between flush and sync)
+export const V_USED_LRS = 6;
+export const V_VMCR = 7; // ICH_VMCR_EL2
+export const V_AP0R0 = 8; // ICH_AP0R0_EL2 (5 priority bits: one register is enough)
+export const V_AP1R0 = 9; // ICH_AP1R0_EL2
+export const V_HCR = 10; // ICH_HCR_EL2 maintenance enables, set by flush
+export const V_EOICOUNT = 11;
+export const V_MPIDR = 12; // Aff2<<16 | Aff1<<8 | Aff0
+export const V_TIMER_CTL = 13; // CNTV_CTL_EL0 (ENABLE, IMASK; ISTATUS is computed)
+export const V_TIMER_LEVEL = 14; // the timer's output line as last seen by the GIC
+export const V_WAKE = 15; // futex word a WFI sleeps on
+export const V_EXITS = 16; // statistics: exits, flushes with work, maintenance exits
+export const V_FLUSHES = 17;
+export const V_MAINT = 18;
+export const V_PSTATE_I = 19; // 1 while the in-process guest has IRQs masked (PSTATE.I)
+export const V_RD_FLAGS = 20; // RD_LAST: last redistributor of its region (GICR_TYPER.Last)
+export const VCPU_STRIDE = 24;
+
+/** V_RD_FLAGS bits. */
+export const RD_LAST = 1 << 0;
+
+/** V_REQUESTS bits. */
+export const REQ_IRQ_PENDING = 1 << 0; // KVM_REQ_IRQ_PENDING: re-run flush before the next instruction
+
+// ---- global statistics (Uint32 counters, wrap at 2^32) ----
+export const S_MMIO_BAD_ACCESS = 0; // width or alignment not allowed for the register
+export const S_MMIO_UNMAPPED = 1; // no register at the offset (RAZ/WI)
+export const S_MMIO_RO_WRITE = 2; // write to a read-only register (ignored)
+export const S_SYSREG_UNKNOWN = 3; // access to an unimplemented system register (RAZ/WI)
+export const S_SGI_NO_TARGET = 4; // SGI aimed at an affinity with no vCPU
+export const S_INJECT_REJECTED = 5; // host injection refused (bad INTID, wrong type)
+export const STAT_COUNT = 8;
+export const STAT_NAMES = [
+  'mmioBadAccess',
+  'mmioUnmapped',
+  'mmioReadOnlyWrite',
+  'sysregUnknown',
+  'sgiNoTarget',
+  'injectRejected',
+] as const;
+
+export interface StateConfig {
+  readonly nVcpus: number;
+  readonly nSpis: number;
+  readonly nLrs: number;
+}
+
+interface Section {
+  readonly name: string;
+  readonly bytesPerElement: 1 | 4 | 8;
+  readonly count: number;
+}
+
+function sections(c: StateConfig): Section[] {
+  const nSlots = c.nVcpus * VGIC_NR_PRIVATE_IRQS + c.nSpis;
+  return [
+    { name: 'header', bytesPerElement: 4, count: HEADER_WORDS },
+    { name: 'dist', bytesPerElement: 4, count: DIST_WORDS },
+    { name: 'stats', bytesPerElement: 4, count: STAT_COUNT },
+    { name: 'vcpu', bytesPerElement: 4, count: c.nVcpus * VCPU_STRIDE },
+    { name: 'lr', bytesPerElement: 4, count: c.nVcpus * c.nLrs * 2 },
+    { name: 'timerCval', bytesPerElement: 8, count: c.nVcpus },
+    { name: 'clock', bytesPerElement: 8, count: 2 },
+    { name: 'irqFlags', bytesPerElement: 4, count: nSlots },
+    { name: 'irqLock', bytesPerElement: 4, count: nSlots },
+    { name: 'irqTarget', bytesPerElement: 4, count: nSlots },
+    { name: 'irqRouter', bytesPerElement: 4, count: nSlots },
+    { name: 'irqApVcpu', bytesPerElement: 4, count: nSlots },
+    { name: 'irqApNext', bytesPerElement: 4, count: nSlots },
+    { name: 'irqApPrev', bytesPerElement: 4, count: nSlots },
+    { name: 'irqIntid', bytesPerElement: 4, count: nSlots },
+    { name: 'irqHwIntid', bytesPerElement: 4, count: nSlots },
+    { name: 'irqPriority', bytesPerElement: 1, count: nSlots },
+  ];
+}
+
+/** Byte offset of each section, 8-byte aligned, and the total size. */
+export function computeLayout(c: StateConfig): { offsets: Record<string, number>; byteLength: number } {
+  const offsets: Record<string, number> = {};
+  let at = 0;
+  for (const s of sections(c)) {
+    at = (at + 7) & ~7;
+    offsets[s.name] = at;
+    at += s.bytesPerElement * s.count;
+  }
+  return { offsets, byteLength: (at + 7) & ~7 };
+}
+
+/** Clock words (Float64): the counter value of virtual time, and the real-time epoch in ms. */
+export const C_VIRTUAL_TICKS = 0;
+export const C_EPOCH_MS = 1;
+
+/**
+ * Typed-array views over one buffer. Plain data: no behaviour, no per-thread fields, so the same
+ * object shape exists in every thread that attaches.
+ */
+export class GicState {
+  readonly buffer: ArrayBuffer | SharedArrayBuffer;
+  readonly shared: boolean;
+  readonly nVcpus: number;
+  readonly nSpis: number;
+  readonly nLrs: number;
+  /** Number of per-INTID slots (private + SPIs). */
+  readonly nSlots: number;
+  /** First slot of the SPIs. */
+  readonly spiBase: number;
+  /** INTIDs below this are implemented (32 + nSpis): GICD per-IRQ registers beyond it are RAZ/WI. */
+  readonly nrIrqs: number;
+
+  readonly header: Int32Array;
+  readonly dist: Int32Array;
+  readonly stats: Uint32Array;
+  readonly vcpu: Int32Array;
+  readonly lr: Uint32Array;
+  readonly timerCval: Float64Array;
+  readonly clock: Float64Array;
+  readonly irqFlags: Int32Array;
+  readonly irqLock: Int32Array;
+  readonly irqTarget: Int32Array;
+  readonly irqRouter: Int32Array;
+  readonly irqApVcpu: Int32Array;
+  readonly irqApNext: Int32Array;
+  readonly irqApPrev: Int32Array;
+  readonly irqIntid: Int32Array;
+  readonly irqHwIntid: Int32Array;
+  readonly irqPriority: Uint8Array;
+
+  constructor(buffer: ArrayBuffer | SharedArrayBuffer, c: StateConfig) {
+    const { offsets, byteLength } = computeLayout(c);
+    if (buffer.byteLength < byteLength) {
+      throw new RangeError(`state buffer is ${buffer.byteLength} bytes; this configuration needs ${byteLength}`);
+    }
+    this.buffer = buffer;
+    this.shared = typeof SharedArrayBuffer !== 'undefined' && buffer instanceof SharedArrayBuffer;
+    this.nVcpus = c.nVcpus;
+    this.nSpis = c.nSpis;
+    this.nLrs = c.nLrs;
+    this.spiBase = c.nVcpus * VGIC_NR_PRIVATE_IRQS;
+    this.nSlots = this.spiBase + c.nSpis;
+    this.nrIrqs = VGIC_NR_PRIVATE_IRQS + c.nSpis;
+    const n = this.nSlots;
+    const i32 = (name: string, count: number) => new Int32Array(buffer, offsets[name], count);
+    this.header = i32('header', HEADER_WORDS);
+    this.dist = i32('dist', DIST_WORDS);
+    this.stats = new Uint32Array(buffer, offsets.stats, STAT_COUNT);
+    this.vcpu = i32('vcpu', c.nVcpus * VCPU_STRIDE);
+    this.lr = new Uint32Array(buffer, offsets.lr, c.nVcpus * c.nLrs * 2);
+    this.timerCval = new Float64Array(buffer, offsets.timerCval, c.nVcpus);
+    this.clock = new Float64Array(buffer, offsets.clock, 2);
+    this.irqFlags = i32('irqFlags', n);
+    this.irqLock = i32('irqLock', n);
+    this.irqTarget = i32('irqTarget', n);
+    this.irqRouter = i32('irqRouter', n);
+    this.irqApVcpu = i32('irqApVcpu', n);
+    this.irqApNext = i32('irqApNext', n);
+    this.irqApPrev = i32('irqApPrev', n);
+    this.irqIntid = i32('irqIntid', n);
+    this.irqHwIntid = i32('irqHwIntid', n);
+    this.irqPriority = new Uint8Array(buffer, offsets.irqPriority, n);
+  }
+
+  /** Slot of an INTID as seen by `vcpu` (which matters for SGIs/PPIs), or -1 if not implemented. */
+  slotOf(vcpu: number, intid: number): number {
+    if (intid < VGIC_NR_PRIVATE_IRQS) return intid >= 0 ? vcpu * VGIC_NR_PRIVATE_IRQS + intid : -1;
+    const s = this.spiBase + intid - VGIC_NR_PRIVATE_IRQS;
+    return s < this.nSlots ? s : -1;
+  }
+
+  /** Base index of a vCPU's words in `vcpu`. */
+  vbase(v: number): number {
+    return v * VCPU_STRIDE;
+  }
+
+  /** Index of LR `n` of vCPU `v`'s low word in `lr` (the high word follows). */
+  lrIndex(v: number, n: number): number {
+    return (v * this.nLrs + n) * 2;
+  }
+}
+
+/** Allocates a zeroed state buffer for a configuration and writes its header. */
+export function allocateState(c: StateConfig, shared: boolean): GicState {
+  const { byteLength } = computeLayout(c);
+  const buffer = shared ? new SharedArrayBuffer(byteLength) : new ArrayBuffer(byteLength);
+  const s = new GicState(buffer, c);
+  s.header[H_MAGIC] = STATE_MAGIC;
+  s.header[H_VERSION] = STATE_VERSION;
+  s.header[H_NR_VCPUS] = c.nVcpus;
+  s.header[H_NR_SPIS] = c.nSpis;
+  s.header[H_NR_LRS] = c.nLrs;
+  return s;
+}
+
+/** Attaches to an existing state buffer (for instance in a worker): the header says the geometry. */
+export function attachState(buffer: ArrayBuffer | SharedArrayBuffer): GicState {
+  if (buffer.byteLength < HEADER_WORDS * 4) throw new RangeError('not a vgic state buffer: too small');
+  const h = new Int32Array(buffer, 0, HEADER_WORDS);
+  if (h[H_MAGIC] !== STATE_MAGIC) throw new RangeError('not a vgic state buffer: bad magic');
+  if (h[H_VERSION] !== STATE_VERSION) {
+    throw new RangeError(`vgic state version ${h[H_VERSION]} is not supported (this build reads ${STATE_VERSION})`);
+  }
+  return new GicState(buffer, { nVcpus: h[H_NR_VCPUS], nSpis: h[H_NR_SPIS], nLrs: h[H_NR_LRS] });
+}
