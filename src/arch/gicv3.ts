@@ -51,8 +51,7 @@ export const GICD_TYPER_NO1N = 1 << 25;
 export const PRODUCT_ID_KVM = 0x4b;
 export const IMPLEMENTER_ARM = 0x43b;
 export const VGIC_IMPLEMENTATION_REV = 3;
-export const GIC_IIDR =
-  ((PRODUCT_ID_KVM << 24) | (VGIC_IMPLEMENTATION_REV << 12) | IMPLEMENTER_ARM) >>> 0;
+export const GIC_IIDR = ((PRODUCT_ID_KVM << 24) | (VGIC_IMPLEMENTATION_REV << 12) | IMPLEMENTER_ARM) >>> 0;
 /** PIDR2.ArchRev = 3 (GICv3): 0x3b as KVM and QEMU. */
 export const GIC_PIDR2_ARCH_GICV3 = 0x3b;
 

@@ -10,7 +10,6 @@
  * Who may call: the thread running vCPU `v`, while v is in the guest (LRs loaded). No locks.
  */
 
-import { INTID_SECURE } from '../arch/intid.ts';
 import {
   HCR_LRENPIE,
   HCR_NPIE,
@@ -39,8 +38,17 @@ import {
   VMCR_EOIM,
   VMCR_PMR_SHIFT,
 } from '../arch/ich.ts';
-import { INTID_SPURIOUS } from '../arch/intid.ts';
-import { type GicState, V_AP0R0, V_AP1R0, V_EOICOUNT, V_HCR, V_USED_LRS, V_VMCR, VCPU_STRIDE } from '../state/layout.ts';
+import { INTID_SECURE, INTID_SPURIOUS } from '../arch/intid.ts';
+import {
+  type GicState,
+  V_AP0R0,
+  V_AP1R0,
+  V_EOICOUNT,
+  V_HCR,
+  V_USED_LRS,
+  V_VMCR,
+  VCPU_STRIDE,
+} from '../state/layout.ts';
 
 /** Shift from a priority value to its APR bit: 8 - PREbits. */
 const APR_SHIFT = 8 - VGIC_PRI_BITS;
@@ -130,7 +138,7 @@ export function icvIar(s: GicState, v: number, grp1: boolean): number {
   if (n < 0) return INTID_SPURIOUS;
   const i = s.lrIndex(v, n);
   const hi = s.lr[i + 1];
-  if ((hi & LR_HI_GROUP) !== 0 !== grp1 || !canPreempt(s, v, n)) return INTID_SPURIOUS;
+  if (((hi & LR_HI_GROUP) !== 0) !== grp1 || !canPreempt(s, v, n)) return INTID_SPURIOUS;
   const intid = s.lr[i];
   if (intid >= INTID_SECURE && intid <= INTID_SPURIOUS) {
     s.lr[i + 1] = hi & ~LR_HI_PENDING; // special INTIDs go from pending to invalid
@@ -147,7 +155,7 @@ export function icvHppir(s: GicState, v: number, grp1: boolean): number {
   const n = hppviIndex(s, v);
   if (n < 0) return INTID_SPURIOUS;
   const i = s.lrIndex(v, n);
-  return (s.lr[i + 1] & LR_HI_GROUP) !== 0 === grp1 ? s.lr[i] : INTID_SPURIOUS;
+  return ((s.lr[i + 1] & LR_HI_GROUP) !== 0) === grp1 ? s.lr[i] : INTID_SPURIOUS;
 }
 
 /**
@@ -213,7 +221,7 @@ export function icvEoir(s: GicState, v: number, grp1: boolean, intid: number): n
     return s.vcpu[b + V_VMCR] & VMCR_EOIM ? ICV_DONE : ICV_DEACTIVATE_SW;
   }
   const hi = s.lr[s.lrIndex(v, n) + 1];
-  if ((hi & LR_HI_GROUP) !== 0 === grp1 && (lrPriority(hi) & gprioMask(s, v, grp1)) === dropped) {
+  if (((hi & LR_HI_GROUP) !== 0) === grp1 && (lrPriority(hi) & gprioMask(s, v, grp1)) === dropped) {
     if ((s.vcpu[v * VCPU_STRIDE + V_VMCR] & VMCR_EOIM) === 0) return deactivateLr(s, v, n);
   }
   return ICV_DONE;

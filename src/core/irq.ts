@@ -6,6 +6,7 @@
  * Who may call: any thread. Locks: as each function's name and comment say (core/locks.ts).
  */
 
+import { GICD_CTLR_ENABLE_GRP0, GICD_CTLR_ENABLE_GRP1 } from '../arch/gicv3.ts';
 import {
   D_CTLR,
   type GicState,
@@ -24,7 +25,6 @@ import {
   V_WAKE,
   VCPU_STRIDE,
 } from '../state/layout.ts';
-import { GICD_CTLR_ENABLE_GRP0, GICD_CTLR_ENABLE_GRP1 } from '../arch/gicv3.ts';
 import { lock, unlock } from './locks.ts';
 
 /** Pending = latch, or (level-sensitive and the line is high). */

@@ -7,7 +7,6 @@
  * Locks: populateLrLocked expects the slot's irq_lock; foldLrState takes each irq_lock itself.
  */
 
-import { PPI_VTIMER, VGIC_FIRST_SPI, VGIC_NR_PRIVATE_IRQS } from '../arch/intid.ts';
 import {
   LR_HI_ACTIVE,
   LR_HI_EOI,
@@ -18,6 +17,7 @@ import {
   LR_HI_PRIORITY_SHIFT,
   LR_HI_STATE,
 } from '../arch/ich.ts';
+import { PPI_VTIMER, VGIC_FIRST_SPI, VGIC_NR_PRIVATE_IRQS } from '../arch/intid.ts';
 import {
   type GicState,
   IRQ_ACTIVE,

@@ -21,7 +21,13 @@ export class VgicError extends Error {
   }
 }
 
-export function checkInt(code: VgicErrorCode, what: string, value: unknown, min: number, max: number): number {
+export function checkInt(
+  code: VgicErrorCode,
+  what: string,
+  value: unknown,
+  min: number,
+  max: number,
+): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new VgicError(code, `${what} must be an integer in ${min}..${max}, got ${String(value)}`);
   }

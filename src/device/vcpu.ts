@@ -12,6 +12,16 @@
  */
 
 import {
+  VGIC_PRI_BITS,
+  VGIC_PRI_MASK,
+  VMCR_CBPR,
+  VMCR_ENG0,
+  VMCR_ENG1,
+  VMCR_EOIM,
+  VMCR_PMR_SHIFT,
+} from '../arch/ich.ts';
+import { PPI_VTIMER } from '../arch/intid.ts';
+import {
   CNTFRQ_EL0,
   CNTV_CTL_EL0,
   CNTV_CTL_ENABLE,
@@ -50,7 +60,6 @@ import {
   ICC_SRE_EL1,
   sysregName,
 } from '../arch/sysreg.ts';
-import { VGIC_PRI_BITS, VGIC_PRI_MASK, VMCR_CBPR, VMCR_ENG0, VMCR_ENG1, VMCR_EOIM, VMCR_PMR_SHIFT } from '../arch/ich.ts';
 import { CNTFRQ_HZ, counterNow, isVirtualTime, ticksToMs } from '../core/clock.ts';
 import {
   ICV_DEACTIVATE_PHYS,
@@ -78,7 +87,6 @@ import {
   writeCntvTval,
 } from '../core/timer.ts';
 import { deactivateInSoftware, flushHwstate, syncHwstate, vcpuPendingIrq } from '../core/vgic.ts';
-import { PPI_VTIMER } from '../arch/intid.ts';
 import { lrSlot } from '../core/vgic-v3.ts';
 import { dispatchRead, dispatchWrite } from '../mmio/region.ts';
 import {
@@ -186,7 +194,8 @@ export class VCpu {
       if (counterNow(s) >= s.timerCval[this.index]) timerUpdate(s, this.index);
     }
     if (s.vcpu[b + V_REQUESTS] !== 0) this.reenter();
-    if (s.vcpu[b + V_PSTATE_I] === 0 && this.handler !== undefined && virqSignalled(s, this.index)) this.takeIrq();
+    if (s.vcpu[b + V_PSTATE_I] === 0 && this.handler !== undefined && virqSignalled(s, this.index))
+      this.takeIrq();
   }
 
   /** An LR changed state: a maintenance interrupt makes the vCPU exit and re-enter. */
@@ -263,9 +272,11 @@ export class VCpu {
       const left = timeoutMs - (performance.now() - start);
       if (left <= 0) break;
       let wait = left;
-      if (deadline !== Number.POSITIVE_INFINITY) wait = Math.min(wait, Math.max(0, ticksToMs(deadline - counterNow(s))));
+      if (deadline !== Number.POSITIVE_INFINITY)
+        wait = Math.min(wait, Math.max(0, ticksToMs(deadline - counterNow(s))));
       if (s.shared) Atomics.wait(s.vcpu, b + V_WAKE, seen, wait);
-      else if (wait === Number.POSITIVE_INFINITY) break; // nothing can ever wake a single thread
+      else if (wait === Number.POSITIVE_INFINITY)
+        break; // nothing can ever wake a single thread
       else sleepMs(wait);
     }
     this.step();
@@ -326,7 +337,9 @@ export class VCpu {
         return readVbpr(s, v, true);
       case ICC_CTLR_EL1: {
         const vmcr = s.vcpu[b + V_VMCR];
-        return ICC_CTLR_RO | (vmcr & VMCR_CBPR ? ICC_CTLR_CBPR : 0) | (vmcr & VMCR_EOIM ? ICC_CTLR_EOIMODE : 0);
+        return (
+          ICC_CTLR_RO | (vmcr & VMCR_CBPR ? ICC_CTLR_CBPR : 0) | (vmcr & VMCR_EOIM ? ICC_CTLR_EOIMODE : 0)
+        );
       }
       case ICC_SRE_EL1:
         return ICC_SRE_VALUE;

@@ -8,16 +8,28 @@
  */
 
 import { GICD_FRAME_SIZE, GICR_STRIDE_V3, VIRT_GICD_BASE, VIRT_GICR_BASE } from '../arch/gicv3.ts';
-import { VGIC_DEFAULT_LRS, VGIC_MIN_BPR0, VGIC_V3_MAX_LRS, VMCR_BPR0_SHIFT, VMCR_BPR1_SHIFT } from '../arch/ich.ts';
-import { PPI_VTIMER, VGIC_DEFAULT_SPIS, VGIC_FIRST_SPI, VGIC_NR_PRIVATE_IRQS, VGIC_NR_SGIS } from '../arch/intid.ts';
+import {
+  VGIC_DEFAULT_LRS,
+  VGIC_MIN_BPR0,
+  VGIC_V3_MAX_LRS,
+  VMCR_BPR0_SHIFT,
+  VMCR_BPR1_SHIFT,
+} from '../arch/ich.ts';
+import {
+  PPI_VTIMER,
+  VGIC_DEFAULT_SPIS,
+  VGIC_FIRST_SPI,
+  VGIC_NR_PRIVATE_IRQS,
+  VGIC_NR_SGIS,
+} from '../arch/intid.ts';
 import { advanceVirtualTicks, counterNow, initClock, isVirtualTime } from '../core/clock.ts';
 import { injectIrqSlot, updateIrqFlags } from '../core/irq.ts';
 import { vcpuAffinity } from '../core/sgi.ts';
 import { haltOwnerOf } from '../core/vgic.ts';
+import { GuestMemory, MAX_GUEST_PA } from '../memory/guest-memory.ts';
 import { distributorFrame, FLAG_LPIS } from '../mmio/gicd.ts';
 import { redistributorFrame } from '../mmio/gicr.ts';
 import { dispatchRead, dispatchWrite, type Frame, type MmioContext } from '../mmio/region.ts';
-import { GuestMemory, MAX_GUEST_PA } from '../memory/guest-memory.ts';
 import {
   allocateState,
   attachState,
@@ -106,14 +118,20 @@ function validateOptions(o: VgicV3Options) {
     total += r.count;
   });
   if (total < nVcpus) {
-    throw new VgicError('INVALID_CONFIG', `redistributor regions hold ${total} redistributors; ${nVcpus} vCPUs need one each`);
+    throw new VgicError(
+      'INVALID_CONFIG',
+      `redistributor regions hold ${total} redistributors; ${nVcpus} vCPUs need one each`,
+    );
   }
   for (let i = 0; i < frames.length; i++) {
     for (let j = i + 1; j < frames.length; j++) {
       const a = frames[i];
       const b = frames[j];
       if (a.base < b.base + b.size && b.base < a.base + a.size) {
-        throw new VgicError('INVALID_ADDRESS', `${a.name} at 0x${a.base.toString(16)} overlaps ${b.name} at 0x${b.base.toString(16)}`);
+        throw new VgicError(
+          'INVALID_ADDRESS',
+          `${a.name} at 0x${a.base.toString(16)} overlaps ${b.name} at 0x${b.base.toString(16)}`,
+        );
       }
     }
   }
@@ -165,7 +183,12 @@ export class Vgic {
   readonly ctx: MmioContext;
   private readonly vcpus: VCpu[] = [];
 
-  private constructor(state: GicState, distBase: number, regions: readonly RedistRegion[], memory: GuestMemory) {
+  private constructor(
+    state: GicState,
+    distBase: number,
+    regions: readonly RedistRegion[],
+    memory: GuestMemory,
+  ) {
     this.state = state;
     this.distBase = distBase;
     this.redistRegions = regions;
@@ -226,7 +249,10 @@ export class Vgic {
     const s = this.state;
     if (!Number.isInteger(intid) || intid < VGIC_FIRST_SPI || intid >= s.nrIrqs) {
       s.stats[S_INJECT_REJECTED]++;
-      throw new VgicError('INVALID_INTID', `SPI INTID must be an integer in 32..${s.nrIrqs - 1}, got ${intid}`);
+      throw new VgicError(
+        'INVALID_INTID',
+        `SPI INTID must be an integer in 32..${s.nrIrqs - 1}, got ${intid}`,
+      );
     }
     return s.slotOf(0, intid);
   }
@@ -239,7 +265,12 @@ export class Vgic {
   /** Drives a PPI's input line on one vCPU (KVM_ARM_IRQ_TYPE_PPI). The timer's PPI 27 is owned by the timer. */
   ppiLine(vcpu: number, intid: number, level: boolean): boolean {
     checkInt('INVALID_VCPU', 'vcpu', vcpu, 0, this.state.nVcpus - 1);
-    if (!Number.isInteger(intid) || intid < VGIC_NR_SGIS || intid >= VGIC_NR_PRIVATE_IRQS || intid === PPI_VTIMER) {
+    if (
+      !Number.isInteger(intid) ||
+      intid < VGIC_NR_SGIS ||
+      intid >= VGIC_NR_PRIVATE_IRQS ||
+      intid === PPI_VTIMER
+    ) {
       this.state.stats[S_INJECT_REJECTED]++;
       throw new VgicError(
         'INVALID_INTID',
@@ -253,7 +284,8 @@ export class Vgic {
 
   private checkRegAccess(offset: number, size: number, frameSize: number): void {
     checkInt('INVALID_ADDRESS', 'register offset', offset, 0, frameSize - 1);
-    if (size !== 4 && size !== 8) throw new VgicError('INVALID_ADDRESS', `register access size must be 4 or 8, got ${size}`);
+    if (size !== 4 && size !== 8)
+      throw new VgicError('INVALID_ADDRESS', `register access size must be 4 or 8, got ${size}`);
   }
 
   /** Reads a distributor register with userspace semantics (e.g. ISPENDR shows the latch). */
@@ -266,7 +298,16 @@ export class Vgic {
   writeDistReg(offset: number, value: bigint | number, size: 4 | 8 = 4): void {
     this.checkRegAccess(offset, size, GICD_FRAME_SIZE);
     const v = BigInt(value);
-    dispatchWrite(distributorFrame, this.ctx, 0, offset, size, Number(v & 0xffffffffn), Number((v >> 32n) & 0xffffffffn), true);
+    dispatchWrite(
+      distributorFrame,
+      this.ctx,
+      0,
+      offset,
+      size,
+      Number(v & 0xffffffffn),
+      Number((v >> 32n) & 0xffffffffn),
+      true,
+    );
   }
 
   /** Reads a redistributor register (RD_base at 0, SGI_base at 0x10000) of vCPU `vcpu`. */
@@ -281,7 +322,16 @@ export class Vgic {
     checkInt('INVALID_VCPU', 'vcpu', vcpu, 0, this.state.nVcpus - 1);
     this.checkRegAccess(offset, size, GICR_STRIDE_V3);
     const v = BigInt(value);
-    dispatchWrite(redistributorFrame, this.ctx, vcpu, offset, size, Number(v & 0xffffffffn), Number((v >> 32n) & 0xffffffffn), true);
+    dispatchWrite(
+      redistributorFrame,
+      this.ctx,
+      vcpu,
+      offset,
+      size,
+      Number(v & 0xffffffffn),
+      Number((v >> 32n) & 0xffffffffn),
+      true,
+    );
   }
 
   /**
@@ -317,7 +367,8 @@ export class Vgic {
   private checkLevelInfo(vcpu: number, intid: number): void {
     checkInt('INVALID_VCPU', 'vcpu', vcpu, 0, this.state.nVcpus - 1);
     checkInt('INVALID_INTID', 'level info INTID', intid, 0, this.state.nrIrqs - 1);
-    if (intid % 32 !== 0) throw new VgicError('INVALID_INTID', `level info INTID must be a multiple of 32, got ${intid}`);
+    if (intid % 32 !== 0)
+      throw new VgicError('INVALID_INTID', `level info INTID must be a multiple of 32, got ${intid}`);
   }
 
   // ---- Guest-physical MMIO, as a vCPU's access (used by VCpu) ----
@@ -349,7 +400,8 @@ export class Vgic {
 
   /** Advances virtual time by `ticks` of CNTFRQ (62.5 MHz); only with time: 'virtual'. */
   advanceTime(ticks: number): void {
-    if (!isVirtualTime(this.state)) throw new VgicError('INVALID_ARGUMENT', "advanceTime needs time: 'virtual'");
+    if (!isVirtualTime(this.state))
+      throw new VgicError('INVALID_ARGUMENT', "advanceTime needs time: 'virtual'");
     if (!(ticks >= 0) || !Number.isFinite(ticks)) {
       throw new VgicError('INVALID_ARGUMENT', `ticks must be a finite number >= 0, got ${ticks}`);
     }

@@ -28,15 +28,22 @@ export class GuestMemory {
       throw new VgicError('INVALID_ADDRESS', `RAM base must be 4K-aligned and below 2^48, got ${base}`);
     }
     if (!Number.isInteger(size) || size <= 0 || size % 4096 !== 0 || size > 2 ** 32) {
-      throw new VgicError('INVALID_ADDRESS', `RAM size must be a multiple of 4K from 4K to 4 GiB, got ${size}`);
+      throw new VgicError(
+        'INVALID_ADDRESS',
+        `RAM size must be a multiple of 4K from 4K to 4 GiB, got ${size}`,
+      );
     }
     for (const r of this.regions) {
       if (base < r.base + r.size && r.base < base + size) {
-        throw new VgicError('INVALID_ADDRESS', `RAM at 0x${base.toString(16)} overlaps RAM at 0x${r.base.toString(16)}`);
+        throw new VgicError(
+          'INVALID_ADDRESS',
+          `RAM at 0x${base.toString(16)} overlaps RAM at 0x${r.base.toString(16)}`,
+        );
       }
     }
     const buf = buffer ?? new SharedArrayBuffer(size);
-    if (buf.byteLength < size) throw new VgicError('INVALID_ADDRESS', `RAM buffer is smaller than ${size} bytes`);
+    if (buf.byteLength < size)
+      throw new VgicError('INVALID_ADDRESS', `RAM buffer is smaller than ${size} bytes`);
     const region = { base, size, bytes: new Uint8Array(buf, 0, size), view: new DataView(buf, 0, size) };
     this.regions.push(region);
     return region;
@@ -55,7 +62,11 @@ export class GuestMemory {
     const r = this.find(addr, size);
     if (r === undefined) return undefined;
     const o = addr - r.base;
-    return size === 1 ? r.view.getUint8(o) : size === 2 ? r.view.getUint16(o, true) : r.view.getUint32(o, true);
+    return size === 1
+      ? r.view.getUint8(o)
+      : size === 2
+        ? r.view.getUint16(o, true)
+        : r.view.getUint32(o, true);
   }
 
   /** Writes 1, 2 or 4 bytes; false if not RAM. */

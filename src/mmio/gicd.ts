@@ -83,7 +83,10 @@ export function gicdTyper(s: GicState): number {
   const lpis = (s.header[H_FLAGS] & FLAG_LPIS) !== 0;
   const itLines = s.nrIrqs / 32 - 1;
   const idbits = lpis ? 16 : 10;
-  return (itLines | ((idbits - 1) << GICD_TYPER_IDBITS_SHIFT) | (lpis ? GICD_TYPER_LPIS : 0) | GICD_TYPER_NO1N) >>> 0;
+  return (
+    (itLines | ((idbits - 1) << GICD_TYPER_IDBITS_SHIFT) | (lpis ? GICD_TYPER_LPIS : 0) | GICD_TYPER_NO1N) >>>
+    0
+  );
 }
 
 /** GICD_IROUTER<n>: Aff0-2 are kept (Aff3 and Interrupt_Routing_Mode are RAZ/WI, as KVM). */
@@ -125,7 +128,10 @@ const regs: RegisterDesc[] = [
   reg('GICD_STATUSR', GICD_STATUSR, 4, W32, { read: g.readRaz, write: g.writeWi }),
   perIrq('GICD_IGROUPR', GICD_IGROUPR, 1, NR, W32, true, { read: g.readGroup, write: g.writeGroup }),
   perIrq('GICD_ISENABLER', GICD_ISENABLER, 1, NR, W32, true, { read: g.readEnable, write: g.writeSetEnable }),
-  perIrq('GICD_ICENABLER', GICD_ICENABLER, 1, NR, W32, true, { read: g.readEnable, write: g.writeClearEnable }),
+  perIrq('GICD_ICENABLER', GICD_ICENABLER, 1, NR, W32, true, {
+    read: g.readEnable,
+    write: g.writeClearEnable,
+  }),
   perIrq('GICD_ISPENDR', GICD_ISPENDR, 1, NR, W32, true, {
     read: g.readPending,
     write: g.writeSetPending,
@@ -139,8 +145,14 @@ const regs: RegisterDesc[] = [
     uwrite: g.writeWi,
   }),
   perIrq('GICD_ISACTIVER', GICD_ISACTIVER, 1, NR, W32, true, { read: g.readActive, write: g.writeSetActive }),
-  perIrq('GICD_ICACTIVER', GICD_ICACTIVER, 1, NR, W32, true, { read: g.readActive, write: g.writeClearActive }),
-  perIrq('GICD_IPRIORITYR', GICD_IPRIORITYR, 8, NR, W8 | W32, true, { read: g.readPriority, write: g.writePriority }),
+  perIrq('GICD_ICACTIVER', GICD_ICACTIVER, 1, NR, W32, true, {
+    read: g.readActive,
+    write: g.writeClearActive,
+  }),
+  perIrq('GICD_IPRIORITYR', GICD_IPRIORITYR, 8, NR, W8 | W32, true, {
+    read: g.readPriority,
+    write: g.writePriority,
+  }),
   perIrq('GICD_ITARGETSR', GICD_ITARGETSR, 8, NR, W8 | W32, true, { read: g.readRaz, write: g.writeWi }),
   perIrq('GICD_ICFGR', GICD_ICFGR, 2, NR, W32, true, { read: g.readConfig, write: g.writeConfig }),
   perIrq('GICD_IGRPMODR', GICD_IGRPMODR, 1, NR, W32, true, { read: g.readRaz, write: g.writeWi }),

@@ -64,8 +64,14 @@ const regs: RegisterDesc[] = [
   reg('GICR_WAKER', GICR_WAKER, 4, W32, { read: g.readRaz, write: g.writeWi }),
   reg('GICR_IDREGS', GICR_IDREGS, 0x30, W32, { read: (_c, _v, at) => readIdReg(at) }),
   perIrq('GICR_IGROUPR0', GICR_IGROUPR0, 1, N, W32, false, { read: g.readGroup, write: g.writeGroup }),
-  perIrq('GICR_ISENABLER0', GICR_ISENABLER0, 1, N, W32, false, { read: g.readEnable, write: g.writeSetEnable }),
-  perIrq('GICR_ICENABLER0', GICR_ICENABLER0, 1, N, W32, false, { read: g.readEnable, write: g.writeClearEnable }),
+  perIrq('GICR_ISENABLER0', GICR_ISENABLER0, 1, N, W32, false, {
+    read: g.readEnable,
+    write: g.writeSetEnable,
+  }),
+  perIrq('GICR_ICENABLER0', GICR_ICENABLER0, 1, N, W32, false, {
+    read: g.readEnable,
+    write: g.writeClearEnable,
+  }),
   perIrq('GICR_ISPENDR0', GICR_ISPENDR0, 1, N, W32, false, {
     read: g.readPending,
     write: g.writeSetPending,
@@ -78,9 +84,18 @@ const regs: RegisterDesc[] = [
     uread: g.readRaz,
     uwrite: g.writeWi,
   }),
-  perIrq('GICR_ISACTIVER0', GICR_ISACTIVER0, 1, N, W32, false, { read: g.readActive, write: g.writeSetActive }),
-  perIrq('GICR_ICACTIVER0', GICR_ICACTIVER0, 1, N, W32, false, { read: g.readActive, write: g.writeClearActive }),
-  perIrq('GICR_IPRIORITYR', GICR_IPRIORITYR0, 8, N, W8 | W32, false, { read: g.readPriority, write: g.writePriority }),
+  perIrq('GICR_ISACTIVER0', GICR_ISACTIVER0, 1, N, W32, false, {
+    read: g.readActive,
+    write: g.writeSetActive,
+  }),
+  perIrq('GICR_ICACTIVER0', GICR_ICACTIVER0, 1, N, W32, false, {
+    read: g.readActive,
+    write: g.writeClearActive,
+  }),
+  perIrq('GICR_IPRIORITYR', GICR_IPRIORITYR0, 8, N, W8 | W32, false, {
+    read: g.readPriority,
+    write: g.writePriority,
+  }),
   perIrq('GICR_ICFGR', GICR_ICFGR0, 2, N, W32, false, { read: g.readConfig, write: g.writeConfig }),
   perIrq('GICR_IGRPMODR0', GICR_IGRPMODR0, 1, N, W32, false, { read: g.readRaz, write: g.writeWi }),
   reg('GICR_NSACR', GICR_NSACR, 4, W32, { read: g.readRaz, write: g.writeWi }),

@@ -10,11 +10,11 @@
  * interrupt first halts the vCPU whose LRs may hold it (haltOwnerOf), as KVM does for active changes.
  */
 
-import { VGIC_NR_PRIVATE_IRQS } from '../arch/intid.ts';
 import { VGIC_PRI_MASK } from '../arch/ich.ts';
-import { haltOwnerOf } from '../core/vgic.ts';
+import { VGIC_NR_PRIVATE_IRQS } from '../arch/intid.ts';
 import { irqIsPending, queueIrqUnlock, updateIrqFlags } from '../core/irq.ts';
 import { lock, unlock } from '../core/locks.ts';
+import { haltOwnerOf } from '../core/vgic.ts';
 import {
   type GicState,
   IRQ_ACTIVE,

@@ -94,7 +94,8 @@ export function buildFrame(
       throw new Error(`register ${r.name} at 0x${r.offset.toString(16)} is not word-aligned in ${name}`);
     }
     for (let w = r.offset >>> 2; w < (r.offset + r.len) >>> 2; w++) {
-      if (lookup[w] !== 0) throw new Error(`register ${r.name} overlaps ${regs[lookup[w] - 1].name} in ${name}`);
+      if (lookup[w] !== 0)
+        throw new Error(`register ${r.name} overlaps ${regs[lookup[w] - 1].name} in ${name}`);
       lookup[w] = i + 1;
     }
   });
@@ -135,7 +136,14 @@ const sizeOk = (size: number): boolean => size === W8 || size === W16 || size ==
  * Reads `size` bytes at `offset` of frame `f` for vCPU `vcpu`. Returns the low 32 bits (unsigned);
  * an 8-byte read leaves the high word in ctx.hi. `user` selects the userspace accessors.
  */
-export function dispatchRead(f: Frame, ctx: MmioContext, vcpu: number, offset: number, size: number, user: boolean): number {
+export function dispatchRead(
+  f: Frame,
+  ctx: MmioContext,
+  vcpu: number,
+  offset: number,
+  size: number,
+  user: boolean,
+): number {
   ctx.hi = 0;
   if (!sizeOk(size)) {
     ctx.s.stats[S_MMIO_BAD_ACCESS]++;

@@ -186,7 +186,9 @@ export class GicState {
   constructor(buffer: ArrayBuffer | SharedArrayBuffer, c: StateConfig) {
     const { offsets, byteLength } = computeLayout(c);
     if (buffer.byteLength < byteLength) {
-      throw new RangeError(`state buffer is ${buffer.byteLength} bytes; this configuration needs ${byteLength}`);
+      throw new RangeError(
+        `state buffer is ${buffer.byteLength} bytes; this configuration needs ${byteLength}`,
+      );
     }
     this.buffer = buffer;
     this.shared = typeof SharedArrayBuffer !== 'undefined' && buffer instanceof SharedArrayBuffer;
@@ -254,7 +256,9 @@ export function attachState(buffer: ArrayBuffer | SharedArrayBuffer): GicState {
   const h = new Int32Array(buffer, 0, HEADER_WORDS);
   if (h[H_MAGIC] !== STATE_MAGIC) throw new RangeError('not a vgic state buffer: bad magic');
   if (h[H_VERSION] !== STATE_VERSION) {
-    throw new RangeError(`vgic state version ${h[H_VERSION]} is not supported (this build reads ${STATE_VERSION})`);
+    throw new RangeError(
+      `vgic state version ${h[H_VERSION]} is not supported (this build reads ${STATE_VERSION})`,
+    );
   }
   return new GicState(buffer, { nVcpus: h[H_NR_VCPUS], nSpis: h[H_NR_SPIS], nLrs: h[H_NR_LRS] });
 }
