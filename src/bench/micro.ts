@@ -1,0 +1,142 @@
+/**
+ * Single-thread micro-benchmarks with kvm-unit-tests' arm/micro-bench.c semantics: N calls of one
+ * guest operation between two clock reads; total and average ns. Each test runs `trials` times
+ * after a warm-up; the median trial is reported with min and max (these hosts are noisy).
+ *
+ * - mmio_read_vgic: a load of GICD_IIDR (an MMIO exit handled by the distributor frame)
+ * - eoi: an ICC_EOIR1_EL1 write of INTID 1023 (ignored by the CPU interface)
+ * - sgi_self: ICC_SGI1R_EL1 to self, ICC_IAR1_EL1, ICC_EOIR1_EL1 (the full round trip)
+ * - ipi_inprocess: vCPU 0 sends SGI 1 to vCPU 1, which acks and EOIs it (same thread)
+ *
+ * Who may call: the CLI.
+ */
+
+import os from 'node:os';
+import { GICD_IIDR, VIRT_GICD_BASE } from '../arch/gicv3.ts';
+import { ICC_EOIR1_EL1, ICC_IAR1_EL1, ICC_SGI1R_EL1 } from '../arch/sysreg.ts';
+import { Vgic } from '../device/vgic.ts';
+import { GicV3Guest } from '../guest/gic-v3.ts';
+
+export interface MicroResult {
+  readonly name: string;
+  readonly iterations: number;
+  readonly trials: number;
+  /** Median trial. */
+  readonly totalNs: number;
+  readonly avgNs: number;
+  readonly minAvgNs: number;
+  readonly maxAvgNs: number;
+  /** Operations that did not behave (e.g. an SGI not acknowledged): must be 0. */
+  readonly errors: number;
+}
+
+export interface MicroBenchOptions {
+  readonly iterations?: number;
+  readonly trials?: number;
+  readonly only?: readonly string[];
+}
+
+interface MicroTest {
+  readonly name: string;
+  readonly exec: () => void;
+  readonly errors: () => number;
+}
+
+function setup(): MicroTest[] {
+  const gic = Vgic.create({ vcpus: 2, time: 'virtual' });
+  const g0 = new GicV3Guest(gic.vcpu(0));
+  const g1 = new GicV3Guest(gic.vcpu(1));
+  g0.enableDistributor();
+  g0.enableCpu();
+  g1.enableCpu();
+  const c0 = gic.vcpu(0);
+  const c1 = gic.vcpu(1);
+  const iidr = VIRT_GICD_BASE + GICD_IIDR;
+  const selfSgi = (1 << 24) | (1 << (g0.affinity & 0xf)) | (((g0.affinity >>> 8) & 0xff) << 16);
+  const toCpu1 = (1 << 24) | (1 << (g1.affinity & 0xf)) | (((g1.affinity >>> 8) & 0xff) << 16);
+  let bad = 0;
+  return [
+    { name: 'mmio_read_vgic', exec: () => void c0.readl(iidr), errors: () => 0 },
+    { name: 'eoi', exec: () => c0.writeSysreg(ICC_EOIR1_EL1, 1023), errors: () => 0 },
+    {
+      name: 'sgi_self',
+      exec: () => {
+        c0.writeSysreg(ICC_SGI1R_EL1, selfSgi);
+        const intid = c0.readSysreg(ICC_IAR1_EL1);
+        if (intid !== 1) bad++;
+        c0.writeSysreg(ICC_EOIR1_EL1, intid);
+      },
+      errors: () => bad,
+    },
+    {
+      name: 'ipi_inprocess',
+      exec: () => {
+        c0.writeSysreg(ICC_SGI1R_EL1, toCpu1);
+        const intid = c1.readSysreg(ICC_IAR1_EL1);
+        if (intid !== 1) bad++;
+        c1.writeSysreg(ICC_EOIR1_EL1, intid);
+      },
+      errors: () => bad,
+    },
+  ];
+}
+
+function median(xs: number[]): number {
+  const a = [...xs].sort((x, y) => x - y);
+  const m = a.length >> 1;
+  return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2;
+}
+
+export function runMicroBench(o: MicroBenchOptions = {}): MicroResult[] {
+  const iterations = o.iterations ?? 65536;
+  const trials = o.trials ?? 11;
+  const results: MicroResult[] = [];
+  for (const t of setup()) {
+    if (o.only && !o.only.includes(t.name)) continue;
+    for (let i = 0; i < iterations; i++) t.exec(); // warm-up: let the JIT settle
+    const before = t.errors();
+    const totals: number[] = [];
+    for (let k = 0; k < trials; k++) {
+      const t0 = performance.now();
+      for (let i = 0; i < iterations; i++) t.exec();
+      totals.push((performance.now() - t0) * 1e6);
+    }
+    const avgs = totals.map((x) => x / iterations);
+    results.push({
+      name: t.name,
+      iterations,
+      trials,
+      totalNs: median(totals),
+      avgNs: median(avgs),
+      minAvgNs: Math.min(...avgs),
+      maxAvgNs: Math.max(...avgs),
+      errors: t.errors() - before,
+    });
+  }
+  return results;
+}
+
+/** kvm-unit-tests' table (name, total ns, avg ns), plus the spread over trials. */
+export function formatMicroBench(rs: readonly MicroResult[]): string {
+  const lines = [
+    `${'name'.padEnd(20)}${'iterations'.padStart(12)}${'total ns'.padStart(16)}${'avg ns'.padStart(12)}${'min'.padStart(10)}${'max'.padStart(10)}`,
+    '-'.repeat(80),
+  ];
+  for (const r of rs) {
+    lines.push(
+      `${r.name.padEnd(20)}${String(r.iterations).padStart(12)}${r.totalNs.toFixed(0).padStart(16)}${r.avgNs.toFixed(1).padStart(12)}${r.minAvgNs.toFixed(1).padStart(10)}${r.maxAvgNs.toFixed(1).padStart(10)}${r.errors ? `  ERRORS ${r.errors}` : ''}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export function machineDescription() {
+  const cpus = os.cpus();
+  return {
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+  };
+}

@@ -1,0 +1,144 @@
+#!/usr/bin/env node
+/**
+ * The `vgic` command line: demo, qtest, micro-bench. A thin shell over the library.
+ */
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { formatMicroBench, machineDescription, runMicroBench } from '../bench/micro.ts';
+import { VgicError } from '../device/errors.ts';
+import { Vgic } from '../device/vgic.ts';
+import { formatDemo, runDemo } from './demo.ts';
+import { runQtest } from './qtest.ts';
+
+const USAGE = `vgic — the ARM GICv3 as a virtual device (KVM's vgic design, in TypeScript)
+
+Usage: vgic <command> [options]
+
+Commands:
+  demo                 4 vCPUs program a GICv3, exchange SGIs, take PPIs, SPIs and a timer
+                       interrupt; prints what each vCPU acknowledged, in order, with priority
+      --vcpus N        number of vCPUs (default 4)
+  qtest                QEMU-qtest-style line protocol on stdin/stdout (try: echo help | vgic qtest)
+      --vcpus N        number of vCPUs (default 1)
+      --spis N         number of SPIs, a multiple of 32 (default 224)
+      --lrs N          list registers per vCPU, 1..16 (default 4)
+      --ram-size SIZE  guest RAM at 0x40000000, e.g. 128M (default 128M; 0 for none)
+      --virtual-time   the counter moves only on clock_step / WFI
+  micro-bench          single-thread micro-benchmarks (kvm-unit-tests micro-bench semantics)
+      --iterations N   calls per trial (default 65536)
+      --trials N       trials per test, median reported (default 11)
+      --json FILE      also write the results as JSON (e.g. bench/results/micro-bench.json)
+
+Options:
+  -h, --help           this text
+  --version            the version`;
+
+function fail(message: string): never {
+  process.stderr.write(`vgic: ${message}\n`);
+  process.exit(2);
+}
+
+function intOption(v: string | undefined, name: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (!/^\d+$/.test(v)) fail(`--${name} takes a whole number, got '${v}'`);
+  return Number(v);
+}
+
+function sizeOption(v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const m = /^(\d+)([KMG]?)$/i.exec(v);
+  if (!m) fail(`--ram-size takes a size like 128M, 64K or 1G, got '${v}'`);
+  const mul = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G'];
+  return Number(m[1]) * mul;
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (cmd === '--version') {
+    process.stdout.write(`${version()}\n`);
+    return;
+  }
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      vcpus: { type: 'string' },
+      spis: { type: 'string' },
+      lrs: { type: 'string' },
+      'ram-size': { type: 'string' },
+      'virtual-time': { type: 'boolean' },
+      iterations: { type: 'string' },
+      trials: { type: 'string' },
+      json: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  switch (cmd) {
+    case 'demo': {
+      process.stdout.write(`${formatDemo(runDemo(intOption(values.vcpus, 'vcpus', 4)))}\n`);
+      return;
+    }
+    case 'qtest': {
+      const ramSize = sizeOption(values['ram-size'], 128 * 1024 ** 2);
+      const gic = Vgic.create({
+        vcpus: intOption(values.vcpus, 'vcpus', 1),
+        spis: intOption(values.spis, 'spis', 224),
+        lrs: intOption(values.lrs, 'lrs', 4),
+        time: values['virtual-time'] ? 'virtual' : 'real',
+        ram: ramSize > 0 ? { size: ramSize } : undefined,
+      });
+      const rl = createInterface({
+        input: process.stdin,
+        crlfDelay: Number.POSITIVE_INFINITY,
+        terminal: false,
+      });
+      await runQtest(gic, rl, (t) => process.stdout.write(t));
+      rl.close();
+      return;
+    }
+    case 'micro-bench': {
+      const results = runMicroBench({
+        iterations: intOption(values.iterations, 'iterations', 65536),
+        trials: intOption(values.trials, 'trials', 11),
+      });
+      process.stdout.write(`${formatMicroBench(results)}\n`);
+      if (values.json) {
+        mkdirSync(dirname(values.json), { recursive: true });
+        const doc = {
+          benchmark: 'micro-bench',
+          date: new Date().toISOString(),
+          machine: machineDescription(),
+          results,
+        };
+        writeFileSync(values.json, `${JSON.stringify(doc, null, 2)}\n`);
+      }
+      if (results.some((r) => r.errors > 0)) process.exitCode = 1;
+      return;
+    }
+    default:
+      fail(`unknown command '${cmd}' (try vgic --help)`);
+  }
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  if (e instanceof VgicError || (e instanceof TypeError && 'code' in e)) fail(e.message);
+  throw e;
+});
