@@ -191,8 +191,10 @@ function findActive(s: GicState, v: number, intid: number): number {
 export const ICV_DONE = 0;
 /** The interrupt is not in an LR: deactivate it in software (EOIcount / trapped DIR). */
 export const ICV_DEACTIVATE_SW = 1;
-/** A HW LR was deactivated: deactivate the physical interrupt (pINTID in the low bits). */
+/** A HW LR was deactivated: deactivate the physical interrupt (lastPhysIntid()). */
 export const ICV_DEACTIVATE_PHYS = 2;
+/** Nothing changed (a special INTID, or nothing active): no maintenance to evaluate. */
+export const ICV_IGNORED = 3;
 
 let physIntid = 0;
 /** The pINTID of the last ICV_DEACTIVATE_PHYS result. */
@@ -211,9 +213,9 @@ function deactivateLr(s: GicState, v: number, n: number): number {
 
 /** ICV_EOIR0/1_EL1. Special and out-of-range INTIDs are ignored (no priority drop). */
 export function icvEoir(s: GicState, v: number, grp1: boolean, intid: number): number {
-  if (intid >= INTID_SECURE && intid < 8192) return ICV_DONE;
+  if (intid >= INTID_SECURE && intid < 8192) return ICV_IGNORED;
   const dropped = dropPriority(s, v);
-  if (dropped === PRIO_IDLE) return ICV_DONE;
+  if (dropped === PRIO_IDLE) return ICV_IGNORED;
   const n = findActive(s, v, intid);
   if (n < 0) {
     const b = v * VCPU_STRIDE;
@@ -229,8 +231,8 @@ export function icvEoir(s: GicState, v: number, grp1: boolean, intid: number): n
 
 /** ICV_DIR_EL1: deactivation, only meaningful with EOImode = 1. */
 export function icvDir(s: GicState, v: number, intid: number): number {
-  if (intid >= INTID_SECURE && intid < 8192) return ICV_DONE;
-  if ((s.vcpu[v * VCPU_STRIDE + V_VMCR] & VMCR_EOIM) === 0) return ICV_DONE;
+  if (intid >= INTID_SECURE && intid < 8192) return ICV_IGNORED;
+  if ((s.vcpu[v * VCPU_STRIDE + V_VMCR] & VMCR_EOIM) === 0) return ICV_IGNORED;
   const n = findActive(s, v, intid);
   if (n < 0) {
     const b = v * VCPU_STRIDE;

@@ -22,10 +22,11 @@ import {
   V_AP_LOCK,
   V_AP_TAIL,
   V_REQUESTS,
+  V_SLEEPING,
   V_WAKE,
   VCPU_STRIDE,
 } from '../state/layout.ts';
-import { lock, unlock } from './locks.ts';
+import { lockApList, lockIrq, unlockApList, unlockIrq } from './locks.ts';
 
 /** Pending = latch, or (level-sensitive and the line is high). */
 export function irqIsPending(flags: number): boolean {
@@ -63,12 +64,16 @@ export function targetOracle(s: GicState, slot: number): number {
  */
 export function kickVcpu(s: GicState, v: number): void {
   const b = v * VCPU_STRIDE;
+  if (!s.shared) {
+    s.vcpu[b + V_REQUESTS] |= REQ_IRQ_PENDING;
+    return;
+  }
   Atomics.or(s.vcpu, b + V_REQUESTS, REQ_IRQ_PENDING);
-  if (s.shared) {
+  // A WFI sets V_SLEEPING before it re-checks for work (seq_cst both sides), so either it sees the
+  // new work or this sees it sleeping; notify, which costs ~30 ns, only then.
+  if (Atomics.load(s.vcpu, b + V_SLEEPING) !== 0) {
     Atomics.add(s.vcpu, b + V_WAKE, 1);
     Atomics.notify(s.vcpu, b + V_WAKE);
-  } else {
-    s.vcpu[b + V_WAKE]++;
   }
 }
 
@@ -111,25 +116,25 @@ export function queueIrqUnlock(s: GicState, slot: number): boolean {
   for (;;) {
     const v = targetOracle(s, slot);
     if (s.irqApVcpu[slot] >= 0 || v < 0) {
-      unlock(s.irqLock, slot);
+      unlockIrq(s, slot);
       // Already queued (or going nowhere): an edge may have re-fired after the vCPU EOI'd the
       // first one without an exit, so it must still look at its LRs again.
       if (v >= 0) kickVcpu(s, v);
       return false;
     }
-    unlock(s.irqLock, slot);
+    unlockIrq(s, slot);
     const apLock = v * VCPU_STRIDE + V_AP_LOCK;
-    lock(s.vcpu, apLock);
-    lock(s.irqLock, slot);
+    lockApList(s, apLock);
+    lockIrq(s, slot);
     if (s.irqApVcpu[slot] >= 0 || targetOracle(s, slot) !== v) {
-      unlock(s.irqLock, slot);
-      unlock(s.vcpu, apLock);
-      lock(s.irqLock, slot);
+      unlockIrq(s, slot);
+      unlockApList(s, apLock);
+      lockIrq(s, slot);
       continue;
     }
     apListAddTailLocked(s, v, slot);
-    unlock(s.irqLock, slot);
-    unlock(s.vcpu, apLock);
+    unlockIrq(s, slot);
+    unlockApList(s, apLock);
     kickVcpu(s, v);
     return true;
   }
@@ -140,17 +145,17 @@ export function queueIrqUnlock(s: GicState, slot: number): boolean {
  * Takes and releases the slot's irq_lock. Returns whether the injection was accepted.
  */
 export function injectIrqSlot(s: GicState, slot: number, level: boolean): boolean {
-  lock(s.irqLock, slot);
+  lockIrq(s, slot);
   const f = s.irqFlags[slot];
   if (f & IRQ_EDGE) {
     if (!level) {
-      unlock(s.irqLock, slot);
+      unlockIrq(s, slot);
       return false;
     }
     s.irqFlags[slot] = f | IRQ_PENDING_LATCH;
   } else {
     if (((f & IRQ_LINE_LEVEL) !== 0) === level) {
-      unlock(s.irqLock, slot);
+      unlockIrq(s, slot);
       return false;
     }
     s.irqFlags[slot] = level ? f | IRQ_LINE_LEVEL : f & ~IRQ_LINE_LEVEL;
@@ -164,7 +169,7 @@ export function injectIrqSlot(s: GicState, slot: number, level: boolean): boolea
  * ENABLE, PENDING and ACTIVE register writes, GROUP and routing changes.
  */
 export function updateIrqFlags(s: GicState, slot: number, set: number, clear: number): void {
-  lock(s.irqLock, slot);
+  lockIrq(s, slot);
   s.irqFlags[slot] = (s.irqFlags[slot] & ~clear) | set;
   queueIrqUnlock(s, slot);
 }

@@ -18,7 +18,7 @@ import {
 } from '../arch/sysreg.ts';
 import { type GicState, IRQ_GROUP1, IRQ_PENDING_LATCH, S_SGI_NO_TARGET } from '../state/layout.ts';
 import { queueIrqUnlock } from './irq.ts';
-import { lock, unlock } from './locks.ts';
+import { lockIrq, unlockIrq } from './locks.ts';
 
 /** MPIDR affinity of vCPU v, packed Aff2 << 16 | Aff1 << 8 | Aff0 (Aff3 is 0). */
 export function vcpuAffinity(v: number): number {
@@ -38,12 +38,12 @@ export function vcpuByAffinity(s: GicState, aff3: number, aff2: number, aff1: nu
  */
 function queueSgi(s: GicState, target: number, sgi: number, allowGroup1: boolean): void {
   const slot = s.slotOf(target, sgi);
-  lock(s.irqLock, slot);
+  lockIrq(s, slot);
   if ((s.irqFlags[slot] & IRQ_GROUP1) === 0 || allowGroup1) {
     s.irqFlags[slot] |= IRQ_PENDING_LATCH;
     queueIrqUnlock(s, slot);
   } else {
-    unlock(s.irqLock, slot);
+    unlockIrq(s, slot);
   }
 }
 

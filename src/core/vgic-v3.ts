@@ -30,7 +30,7 @@ import {
   VCPU_STRIDE,
 } from '../state/layout.ts';
 import { irqIsPending } from './irq.ts';
-import { lock, unlock } from './locks.ts';
+import { lockIrq, unlockIrq } from './locks.ts';
 import { timerLineLevel } from './timer.ts';
 
 /** vgic_v3_populate_lr. Caller holds the irq_lock of `slot`. */
@@ -83,7 +83,7 @@ export function foldLrState(s: GicState, v: number): void {
     const hi = s.lr[i + 1];
     const slot = lrSlot(s, v, s.lr[i]);
     if (slot < 0) continue;
-    lock(s.irqLock, slot);
+    lockIrq(s, slot);
     let f = s.irqFlags[slot];
     const deactivated = (f & IRQ_ACTIVE) !== 0 && (hi & LR_HI_ACTIVE) === 0;
     f = hi & LR_HI_ACTIVE ? f | IRQ_ACTIVE : f & ~IRQ_ACTIVE;
@@ -101,7 +101,7 @@ export function foldLrState(s: GicState, v: number): void {
       }
     }
     s.irqFlags[slot] = f;
-    unlock(s.irqLock, slot);
+    unlockIrq(s, slot);
   }
   s.vcpu[v * VCPU_STRIDE + V_USED_LRS] = 0;
 }

@@ -32,7 +32,7 @@ import {
   queueIrqUnlock,
   targetOracle,
 } from './irq.ts';
-import { lock, unlock } from './locks.ts';
+import { lockApList, lockIrq, unlockApList, unlockIrq } from './locks.ts';
 import { clearLr, foldLrState, populateLrLocked } from './vgic-v3.ts';
 
 // Sort scratch: one per thread, grown (rarely) to the longest ap_list seen.
@@ -57,10 +57,10 @@ function sortApListLocked(s: GicState, v: number): void {
   if (sortKeys.length < n) sortKeys = new Float64Array(Math.max(n, sortKeys.length * 2));
   let k = 0;
   for (let slot = s.vcpu[b + V_AP_HEAD]; slot >= 0; slot = s.irqApNext[slot]) {
-    lock(s.irqLock, slot);
+    lockIrq(s, slot);
     // Position breaks ties, so equal keys keep their queueing order (list_sort is stable).
     sortKeys[k] = (sortKey(s, slot) * SLOT_SPACE + k) * SLOT_SPACE + slot;
-    unlock(s.irqLock, slot);
+    unlockIrq(s, slot);
     k++;
   }
   const keys = sortKeys.subarray(0, k);
@@ -84,23 +84,23 @@ function sortApListLocked(s: GicState, v: number): void {
 export function flushHwstate(s: GicState, v: number): void {
   const b = v * VCPU_STRIDE;
   s.vcpu[b + V_IN_GUEST] = 1;
-  // An empty ap_list needs no lock: anything queued after this read kicks the vCPU.
-  if (Atomics.load(s.vcpu, b + V_AP_HEAD) < 0) {
+  // An empty ap_list needs no lock (nor an atomic read): anything queued after this read kicks the vCPU.
+  if (s.vcpu[b + V_AP_HEAD] < 0) {
     s.vcpu[b + V_USED_LRS] = 0;
     s.vcpu[b + V_HCR] = 0;
     return;
   }
   s.vcpu[b + V_FLUSHES]++;
-  lock(s.vcpu, b + V_AP_LOCK);
+  lockApList(s, b + V_AP_LOCK);
   const nLrs = s.nLrs;
   if (s.vcpu[b + V_AP_COUNT] > nLrs) sortApListLocked(s, v);
   let count = 0;
   let hcr = 0;
   let slot = s.vcpu[b + V_AP_HEAD];
   for (; slot >= 0 && count < nLrs; slot = s.irqApNext[slot]) {
-    lock(s.irqLock, slot);
+    lockIrq(s, slot);
     if (targetOracle(s, slot) === v) populateLrLocked(s, v, slot, count++);
-    unlock(s.irqLock, slot);
+    unlockIrq(s, slot);
   }
   // vgic_v3_configure_hcr: what is left outside the LRs decides the maintenance enables.
   for (; slot >= 0; slot = s.irqApNext[slot]) {
@@ -112,7 +112,7 @@ export function flushHwstate(s: GicState, v: number): void {
   for (let n = count; n < nLrs; n++) clearLr(s, v, n);
   s.vcpu[b + V_USED_LRS] = count;
   s.vcpu[b + V_HCR] = hcr;
-  unlock(s.vcpu, b + V_AP_LOCK);
+  unlockApList(s, b + V_AP_LOCK);
 }
 
 /**
@@ -122,7 +122,7 @@ export function syncHwstate(s: GicState, v: number): void {
   const b = v * VCPU_STRIDE;
   s.vcpu[b + V_IN_GUEST] = 0;
   // An empty ap_list implies no used LRs.
-  if (Atomics.load(s.vcpu, b + V_AP_HEAD) < 0) return;
+  if (s.vcpu[b + V_AP_HEAD] < 0) return;
   if (s.vcpu[b + V_USED_LRS] > 0) foldLrState(s, v);
   pruneApList(s, v);
 }
@@ -131,44 +131,44 @@ export function syncHwstate(s: GicState, v: number): void {
 export function pruneApList(s: GicState, v: number): void {
   const apLock = v * VCPU_STRIDE + V_AP_LOCK;
   retry: for (;;) {
-    lock(s.vcpu, apLock);
+    lockApList(s, apLock);
     let slot = s.vcpu[v * VCPU_STRIDE + V_AP_HEAD];
     while (slot >= 0) {
       const next = s.irqApNext[slot];
-      lock(s.irqLock, slot);
+      lockIrq(s, slot);
       const target = targetOracle(s, slot);
       if (target < 0) {
         apListDelLocked(s, v, slot);
-        unlock(s.irqLock, slot);
+        unlockIrq(s, slot);
         slot = next;
         continue;
       }
       if (target === v) {
-        unlock(s.irqLock, slot);
+        unlockIrq(s, slot);
         slot = next;
         continue;
       }
       // Migrate: take both ap_list_locks, lower vCPU id first, and re-check.
-      unlock(s.irqLock, slot);
-      unlock(s.vcpu, apLock);
+      unlockIrq(s, slot);
+      unlockApList(s, apLock);
       const a = Math.min(v, target);
       const c = Math.max(v, target);
-      lock(s.vcpu, a * VCPU_STRIDE + V_AP_LOCK);
-      lock(s.vcpu, c * VCPU_STRIDE + V_AP_LOCK);
-      lock(s.irqLock, slot);
+      lockApList(s, a * VCPU_STRIDE + V_AP_LOCK);
+      lockApList(s, c * VCPU_STRIDE + V_AP_LOCK);
+      lockIrq(s, slot);
       let moved = false;
       if (s.irqApVcpu[slot] === v && targetOracle(s, slot) === target) {
         apListDelLocked(s, v, slot);
         apListAddTailLocked(s, target, slot);
         moved = true;
       }
-      unlock(s.irqLock, slot);
-      unlock(s.vcpu, c * VCPU_STRIDE + V_AP_LOCK);
-      unlock(s.vcpu, a * VCPU_STRIDE + V_AP_LOCK);
+      unlockIrq(s, slot);
+      unlockApList(s, c * VCPU_STRIDE + V_AP_LOCK);
+      unlockApList(s, a * VCPU_STRIDE + V_AP_LOCK);
       if (moved) kickVcpu(s, target);
       continue retry;
     }
-    unlock(s.vcpu, apLock);
+    unlockApList(s, apLock);
     return;
   }
 }
@@ -179,10 +179,10 @@ export function pruneApList(s: GicState, v: number): void {
  */
 export function vcpuPendingIrq(s: GicState, v: number): boolean {
   const b = v * VCPU_STRIDE;
-  if (Atomics.load(s.vcpu, b + V_AP_HEAD) < 0) return false;
+  if (s.vcpu[b + V_AP_HEAD] < 0) return false;
   const pmr = (s.vcpu[b + V_VMCR] >>> VMCR_PMR_SHIFT) & 0xff;
   let pending = false;
-  lock(s.vcpu, b + V_AP_LOCK);
+  lockApList(s, b + V_AP_LOCK);
   for (let slot = s.vcpu[b + V_AP_HEAD]; slot >= 0; slot = s.irqApNext[slot]) {
     const f = s.irqFlags[slot];
     if (irqIsPendingEnabled(f) && (f & IRQ_ACTIVE) === 0 && s.irqPriority[slot] < pmr) {
@@ -190,7 +190,7 @@ export function vcpuPendingIrq(s: GicState, v: number): boolean {
       break;
     }
   }
-  unlock(s.vcpu, b + V_AP_LOCK);
+  unlockApList(s, b + V_AP_LOCK);
   return pending;
 }
 
@@ -219,10 +219,10 @@ export function haltOwnerOf(s: GicState, slot: number): void {
  */
 export function deactivateInSoftware(s: GicState, slot: number): void {
   haltOwnerOf(s, slot);
-  lock(s.irqLock, slot);
+  lockIrq(s, slot);
   const f = s.irqFlags[slot];
   if ((f & IRQ_ACTIVE) === 0) {
-    unlock(s.irqLock, slot);
+    unlockIrq(s, slot);
     return;
   }
   s.irqFlags[slot] = f & ~IRQ_ACTIVE;

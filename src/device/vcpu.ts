@@ -64,6 +64,7 @@ import { CNTFRQ_HZ, counterNow, isVirtualTime, ticksToMs } from '../core/clock.t
 import {
   ICV_DEACTIVATE_PHYS,
   ICV_DEACTIVATE_SW,
+  ICV_IGNORED,
   icvDir,
   icvEoir,
   icvHppir,
@@ -103,6 +104,7 @@ import {
   V_MAINT,
   V_PSTATE_I,
   V_REQUESTS,
+  V_SLEEPING,
   V_TIMER_CTL,
   V_TIMER_LEVEL,
   V_VMCR,
@@ -155,7 +157,10 @@ export class VCpu {
       s.vcpu[b + V_EXITS]++;
     }
     // Cleared before flush: anything queued from here on sets it again.
-    Atomics.store(s.vcpu, b + V_REQUESTS, 0);
+    if (s.vcpu[b + V_REQUESTS] !== 0) {
+      if (s.shared) Atomics.store(s.vcpu, b + V_REQUESTS, 0);
+      else s.vcpu[b + V_REQUESTS] = 0;
+    }
     if (s.vcpu[b + V_TIMER_CTL] & CNTV_CTL_ENABLE) timerUpdate(s, v);
     s.vcpu[b + V_EOICOUNT] = 0;
     flushHwstate(s, v);
@@ -257,6 +262,7 @@ export class VCpu {
     this.exit();
     const start = performance.now();
     let result: WfiResult = 'timeout';
+    if (s.shared) Atomics.store(s.vcpu, b + V_SLEEPING, 1);
     for (;;) {
       const seen = Atomics.load(s.vcpu, b + V_WAKE);
       timerUpdate(s, v);
@@ -279,6 +285,7 @@ export class VCpu {
         break; // nothing can ever wake a single thread
       else sleepMs(wait);
     }
+    if (s.shared) Atomics.store(s.vcpu, b + V_SLEEPING, 0);
     this.step();
     return result;
   }
@@ -469,6 +476,7 @@ export class VCpu {
 
   /** The work an EOIR/DIR leaves for the hypervisor side, then maintenance. */
   private afterDeactivate(result: number, intid: number): void {
+    if (result === ICV_IGNORED) return;
     const s = this.s;
     const v = this.index;
     if (result === ICV_DEACTIVATE_SW) {
@@ -541,10 +549,11 @@ export class VCpu {
   private load(addr: number, size: number): number {
     const gic = this.gic;
     this.hi = 0;
-    const r = gic.resolve(addr);
-    if (r !== undefined) {
+    const frame = gic.resolve(addr);
+    if (frame !== undefined) {
       this.exit();
-      const value = dispatchRead(r.frame, gic.ctx, r.vcpu < 0 ? this.index : r.vcpu, r.offset, size, false);
+      const fv = gic.resolvedVcpu;
+      const value = dispatchRead(frame, gic.ctx, fv < 0 ? this.index : fv, gic.resolvedOffset, size, false);
       this.hi = gic.ctx.hi;
       this.reenter();
       return value;
@@ -568,10 +577,11 @@ export class VCpu {
 
   private store(addr: number, size: number, lo: number, hi: number): void {
     const gic = this.gic;
-    const r = gic.resolve(addr);
-    if (r !== undefined) {
+    const frame = gic.resolve(addr);
+    if (frame !== undefined) {
       this.exit();
-      dispatchWrite(r.frame, gic.ctx, r.vcpu < 0 ? this.index : r.vcpu, r.offset, size, lo, hi, false);
+      const fv = gic.resolvedVcpu;
+      dispatchWrite(frame, gic.ctx, fv < 0 ? this.index : fv, gic.resolvedOffset, size, lo, hi, false);
       this.reenter();
       return;
     }

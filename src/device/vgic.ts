@@ -373,18 +373,32 @@ export class Vgic {
 
   // ---- Guest-physical MMIO, as a vCPU's access (used by VCpu) ----
 
-  /** Frame and frame offset of a guest physical address; `frameVcpu` receives the redistributor's vCPU. */
-  resolve(addr: number): { frame: Frame; offset: number; vcpu: number } | undefined {
+  /** Offset inside the frame the last resolve() found. */
+  resolvedOffset = 0;
+  /** The redistributor's vCPU for a GICR frame, -1 for the distributor (the accessor's vCPU). */
+  resolvedVcpu = -1;
+
+  /**
+   * The GIC frame holding a guest physical address, or undefined; the offset and vCPU go to
+   * resolvedOffset / resolvedVcpu (no allocation per access).
+   */
+  resolve(addr: number): Frame | undefined {
     if (addr >= this.distBase && addr < this.distBase + GICD_FRAME_SIZE) {
-      return { frame: distributorFrame, offset: addr - this.distBase, vcpu: -1 };
+      this.resolvedOffset = addr - this.distBase;
+      this.resolvedVcpu = -1;
+      return distributorFrame;
     }
     let first = 0;
-    for (const r of this.redistRegions) {
+    const regions = this.redistRegions;
+    for (let i = 0; i < regions.length; i++) {
+      const r = regions[i];
       if (addr >= r.base && addr < r.base + r.count * GICR_STRIDE_V3) {
         const idx = Math.floor((addr - r.base) / GICR_STRIDE_V3);
         const v = first + idx;
         if (v >= this.state.nVcpus) return undefined;
-        return { frame: redistributorFrame, offset: addr - r.base - idx * GICR_STRIDE_V3, vcpu: v };
+        this.resolvedOffset = addr - r.base - idx * GICR_STRIDE_V3;
+        this.resolvedVcpu = v;
+        return redistributorFrame;
       }
       first += r.count;
     }

@@ -43,7 +43,7 @@ import {
 } from '../arch/gicv3.ts';
 import { VGIC_FIRST_SPI } from '../arch/intid.ts';
 import { irqIsPendingEnabled, queueIrqUnlock } from '../core/irq.ts';
-import { lock } from '../core/locks.ts';
+import { lockIrq, } from '../core/locks.ts';
 import { vcpuByAffinity } from '../core/sgi.ts';
 import { D_CTLR, type GicState, H_FLAGS, IRQ_GROUP1 } from '../state/layout.ts';
 import * as g from './irq-regs.ts';
@@ -73,7 +73,7 @@ function requeueGroups(s: GicState, enabledBits: number): void {
     if (!irqIsPendingEnabled(f)) continue;
     const bit = f & IRQ_GROUP1 ? GICD_CTLR_ENABLE_GRP1 : GICD_CTLR_ENABLE_GRP0;
     if ((enabledBits & bit) === 0) continue;
-    lock(s.irqLock, slot);
+    lockIrq(s, slot);
     queueIrqUnlock(s, slot);
   }
 }
@@ -105,7 +105,7 @@ const writeIrouter: WriteFn = (c, _v, at, _len, value) => {
   if (intid >= s.nrIrqs || (at & 4) !== 0) return;
   const slot = s.slotOf(0, intid);
   const aff = value & 0xffffff;
-  lock(s.irqLock, slot);
+  lockIrq(s, slot);
   s.irqRouter[slot] = aff;
   s.irqTarget[slot] = vcpuByAffinity(s, 0, aff >>> 16, (aff >>> 8) & 0xff, aff & 0xff);
   // A pending interrupt may now belong elsewhere: the oracle decides at queue and prune time.

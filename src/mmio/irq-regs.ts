@@ -13,7 +13,7 @@
 import { VGIC_PRI_MASK } from '../arch/ich.ts';
 import { VGIC_NR_PRIVATE_IRQS } from '../arch/intid.ts';
 import { irqIsPending, queueIrqUnlock, updateIrqFlags } from '../core/irq.ts';
-import { lock, unlock } from '../core/locks.ts';
+import { lockIrq, unlockIrq } from '../core/locks.ts';
 import { haltOwnerOf } from '../core/vgic.ts';
 import {
   type GicState,
@@ -114,7 +114,7 @@ export const readActive: ReadFn = (c, vcpu, intid, len) => {
 /** vgic_mmio_change_active: only an interrupt that became active needs queueing. */
 function changeActive(s: GicState, slot: number, active: boolean): void {
   haltOwnerOf(s, slot);
-  lock(s.irqLock, slot);
+  lockIrq(s, slot);
   if (active) {
     s.irqFlags[slot] |= IRQ_ACTIVE;
     queueIrqUnlock(s, slot);
@@ -146,9 +146,9 @@ export const writePriority: WriteFn = (c, vcpu, intid, len, value) => {
   const s = c.s;
   for (let i = 0; i < len; i++) {
     const slot = s.slotOf(vcpu, intid + i);
-    lock(s.irqLock, slot);
+    lockIrq(s, slot);
     s.irqPriority[slot] = (value >>> (8 * i)) & VGIC_PRI_MASK;
-    unlock(s.irqLock, slot);
+    unlockIrq(s, slot);
   }
 };
 
@@ -168,10 +168,10 @@ export const writeConfig: WriteFn = (c, vcpu, intid, len, value) => {
   for (let i = 0; i < len * 4; i++) {
     if (intid + i < VGIC_NR_PRIVATE_IRQS) continue;
     const slot = s.slotOf(vcpu, intid + i);
-    lock(s.irqLock, slot);
+    lockIrq(s, slot);
     if (value & (2 << (2 * i))) s.irqFlags[slot] |= IRQ_EDGE;
     else s.irqFlags[slot] &= ~IRQ_EDGE;
-    unlock(s.irqLock, slot);
+    unlockIrq(s, slot);
   }
 };
 
