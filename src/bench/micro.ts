@@ -33,6 +33,7 @@ export interface MicroResult {
 export interface MicroBenchOptions {
   readonly iterations?: number;
   readonly trials?: number;
+  /** Test names to run (a name without /unshared runs both variants). */
   readonly only?: readonly string[];
 }
 
@@ -42,8 +43,9 @@ interface MicroTest {
   readonly errors: () => number;
 }
 
-function setup(): MicroTest[] {
-  const gic = Vgic.create({ vcpus: 2, time: 'virtual' });
+function setup(shared: boolean): MicroTest[] {
+  const gic = Vgic.create({ vcpus: 2, time: 'virtual', shared });
+  const sfx = shared ? '' : '/unshared';
   const g0 = new GicV3Guest(gic.vcpu(0));
   const g1 = new GicV3Guest(gic.vcpu(1));
   g0.enableDistributor();
@@ -56,10 +58,10 @@ function setup(): MicroTest[] {
   const toCpu1 = (1 << 24) | (1 << (g1.affinity & 0xf)) | (((g1.affinity >>> 8) & 0xff) << 16);
   let bad = 0;
   return [
-    { name: 'mmio_read_vgic', exec: () => void c0.readl(iidr), errors: () => 0 },
-    { name: 'eoi', exec: () => c0.writeSysreg(ICC_EOIR1_EL1, 1023), errors: () => 0 },
+    { name: `mmio_read_vgic${sfx}`, exec: () => void c0.readl(iidr), errors: () => 0 },
+    { name: `eoi${sfx}`, exec: () => c0.writeSysreg(ICC_EOIR1_EL1, 1023), errors: () => 0 },
     {
-      name: 'sgi_self',
+      name: `sgi_self${sfx}`,
       exec: () => {
         c0.writeSysreg(ICC_SGI1R_EL1, selfSgi);
         const intid = c0.readSysreg(ICC_IAR1_EL1);
@@ -69,7 +71,7 @@ function setup(): MicroTest[] {
       errors: () => bad,
     },
     {
-      name: 'ipi_inprocess',
+      name: `ipi_inprocess${sfx}`,
       exec: () => {
         c0.writeSysreg(ICC_SGI1R_EL1, toCpu1);
         const intid = c1.readSysreg(ICC_IAR1_EL1);
@@ -91,8 +93,8 @@ export function runMicroBench(o: MicroBenchOptions = {}): MicroResult[] {
   const iterations = o.iterations ?? 65536;
   const trials = o.trials ?? 11;
   const results: MicroResult[] = [];
-  for (const t of setup()) {
-    if (o.only && !o.only.includes(t.name)) continue;
+  for (const t of [...setup(true), ...setup(false)]) {
+    if (o.only && !o.only.includes(t.name.replace('/unshared', ''))) continue;
     for (let i = 0; i < iterations; i++) t.exec(); // warm-up: let the JIT settle
     const before = t.errors();
     const totals: number[] = [];

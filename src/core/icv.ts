@@ -45,6 +45,7 @@ import {
   V_AP1R0,
   V_EOICOUNT,
   V_HCR,
+  V_LR_EOI,
   V_USED_LRS,
   V_VMCR,
   VCPU_STRIDE,
@@ -250,7 +251,8 @@ export function maintenanceStatus(s: GicState, v: number): number {
   const b = v * VCPU_STRIDE;
   const hcr = s.vcpu[b + V_HCR];
   const used = s.vcpu[b + V_USED_LRS];
-  if (used === 0) return 0;
+  // Nothing armed: no maintenance interrupt can fire.
+  if (used === 0 || (hcr === 0 && s.vcpu[b + V_LR_EOI] === 0)) return 0;
   const base = s.lrIndex(v, 0);
   let valid = 0;
   let pending = 0;

@@ -26,7 +26,7 @@ import {
   V_WAKE,
   VCPU_STRIDE,
 } from '../state/layout.ts';
-import { lockApList, lockIrq, unlockApList, unlockIrq } from './locks.ts';
+import { lockApList, lockIrq, tryLockApList, unlockApList, unlockIrq } from './locks.ts';
 
 /** Pending = latch, or (level-sensitive and the line is high). */
 export function irqIsPending(flags: number): boolean {
@@ -122,8 +122,16 @@ export function queueIrqUnlock(s: GicState, slot: number): boolean {
       if (v >= 0) kickVcpu(s, v);
       return false;
     }
-    unlockIrq(s, slot);
     const apLock = v * VCPU_STRIDE + V_AP_LOCK;
+    // Fast path: the ap_list_lock is free, so nothing can change behind our back.
+    if (tryLockApList(s, apLock)) {
+      apListAddTailLocked(s, v, slot);
+      unlockIrq(s, slot);
+      unlockApList(s, apLock);
+      kickVcpu(s, v);
+      return true;
+    }
+    unlockIrq(s, slot);
     lockApList(s, apLock);
     lockIrq(s, slot);
     if (s.irqApVcpu[slot] >= 0 || targetOracle(s, slot) !== v) {

@@ -99,6 +99,17 @@ export function unlockApList(s: LockedState, i: number): void {
   else s.vcpu[i] = 0;
 }
 
+/**
+ * Takes an ap_list_lock only if it is free. Taking it while holding an irq_lock (against the lock
+ * order) is safe this way: a try never waits, so it cannot deadlock.
+ */
+export function tryLockApList(s: LockedState, i: number): boolean {
+  if (s.shared) return Atomics.compareExchange(s.vcpu, i, 0, ownerId) === 0;
+  if (s.vcpu[i] !== 0) return false;
+  s.vcpu[i] = ownerId;
+  return true;
+}
+
 function plainLock(words: Int32Array, i: number): void {
   if (words[i] !== 0) throw new LockRecursionError(`lock word ${i} is already held in an unshared state`);
   words[i] = ownerId;

@@ -9,7 +9,7 @@
  * Who may call: the thread running vCPU `v`. Locks: takes v's ap_list_lock and irq_locks itself.
  */
 
-import { HCR_LRENPIE, HCR_NPIE, HCR_UIE, VMCR_PMR_SHIFT } from '../arch/ich.ts';
+import { HCR_LRENPIE, HCR_NPIE, HCR_UIE, LR_HI_EOI, VMCR_PMR_SHIFT } from '../arch/ich.ts';
 import {
   type GicState,
   IRQ_ACTIVE,
@@ -20,6 +20,7 @@ import {
   V_FLUSHES,
   V_HCR,
   V_IN_GUEST,
+  V_LR_EOI,
   V_USED_LRS,
   V_VMCR,
   VCPU_STRIDE,
@@ -88,6 +89,7 @@ export function flushHwstate(s: GicState, v: number): void {
   if (s.vcpu[b + V_AP_HEAD] < 0) {
     s.vcpu[b + V_USED_LRS] = 0;
     s.vcpu[b + V_HCR] = 0;
+    s.vcpu[b + V_LR_EOI] = 0;
     return;
   }
   s.vcpu[b + V_FLUSHES]++;
@@ -96,10 +98,15 @@ export function flushHwstate(s: GicState, v: number): void {
   if (s.vcpu[b + V_AP_COUNT] > nLrs) sortApListLocked(s, v);
   let count = 0;
   let hcr = 0;
+  let lrEoi = 0;
   let slot = s.vcpu[b + V_AP_HEAD];
   for (; slot >= 0 && count < nLrs; slot = s.irqApNext[slot]) {
     lockIrq(s, slot);
-    if (targetOracle(s, slot) === v) populateLrLocked(s, v, slot, count++);
+    if (targetOracle(s, slot) === v) {
+      populateLrLocked(s, v, slot, count);
+      lrEoi |= s.lr[s.lrIndex(v, count) + 1] & LR_HI_EOI;
+      count++;
+    }
     unlockIrq(s, slot);
   }
   // vgic_v3_configure_hcr: what is left outside the LRs decides the maintenance enables.
@@ -112,6 +119,7 @@ export function flushHwstate(s: GicState, v: number): void {
   for (let n = count; n < nLrs; n++) clearLr(s, v, n);
   s.vcpu[b + V_USED_LRS] = count;
   s.vcpu[b + V_HCR] = hcr;
+  s.vcpu[b + V_LR_EOI] = lrEoi !== 0 ? 1 : 0;
   unlockApList(s, b + V_AP_LOCK);
 }
 
@@ -123,15 +131,25 @@ export function syncHwstate(s: GicState, v: number): void {
   s.vcpu[b + V_IN_GUEST] = 0;
   // An empty ap_list implies no used LRs.
   if (s.vcpu[b + V_AP_HEAD] < 0) return;
+  // Fold and prune under one ap_list_lock (fold needs only irq_locks, which rank below it).
+  lockApList(s, b + V_AP_LOCK);
   if (s.vcpu[b + V_USED_LRS] > 0) foldLrState(s, v);
-  pruneApList(s, v);
+  pruneApListLocked(s, v);
 }
 
 /** vgic_prune_ap_list. Takes v's ap_list_lock (and a second one, in vCPU-id order, to migrate). */
 export function pruneApList(s: GicState, v: number): void {
+  lockApList(s, v * VCPU_STRIDE + V_AP_LOCK);
+  pruneApListLocked(s, v);
+}
+
+/** vgic_prune_ap_list with v's ap_list_lock held on entry; released on return. */
+function pruneApListLocked(s: GicState, v: number): void {
   const apLock = v * VCPU_STRIDE + V_AP_LOCK;
+  let locked = true;
   retry: for (;;) {
-    lockApList(s, apLock);
+    if (!locked) lockApList(s, apLock);
+    locked = false;
     let slot = s.vcpu[v * VCPU_STRIDE + V_AP_HEAD];
     while (slot >= 0) {
       const next = s.irqApNext[slot];

@@ -43,7 +43,7 @@ import {
 } from '../arch/gicv3.ts';
 import { VGIC_FIRST_SPI } from '../arch/intid.ts';
 import { irqIsPendingEnabled, queueIrqUnlock } from '../core/irq.ts';
-import { lockIrq, } from '../core/locks.ts';
+import { lockIrq } from '../core/locks.ts';
 import { vcpuByAffinity } from '../core/sgi.ts';
 import { D_CTLR, type GicState, H_FLAGS, IRQ_GROUP1 } from '../state/layout.ts';
 import * as g from './irq-regs.ts';

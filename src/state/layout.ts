@@ -73,6 +73,7 @@ export const V_MAINT = 18;
 export const V_PSTATE_I = 19; // 1 while the in-process guest has IRQs masked (PSTATE.I)
 export const V_RD_FLAGS = 20; // RD_LAST: last redistributor of its region (GICR_TYPER.Last)
 export const V_SLEEPING = 21; // 1 while the vCPU sleeps in WFI (kicks notify only then)
+export const V_LR_EOI = 22; // 1 if a flushed LR asked for an EOI maintenance interrupt
 export const VCPU_STRIDE = 24;
 
 /** V_RD_FLAGS bits. */
