@@ -13,7 +13,9 @@ import { HCR_LRENPIE, HCR_NPIE, HCR_UIE, LR_HI_EOI, VMCR_PMR_SHIFT } from '../ar
 import {
   type GicState,
   IRQ_ACTIVE,
+  IRQ_EDGE,
   IRQ_HW,
+  IRQ_PENDING_LATCH,
   V_AP_COUNT,
   V_AP_HEAD,
   V_AP_LOCK,
@@ -234,6 +236,9 @@ export function haltOwnerOf(s: GicState, slot: number): void {
 /**
  * Deactivation of an interrupt that is not in v's LRs (an EOIR or DIR the virtual CPU interface
  * could not match: the EOIcount/TDIR path of KVM's LR-overflow handling).
+ * KVM folds a pseudo-LR here (vgic_v3_compute_lr & ~ACTIVE): an active level interrupt's LR never
+ * holds pending, so the fold sees an invalid LR and drops the soft pending latch, which the guest
+ * consumed when it acknowledged the interrupt. Keeping the latch would deliver it a second time.
  */
 export function deactivateInSoftware(s: GicState, slot: number): void {
   haltOwnerOf(s, slot);
@@ -243,6 +248,6 @@ export function deactivateInSoftware(s: GicState, slot: number): void {
     unlockIrq(s, slot);
     return;
   }
-  s.irqFlags[slot] = f & ~IRQ_ACTIVE;
+  s.irqFlags[slot] = f & IRQ_EDGE ? f & ~IRQ_ACTIVE : f & ~(IRQ_ACTIVE | IRQ_PENDING_LATCH);
   queueIrqUnlock(s, slot);
 }
