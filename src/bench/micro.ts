@@ -39,7 +39,8 @@ export interface MicroBenchOptions {
 
 interface MicroTest {
   readonly name: string;
-  readonly exec: () => void;
+  /** Runs the operation n times. Each test has its own loop so the call site stays monomorphic. */
+  readonly loop: (n: number) => void;
   readonly errors: () => number;
 }
 
@@ -58,25 +59,41 @@ function setup(shared: boolean): MicroTest[] {
   const toCpu1 = (1 << 24) | (1 << (g1.affinity & 0xf)) | (((g1.affinity >>> 8) & 0xff) << 16);
   let bad = 0;
   return [
-    { name: `mmio_read_vgic${sfx}`, exec: () => void c0.readl(iidr), errors: () => 0 },
-    { name: `eoi${sfx}`, exec: () => c0.writeSysreg(ICC_EOIR1_EL1, 1023), errors: () => 0 },
+    {
+      name: `mmio_read_vgic${sfx}`,
+      loop: (n) => {
+        for (let i = 0; i < n; i++) c0.readl(iidr);
+      },
+      errors: () => 0,
+    },
+    {
+      name: `eoi${sfx}`,
+      loop: (n) => {
+        for (let i = 0; i < n; i++) c0.writeSysreg(ICC_EOIR1_EL1, 1023);
+      },
+      errors: () => 0,
+    },
     {
       name: `sgi_self${sfx}`,
-      exec: () => {
-        c0.writeSysreg(ICC_SGI1R_EL1, selfSgi);
-        const intid = c0.readSysreg(ICC_IAR1_EL1);
-        if (intid !== 1) bad++;
-        c0.writeSysreg(ICC_EOIR1_EL1, intid);
+      loop: (n) => {
+        for (let i = 0; i < n; i++) {
+          c0.writeSysreg(ICC_SGI1R_EL1, selfSgi);
+          const intid = c0.readSysreg(ICC_IAR1_EL1);
+          if (intid !== 1) bad++;
+          c0.writeSysreg(ICC_EOIR1_EL1, intid);
+        }
       },
       errors: () => bad,
     },
     {
       name: `ipi_inprocess${sfx}`,
-      exec: () => {
-        c0.writeSysreg(ICC_SGI1R_EL1, toCpu1);
-        const intid = c1.readSysreg(ICC_IAR1_EL1);
-        if (intid !== 1) bad++;
-        c1.writeSysreg(ICC_EOIR1_EL1, intid);
+      loop: (n) => {
+        for (let i = 0; i < n; i++) {
+          c0.writeSysreg(ICC_SGI1R_EL1, toCpu1);
+          const intid = c1.readSysreg(ICC_IAR1_EL1);
+          if (intid !== 1) bad++;
+          c1.writeSysreg(ICC_EOIR1_EL1, intid);
+        }
       },
       errors: () => bad,
     },
@@ -95,12 +112,12 @@ export function runMicroBench(o: MicroBenchOptions = {}): MicroResult[] {
   const results: MicroResult[] = [];
   for (const t of [...setup(true), ...setup(false)]) {
     if (o.only && !o.only.includes(t.name.replace('/unshared', ''))) continue;
-    for (let i = 0; i < iterations; i++) t.exec(); // warm-up: let the JIT settle
+    t.loop(iterations); // warm-up: let the JIT settle
     const before = t.errors();
     const totals: number[] = [];
     for (let k = 0; k < trials; k++) {
       const t0 = performance.now();
-      for (let i = 0; i < iterations; i++) t.exec();
+      t.loop(iterations);
       totals.push((performance.now() - t0) * 1e6);
     }
     const avgs = totals.map((x) => x / iterations);

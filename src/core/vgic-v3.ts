@@ -105,10 +105,3 @@ export function foldLrState(s: GicState, v: number): void {
   }
   s.vcpu[v * VCPU_STRIDE + V_USED_LRS] = 0;
 }
-
-/** Clears LR n (vgic_v3_clear_lr). */
-export function clearLr(s: GicState, v: number, n: number): void {
-  const i = s.lrIndex(v, n);
-  s.lr[i] = 0;
-  s.lr[i + 1] = 0;
-}

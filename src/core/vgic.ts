@@ -36,7 +36,7 @@ import {
   targetOracle,
 } from './irq.ts';
 import { lockApList, lockIrq, unlockApList, unlockIrq } from './locks.ts';
-import { clearLr, foldLrState, populateLrLocked } from './vgic-v3.ts';
+import { foldLrState, populateLrLocked } from './vgic-v3.ts';
 
 // Sort scratch: one per thread, grown (rarely) to the longest ap_list seen.
 let sortKeys = new Float64Array(64);
@@ -118,7 +118,8 @@ export function flushHwstate(s: GicState, v: number): void {
     if (f & IRQ_ACTIVE) hcr |= HCR_LRENPIE;
     else if (irqIsPendingEnabled(f)) hcr |= HCR_NPIE;
   }
-  for (let n = count; n < nLrs; n++) clearLr(s, v, n);
+  // LRs at and beyond `count` are not cleared ("nuke remaining LRs"): V_USED_LRS bounds every
+  // reader of the LRs (the CPU interface, fold), so their contents are dead.
   s.vcpu[b + V_USED_LRS] = count;
   s.vcpu[b + V_HCR] = hcr;
   s.vcpu[b + V_LR_EOI] = lrEoi !== 0 ? 1 : 0;
