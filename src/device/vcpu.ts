@@ -271,15 +271,17 @@ export class VCpu {
         break;
       }
       const deadline = timerDeadline(s, v);
-      if (isVirtualTime(s) && deadline !== Number.POSITIVE_INFINITY) {
-        if (s.clock[C_VIRTUAL_TICKS] < deadline) s.clock[C_VIRTUAL_TICKS] = deadline;
+      // Sleep until the timer's deadline only if it is still ahead: once it has fired without
+      // making an interrupt pending (the PPI is disabled or masked), it is no wake-up event.
+      const ahead = deadline !== Number.POSITIVE_INFINITY && counterNow(s) < deadline;
+      if (isVirtualTime(s) && ahead) {
+        s.clock[C_VIRTUAL_TICKS] = deadline;
         continue;
       }
       const left = timeoutMs - (performance.now() - start);
       if (left <= 0) break;
       let wait = left;
-      if (deadline !== Number.POSITIVE_INFINITY)
-        wait = Math.min(wait, Math.max(0, ticksToMs(deadline - counterNow(s))));
+      if (ahead) wait = Math.min(wait, ticksToMs(deadline - counterNow(s)));
       if (s.shared) Atomics.wait(s.vcpu, b + V_WAKE, seen, wait);
       else if (wait === Number.POSITIVE_INFINITY)
         break; // nothing can ever wake a single thread
