@@ -111,6 +111,7 @@ import {
   V_WAKE,
   VCPU_STRIDE,
 } from '../state/layout.ts';
+import { VgicError } from './errors.ts';
 import type { Vgic } from './vgic.ts';
 
 export type IrqHandler = (vcpu: VCpu) => void;
@@ -120,6 +121,34 @@ export type WfiResult = 'irq' | 'timeout';
 const ICC_CTLR_RO = (VGIC_PRI_BITS - 1) << ICC_CTLR_PRIBITS_SHIFT;
 /** ICC_SRE_EL1: SRE, DFB, DIB set and fixed (system-register interface only). */
 const ICC_SRE_VALUE = 0x7;
+
+/** The CPU-interface registers userspace may save and restore (KVM's vgic_v3_cpu_sysreg_descs). */
+export const USER_SYSREGS: readonly number[] = [
+  ICC_PMR_EL1,
+  ICC_BPR0_EL1,
+  ICC_BPR1_EL1,
+  ICC_CTLR_EL1,
+  ICC_SRE_EL1,
+  ICC_IGRPEN0_EL1,
+  ICC_IGRPEN1_EL1,
+  ICC_AP0R0_EL1,
+  ICC_AP0R1_EL1,
+  ICC_AP0R2_EL1,
+  ICC_AP0R3_EL1,
+  ICC_AP1R0_EL1,
+  ICC_AP1R1_EL1,
+  ICC_AP1R2_EL1,
+  ICC_AP1R3_EL1,
+];
+
+function checkUserSysreg(enc: number): void {
+  if (!USER_SYSREGS.includes(enc)) {
+    throw new VgicError(
+      'INVALID_REGISTER',
+      `${sysregName(enc)} is not a CPU interface register userspace can access; allowed: ${USER_SYSREGS.map(sysregName).join(', ')}`,
+    );
+  }
+}
 
 let sleepCell: Int32Array | undefined;
 function sleepMs(ms: number): void {
@@ -141,8 +170,8 @@ export class VCpu {
     this.index = index;
     this.s = gic.state;
     this.b = index * VCPU_STRIDE;
-    // In-process guests start with IRQs masked, as a PE leaves reset with PSTATE.I set.
-    this.s.vcpu[this.b + V_PSTATE_I] = 1;
+    // PSTATE.I lives in the shared state and starts set (resetState): a handle made by
+    // Vgic.attach must not mask a vCPU another thread is running.
   }
 
   // ---- Run loop ----
@@ -298,7 +327,10 @@ export class VCpu {
   readSysreg(enc: number): number {
     this.enter();
     const value = this.sysregRead(enc);
+    // The MRS completes before an IRQ taken at the next boundary; the handler must not clobber hi.
+    const hi = this.hi;
     this.after();
+    this.hi = hi;
     return value;
   }
 
@@ -495,6 +527,20 @@ export class VCpu {
     this.maintenance();
   }
 
+  /**
+   * Userspace access to the CPU interface state (KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS): no guest
+   * instruction is executed, nothing enters or exits. Only registers without side effects.
+   */
+  userReadSysreg(enc: number): number {
+    checkUserSysreg(enc);
+    return this.sysregRead(enc);
+  }
+
+  userWriteSysreg(enc: number, value: number): void {
+    checkUserSysreg(enc);
+    this.sysregWrite(enc, value >>> 0, 0);
+  }
+
   /** Name of a system register encoding (for messages). */
   static sysregName(enc: number): string {
     return sysregName(enc);
@@ -510,7 +556,10 @@ export class VCpu {
   mmioRead(addr: number, size: number): number {
     this.enter();
     const value = this.load(addr, size);
+    // The load completes before an IRQ taken at the next boundary; the handler must not clobber hi.
+    const hi = this.hi;
     this.after();
+    this.hi = hi;
     return value;
   }
 

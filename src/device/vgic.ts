@@ -25,7 +25,7 @@ import {
 import { advanceVirtualTicks, counterNow, initClock, isVirtualTime } from '../core/clock.ts';
 import { injectIrqSlot, updateIrqFlags } from '../core/irq.ts';
 import { vcpuAffinity } from '../core/sgi.ts';
-import { haltOwnerOf } from '../core/vgic.ts';
+import { haltOwnerOf, haltVcpuLrs } from '../core/vgic.ts';
 import { GuestMemory, MAX_GUEST_PA } from '../memory/guest-memory.ts';
 import { distributorFrame, FLAG_LPIS } from '../mmio/gicd.ts';
 import { redistributorFrame } from '../mmio/gicr.ts';
@@ -43,12 +43,16 @@ import {
   RD_LAST,
   S_INJECT_REJECTED,
   STAT_NAMES,
+  V_AP_COUNT,
   V_AP_HEAD,
+  V_AP_LOCK,
   V_AP_TAIL,
   V_EXITS,
   V_FLUSHES,
+  V_IN_GUEST,
   V_MAINT,
   V_MPIDR,
+  V_PSTATE_I,
   V_RD_FLAGS,
   V_VMCR,
   VCPU_STRIDE,
@@ -167,11 +171,46 @@ function resetState(s: GicState, regions: readonly RedistRegion[]): void {
     s.vcpu[b + V_AP_TAIL] = -1;
     s.vcpu[b + V_MPIDR] = vcpuAffinity(c);
     s.vcpu[b + V_VMCR] = (VGIC_MIN_BPR0 << VMCR_BPR0_SHIFT) | ((VGIC_MIN_BPR0 + 1) << VMCR_BPR1_SHIFT);
+    // In-process guests start with IRQs masked, as a PE leaves reset with PSTATE.I set.
+    s.vcpu[b + V_PSTATE_I] = 1;
     // The virtual timer is a HW-mapped level interrupt (kvm_vgic_map_phys_irq).
     const t = s.slotOf(c, PPI_VTIMER);
     s.irqFlags[t] |= IRQ_HW;
     s.irqHwIntid[t] = PPI_VTIMER;
   }
+}
+
+/** Rejects a snapshot whose lists, locks or LR state could not have been saved by snapshot(). */
+function checkSnapshot(s: GicState): void {
+  const bad = (why: string): never => {
+    throw new VgicError('INVALID_ARGUMENT', `inconsistent vgic snapshot: ${why}`);
+  };
+  for (let slot = 0; slot < s.nSlots; slot++) {
+    if (s.irqLock[slot] !== 0) bad(`irq_lock of slot ${slot} is held`);
+    const on = s.irqApVcpu[slot];
+    if (on < -1 || on >= s.nVcpus) bad(`slot ${slot} is on the ap_list of vCPU ${on}`);
+  }
+  let listed = 0;
+  for (let v = 0; v < s.nVcpus; v++) {
+    const b = v * VCPU_STRIDE;
+    if (s.vcpu[b + V_AP_LOCK] !== 0) bad(`ap_list_lock of vCPU ${v} is held`);
+    if (s.vcpu[b + V_IN_GUEST] !== 0) bad(`vCPU ${v} was in the guest`);
+    let n = 0;
+    let prev = -1;
+    for (let slot = s.vcpu[b + V_AP_HEAD]; slot !== -1; slot = s.irqApNext[slot]) {
+      if (slot < 0 || slot >= s.nSlots || n >= s.nSlots) bad(`the ap_list of vCPU ${v} is broken`);
+      if (s.irqApVcpu[slot] !== v || s.irqApPrev[slot] !== prev)
+        bad(`the ap_list of vCPU ${v} is inconsistent at slot ${slot}`);
+      prev = slot;
+      n++;
+    }
+    if (s.vcpu[b + V_AP_TAIL] !== prev || s.vcpu[b + V_AP_COUNT] !== n)
+      bad(`the ap_list of vCPU ${v} has a wrong tail or count`);
+    listed += n;
+  }
+  let onLists = 0;
+  for (let slot = 0; slot < s.nSlots; slot++) if (s.irqApVcpu[slot] >= 0) onLists++;
+  if (onLists !== listed) bad('a slot claims an ap_list it is not on');
 }
 
 export class Vgic {
@@ -434,6 +473,52 @@ export class Vgic {
       maintenance: s.vcpu[v * VCPU_STRIDE + V_MAINT],
     }));
     return out as unknown as VgicStats;
+  }
+
+  // ---- CPU interface state (KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS) ----
+
+  /** Reads a CPU-interface register of `vcpu` without running it (ICC_PMR_EL1, ICC_AP1R0_EL1, …). */
+  readCpuSysreg(vcpu: number, enc: number): number {
+    return this.vcpu(vcpu).userReadSysreg(enc);
+  }
+
+  writeCpuSysreg(vcpu: number, enc: number, value: number): void {
+    this.vcpu(vcpu).userWriteSysreg(enc, value);
+  }
+
+  // ---- Save and restore ----
+
+  /**
+   * The whole GIC state as bytes. Every vCPU in the guest is first made to exit (its LRs folded
+   * back), so the copy holds no live LR state; each re-enters at its next instruction. With
+   * worker threads, stop the vCPUs before saving (as KVM requires every vCPU to be stopped).
+   */
+  snapshot(): Uint8Array {
+    const s = this.state;
+    for (let v = 0; v < s.nVcpus; v++) haltVcpuLrs(s, v);
+    return new Uint8Array(s.buffer).slice();
+  }
+
+  /**
+   * A new GIC from a snapshot (and the address map it was created with). The snapshot is checked:
+   * a corrupt one throws VgicError and nothing is created.
+   */
+  static restore(
+    bytes: Uint8Array,
+    map: { distBase?: number; redistRegions?: readonly RedistRegion[]; shared?: boolean } = {},
+  ): Vgic {
+    const buffer =
+      map.shared === false ? new ArrayBuffer(bytes.byteLength) : new SharedArrayBuffer(bytes.byteLength);
+    new Uint8Array(buffer).set(bytes);
+    let state: GicState;
+    try {
+      state = attachState(buffer);
+    } catch (e) {
+      throw new VgicError('INVALID_ARGUMENT', `not a vgic snapshot: ${(e as Error).message}`);
+    }
+    checkSnapshot(state);
+    const o = validateOptions({ vcpus: state.nVcpus, spis: state.nSpis, lrs: state.nLrs, ...map });
+    return new Vgic(state, o.distBase, o.regions, new GuestMemory());
   }
 
   /** Is `intid` HW-mapped on `vcpu` (for inspection and tests). */
