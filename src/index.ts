@@ -8,7 +8,7 @@ export * from './arch/intid.ts';
 export * from './arch/sysreg.ts';
 export { setLockOwnerId } from './core/locks.ts';
 export { VgicError, type VgicErrorCode } from './device/errors.ts';
-export { type IrqHandler, VCpu, type WfiResult } from './device/vcpu.ts';
+export { type IrqHandler, MAX_IRQ_NESTING, USER_SYSREGS, VCpu, type WfiResult } from './device/vcpu.ts';
 export { type RedistRegion, Vgic, type VgicStats, type VgicV3Options } from './device/vgic.ts';
 export { GIC_DEFAULT_PMR, GIC_DEFAULT_PRIORITY, GicV3Guest } from './guest/gic-v3.ts';
 export { GuestMemory } from './memory/guest-memory.ts';

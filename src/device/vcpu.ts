@@ -93,6 +93,7 @@ import { dispatchRead, dispatchWrite } from '../mmio/region.ts';
 import {
   C_VIRTUAL_TICKS,
   type GicState,
+  S_IRQ_NESTING_LIMIT,
   S_MMIO_BAD_ACCESS,
   S_MMIO_UNMAPPED,
   S_SYSREG_UNKNOWN,
@@ -150,6 +151,9 @@ function checkUserSysreg(enc: number): void {
   }
 }
 
+/** Deepest nesting of IRQ handlers (preemption needs a higher priority: 32 levels suffice). */
+export const MAX_IRQ_NESTING = 64;
+
 let sleepCell: Int32Array | undefined;
 function sleepMs(ms: number): void {
   sleepCell ??= new Int32Array(new SharedArrayBuffer(4));
@@ -162,6 +166,8 @@ export class VCpu {
   private readonly s: GicState;
   private readonly b: number;
   private handler: IrqHandler | undefined;
+  /** IRQ handlers running on this vCPU (nested when a handler unmasks IRQs). */
+  private depth = 0;
   /** High 32 bits of the last 64-bit MMIO or system register read. */
   hi = 0;
 
@@ -223,13 +229,23 @@ export class VCpu {
   private after(): void {
     const s = this.s;
     const b = this.b;
-    const ctl = s.vcpu[b + V_TIMER_CTL];
-    if ((ctl & (CNTV_CTL_ENABLE | CNTV_CTL_IMASK)) === CNTV_CTL_ENABLE && s.vcpu[b + V_TIMER_LEVEL] === 0) {
-      if (counterNow(s) >= s.timerCval[this.index]) timerUpdate(s, this.index);
-    }
-    if (s.vcpu[b + V_REQUESTS] !== 0) this.reenter();
-    if (s.vcpu[b + V_PSTATE_I] === 0 && this.handler !== undefined && virqSignalled(s, this.index))
+    // A loop, not recursion: each exception return is a new boundary, and a guest whose handler
+    // never quiets its device takes IRQs forever (as on hardware) without growing the JS stack.
+    for (;;) {
+      const ctl = s.vcpu[b + V_TIMER_CTL];
+      if ((ctl & (CNTV_CTL_ENABLE | CNTV_CTL_IMASK)) === CNTV_CTL_ENABLE && s.vcpu[b + V_TIMER_LEVEL] === 0) {
+        if (counterNow(s) >= s.timerCval[this.index]) timerUpdate(s, this.index);
+      }
+      if (s.vcpu[b + V_REQUESTS] !== 0) this.reenter();
+      if (s.vcpu[b + V_PSTATE_I] !== 0 || this.handler === undefined || !virqSignalled(s, this.index)) return;
+      if (this.depth >= MAX_IRQ_NESTING) {
+        // A handler that unmasks IRQs before quieting its source nests without end; on hardware
+        // it would overflow the guest's stack. Stop nesting here, visibly.
+        s.stats[S_IRQ_NESTING_LIMIT]++;
+        return;
+      }
       this.takeIrq();
+    }
   }
 
   /** An LR changed state: a maintenance interrupt makes the vCPU exit and re-enter. */
@@ -244,13 +260,13 @@ export class VCpu {
     const s = this.s;
     const i = this.b + V_PSTATE_I;
     s.vcpu[i] = 1;
+    this.depth++;
     try {
       this.handler!(this);
     } finally {
+      this.depth--;
       s.vcpu[i] = 0;
     }
-    // The exception return is an instruction boundary too.
-    this.after();
   }
 
   /** Executes nothing: an instruction boundary where kicks and IRQs are taken (a NOP). */
@@ -326,7 +342,8 @@ export class VCpu {
   /** MRS: reads a system register (ICC_*, CNT*). Unknown registers read as zero and are counted. */
   readSysreg(enc: number): number {
     this.enter();
-    const value = this.sysregRead(enc);
+    // The hottest register first, outside the big switch, so it can be inlined.
+    const value = enc === ICC_IAR1_EL1 ? this.iar(true) : this.sysregRead(enc);
     // The MRS completes before an IRQ taken at the next boundary; the handler must not clobber hi.
     const hi = this.hi;
     this.after();
@@ -337,8 +354,28 @@ export class VCpu {
   /** MSR: writes a system register, given as low and high 32-bit words. */
   writeSysreg(enc: number, lo: number, hi = 0): void {
     this.enter();
-    this.sysregWrite(enc, lo >>> 0, hi >>> 0);
+    // The hottest registers first, outside the big switch, so they can be inlined.
+    if (enc === ICC_EOIR1_EL1) this.eoir(true, lo & 0xffffff);
+    else if (enc === ICC_SGI1R_EL1) this.sgi(lo >>> 0, hi >>> 0, true);
+    else this.sysregWrite(enc, lo >>> 0, hi >>> 0);
     this.after();
+  }
+
+  private iar(grp1: boolean): number {
+    const intid = icvIar(this.s, this.index, grp1);
+    this.maintenance();
+    return intid;
+  }
+
+  private eoir(grp1: boolean, intid: number): void {
+    this.afterDeactivate(icvEoir(this.s, this.index, grp1, intid), intid);
+  }
+
+  /** SGI generation traps: exit, dispatch, enter again (the sender may be a target too). */
+  private sgi(lo: number, hi: number, allowGroup1: boolean): void {
+    this.exit();
+    dispatchSgi(this.s, this.index, lo, hi, allowGroup1);
+    this.reenter();
   }
 
   /** MRS with the whole 64-bit value (for registers wider than 32 bits, e.g. CNTVCT_EL0). */
@@ -359,11 +396,8 @@ export class VCpu {
     this.hi = 0;
     switch (enc) {
       case ICC_IAR1_EL1:
-      case ICC_IAR0_EL1: {
-        const intid = icvIar(s, v, enc === ICC_IAR1_EL1);
-        this.maintenance();
-        return intid;
-      }
+      case ICC_IAR0_EL1:
+        return this.iar(enc === ICC_IAR1_EL1);
       case ICC_HPPIR1_EL1:
         return icvHppir(s, v, true);
       case ICC_HPPIR0_EL1:
@@ -435,7 +469,7 @@ export class VCpu {
     switch (enc) {
       case ICC_EOIR1_EL1:
       case ICC_EOIR0_EL1:
-        this.afterDeactivate(icvEoir(s, v, enc === ICC_EOIR1_EL1, lo & 0xffffff), lo & 0xffffff);
+        this.eoir(enc === ICC_EOIR1_EL1, lo & 0xffffff);
         return;
       case ICC_DIR_EL1:
         this.afterDeactivate(icvDir(s, v, lo & 0xffffff), lo & 0xffffff);
@@ -481,10 +515,7 @@ export class VCpu {
       case ICC_SGI1R_EL1:
       case ICC_SGI0R_EL1:
       case ICC_ASGI1R_EL1:
-        // Trapped: exit, dispatch, enter again (the sender may be a target too).
-        this.exit();
-        dispatchSgi(s, v, lo, hi, enc === ICC_SGI1R_EL1);
-        this.reenter();
+        this.sgi(lo, hi, enc === ICC_SGI1R_EL1);
         return;
       case CNTV_CTL_EL0:
         writeCntvCtl(s, v, lo);

@@ -93,6 +93,7 @@ export interface VgicStats {
   readonly sysregUnknown: number;
   readonly sgiNoTarget: number;
   readonly injectRejected: number;
+  readonly irqNestingLimit: number;
   readonly vcpus: readonly { exits: number; flushes: number; maintenance: number }[];
 }
 

@@ -89,6 +89,7 @@ export const S_MMIO_RO_WRITE = 2; // write to a read-only register (ignored)
 export const S_SYSREG_UNKNOWN = 3; // access to an unimplemented system register (RAZ/WI)
 export const S_SGI_NO_TARGET = 4; // SGI aimed at an affinity with no vCPU
 export const S_INJECT_REJECTED = 5; // host injection refused (bad INTID, wrong type)
+export const S_IRQ_NESTING_LIMIT = 6; // an in-process IRQ handler nested MAX_IRQ_NESTING deep
 export const STAT_COUNT = 8;
 export const STAT_NAMES = [
   'mmioBadAccess',
@@ -97,6 +98,7 @@ export const STAT_NAMES = [
   'sysregUnknown',
   'sgiNoTarget',
   'injectRejected',
+  'irqNestingLimit',
 ] as const;
 
 export interface StateConfig {
