@@ -12,19 +12,10 @@ import {
   GICR_CTLR,
   GICR_CTLR_CES,
   GICR_CTLR_IR,
-  GICR_ICACTIVER0,
-  GICR_ICENABLER0,
-  GICR_ICFGR0,
-  GICR_ICPENDR0,
   GICR_IDREGS,
-  GICR_IGROUPR0,
-  GICR_IGRPMODR0,
   GICR_IIDR,
-  GICR_IPRIORITYR0,
-  GICR_ISACTIVER0,
-  GICR_ISENABLER0,
-  GICR_ISPENDR0,
   GICR_NSACR,
+  GICR_SGI_BASE,
   GICR_STATUSR,
   GICR_STRIDE_V3,
   GICR_TYPER,
@@ -32,7 +23,6 @@ import {
   GICR_TYPER_PLPIS,
   GICR_TYPER_PROCNUM_SHIFT,
   GICR_WAKER,
-  W8,
   W32,
   W64,
 } from '../arch/gicv3.ts';
@@ -40,7 +30,7 @@ import { vcpuAffinity } from '../core/sgi.ts';
 import { H_FLAGS, RD_LAST, V_RD_FLAGS, VCPU_STRIDE } from '../state/layout.ts';
 import { FLAG_LPIS, readIdReg } from './gicd.ts';
 import * as g from './irq-regs.ts';
-import { buildFrame, perIrq, type ReadFn, type RegisterDesc, reg } from './region.ts';
+import { buildFrame, type ReadFn, type RegisterDesc, reg } from './region.ts';
 
 const hasLpis = (flags: number): boolean => (flags & FLAG_LPIS) !== 0;
 
@@ -63,41 +53,7 @@ const regs: RegisterDesc[] = [
   reg('GICR_STATUSR', GICR_STATUSR, 4, W32, { read: g.readRaz, write: g.writeWi }),
   reg('GICR_WAKER', GICR_WAKER, 4, W32, { read: g.readRaz, write: g.writeWi }),
   reg('GICR_IDREGS', GICR_IDREGS, 0x30, W32, { read: (_c, _v, at) => readIdReg(at) }),
-  perIrq('GICR_IGROUPR0', GICR_IGROUPR0, 1, N, W32, false, { read: g.readGroup, write: g.writeGroup }),
-  perIrq('GICR_ISENABLER0', GICR_ISENABLER0, 1, N, W32, false, {
-    read: g.readEnable,
-    write: g.writeSetEnable,
-  }),
-  perIrq('GICR_ICENABLER0', GICR_ICENABLER0, 1, N, W32, false, {
-    read: g.readEnable,
-    write: g.writeClearEnable,
-  }),
-  perIrq('GICR_ISPENDR0', GICR_ISPENDR0, 1, N, W32, false, {
-    read: g.readPending,
-    write: g.writeSetPending,
-    uread: g.ureadPending,
-    uwrite: g.uwriteSetPending,
-  }),
-  perIrq('GICR_ICPENDR0', GICR_ICPENDR0, 1, N, W32, false, {
-    read: g.readPending,
-    write: g.writeClearPending,
-    uread: g.readRaz,
-    uwrite: g.writeWi,
-  }),
-  perIrq('GICR_ISACTIVER0', GICR_ISACTIVER0, 1, N, W32, false, {
-    read: g.readActive,
-    write: g.writeSetActive,
-  }),
-  perIrq('GICR_ICACTIVER0', GICR_ICACTIVER0, 1, N, W32, false, {
-    read: g.readActive,
-    write: g.writeClearActive,
-  }),
-  perIrq('GICR_IPRIORITYR', GICR_IPRIORITYR0, 8, N, W8 | W32, false, {
-    read: g.readPriority,
-    write: g.writePriority,
-  }),
-  perIrq('GICR_ICFGR', GICR_ICFGR0, 2, N, W32, false, { read: g.readConfig, write: g.writeConfig }),
-  perIrq('GICR_IGRPMODR0', GICR_IGRPMODR0, 1, N, W32, false, { read: g.readRaz, write: g.writeWi }),
+  ...g.sharedPerIrqRegisters('GICR', GICR_SGI_BASE, N),
   reg('GICR_NSACR', GICR_NSACR, 4, W32, { read: g.readRaz, write: g.writeWi }),
 ];
 

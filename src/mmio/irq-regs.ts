@@ -10,6 +10,20 @@
  * interrupt first halts the vCPU whose LRs may hold it (haltOwnerOf), as KVM does for active changes.
  */
 
+import {
+  GICD_ICACTIVER,
+  GICD_ICENABLER,
+  GICD_ICFGR,
+  GICD_ICPENDR,
+  GICD_IGROUPR,
+  GICD_IGRPMODR,
+  GICD_IPRIORITYR,
+  GICD_ISACTIVER,
+  GICD_ISENABLER,
+  GICD_ISPENDR,
+  W8,
+  W32,
+} from '../arch/gicv3.ts';
 import { VGIC_PRI_MASK } from '../arch/ich.ts';
 import { VGIC_NR_PRIVATE_IRQS } from '../arch/intid.ts';
 import { irqIsPending, queueIrqUnlock, updateIrqFlags } from '../core/irq.ts';
@@ -23,7 +37,7 @@ import {
   IRQ_GROUP1,
   IRQ_PENDING_LATCH,
 } from '../state/layout.ts';
-import type { MmioContext, ReadFn, WriteFn } from './region.ts';
+import { type MmioContext, perIrq, type ReadFn, type RegisterDesc, type WriteFn } from './region.ts';
 
 /** Reads one flag bit of len·8 interrupts into a bitmap. */
 function readBit(s: GicState, vcpu: number, intid: number, len: number, bit: number): number {
@@ -186,6 +200,47 @@ function forEachSetBit(value: number, len: number, fn: (i: number) => void): voi
     bits &= bits - 1;
     fn(i);
   }
+}
+
+/**
+ * The per-IRQ registers the distributor and a redistributor's SGI_base frame share, at the
+ * distributor's offsets plus `base` (0 for GICD, 0x10000 for GICR). `nIrqs` INTIDs are described;
+ * the GICD names them GICD_ISENABLER<n>, the GICR GICR_ISENABLER0 (its only one).
+ */
+export function sharedPerIrqRegisters(prefix: 'GICD' | 'GICR', base: number, nIrqs: number): RegisterDesc[] {
+  const privateRaz = prefix === 'GICD';
+  const n = (name: string, registerZero: boolean) =>
+    `${prefix}_${name}${prefix === 'GICR' && registerZero ? '0' : ''}`;
+  const row = (
+    name: string,
+    off: number,
+    bits: number,
+    widths: number,
+    acc: Parameters<typeof perIrq>[6],
+    zero = true,
+  ) => perIrq(n(name, zero), base + off, bits, nIrqs, widths, privateRaz, acc);
+  return [
+    row('IGROUPR', GICD_IGROUPR, 1, W32, { read: readGroup, write: writeGroup }),
+    row('ISENABLER', GICD_ISENABLER, 1, W32, { read: readEnable, write: writeSetEnable }),
+    row('ICENABLER', GICD_ICENABLER, 1, W32, { read: readEnable, write: writeClearEnable }),
+    row('ISPENDR', GICD_ISPENDR, 1, W32, {
+      read: readPending,
+      write: writeSetPending,
+      uread: ureadPending,
+      uwrite: uwriteSetPending,
+    }),
+    row('ICPENDR', GICD_ICPENDR, 1, W32, {
+      read: readPending,
+      write: writeClearPending,
+      uread: readRaz,
+      uwrite: writeWi,
+    }),
+    row('ISACTIVER', GICD_ISACTIVER, 1, W32, { read: readActive, write: writeSetActive }),
+    row('ICACTIVER', GICD_ICACTIVER, 1, W32, { read: readActive, write: writeClearActive }),
+    row('IPRIORITYR', GICD_IPRIORITYR, 8, W8 | W32, { read: readPriority, write: writePriority }, false),
+    row('ICFGR', GICD_ICFGR, 2, W32, { read: readConfig, write: writeConfig }, false),
+    row('IGRPMODR', GICD_IGRPMODR, 1, W32, { read: readRaz, write: writeWi }),
+  ];
 }
 
 export type { MmioContext };
