@@ -17,8 +17,13 @@
  * Who may call: core/ and device/. A lock taken twice by the same thread is a vgic bug and throws.
  */
 
-/** This thread's owner id (1 on the thread that loaded the module; the runtime sets others). */
-let ownerId = 1;
+import { threadId } from 'node:worker_threads';
+
+/**
+ * This thread's lock owner id: Node's threadId + 1 (0 is the main thread), unique among the
+ * threads of a process, so attaching from a worker needs no set-up. setLockOwnerId overrides it.
+ */
+let ownerId = threadId + 1;
 
 /** Sets this thread's lock owner id (must be unique among threads sharing a state, and non-zero). */
 export function setLockOwnerId(id: number): void {
