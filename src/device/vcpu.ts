@@ -229,15 +229,24 @@ export class VCpu {
   private after(): void {
     const s = this.s;
     const b = this.b;
-    // A loop, not recursion: each exception return is a new boundary, and a guest whose handler
-    // never quiets its device takes IRQs forever (as on hardware) without growing the JS stack.
+    const ctl = s.vcpu[b + V_TIMER_CTL];
+    if ((ctl & (CNTV_CTL_ENABLE | CNTV_CTL_IMASK)) === CNTV_CTL_ENABLE && s.vcpu[b + V_TIMER_LEVEL] === 0) {
+      if (counterNow(s) >= s.timerCval[this.index]) timerUpdate(s, this.index);
+    }
+    if (s.vcpu[b + V_REQUESTS] !== 0) this.reenter();
+    if (s.vcpu[b + V_PSTATE_I] === 0 && this.handler !== undefined && virqSignalled(s, this.index))
+      this.takeIrqs();
+  }
+
+  /**
+   * Takes IRQ exceptions while one is signalled. A loop, not recursion: each exception return is a
+   * new boundary, and a guest whose handler never quiets its device takes IRQs forever (as on
+   * hardware) without growing the JS stack. Kept out of after(), which runs after every instruction.
+   */
+  private takeIrqs(): void {
+    const s = this.s;
+    const b = this.b;
     for (;;) {
-      const ctl = s.vcpu[b + V_TIMER_CTL];
-      if ((ctl & (CNTV_CTL_ENABLE | CNTV_CTL_IMASK)) === CNTV_CTL_ENABLE && s.vcpu[b + V_TIMER_LEVEL] === 0) {
-        if (counterNow(s) >= s.timerCval[this.index]) timerUpdate(s, this.index);
-      }
-      if (s.vcpu[b + V_REQUESTS] !== 0) this.reenter();
-      if (s.vcpu[b + V_PSTATE_I] !== 0 || this.handler === undefined || !virqSignalled(s, this.index)) return;
       if (this.depth >= MAX_IRQ_NESTING) {
         // A handler that unmasks IRQs before quieting its source nests without end; on hardware
         // it would overflow the guest's stack. Stop nesting here, visibly.
@@ -245,6 +254,12 @@ export class VCpu {
         return;
       }
       this.takeIrq();
+      const ctl = s.vcpu[b + V_TIMER_CTL];
+      if ((ctl & (CNTV_CTL_ENABLE | CNTV_CTL_IMASK)) === CNTV_CTL_ENABLE && s.vcpu[b + V_TIMER_LEVEL] === 0) {
+        if (counterNow(s) >= s.timerCval[this.index]) timerUpdate(s, this.index);
+      }
+      if (s.vcpu[b + V_REQUESTS] !== 0) this.reenter();
+      if (s.vcpu[b + V_PSTATE_I] !== 0 || !virqSignalled(s, this.index)) return;
     }
   }
 
