@@ -11,82 +11,28 @@
  * Who may call: one thread per vCPU (the one "running" it). The host API is in device/vgic.ts.
  */
 
-import {
-  VGIC_PRI_BITS,
-  VGIC_PRI_MASK,
-  VMCR_CBPR,
-  VMCR_ENG0,
-  VMCR_ENG1,
-  VMCR_EOIM,
-  VMCR_PMR_SHIFT,
-} from '../arch/ich.ts';
 import { PPI_VTIMER } from '../arch/intid.ts';
 import {
-  CNTFRQ_EL0,
-  CNTV_CTL_EL0,
   CNTV_CTL_ENABLE,
   CNTV_CTL_IMASK,
-  CNTV_CVAL_EL0,
-  CNTV_TVAL_EL0,
-  CNTVCT_EL0,
-  ICC_AP0R0_EL1,
-  ICC_AP0R1_EL1,
-  ICC_AP0R2_EL1,
-  ICC_AP0R3_EL1,
-  ICC_AP1R0_EL1,
-  ICC_AP1R1_EL1,
-  ICC_AP1R2_EL1,
-  ICC_AP1R3_EL1,
-  ICC_ASGI1R_EL1,
-  ICC_BPR0_EL1,
-  ICC_BPR1_EL1,
-  ICC_CTLR_CBPR,
-  ICC_CTLR_EL1,
-  ICC_CTLR_EOIMODE,
-  ICC_CTLR_PRIBITS_SHIFT,
-  ICC_DIR_EL1,
-  ICC_EOIR0_EL1,
   ICC_EOIR1_EL1,
-  ICC_HPPIR0_EL1,
-  ICC_HPPIR1_EL1,
-  ICC_IAR0_EL1,
   ICC_IAR1_EL1,
-  ICC_IGRPEN0_EL1,
-  ICC_IGRPEN1_EL1,
-  ICC_PMR_EL1,
-  ICC_RPR_EL1,
-  ICC_SGI0R_EL1,
   ICC_SGI1R_EL1,
-  ICC_SRE_EL1,
   sysregName,
 } from '../arch/sysreg.ts';
-import { CNTFRQ_HZ, counterNow, isVirtualTime, ticksToMs } from '../core/clock.ts';
+import { counterNow, isVirtualTime, ticksToMs } from '../core/clock.ts';
 import {
   ICV_DEACTIVATE_PHYS,
   ICV_DEACTIVATE_SW,
   ICV_IGNORED,
-  icvDir,
   icvEoir,
-  icvHppir,
   icvIar,
   lastPhysIntid,
   maintenanceStatus,
-  readVbpr,
-  runningPriority,
   virqSignalled,
-  writeVbpr,
 } from '../core/icv.ts';
 import { dispatchSgi } from '../core/sgi.ts';
-import {
-  readCntvCtl,
-  readCntvTval,
-  timerDeadline,
-  timerPhysDeactivate,
-  timerUpdate,
-  writeCntvCtl,
-  writeCntvCval,
-  writeCntvTval,
-} from '../core/timer.ts';
+import { timerDeadline, timerPhysDeactivate, timerUpdate } from '../core/timer.ts';
 import { deactivateInSoftware, flushHwstate, syncHwstate, vcpuPendingIrq } from '../core/vgic.ts';
 import { lrSlot } from '../core/vgic-v3.ts';
 import { dispatchRead, dispatchWrite } from '../mmio/region.ts';
@@ -96,9 +42,6 @@ import {
   S_IRQ_NESTING_LIMIT,
   S_MMIO_BAD_ACCESS,
   S_MMIO_UNMAPPED,
-  S_SYSREG_UNKNOWN,
-  V_AP0R0,
-  V_AP1R0,
   V_EOICOUNT,
   V_EXITS,
   V_IN_GUEST,
@@ -108,48 +51,14 @@ import {
   V_SLEEPING,
   V_TIMER_CTL,
   V_TIMER_LEVEL,
-  V_VMCR,
   V_WAKE,
   VCPU_STRIDE,
 } from '../state/layout.ts';
-import { VgicError } from './errors.ts';
+import { checkUserSysreg, sysregRead, sysregWrite } from './sysregs.ts';
 import type { Vgic } from './vgic.ts';
 
 export type IrqHandler = (vcpu: VCpu) => void;
 export type WfiResult = 'irq' | 'timeout';
-
-/** ICC_CTLR_EL1's read-only fields: PRIbits = 5 bits - 1, IDbits = 16 bits (0), A3V = 0, SEIS = 0. */
-const ICC_CTLR_RO = (VGIC_PRI_BITS - 1) << ICC_CTLR_PRIBITS_SHIFT;
-/** ICC_SRE_EL1: SRE, DFB, DIB set and fixed (system-register interface only). */
-const ICC_SRE_VALUE = 0x7;
-
-/** The CPU-interface registers userspace may save and restore (KVM's vgic_v3_cpu_sysreg_descs). */
-export const USER_SYSREGS: readonly number[] = [
-  ICC_PMR_EL1,
-  ICC_BPR0_EL1,
-  ICC_BPR1_EL1,
-  ICC_CTLR_EL1,
-  ICC_SRE_EL1,
-  ICC_IGRPEN0_EL1,
-  ICC_IGRPEN1_EL1,
-  ICC_AP0R0_EL1,
-  ICC_AP0R1_EL1,
-  ICC_AP0R2_EL1,
-  ICC_AP0R3_EL1,
-  ICC_AP1R0_EL1,
-  ICC_AP1R1_EL1,
-  ICC_AP1R2_EL1,
-  ICC_AP1R3_EL1,
-];
-
-function checkUserSysreg(enc: number): void {
-  if (!USER_SYSREGS.includes(enc)) {
-    throw new VgicError(
-      'INVALID_REGISTER',
-      `${sysregName(enc)} is not a CPU interface register userspace can access; allowed: ${USER_SYSREGS.map(sysregName).join(', ')}`,
-    );
-  }
-}
 
 /** Deepest nesting of IRQ handlers (preemption needs a higher priority: 32 levels suffice). */
 export const MAX_IRQ_NESTING = 64;
@@ -163,8 +72,10 @@ function sleepMs(ms: number): void {
 export class VCpu {
   readonly index: number;
   readonly gic: Vgic;
-  private readonly s: GicState;
-  private readonly b: number;
+  /** @internal The state and this vCPU's word base (for the system-register file). */
+  readonly s: GicState;
+  /** @internal */
+  readonly b: number;
   private handler: IrqHandler | undefined;
   /** IRQ handlers running on this vCPU (nested when a handler unmasks IRQs). */
   private depth = 0;
@@ -358,7 +269,7 @@ export class VCpu {
   readSysreg(enc: number): number {
     this.enter();
     // The hottest register first, outside the big switch, so it can be inlined.
-    const value = enc === ICC_IAR1_EL1 ? this.iar(true) : this.sysregRead(enc);
+    const value = enc === ICC_IAR1_EL1 ? this.iar(true) : sysregRead(this, enc);
     // The MRS completes before an IRQ taken at the next boundary; the handler must not clobber hi.
     const hi = this.hi;
     this.after();
@@ -372,22 +283,24 @@ export class VCpu {
     // The hottest registers first, outside the big switch, so they can be inlined.
     if (enc === ICC_EOIR1_EL1) this.eoir(true, lo & 0xffffff);
     else if (enc === ICC_SGI1R_EL1) this.sgi(lo >>> 0, hi >>> 0, true);
-    else this.sysregWrite(enc, lo >>> 0, hi >>> 0);
+    else sysregWrite(this, enc, lo >>> 0, hi >>> 0);
     this.after();
   }
 
-  private iar(grp1: boolean): number {
+  /** @internal ICC_IAR0/1_EL1 on the LRs, then maintenance. */
+  iar(grp1: boolean): number {
     const intid = icvIar(this.s, this.index, grp1);
     this.maintenance();
     return intid;
   }
 
-  private eoir(grp1: boolean, intid: number): void {
+  /** @internal ICC_EOIR0/1_EL1. */
+  eoir(grp1: boolean, intid: number): void {
     this.afterDeactivate(icvEoir(this.s, this.index, grp1, intid), intid);
   }
 
-  /** SGI generation traps: exit, dispatch, enter again (the sender may be a target too). */
-  private sgi(lo: number, hi: number, allowGroup1: boolean): void {
+  /** @internal SGI generation traps: exit, dispatch, enter again (the sender may be a target too). */
+  sgi(lo: number, hi: number, allowGroup1: boolean): void {
     this.exit();
     dispatchSgi(this.s, this.index, lo, hi, allowGroup1);
     this.reenter();
@@ -404,158 +317,8 @@ export class VCpu {
     this.writeSysreg(enc, Number(v & 0xffffffffn), Number(v >> 32n));
   }
 
-  private sysregRead(enc: number): number {
-    const s = this.s;
-    const v = this.index;
-    const b = this.b;
-    this.hi = 0;
-    switch (enc) {
-      case ICC_IAR1_EL1:
-      case ICC_IAR0_EL1:
-        return this.iar(enc === ICC_IAR1_EL1);
-      case ICC_HPPIR1_EL1:
-        return icvHppir(s, v, true);
-      case ICC_HPPIR0_EL1:
-        return icvHppir(s, v, false);
-      case ICC_RPR_EL1:
-        return runningPriority(s, v);
-      case ICC_PMR_EL1:
-        return (s.vcpu[b + V_VMCR] >>> VMCR_PMR_SHIFT) & 0xff;
-      case ICC_BPR0_EL1:
-        return readVbpr(s, v, false);
-      case ICC_BPR1_EL1:
-        return readVbpr(s, v, true);
-      case ICC_CTLR_EL1: {
-        const vmcr = s.vcpu[b + V_VMCR];
-        return (
-          ICC_CTLR_RO | (vmcr & VMCR_CBPR ? ICC_CTLR_CBPR : 0) | (vmcr & VMCR_EOIM ? ICC_CTLR_EOIMODE : 0)
-        );
-      }
-      case ICC_SRE_EL1:
-        return ICC_SRE_VALUE;
-      case ICC_IGRPEN0_EL1:
-        return s.vcpu[b + V_VMCR] & VMCR_ENG0 ? 1 : 0;
-      case ICC_IGRPEN1_EL1:
-        return s.vcpu[b + V_VMCR] & VMCR_ENG1 ? 1 : 0;
-      case ICC_AP0R0_EL1:
-        return s.vcpu[b + V_AP0R0] >>> 0;
-      case ICC_AP1R0_EL1:
-        return s.vcpu[b + V_AP1R0] >>> 0;
-      case ICC_AP0R1_EL1:
-      case ICC_AP0R2_EL1:
-      case ICC_AP0R3_EL1:
-      case ICC_AP1R1_EL1:
-      case ICC_AP1R2_EL1:
-      case ICC_AP1R3_EL1:
-        return 0; // 5 priority bits: only APR0 is implemented
-      case ICC_EOIR0_EL1:
-      case ICC_EOIR1_EL1:
-      case ICC_DIR_EL1:
-      case ICC_SGI0R_EL1:
-      case ICC_SGI1R_EL1:
-      case ICC_ASGI1R_EL1:
-        return 0; // write-only
-      case CNTFRQ_EL0:
-        return CNTFRQ_HZ;
-      case CNTVCT_EL0:
-        return this.split(counterNow(s));
-      case CNTV_CTL_EL0:
-        return readCntvCtl(s, v);
-      case CNTV_CVAL_EL0:
-        return this.split(s.timerCval[v]);
-      case CNTV_TVAL_EL0:
-        return readCntvTval(s, v) >>> 0;
-      default:
-        s.stats[S_SYSREG_UNKNOWN]++;
-        return 0;
-    }
-  }
-
-  /** Returns the low word of a non-negative integer < 2^53 and leaves the high word in `hi`. */
-  private split(value: number): number {
-    this.hi = Math.floor(value / 0x1_0000_0000);
-    return value >>> 0;
-  }
-
-  private sysregWrite(enc: number, lo: number, hi: number): void {
-    const s = this.s;
-    const v = this.index;
-    const b = this.b;
-    switch (enc) {
-      case ICC_EOIR1_EL1:
-      case ICC_EOIR0_EL1:
-        this.eoir(enc === ICC_EOIR1_EL1, lo & 0xffffff);
-        return;
-      case ICC_DIR_EL1:
-        this.afterDeactivate(icvDir(s, v, lo & 0xffffff), lo & 0xffffff);
-        return;
-      case ICC_PMR_EL1: {
-        const vmcr = s.vcpu[b + V_VMCR] & ~(0xff << VMCR_PMR_SHIFT);
-        s.vcpu[b + V_VMCR] = vmcr | ((lo & VGIC_PRI_MASK) << VMCR_PMR_SHIFT);
-        return;
-      }
-      case ICC_BPR0_EL1:
-        writeVbpr(s, v, false, lo);
-        return;
-      case ICC_BPR1_EL1:
-        writeVbpr(s, v, true, lo);
-        return;
-      case ICC_CTLR_EL1: {
-        let vmcr = s.vcpu[b + V_VMCR] & ~(VMCR_CBPR | VMCR_EOIM);
-        if (lo & ICC_CTLR_CBPR) vmcr |= VMCR_CBPR;
-        if (lo & ICC_CTLR_EOIMODE) vmcr |= VMCR_EOIM;
-        s.vcpu[b + V_VMCR] = vmcr;
-        return;
-      }
-      case ICC_IGRPEN0_EL1:
-        s.vcpu[b + V_VMCR] = lo & 1 ? s.vcpu[b + V_VMCR] | VMCR_ENG0 : s.vcpu[b + V_VMCR] & ~VMCR_ENG0;
-        return;
-      case ICC_IGRPEN1_EL1:
-        s.vcpu[b + V_VMCR] = lo & 1 ? s.vcpu[b + V_VMCR] | VMCR_ENG1 : s.vcpu[b + V_VMCR] & ~VMCR_ENG1;
-        return;
-      case ICC_AP0R0_EL1:
-        s.vcpu[b + V_AP0R0] = lo;
-        return;
-      case ICC_AP1R0_EL1:
-        s.vcpu[b + V_AP1R0] = lo;
-        return;
-      case ICC_AP0R1_EL1:
-      case ICC_AP0R2_EL1:
-      case ICC_AP0R3_EL1:
-      case ICC_AP1R1_EL1:
-      case ICC_AP1R2_EL1:
-      case ICC_AP1R3_EL1:
-      case ICC_SRE_EL1:
-        return; // WI
-      case ICC_SGI1R_EL1:
-      case ICC_SGI0R_EL1:
-      case ICC_ASGI1R_EL1:
-        this.sgi(lo, hi, enc === ICC_SGI1R_EL1);
-        return;
-      case CNTV_CTL_EL0:
-        writeCntvCtl(s, v, lo);
-        return;
-      case CNTV_CVAL_EL0:
-        writeCntvCval(s, v, lo, hi);
-        return;
-      case CNTV_TVAL_EL0:
-        writeCntvTval(s, v, lo);
-        return;
-      case ICC_IAR0_EL1:
-      case ICC_IAR1_EL1:
-      case ICC_HPPIR0_EL1:
-      case ICC_HPPIR1_EL1:
-      case ICC_RPR_EL1:
-      case CNTFRQ_EL0:
-      case CNTVCT_EL0:
-        return; // read-only
-      default:
-        s.stats[S_SYSREG_UNKNOWN]++;
-    }
-  }
-
-  /** The work an EOIR/DIR leaves for the hypervisor side, then maintenance. */
-  private afterDeactivate(result: number, intid: number): void {
+  /** @internal The work an EOIR/DIR leaves for the hypervisor side, then maintenance. */
+  afterDeactivate(result: number, intid: number): void {
     if (result === ICV_IGNORED) return;
     const s = this.s;
     const v = this.index;
@@ -579,12 +342,12 @@ export class VCpu {
    */
   userReadSysreg(enc: number): number {
     checkUserSysreg(enc);
-    return this.sysregRead(enc);
+    return sysregRead(this, enc);
   }
 
   userWriteSysreg(enc: number, value: number): void {
     checkUserSysreg(enc);
-    this.sysregWrite(enc, value >>> 0, 0);
+    sysregWrite(this, enc, value >>> 0, 0);
   }
 
   /** Name of a system register encoding (for messages). */
