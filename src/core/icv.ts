@@ -126,11 +126,21 @@ function canPreempt(s: GicState, v: number, n: number): boolean {
   return (prio & mask) < (rprio & mask);
 }
 
-/** Is a virtual IRQ signalled to the PE (the vIRQ line)? */
-export function virqSignalled(s: GicState, v: number): boolean {
-  if (s.vcpu[v * VCPU_STRIDE + V_USED_LRS] === 0) return false;
+/** Values of virqLine(): what the virtual CPU interface signals to the PE. */
+export const LINE_NONE = 0;
+export const LINE_VIRQ = 1;
+export const LINE_VFIQ = 2;
+
+/**
+ * The vIRQ/vFIQ lines: the highest-priority pending LR, if it can preempt, is signalled as vIRQ
+ * when it is Group 1 and as vFIQ when it is Group 0 (with the system-register interface
+ * ICH_VMCR_EL2.VFIQEn is RES1: Group 0 virtual interrupts are always FIQs).
+ */
+export function virqLine(s: GicState, v: number): number {
+  if (s.vcpu[v * VCPU_STRIDE + V_USED_LRS] === 0) return LINE_NONE;
   const n = hppviIndex(s, v);
-  return n >= 0 && canPreempt(s, v, n);
+  if (n < 0 || !canPreempt(s, v, n)) return LINE_NONE;
+  return s.lr[s.lrIndex(v, n) + 1] & LR_HI_GROUP ? LINE_VIRQ : LINE_VFIQ;
 }
 
 /** ICV_IAR0/1_EL1: acknowledge the best pending interrupt of this group, or read 1023. */

@@ -9,9 +9,10 @@
 
 import { PPI_VTIMER } from '../arch/intid.ts';
 import { CNTV_CTL_ENABLE, CNTV_CTL_IMASK, CNTV_CTL_ISTATUS } from '../arch/sysreg.ts';
-import { type GicState, V_TIMER_CTL, V_TIMER_LEVEL, VCPU_STRIDE } from '../state/layout.ts';
+import { type GicState, IRQ_LINE_LEVEL, V_TIMER_CTL, V_TIMER_LEVEL, VCPU_STRIDE } from '../state/layout.ts';
 import { counterNow } from './clock.ts';
-import { injectIrqSlot } from './irq.ts';
+import { injectIrqSlot, queueIrqUnlock } from './irq.ts';
+import { lockIrq } from './locks.ts';
 
 /** The timer's output line: enabled, not masked, and the counter has reached CVAL. */
 export function timerLineLevel(s: GicState, v: number): boolean {
@@ -34,7 +35,14 @@ export function timerUpdate(s: GicState, v: number): void {
  * fires again at once if the timer still asserts its output.
  */
 export function timerPhysDeactivate(s: GicState, v: number): void {
-  if (timerLineLevel(s, v)) injectIrqSlot(s, s.slotOf(v, PPI_VTIMER), true);
+  if (!timerLineLevel(s, v)) return;
+  // The physical interrupt fires again: the line is high whatever the GIC last recorded (it may
+  // already say high if the timer was re-armed while the interrupt was active), and the vCPU must
+  // look again (queueIrqUnlock kicks it even when the interrupt is already on its ap_list).
+  const slot = s.slotOf(v, PPI_VTIMER);
+  lockIrq(s, slot);
+  s.irqFlags[slot] |= IRQ_LINE_LEVEL;
+  queueIrqUnlock(s, slot);
 }
 
 /** The counter value at which the timer will fire, or Infinity if it is not armed to fire. */
@@ -55,20 +63,28 @@ export function writeCntvCtl(s: GicState, v: number, value: number): void {
   timerUpdate(s, v);
 }
 
-/** CNTV_CVAL_EL0 as (lo, hi) words; values at or above 2^53 saturate (unreachable by the counter). */
+function setCval(s: GicState, v: number, lo: number, hi: number): void {
+  s.timerCvalWords[2 * v] = lo;
+  s.timerCvalWords[2 * v + 1] = hi;
+  // Values at or above 2^53 round, but stay above any counter value: comparisons remain exact.
+  s.timerCval[v] = (hi >>> 0) * 0x1_0000_0000 + (lo >>> 0);
+}
+
+/** CNTV_CVAL_EL0 as (lo, hi) words, kept exactly. */
 export function writeCntvCval(s: GicState, v: number, lo: number, hi: number): void {
-  const val = (hi >>> 0) * 0x1_0000_0000 + (lo >>> 0);
-  s.timerCval[v] = Math.min(val, Number.MAX_SAFE_INTEGER);
+  setCval(s, v, lo >>> 0, hi >>> 0);
   timerUpdate(s, v);
 }
 
-/** CNTV_TVAL_EL0 reads CVAL - CNTVCT as a signed 32-bit value. */
+/** CNTV_TVAL_EL0 reads the low 32 bits of CVAL - CNTVCT, signed (exact from the low words). */
 export function readCntvTval(s: GicState, v: number): number {
-  return (s.timerCval[v] - counterNow(s)) | 0;
+  return (s.timerCvalWords[2 * v] - (counterNow(s) >>> 0)) | 0;
 }
 
-/** Writing TVAL sets CVAL = CNTVCT + SignExtend(TVAL). */
+/** Writing TVAL sets CVAL = (CNTVCT + SignExtend(TVAL)) mod 2^64. */
 export function writeCntvTval(s: GicState, v: number, value: number): void {
-  s.timerCval[v] = Math.max(0, counterNow(s) + (value | 0));
+  const x = counterNow(s) + (value | 0);
+  if (x >= 0) setCval(s, v, x >>> 0, Math.floor(x / 0x1_0000_0000));
+  else setCval(s, v, x >>> 0, 0xffffffff); // wraps below zero: a deadline near 2^64, never reached
   timerUpdate(s, v);
 }

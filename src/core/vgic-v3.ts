@@ -70,7 +70,7 @@ export function lrSlot(s: GicState, v: number, intid: number): number {
 }
 
 /** The "physical" line of a HW-mapped interrupt (vgic_get_phys_line_level). */
-function physLineLevel(s: GicState, v: number, slot: number): boolean {
+export function physLineLevel(s: GicState, v: number, slot: number): boolean {
   if (s.irqHwIntid[slot] === PPI_VTIMER) return timerLineLevel(s, v);
   return (s.irqFlags[slot] & IRQ_LINE_LEVEL) !== 0;
 }

@@ -152,7 +152,8 @@ export function sysregRead(cpu: SysregCpu, enc: number): number {
     case CNTV_CTL_EL0:
       return readCntvCtl(s, v);
     case CNTV_CVAL_EL0:
-      return split(cpu, s.timerCval[v]);
+      cpu.hi = s.timerCvalWords[2 * v + 1];
+      return s.timerCvalWords[2 * v];
     case CNTV_TVAL_EL0:
       return readCntvTval(s, v) >>> 0;
     default:

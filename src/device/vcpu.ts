@@ -27,9 +27,12 @@ import {
   ICV_IGNORED,
   icvEoir,
   icvIar,
+  LINE_NONE,
+  LINE_VFIQ,
+  LINE_VIRQ,
   lastPhysIntid,
   maintenanceStatus,
-  virqSignalled,
+  virqLine,
 } from '../core/icv.ts';
 import { dispatchSgi } from '../core/sgi.ts';
 import { timerDeadline, timerPhysDeactivate, timerUpdate } from '../core/timer.ts';
@@ -46,6 +49,7 @@ import {
   V_EXITS,
   V_IN_GUEST,
   V_MAINT,
+  V_PSTATE_F,
   V_PSTATE_I,
   V_REQUESTS,
   V_SLEEPING,
@@ -77,6 +81,7 @@ export class VCpu {
   /** @internal */
   readonly b: number;
   private handler: IrqHandler | undefined;
+  private fiqHandler: IrqHandler | undefined;
   /** IRQ handlers running on this vCPU (nested when a handler unmasks IRQs). */
   private depth = 0;
   /** High 32 bits of the last 64-bit MMIO or system register read. */
@@ -135,7 +140,7 @@ export class VCpu {
 
   /**
    * After an instruction: a kick or an armed timer that fired makes the vCPU exit and re-enter;
-   * then a signalled virtual IRQ is taken if PSTATE.I is clear.
+   * then a signalled vIRQ (Group 1) is taken if PSTATE.I is clear, a vFIQ (Group 0) if PSTATE.F is.
    */
   private after(): void {
     const s = this.s;
@@ -145,8 +150,21 @@ export class VCpu {
       if (counterNow(s) >= s.timerCval[this.index]) timerUpdate(s, this.index);
     }
     if (s.vcpu[b + V_REQUESTS] !== 0) this.reenter();
-    if (s.vcpu[b + V_PSTATE_I] === 0 && this.handler !== undefined && virqSignalled(s, this.index))
+    if ((s.vcpu[b + V_PSTATE_I] & s.vcpu[b + V_PSTATE_F]) === 0 && this.pendingException() !== LINE_NONE) {
       this.takeIrqs();
+    }
+  }
+
+  /** The exception the vCPU would take now: a vIRQ (PSTATE.I clear) or a vFIQ (PSTATE.F clear), if handled. */
+  private pendingException(): number {
+    const s = this.s;
+    const b = this.b;
+    const line = virqLine(s, this.index);
+    if (line === LINE_VIRQ)
+      return s.vcpu[b + V_PSTATE_I] === 0 && this.handler !== undefined ? line : LINE_NONE;
+    if (line === LINE_VFIQ)
+      return s.vcpu[b + V_PSTATE_F] === 0 && this.fiqHandler !== undefined ? line : LINE_NONE;
+    return LINE_NONE;
   }
 
   /**
@@ -164,13 +182,13 @@ export class VCpu {
         s.stats[S_IRQ_NESTING_LIMIT]++;
         return;
       }
-      this.takeIrq();
+      this.takeIrq(this.pendingException());
       const ctl = s.vcpu[b + V_TIMER_CTL];
       if ((ctl & (CNTV_CTL_ENABLE | CNTV_CTL_IMASK)) === CNTV_CTL_ENABLE && s.vcpu[b + V_TIMER_LEVEL] === 0) {
         if (counterNow(s) >= s.timerCval[this.index]) timerUpdate(s, this.index);
       }
       if (s.vcpu[b + V_REQUESTS] !== 0) this.reenter();
-      if (s.vcpu[b + V_PSTATE_I] !== 0 || !virqSignalled(s, this.index)) return;
+      if (this.pendingException() === LINE_NONE) return;
     }
   }
 
@@ -182,16 +200,22 @@ export class VCpu {
     }
   }
 
-  private takeIrq(): void {
+  /** Exception entry: IRQ and FIQ both mask I and F while the handler runs, as at EL1. */
+  private takeIrq(line: number): void {
+    if (line === LINE_NONE) return;
     const s = this.s;
-    const i = this.b + V_PSTATE_I;
-    s.vcpu[i] = 1;
+    const b = this.b;
+    const i = s.vcpu[b + V_PSTATE_I];
+    const f = s.vcpu[b + V_PSTATE_F];
+    s.vcpu[b + V_PSTATE_I] = 1;
+    s.vcpu[b + V_PSTATE_F] = 1;
     this.depth++;
     try {
-      this.handler!(this);
+      (line === LINE_VIRQ ? this.handler : this.fiqHandler)!(this);
     } finally {
       this.depth--;
-      s.vcpu[i] = 0;
+      s.vcpu[b + V_PSTATE_I] = i;
+      s.vcpu[b + V_PSTATE_F] = f;
     }
   }
 
@@ -201,9 +225,25 @@ export class VCpu {
     this.after();
   }
 
-  /** Installs the guest's IRQ exception handler. */
+  /** Installs the guest's IRQ exception handler (Group 1 interrupts arrive as IRQs). */
   onIrq(handler: IrqHandler | undefined): void {
     this.handler = handler;
+  }
+
+  /** Installs the guest's FIQ exception handler (Group 0 interrupts arrive as FIQs). */
+  onFiq(handler: IrqHandler | undefined): void {
+    this.fiqHandler = handler;
+  }
+
+  /** PSTATE.F = 0 (msr daifclr, #1): FIQs may be taken from the next instruction boundary. */
+  unmaskFiqs(): void {
+    this.s.vcpu[this.b + V_PSTATE_F] = 0;
+    this.step();
+  }
+
+  /** PSTATE.F = 1 (msr daifset, #1). */
+  maskFiqs(): void {
+    this.s.vcpu[this.b + V_PSTATE_F] = 1;
   }
 
   /** PSTATE.I = 0 (msr daifclr, #2): IRQs may be taken from the next instruction boundary. */

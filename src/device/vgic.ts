@@ -52,6 +52,7 @@ import {
   V_IN_GUEST,
   V_MAINT,
   V_MPIDR,
+  V_PSTATE_F,
   V_PSTATE_I,
   V_RD_FLAGS,
   V_VMCR,
@@ -174,6 +175,7 @@ function resetState(s: GicState, regions: readonly RedistRegion[]): void {
     s.vcpu[b + V_VMCR] = (VGIC_MIN_BPR0 << VMCR_BPR0_SHIFT) | ((VGIC_MIN_BPR0 + 1) << VMCR_BPR1_SHIFT);
     // In-process guests start with IRQs masked, as a PE leaves reset with PSTATE.I set.
     s.vcpu[b + V_PSTATE_I] = 1;
+    s.vcpu[b + V_PSTATE_F] = 1;
     // The virtual timer is a HW-mapped level interrupt (kvm_vgic_map_phys_irq).
     const t = s.slotOf(c, PPI_VTIMER);
     s.irqFlags[t] |= IRQ_HW;

@@ -25,16 +25,19 @@ import {
   W32,
 } from '../arch/gicv3.ts';
 import { VGIC_PRI_MASK } from '../arch/ich.ts';
-import { VGIC_NR_PRIVATE_IRQS } from '../arch/intid.ts';
+import { PPI_VTIMER, VGIC_NR_PRIVATE_IRQS } from '../arch/intid.ts';
 import { irqIsPending, queueIrqUnlock, updateIrqFlags } from '../core/irq.ts';
 import { lockIrq, unlockIrq } from '../core/locks.ts';
+import { timerPhysDeactivate } from '../core/timer.ts';
 import { haltOwnerOf } from '../core/vgic.ts';
+import { physLineLevel } from '../core/vgic-v3.ts';
 import {
   type GicState,
   IRQ_ACTIVE,
   IRQ_EDGE,
   IRQ_ENABLED,
   IRQ_GROUP1,
+  IRQ_HW,
   IRQ_PENDING_LATCH,
 } from '../state/layout.ts';
 import { type MmioContext, perIrq, type ReadFn, type RegisterDesc, type WriteFn } from './region.ts';
@@ -77,7 +80,10 @@ export const readPending: ReadFn = (c, vcpu, intid, len) => {
   for (let i = 0; i < len * 8; i++) {
     const slot = s.slotOf(vcpu, intid + i);
     haltOwnerOf(s, slot);
-    if (irqIsPending(s.irqFlags[slot])) value |= 1 << i;
+    const f = s.irqFlags[slot];
+    // A HW-mapped level interrupt is pending while its physical line is high (KVM asks the irqchip).
+    const hwLevel = (f & (IRQ_HW | IRQ_EDGE)) === IRQ_HW && physLineLevel(s, Math.floor(slot / 32), slot);
+    if (irqIsPending(f) || hwLevel) value |= 1 << i;
   }
   return value >>> 0;
 };
@@ -136,6 +142,9 @@ function changeActive(s: GicState, slot: number, active: boolean): void {
     s.irqFlags[slot] &= ~IRQ_ACTIVE;
     // It may still be pending (and must go on being delivered), or leave its ap_list at the next prune.
     queueIrqUnlock(s, slot);
+    // A HW-mapped interrupt is deactivated at the physical side too (vgic_hw_irq_change_active):
+    // the timer fires again if it still asserts its output.
+    if (s.irqHwIntid[slot] === PPI_VTIMER && slot < s.spiBase) timerPhysDeactivate(s, Math.floor(slot / 32));
   }
 }
 

@@ -74,6 +74,7 @@ export const V_PSTATE_I = 19; // 1 while the in-process guest has IRQs masked (P
 export const V_RD_FLAGS = 20; // RD_LAST: last redistributor of its region (GICR_TYPER.Last)
 export const V_SLEEPING = 21; // 1 while the vCPU sleeps in WFI (kicks notify only then)
 export const V_LR_EOI = 22; // 1 if a flushed LR asked for an EOI maintenance interrupt
+export const V_PSTATE_F = 23; // 1 while the in-process guest has FIQs masked (PSTATE.F)
 export const VCPU_STRIDE = 24;
 
 /** V_RD_FLAGS bits. */
@@ -122,6 +123,7 @@ function sections(c: StateConfig): Section[] {
     { name: 'vcpu', bytesPerElement: 4, count: c.nVcpus * VCPU_STRIDE },
     { name: 'lr', bytesPerElement: 4, count: c.nVcpus * c.nLrs * 2 },
     { name: 'timerCval', bytesPerElement: 8, count: c.nVcpus },
+    { name: 'timerCvalWords', bytesPerElement: 4, count: c.nVcpus * 2 },
     { name: 'clock', bytesPerElement: 8, count: 2 },
     { name: 'irqFlags', bytesPerElement: 4, count: nSlots },
     { name: 'irqLock', bytesPerElement: 4, count: nSlots },
@@ -174,7 +176,10 @@ export class GicState {
   readonly stats: Uint32Array;
   readonly vcpu: Int32Array;
   readonly lr: Uint32Array;
+  /** CNTV_CVAL_EL0 as a number, for comparisons (exact below 2^53, which the counter never reaches). */
   readonly timerCval: Float64Array;
+  /** CNTV_CVAL_EL0 exactly, as (lo, hi) words per vCPU. */
+  readonly timerCvalWords: Uint32Array;
   readonly clock: Float64Array;
   readonly irqFlags: Int32Array;
   readonly irqLock: Int32Array;
@@ -210,6 +215,7 @@ export class GicState {
     this.vcpu = i32('vcpu', c.nVcpus * VCPU_STRIDE);
     this.lr = new Uint32Array(buffer, offsets.lr, c.nVcpus * c.nLrs * 2);
     this.timerCval = new Float64Array(buffer, offsets.timerCval, c.nVcpus);
+    this.timerCvalWords = new Uint32Array(buffer, offsets.timerCvalWords, c.nVcpus * 2);
     this.clock = new Float64Array(buffer, offsets.clock, 2);
     this.irqFlags = i32('irqFlags', n);
     this.irqLock = i32('irqLock', n);
