@@ -66,11 +66,17 @@ export const writeGroup: WriteFn = (c, vcpu, intid, len, value) => {
 export const readEnable: ReadFn = (c, vcpu, intid, len) => readBit(c.s, vcpu, intid, len, IRQ_ENABLED);
 
 export const writeSetEnable: WriteFn = (c, vcpu, intid, len, value) => {
-  forEachSetBit(value, len, (i) => updateIrqFlags(c.s, c.s.slotOf(vcpu, intid + i), IRQ_ENABLED, 0));
+  for (let bits = setBits(value, len); bits !== 0; bits &= bits - 1) {
+    const i = 31 - Math.clz32(bits & -bits);
+    updateIrqFlags(c.s, c.s.slotOf(vcpu, intid + i), IRQ_ENABLED, 0);
+  }
 };
 
 export const writeClearEnable: WriteFn = (c, vcpu, intid, len, value) => {
-  forEachSetBit(value, len, (i) => updateIrqFlags(c.s, c.s.slotOf(vcpu, intid + i), 0, IRQ_ENABLED));
+  for (let bits = setBits(value, len); bits !== 0; bits &= bits - 1) {
+    const i = 31 - Math.clz32(bits & -bits);
+    updateIrqFlags(c.s, c.s.slotOf(vcpu, intid + i), 0, IRQ_ENABLED);
+  }
 };
 
 /** ISPENDR/ICPENDR read: the pending state (latch, or a level line that is high). */
@@ -90,21 +96,23 @@ export const readPending: ReadFn = (c, vcpu, intid, len) => {
 
 export const writeSetPending: WriteFn = (c, vcpu, intid, len, value) => {
   const s = c.s;
-  forEachSetBit(value, len, (i) => {
+  for (let bits = setBits(value, len); bits !== 0; bits &= bits - 1) {
+    const i = 31 - Math.clz32(bits & -bits);
     const slot = s.slotOf(vcpu, intid + i);
     haltOwnerOf(s, slot);
     updateIrqFlags(s, slot, IRQ_PENDING_LATCH, 0);
-  });
+  }
 };
 
 /** ICPENDR clears the latch; a level interrupt whose line is high stays pending. */
 export const writeClearPending: WriteFn = (c, vcpu, intid, len, value) => {
   const s = c.s;
-  forEachSetBit(value, len, (i) => {
+  for (let bits = setBits(value, len); bits !== 0; bits &= bits - 1) {
+    const i = 31 - Math.clz32(bits & -bits);
     const slot = s.slotOf(vcpu, intid + i);
     haltOwnerOf(s, slot);
     updateIrqFlags(s, slot, 0, IRQ_PENDING_LATCH);
-  });
+  }
 };
 
 /** Userspace view of ISPENDR (KVM_DEV_ARM_VGIC_GRP_DIST_REGS): the latch alone; the line level is saved separately. */
@@ -149,11 +157,17 @@ function changeActive(s: GicState, slot: number, active: boolean): void {
 }
 
 export const writeSetActive: WriteFn = (c, vcpu, intid, len, value) => {
-  forEachSetBit(value, len, (i) => changeActive(c.s, c.s.slotOf(vcpu, intid + i), true));
+  for (let bits = setBits(value, len); bits !== 0; bits &= bits - 1) {
+    const i = 31 - Math.clz32(bits & -bits);
+    changeActive(c.s, c.s.slotOf(vcpu, intid + i), true);
+  }
 };
 
 export const writeClearActive: WriteFn = (c, vcpu, intid, len, value) => {
-  forEachSetBit(value, len, (i) => changeActive(c.s, c.s.slotOf(vcpu, intid + i), false));
+  for (let bits = setBits(value, len); bits !== 0; bits &= bits - 1) {
+    const i = 31 - Math.clz32(bits & -bits);
+    changeActive(c.s, c.s.slotOf(vcpu, intid + i), false);
+  }
 };
 
 /** IPRIORITYR: one byte per interrupt, 5 implemented bits. */
@@ -202,13 +216,9 @@ export const writeConfig: WriteFn = (c, vcpu, intid, len, value) => {
 export const readRaz: ReadFn = () => 0;
 export const writeWi: WriteFn = () => {};
 
-function forEachSetBit(value: number, len: number, fn: (i: number) => void): void {
-  let bits = len >= 4 ? value >>> 0 : value & ((1 << (len * 8)) - 1);
-  while (bits !== 0) {
-    const i = 31 - Math.clz32(bits & -bits);
-    bits &= bits - 1;
-    fn(i);
-  }
+/** The bits of a `len`-byte write that name interrupts (an 8- or 16-bit access covers fewer). */
+function setBits(value: number, len: number): number {
+  return len >= 4 ? value >>> 0 : value & ((1 << (len * 8)) - 1);
 }
 
 /**
