@@ -67,10 +67,6 @@ export function unlock(words: Int32Array, i: number): void {
   // Waiters sleep at most 1 ms, so a notify is only a latency improvement; skip it on the fast path.
 }
 
-export function isLockedByMe(words: Int32Array, i: number): boolean {
-  return Atomics.load(words, i) === ownerId;
-}
-
 /**
  * The named locks of the state. On an unshared state (an ArrayBuffer: one thread by construction)
  * the lock words are taken with plain loads and stores, which keeps the single-thread paths free of

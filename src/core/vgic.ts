@@ -140,12 +140,6 @@ export function syncHwstate(s: GicState, v: number): void {
   pruneApListLocked(s, v);
 }
 
-/** vgic_prune_ap_list. Takes v's ap_list_lock (and a second one, in vCPU-id order, to migrate). */
-export function pruneApList(s: GicState, v: number): void {
-  lockApList(s, v * VCPU_STRIDE + V_AP_LOCK);
-  pruneApListLocked(s, v);
-}
-
 /** vgic_prune_ap_list with v's ap_list_lock held on entry; released on return. */
 function pruneApListLocked(s: GicState, v: number): void {
   const apLock = v * VCPU_STRIDE + V_AP_LOCK;

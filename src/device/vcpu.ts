@@ -18,7 +18,6 @@ import {
   ICC_EOIR1_EL1,
   ICC_IAR1_EL1,
   ICC_SGI1R_EL1,
-  sysregName,
 } from '../arch/sysreg.ts';
 import { counterNow, isVirtualTime, ticksToMs } from '../core/clock.ts';
 import {
@@ -145,13 +144,20 @@ export class VCpu {
   private after(): void {
     const s = this.s;
     const b = this.b;
-    const ctl = s.vcpu[b + V_TIMER_CTL];
-    if ((ctl & (CNTV_CTL_ENABLE | CNTV_CTL_IMASK)) === CNTV_CTL_ENABLE && s.vcpu[b + V_TIMER_LEVEL] === 0) {
-      if (counterNow(s) >= s.timerCval[this.index]) timerUpdate(s, this.index);
-    }
+    this.pollTimer();
     if (s.vcpu[b + V_REQUESTS] !== 0) this.reenter();
     if ((s.vcpu[b + V_PSTATE_I] & s.vcpu[b + V_PSTATE_F]) === 0 && this.pendingException() !== LINE_NONE) {
       this.takeIrqs();
+    }
+  }
+
+  /** An armed timer whose deadline has passed raises its output (the host's hrtimer, in KVM). */
+  private pollTimer(): void {
+    const s = this.s;
+    const b = this.b;
+    const ctl = s.vcpu[b + V_TIMER_CTL];
+    if ((ctl & (CNTV_CTL_ENABLE | CNTV_CTL_IMASK)) === CNTV_CTL_ENABLE && s.vcpu[b + V_TIMER_LEVEL] === 0) {
+      if (counterNow(s) >= s.timerCval[this.index]) timerUpdate(s, this.index);
     }
   }
 
@@ -183,10 +189,7 @@ export class VCpu {
         return;
       }
       this.takeIrq(this.pendingException());
-      const ctl = s.vcpu[b + V_TIMER_CTL];
-      if ((ctl & (CNTV_CTL_ENABLE | CNTV_CTL_IMASK)) === CNTV_CTL_ENABLE && s.vcpu[b + V_TIMER_LEVEL] === 0) {
-        if (counterNow(s) >= s.timerCval[this.index]) timerUpdate(s, this.index);
-      }
+      this.pollTimer();
       if (s.vcpu[b + V_REQUESTS] !== 0) this.reenter();
       if (this.pendingException() === LINE_NONE) return;
     }
@@ -388,11 +391,6 @@ export class VCpu {
   userWriteSysreg(enc: number, value: number): void {
     checkUserSysreg(enc);
     sysregWrite(this, enc, value >>> 0, 0);
-  }
-
-  /** Name of a system register encoding (for messages). */
-  static sysregName(enc: number): string {
-    return sysregName(enc);
   }
 
   // ---- MMIO and RAM ----
