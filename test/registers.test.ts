@@ -664,7 +664,7 @@ describe('access width and alignment', () => {
       GICD + 0x8000,
       GICD + 0xc000,
       rd(0) + 0x30,
-      rd(0) + 0x70, // GICR_PROPBASER: no LPIs
+      rd(0) + 0x80, // between GICR_PENDBASER and GICR_INVLPIR
       rd(0) + 0x8000,
       sgiBase(0) + 0x84, // GICR_IGROUPR1 does not exist
       sgiBase(0) + 0x500,

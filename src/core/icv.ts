@@ -38,7 +38,7 @@ import {
   VMCR_EOIM,
   VMCR_PMR_SHIFT,
 } from '../arch/ich.ts';
-import { INTID_SECURE, INTID_SPURIOUS } from '../arch/intid.ts';
+import { INTID_SECURE, INTID_SPURIOUS, VGIC_MIN_LPI } from '../arch/intid.ts';
 import {
   type GicState,
   V_AP0R0,
@@ -224,11 +224,13 @@ function deactivateLr(s: GicState, v: number, n: number): number {
 
 /** ICV_EOIR0/1_EL1. Special and out-of-range INTIDs are ignored (no priority drop). */
 export function icvEoir(s: GicState, v: number, grp1: boolean, intid: number): number {
-  if (intid >= INTID_SECURE && intid < 8192) return ICV_IGNORED;
+  if (intid >= INTID_SECURE && intid < VGIC_MIN_LPI) return ICV_IGNORED;
   const dropped = dropPriority(s, v);
   if (dropped === PRIO_IDLE) return ICV_IGNORED;
   const n = findActive(s, v, intid);
   if (n < 0) {
+    // An LPI outside the LRs has nothing to deactivate (no active state): no EOIcount either.
+    if (intid >= VGIC_MIN_LPI) return ICV_DONE;
     const b = v * VCPU_STRIDE;
     s.vcpu[b + V_EOICOUNT] = (s.vcpu[b + V_EOICOUNT] + 1) & 31;
     return s.vcpu[b + V_VMCR] & VMCR_EOIM ? ICV_DONE : ICV_DEACTIVATE_SW;
@@ -242,10 +244,11 @@ export function icvEoir(s: GicState, v: number, grp1: boolean, intid: number): n
 
 /** ICV_DIR_EL1: deactivation, only meaningful with EOImode = 1. */
 export function icvDir(s: GicState, v: number, intid: number): number {
-  if (intid >= INTID_SECURE && intid < 8192) return ICV_IGNORED;
+  if (intid >= INTID_SECURE && intid < VGIC_MIN_LPI) return ICV_IGNORED;
   if ((s.vcpu[v * VCPU_STRIDE + V_VMCR] & VMCR_EOIM) === 0) return ICV_IGNORED;
   const n = findActive(s, v, intid);
   if (n < 0) {
+    if (intid >= VGIC_MIN_LPI) return ICV_IGNORED;
     const b = v * VCPU_STRIDE;
     s.vcpu[b + V_EOICOUNT] = (s.vcpu[b + V_EOICOUNT] + 1) & 31;
     return ICV_DEACTIVATE_SW;

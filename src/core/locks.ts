@@ -4,7 +4,12 @@
  *
  * Lock order (KVM's, arch/arm64/kvm/vgic/vgic.c), outermost first:
  *
- *     config lock (device API)  →  ap_list_lock (per vCPU)  →  irq_lock (per interrupt)
+ *     config lock (device API)  →  its cmd_lock  →  its_lock  →  ap_list_lock (per vCPU)
+ *       →  irq_lock (per interrupt)
+ *
+ * - The ITS's cmd_lock guards CBASER/CREADR/CWRITER; its_lock guards the ITS tables, the
+ *   collections and translation-cache fills. Readers of the translation cache and of the LPI store
+ *   take no lock (its/cache.ts says why that is safe).
  *
  * - To take an outer lock while holding an inner one, drop the inner one first and re-check
  *   (vgic_queue_irq_unlock in core/vgic.ts does this).
@@ -109,6 +114,20 @@ export function tryLockApList(s: LockedState, i: number): boolean {
   if (s.vcpu[i] !== 0) return false;
   s.vcpu[i] = ownerId;
   return true;
+}
+
+/**
+ * Any other lock word of the state (the ITS's cmd_lock and its_lock), with the same shared/unshared
+ * split as the named locks above.
+ */
+export function lockWord(s: { readonly shared: boolean }, words: Int32Array, i: number): void {
+  if (s.shared) lock(words, i);
+  else plainLock(words, i);
+}
+
+export function unlockWord(s: { readonly shared: boolean }, words: Int32Array, i: number): void {
+  if (s.shared) Atomics.store(words, i, 0);
+  else words[i] = 0;
 }
 
 function plainLock(words: Int32Array, i: number): void {

@@ -66,7 +66,7 @@ export function populateLrLocked(s: GicState, v: number, slot: number, n: number
 export function lrSlot(s: GicState, v: number, intid: number): number {
   if (intid < VGIC_NR_PRIVATE_IRQS) return v * VGIC_NR_PRIVATE_IRQS + intid;
   if (intid < VGIC_FIRST_SPI + s.nSpis) return s.spiBase + intid - VGIC_FIRST_SPI;
-  return -1;
+  return s.lpiSlot(intid);
 }
 
 /** The "physical" line of a HW-mapped interrupt (vgic_get_phys_line_level). */
@@ -100,6 +100,10 @@ export function foldLrState(s: GicState, v: number): void {
         f = physLineLevel(s, v, slot) ? f | IRQ_LINE_LEVEL : f & ~IRQ_LINE_LEVEL;
       }
     }
+    // LPIs have no active state (§5.1): once acknowledged, an LPI is only pending or not. Its LR
+    // may show active while the guest handles it; after the exit the EOI finds no LR and is only
+    // a priority drop, which ICV_EOIR does without EOIcount for LPIs.
+    if (slot >= s.lpiBase) f &= ~IRQ_ACTIVE;
     s.irqFlags[slot] = f;
     unlockIrq(s, slot);
   }

@@ -7,7 +7,13 @@
  * Who may call: the host. Misuse throws VgicError; guest actions never throw.
  */
 
-import { GICD_FRAME_SIZE, GICR_STRIDE_V3, VIRT_GICD_BASE, VIRT_GICR_BASE } from '../arch/gicv3.ts';
+import {
+  GICD_FRAME_SIZE,
+  GICR_STRIDE_V3,
+  VIRT_GICD_BASE,
+  VIRT_GICR_BASE,
+  VIRT_GITS_BASE,
+} from '../arch/gicv3.ts';
 import {
   VGIC_DEFAULT_LRS,
   VGIC_MIN_BPR0,
@@ -19,16 +25,21 @@ import {
   PPI_VTIMER,
   VGIC_DEFAULT_SPIS,
   VGIC_FIRST_SPI,
+  VGIC_MIN_LPI,
   VGIC_NR_PRIVATE_IRQS,
   VGIC_NR_SGIS,
 } from '../arch/intid.ts';
+import { GITS_FRAME_SIZE, GITS_TRANSLATER, LPI_ID_BITS_MAX, LPI_ID_BITS_MIN } from '../arch/its.ts';
 import { advanceVirtualTicks, counterNow, initClock, isVirtualTime } from '../core/clock.ts';
 import { injectIrqSlot, updateIrqFlags } from '../core/irq.ts';
+import { LPI_FREE_FLAGS, savePendingTables } from '../core/lpi.ts';
 import { vcpuAffinity } from '../core/sgi.ts';
 import { haltOwnerOf, haltVcpuLrs } from '../core/vgic.ts';
+import { itsInjectMsi, MSI_BUSY, MSI_DELIVERED } from '../its/translate.ts';
 import { GuestMemory, MAX_GUEST_PA } from '../memory/guest-memory.ts';
 import { distributorFrame, FLAG_LPIS } from '../mmio/gicd.ts';
 import { redistributorFrame } from '../mmio/gicr.ts';
+import { itsFrame, resetIts } from '../mmio/its.ts';
 import { dispatchRead, dispatchWrite, type Frame, type MmioContext } from '../mmio/region.ts';
 import {
   allocateState,
@@ -42,6 +53,7 @@ import {
   IRQ_VALID,
   RD_LAST,
   S_INJECT_REJECTED,
+  S_MSI_NO_ITS,
   STAT_NAMES,
   V_AP_COUNT,
   V_AP_HEAD,
@@ -59,6 +71,7 @@ import {
   VCPU_STRIDE,
 } from '../state/layout.ts';
 import { checkInt, VgicError } from './errors.ts';
+import { Its } from './its.ts';
 import { VCpu } from './vcpu.ts';
 
 export interface RedistRegion {
@@ -85,6 +98,29 @@ export interface VgicV3Options {
   readonly redistRegions?: readonly RedistRegion[];
   /** Guest RAM to create (base 0x40000000 unless given). Default none. */
   readonly ram?: { readonly base?: number; readonly size: number };
+  /**
+   * ITSes (KVM_DEV_TYPE_ARM_VGIC_ITS), each a 128K frame: a count (ITS k at 0x08080000 + k·0x20000)
+   * or explicit bases. With an ITS the GIC has LPIs. Default none. When more than one ITS is laid
+   * out by count and no redistributor regions are given, the redistributors move up to follow the
+   * last ITS (the second ITS would sit on QEMU's 0x080A0000).
+   */
+  readonly its?: number | readonly { readonly base: number }[];
+  /** LPI INTID bits, 14..16 (the LPI store holds 2^bits - 8192 LPIs). Default 16 (as KVM). */
+  readonly lpiIdBits?: number;
+  /**
+   * Translation-cache entries per ITS, a power of two from 1 to 65536 (its/cache.ts: direct-mapped).
+   * Default 65536: one entry per EventID of a full-size device, 512 KiB per ITS.
+   */
+  readonly itsCacheSize?: number;
+}
+
+/** Where a GIC's frames and RAM are, for Vgic.attach / Vgic.restore (the state holds the rest). */
+export interface VgicAddressMap {
+  readonly distBase?: number;
+  readonly redistRegions?: readonly RedistRegion[];
+  readonly its?: number | readonly { readonly base: number }[];
+  /** RAM regions to use (for instance the creator's, shared with a worker): base and buffer. */
+  readonly ram?: readonly { readonly base: number; readonly buffer: ArrayBuffer | SharedArrayBuffer }[];
 }
 
 export interface VgicStats {
@@ -95,11 +131,20 @@ export interface VgicStats {
   readonly sgiNoTarget: number;
   readonly injectRejected: number;
   readonly irqNestingLimit: number;
+  readonly msiNoIts: number;
+  readonly lpiTableFault: number;
   readonly vcpus: readonly { exits: number; flushes: number; maintenance: number }[];
 }
 
 const MAX_VCPUS = 512;
 const REGION_ALIGN = 0x10000;
+const MAX_ITS = 16;
+
+function checkBase(name: string, base: number): void {
+  if (!Number.isInteger(base) || base < 0 || base % REGION_ALIGN !== 0 || base >= MAX_GUEST_PA) {
+    throw new VgicError('INVALID_ADDRESS', `${name} base must be 64K-aligned and below 2^48, got ${base}`);
+  }
+}
 
 function validateOptions(o: VgicV3Options) {
   const nVcpus = checkInt('INVALID_CONFIG', 'vcpus', o.vcpus ?? 1, 1, MAX_VCPUS);
@@ -107,13 +152,35 @@ function validateOptions(o: VgicV3Options) {
   if (nSpis % 32 !== 0) throw new VgicError('INVALID_CONFIG', `spis must be a multiple of 32, got ${nSpis}`);
   const nLrs = checkInt('INVALID_CONFIG', 'lrs', o.lrs ?? VGIC_DEFAULT_LRS, 1, VGIC_V3_MAX_LRS);
   const distBase = o.distBase ?? VIRT_GICD_BASE;
-  const regions = o.redistRegions ?? [{ base: VIRT_GICR_BASE, count: nVcpus }];
-  const frames: { name: string; base: number; size: number }[] = [];
-  const checkBase = (name: string, base: number) => {
-    if (!Number.isInteger(base) || base < 0 || base % REGION_ALIGN !== 0 || base >= MAX_GUEST_PA) {
-      throw new VgicError('INVALID_ADDRESS', `${name} base must be 64K-aligned and below 2^48, got ${base}`);
+  let itsBases: number[];
+  if (o.its === undefined || typeof o.its === 'number') {
+    const n = checkInt('INVALID_CONFIG', 'its', o.its ?? 0, 0, MAX_ITS);
+    itsBases = Array.from({ length: n }, (_, k) => VIRT_GITS_BASE + k * GITS_FRAME_SIZE);
+  } else {
+    if (!Array.isArray(o.its) || o.its.length > MAX_ITS) {
+      throw new VgicError('INVALID_CONFIG', `its must be a count or an array of at most ${MAX_ITS} { base }`);
     }
-  };
+    itsBases = o.its.map((x) => x.base);
+  }
+  const lpiIdBits = checkInt(
+    'INVALID_CONFIG',
+    'lpiIdBits',
+    o.lpiIdBits ?? LPI_ID_BITS_MAX,
+    LPI_ID_BITS_MIN,
+    LPI_ID_BITS_MAX,
+  );
+  const itsCache = checkInt('INVALID_CONFIG', 'itsCacheSize', o.itsCacheSize ?? 65536, 1, 65536);
+  if ((itsCache & (itsCache - 1)) !== 0) {
+    throw new VgicError('INVALID_CONFIG', `itsCacheSize must be a power of two, got ${itsCache}`);
+  }
+  const lastIts = itsBases.length > 1 && typeof o.its !== 'object' ? itsBases[itsBases.length - 1] : -1;
+  const defaultRd = lastIts >= VIRT_GICR_BASE ? lastIts + GITS_FRAME_SIZE : VIRT_GICR_BASE;
+  const regions = o.redistRegions ?? [{ base: defaultRd, count: nVcpus }];
+  const frames: { name: string; base: number; size: number }[] = [];
+  itsBases.forEach((b, k) => {
+    checkBase(`ITS ${k}`, b);
+    frames.push({ name: `ITS ${k}`, base: b, size: GITS_FRAME_SIZE });
+  });
   checkBase('distributor', distBase);
   frames.push({ name: 'distributor', base: distBase, size: GICD_FRAME_SIZE });
   let total = 0;
@@ -141,12 +208,34 @@ function validateOptions(o: VgicV3Options) {
       }
     }
   }
-  return { nVcpus, nSpis, nLrs, distBase, regions };
+  const nLpis = itsBases.length > 0 ? 2 ** lpiIdBits - VGIC_MIN_LPI : 0;
+  return {
+    nVcpus,
+    nSpis,
+    nLrs,
+    distBase,
+    regions,
+    itsBases,
+    nLpis,
+    itsCache: itsBases.length > 0 ? itsCache : 0,
+  };
 }
 
 /** Puts a freshly allocated state in its reset configuration. */
 function resetState(s: GicState, regions: readonly RedistRegion[]): void {
-  for (let slot = 0; slot < s.nSlots; slot++) {
+  for (let slot = s.lpiBase; slot < s.nSlots; slot++) {
+    s.irqFlags[slot] = LPI_FREE_FLAGS;
+    s.irqIntid[slot] = VGIC_MIN_LPI + slot - s.lpiBase;
+    s.irqTarget[slot] = -1;
+    s.irqRouter[slot] = -1;
+    s.irqApVcpu[slot] = -1;
+    s.irqApNext[slot] = -1;
+    s.irqApPrev[slot] = -1;
+    s.irqHwIntid[slot] = -1;
+  }
+  for (let k = 0; k < s.nIts; k++) resetIts(s, k);
+  if (s.nIts > 0) s.header[H_FLAGS] |= FLAG_LPIS;
+  for (let slot = 0; slot < s.lpiBase; slot++) {
     const priv = slot < s.spiBase;
     const intid = priv ? slot % VGIC_NR_PRIVATE_IRQS : VGIC_FIRST_SPI + slot - s.spiBase;
     // Group 1 at reset, as KVM's GICv3 (guests and test suites program Group 1).
@@ -216,6 +305,9 @@ function checkSnapshot(s: GicState): void {
   if (onLists !== listed) bad('a slot claims an ap_list it is not on');
 }
 
+/** What an MSI became (KVM_SIGNAL_MSI's 1 / 0 / -EBUSY). */
+export type MsiResult = 'delivered' | 'blocked' | 'busy';
+
 export class Vgic {
   readonly state: GicState;
   readonly memory: GuestMemory;
@@ -225,24 +317,39 @@ export class Vgic {
   readonly ctx: MmioContext;
   private readonly vcpus: VCpu[] = [];
 
+  /** Guest physical base of each ITS's 128K frame. */
+  readonly itsBases: readonly number[];
+  private readonly itsHandles: Its[] = [];
+
   private constructor(
     state: GicState,
-    distBase: number,
-    regions: readonly RedistRegion[],
+    o: { distBase: number; regions: readonly RedistRegion[]; itsBases: readonly number[] },
     memory: GuestMemory,
   ) {
     this.state = state;
-    this.distBase = distBase;
-    this.redistRegions = regions;
+    this.distBase = o.distBase;
+    this.redistRegions = o.regions;
+    this.itsBases = o.itsBases;
     this.memory = memory;
-    this.ctx = { s: state, hi: 0 };
+    this.ctx = { s: state, mem: memory, hi: 0 };
     for (let v = 0; v < state.nVcpus; v++) this.vcpus.push(new VCpu(this, v));
+    for (let k = 0; k < o.itsBases.length; k++) this.itsHandles.push(new Its(this, k));
   }
 
   /** Creates a GICv3 (KVM_CREATE_DEVICE + address and NR_IRQS attributes + CTRL_INIT in one step). */
   static create(options: VgicV3Options = {}): Vgic {
     const o = validateOptions(options);
-    const state = allocateState({ nVcpus: o.nVcpus, nSpis: o.nSpis, nLrs: o.nLrs }, options.shared ?? true);
+    const state = allocateState(
+      {
+        nVcpus: o.nVcpus,
+        nSpis: o.nSpis,
+        nLrs: o.nLrs,
+        nLpis: o.nLpis,
+        nIts: o.itsBases.length,
+        itsCache: o.itsCache,
+      },
+      options.shared ?? true,
+    );
     const time = options.time ?? 'real';
     if (time !== 'real' && time !== 'virtual') {
       throw new VgicError('INVALID_CONFIG', `time must be 'real' or 'virtual', got ${String(time)}`);
@@ -251,20 +358,45 @@ export class Vgic {
     resetState(state, o.regions);
     const memory = new GuestMemory();
     if (options.ram) memory.addRam(options.ram.base ?? 0x40000000, options.ram.size);
-    return new Vgic(state, o.distBase, o.regions, memory);
+    return new Vgic(state, o, memory);
   }
 
   /**
    * Attaches to the state of a vgic created elsewhere (e.g. in another thread) through its buffer.
    * The address map is not part of the state: pass the same one the creator used.
    */
-  static attach(
-    buffer: ArrayBuffer | SharedArrayBuffer,
-    map: { distBase?: number; redistRegions?: readonly RedistRegion[] } = {},
-  ): Vgic {
+  static attach(buffer: ArrayBuffer | SharedArrayBuffer, map: VgicAddressMap = {}): Vgic {
     const state = attachState(buffer);
-    const o = validateOptions({ vcpus: state.nVcpus, spis: state.nSpis, lrs: state.nLrs, ...map });
-    return new Vgic(state, o.distBase, o.regions, new GuestMemory());
+    return new Vgic(state, Vgic.mapFor(state, map), Vgic.memoryFor(map));
+  }
+
+  /** The address map of an attached or restored state: the geometry comes from the state. */
+  private static mapFor(state: GicState, map: VgicAddressMap) {
+    const o = validateOptions({
+      vcpus: state.nVcpus,
+      spis: state.nSpis,
+      lrs: state.nLrs,
+      its: map.its ?? state.nIts,
+      ...(state.nIts > 0
+        ? { lpiIdBits: Math.log2(VGIC_MIN_LPI + state.nLpis), itsCacheSize: state.itsCacheSize }
+        : {}),
+      ...(map.distBase !== undefined ? { distBase: map.distBase } : {}),
+      ...(map.redistRegions !== undefined ? { redistRegions: map.redistRegions } : {}),
+    });
+    if (o.itsBases.length !== state.nIts) {
+      throw new VgicError(
+        'INVALID_CONFIG',
+        `the state has ${state.nIts} ITSes; the map gives ${o.itsBases.length}`,
+      );
+    }
+    return o;
+  }
+
+  /** Guest RAM for an attached or restored GIC: the creator's RAM buffers, shared. */
+  private static memoryFor(map: VgicAddressMap): GuestMemory {
+    const mem = new GuestMemory();
+    for (const r of map.ram ?? []) mem.addRam(r.base, r.buffer.byteLength, r.buffer);
+    return mem;
   }
 
   get nVcpus(): number {
@@ -444,7 +576,58 @@ export class Vgic {
       }
       first += r.count;
     }
+    const its = this.itsBases;
+    for (let k = 0; k < its.length; k++) {
+      if (addr >= its[k] && addr < its[k] + GITS_FRAME_SIZE) {
+        this.resolvedOffset = addr - its[k];
+        this.resolvedVcpu = k;
+        return itsFrame;
+      }
+    }
     return undefined;
+  }
+
+  // ---- MSIs and the ITSes (KVM_SIGNAL_MSI, KVM_DEV_TYPE_ARM_VGIC_ITS) ----
+
+  get nIts(): number {
+    return this.itsHandles.length;
+  }
+
+  /** ITS `index`'s handle: registers, table save/restore, error counters. */
+  its(index: number): Its {
+    if (this.itsHandles.length === 0)
+      throw new VgicError('INVALID_CONFIG', 'this GIC has no ITS (create it with its: 1)');
+    checkInt('INVALID_ARGUMENT', 'ITS index', index, 0, this.itsHandles.length - 1);
+    return this.itsHandles[index];
+  }
+
+  /**
+   * KVM_SIGNAL_MSI: an MSI written by device `devid` to `doorbell` (an ITS's GITS_TRANSLATER, e.g.
+   * 0x08090040) with data `eventid`. Answers 'delivered' (1), 'blocked' (0: no valid mapping) or
+   * 'busy' (-EBUSY: the ITS or the target's LPIs are disabled). A doorbell that is no ITS's is
+   * counted (stats().msiNoIts) and answers 'blocked': the address may come from a guest-programmed
+   * device. Cost on a translation-cache hit: no lock, no allocation.
+   */
+  signalMsi(msi: { readonly doorbell: number; readonly devid: number; readonly eventid: number }): MsiResult {
+    const { doorbell, devid, eventid } = msi;
+    checkInt('INVALID_ARGUMENT', 'MSI devid', devid, 0, 0xffffffff);
+    checkInt('INVALID_ARGUMENT', 'MSI eventid', eventid, 0, 0xffffffff);
+    const its = this.itsBases;
+    for (let k = 0; k < its.length; k++) {
+      if (doorbell === its[k] + GITS_TRANSLATER) {
+        const r = itsInjectMsi(this.state, this.memory, k, devid, eventid);
+        return r === MSI_DELIVERED ? 'delivered' : r === MSI_BUSY ? 'busy' : 'blocked';
+      }
+    }
+    this.state.stats[S_MSI_NO_ITS]++;
+    return 'blocked';
+  }
+
+  /** KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES: every mapped LPI's pending state into guest RAM. */
+  savePendingTables(): void {
+    const s = this.state;
+    for (let v = 0; v < s.nVcpus; v++) haltVcpuLrs(s, v);
+    savePendingTables(s, this.memory);
   }
 
   // ---- Time ----
@@ -506,10 +689,7 @@ export class Vgic {
    * A new GIC from a snapshot (and the address map it was created with). The snapshot is checked:
    * a corrupt one throws VgicError and nothing is created.
    */
-  static restore(
-    bytes: Uint8Array,
-    map: { distBase?: number; redistRegions?: readonly RedistRegion[]; shared?: boolean } = {},
-  ): Vgic {
+  static restore(bytes: Uint8Array, map: VgicAddressMap & { shared?: boolean } = {}): Vgic {
     const buffer =
       map.shared === false ? new ArrayBuffer(bytes.byteLength) : new SharedArrayBuffer(bytes.byteLength);
     new Uint8Array(buffer).set(bytes);
@@ -520,8 +700,7 @@ export class Vgic {
       throw new VgicError('INVALID_ARGUMENT', `not a vgic snapshot: ${(e as Error).message}`);
     }
     checkSnapshot(state);
-    const o = validateOptions({ vcpus: state.nVcpus, spis: state.nSpis, lrs: state.nLrs, ...map });
-    return new Vgic(state, o.distBase, o.regions, new GuestMemory());
+    return new Vgic(state, Vgic.mapFor(state, map), Vgic.memoryFor(map));
   }
 
   /** Is `intid` HW-mapped on `vcpu` (for inspection and tests). */

@@ -57,6 +57,38 @@ export class GuestMemory {
     return undefined;
   }
 
+  /**
+   * A view of [addr, addr+len) if it lies in one RAM region (for table scans), else undefined.
+   * Allocates the view: not for per-interrupt paths.
+   */
+  bytesAt(addr: number, len: number): Uint8Array | undefined {
+    const r = this.find(addr, len);
+    return r === undefined ? undefined : r.bytes.subarray(addr - r.base, addr - r.base + len);
+  }
+
+  /**
+   * Reads a little-endian 64-bit entry as two words into `out[0]` (low) and `out[1]` (high), without
+   * BigInt. Returns false (and leaves `out` alone) if not RAM.
+   */
+  readWords(addr: number, out: Uint32Array): boolean {
+    const r = this.find(addr, 8);
+    if (r === undefined) return false;
+    const o = addr - r.base;
+    out[0] = r.view.getUint32(o, true);
+    out[1] = r.view.getUint32(o + 4, true);
+    return true;
+  }
+
+  /** Writes a little-endian 64-bit entry given as two words. Returns false if not RAM. */
+  writeWords(addr: number, lo: number, hi: number): boolean {
+    const r = this.find(addr, 8);
+    if (r === undefined) return false;
+    const o = addr - r.base;
+    r.view.setUint32(o, lo >>> 0, true);
+    r.view.setUint32(o + 4, hi >>> 0, true);
+    return true;
+  }
+
   /** Reads 1, 2 or 4 bytes; undefined if not RAM. */
   read(addr: number, size: 1 | 2 | 4): number | undefined {
     const r = this.find(addr, size);

@@ -31,7 +31,7 @@ import {
   W32,
   W64,
 } from '../arch/gicv3.ts';
-import { VGIC_FIRST_SPI } from '../arch/intid.ts';
+import { VGIC_FIRST_SPI, VGIC_MIN_LPI } from '../arch/intid.ts';
 import { irqIsPendingEnabled, queueIrqUnlock } from '../core/irq.ts';
 import { lockIrq } from '../core/locks.ts';
 import { vcpuByAffinity } from '../core/sgi.ts';
@@ -72,7 +72,7 @@ function requeueGroups(s: GicState, enabledBits: number): void {
 export function gicdTyper(s: GicState): number {
   const lpis = (s.header[H_FLAGS] & FLAG_LPIS) !== 0;
   const itLines = s.nrIrqs / 32 - 1;
-  const idbits = lpis ? 16 : 10;
+  const idbits = lpis ? Math.log2(VGIC_MIN_LPI + s.nLpis) : 10;
   return (
     (itLines | ((idbits - 1) << GICD_TYPER_IDBITS_SHIFT) | (lpis ? GICD_TYPER_LPIS : 0) | GICD_TYPER_NO1N) >>>
     0

@@ -12,11 +12,14 @@
  */
 
 import { W8, W16, W32, W64 } from '../arch/gicv3.ts';
+import type { GuestMemory } from '../memory/guest-memory.ts';
 import { type GicState, S_MMIO_BAD_ACCESS, S_MMIO_RO_WRITE, S_MMIO_UNMAPPED } from '../state/layout.ts';
 
 /** Per-call context: the state, and the high word of a 64-bit access. */
 export interface MmioContext {
   readonly s: GicState;
+  /** Guest memory, for the registers whose effects reach it (LPI tables, the ITS). */
+  readonly mem: GuestMemory;
   /** High 32 bits of the value of the last 64-bit read, or to be written by a 64-bit write. */
   hi: number;
 }

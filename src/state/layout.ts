@@ -10,6 +10,11 @@
  *
  *   slot 0 .. 32·nVcpus-1        private IRQs: vCPU v's SGI/PPI n is slot 32·v + n
  *   slot 32·nVcpus .. +nSpis-1   SPIs: INTID i is slot 32·nVcpus + (i - 32)
+ *   lpiBase .. +nLpis-1          LPIs: INTID i is slot lpiBase + (i - 8192), lpiBase = 32·nVcpus + nSpis
+ *
+ * LPIs are indexed directly by INTID (the seeds' "indexed LPI store"): looking one up is an add,
+ * readers take no lock, and the store is sized once at creation (2^lpiIdBits - 8192 slots), so no
+ * guest action allocates host memory. irqLpiRef counts the ITEs (of every ITS) that map an LPI.
  *
  * irqFlags (Int32, one per slot):
  *
@@ -22,10 +27,10 @@
  * registers (Uint32, 2 per LR, ICH_LR<n>_EL2 format of arch/ich.ts) by lrIndex().
  */
 
-import { VGIC_NR_PRIVATE_IRQS } from '../arch/intid.ts';
+import { VGIC_MIN_LPI, VGIC_NR_PRIVATE_IRQS } from '../arch/intid.ts';
 
 export const STATE_MAGIC = 0x43494756; // "VGIC"
-export const STATE_VERSION = 1;
+export const STATE_VERSION = 2;
 
 // ---- irqFlags bits ----
 export const IRQ_ENABLED = 1 << 0;
@@ -44,10 +49,15 @@ export const H_NR_VCPUS = 2;
 export const H_NR_SPIS = 3;
 export const H_NR_LRS = 4;
 export const H_FLAGS = 5;
-export const HEADER_WORDS = 8;
+export const H_NR_LPIS = 6; // LPI slots: 0, or 2^lpiIdBits - 8192
+export const H_NR_ITS = 7;
+export const H_ITS_CACHE = 8; // translation-cache entries per ITS (a power of two)
+export const HEADER_WORDS = 12;
 
 // ---- distributor words ----
 export const D_CTLR = 0; // GICD_CTLR: EnableGrp0 | EnableGrp1 (ARE and DS are constant)
+export const D_PROPBASER_LO = 1; // GICR_PROPBASER, shared by every redistributor (CommonLPIAff = 0)
+export const D_PROPBASER_HI = 2;
 export const DIST_WORDS = 4;
 
 // ---- per-vCPU words ----
@@ -75,7 +85,10 @@ export const V_RD_FLAGS = 20; // RD_LAST: last redistributor of its region (GICR
 export const V_SLEEPING = 21; // 1 while the vCPU sleeps in WFI (kicks notify only then)
 export const V_LR_EOI = 22; // 1 if a flushed LR asked for an EOI maintenance interrupt
 export const V_PSTATE_F = 23; // 1 while the in-process guest has FIQs masked (PSTATE.F)
-export const VCPU_STRIDE = 24;
+export const V_LPI_CTLR = 24; // GICR_CTLR.EnableLPIs / RWP (changed by compare-exchange, as KVM)
+export const V_PENDBASER_LO = 25; // GICR_PENDBASER (PTZ kept in the high word until LPIs are enabled)
+export const V_PENDBASER_HI = 26;
+export const VCPU_STRIDE = 28;
 
 /** V_RD_FLAGS bits. */
 export const RD_LAST = 1 << 0;
@@ -91,7 +104,9 @@ export const S_SYSREG_UNKNOWN = 3; // access to an unimplemented system register
 export const S_SGI_NO_TARGET = 4; // SGI aimed at an affinity with no vCPU
 export const S_INJECT_REJECTED = 5; // host injection refused (bad INTID, wrong type)
 export const S_IRQ_NESTING_LIMIT = 6; // an in-process IRQ handler nested MAX_IRQ_NESTING deep
-export const STAT_COUNT = 8;
+export const S_MSI_NO_ITS = 7; // an MSI whose doorbell is no ITS's GITS_TRANSLATER
+export const S_LPI_TABLE_FAULT = 8; // an LPI property or pending table access outside guest RAM
+export const STAT_COUNT = 12;
 export const STAT_NAMES = [
   'mmioBadAccess',
   'mmioUnmapped',
@@ -100,12 +115,45 @@ export const STAT_NAMES = [
   'sgiNoTarget',
   'injectRejected',
   'irqNestingLimit',
+  'msiNoIts',
+  'lpiTableFault',
 ] as const;
+
+// ---- per-ITS words (Int32, ITS_STRIDE per ITS) ----
+export const I_CTLR = 0; // GITS_CTLR.Enabled
+export const I_CBASER_LO = 1;
+export const I_CBASER_HI = 2;
+export const I_CWRITER = 3;
+export const I_CREADR = 4;
+export const I_BASER0_LO = 5; // Device table
+export const I_BASER0_HI = 6;
+export const I_BASER1_LO = 7; // Collection table
+export const I_BASER1_HI = 8;
+export const I_CMD_LOCK = 9; // its->cmd_lock: CBASER, CREADR, CWRITER
+export const I_LOCK = 10; // its->its_lock: the tables, collections, and translation-cache fills
+export const I_CACHE_GEN = 11; // translation-cache generation: bumping it invalidates every entry
+export const I_ERR_BASE = 12; // one counter per E_ITS_* code (arch/its.ts E_ITS_CODES order), 15 words
+export const I_CMD_READ_FAULT = 27; // a command that could not be read from guest memory (skipped)
+export const I_CMD_UNKNOWN = 28; // unknown or GICv4 opcodes (ignored)
+export const I_TABLE_FAULT = 29; // a table entry outside guest RAM or with impossible contents
+export const I_CACHE_MISS = 30; // translations that walked the tables (the slow path)
+export const I_MSI_BLOCKED = 31; // MSIs with no valid mapping
+export const I_MSI_BUSY = 32; // MSIs refused because the ITS or the target's LPIs are disabled
+export const I_COMMANDS = 33; // commands processed
+export const ITS_STRIDE = 40;
+
+/** Collection table entries per ITS: 16-bit ICIDs (GITS_TYPER.CIL = 0). */
+export const ITS_COLLECTIONS = 65536;
 
 export interface StateConfig {
   readonly nVcpus: number;
   readonly nSpis: number;
   readonly nLrs: number;
+  /** LPI slots (0 without an ITS). */
+  readonly nLpis?: number;
+  readonly nIts?: number;
+  /** Translation-cache entries per ITS, a power of two. */
+  readonly itsCache?: number;
 }
 
 interface Section {
@@ -115,7 +163,9 @@ interface Section {
 }
 
 function sections(c: StateConfig): Section[] {
-  const nSlots = c.nVcpus * VGIC_NR_PRIVATE_IRQS + c.nSpis;
+  const nLpis = c.nLpis ?? 0;
+  const nIts = c.nIts ?? 0;
+  const nSlots = c.nVcpus * VGIC_NR_PRIVATE_IRQS + c.nSpis + nLpis;
   return [
     { name: 'header', bytesPerElement: 4, count: HEADER_WORDS },
     { name: 'dist', bytesPerElement: 4, count: DIST_WORDS },
@@ -135,6 +185,10 @@ function sections(c: StateConfig): Section[] {
     { name: 'irqIntid', bytesPerElement: 4, count: nSlots },
     { name: 'irqHwIntid', bytesPerElement: 4, count: nSlots },
     { name: 'irqPriority', bytesPerElement: 1, count: nSlots },
+    { name: 'irqLpiRef', bytesPerElement: 4, count: nLpis },
+    { name: 'its', bytesPerElement: 4, count: nIts * ITS_STRIDE },
+    { name: 'itsColl', bytesPerElement: 4, count: nIts * ITS_COLLECTIONS },
+    { name: 'itsCache', bytesPerElement: 4, count: nIts * (c.itsCache ?? 0) * 2 },
   ];
 }
 
@@ -164,10 +218,17 @@ export class GicState {
   readonly nVcpus: number;
   readonly nSpis: number;
   readonly nLrs: number;
-  /** Number of per-INTID slots (private + SPIs). */
+  /** Number of per-INTID slots (private + SPIs + LPIs). */
   readonly nSlots: number;
   /** First slot of the SPIs. */
   readonly spiBase: number;
+  /** First slot of the LPIs (INTID 8192), and how many there are (0 without an ITS). */
+  readonly lpiBase: number;
+  readonly nLpis: number;
+  readonly nIts: number;
+  /** Translation-cache entries per ITS (a power of two), and that minus one. */
+  readonly itsCacheSize: number;
+  readonly itsCacheMask: number;
   /** INTIDs below this are implemented (32 + nSpis): GICD per-IRQ registers beyond it are RAZ/WI. */
   readonly nrIrqs: number;
 
@@ -191,6 +252,17 @@ export class GicState {
   readonly irqIntid: Int32Array;
   readonly irqHwIntid: Int32Array;
   readonly irqPriority: Uint8Array;
+  /** Per LPI (index intid - 8192): how many ITEs map it. */
+  readonly irqLpiRef: Uint32Array;
+  /** Per-ITS words (I_*), ITS_STRIDE per ITS. */
+  readonly its: Int32Array;
+  /** Per ITS, ITS_COLLECTIONS entries: the target vCPU of each collection, or -1 (not mapped). */
+  readonly itsColl: Int32Array;
+  /**
+   * Per ITS, itsCacheSize entries of two words: key (DeviceID << 16 | EventID) and value
+   * (generation << 16 | LPI INTID - 8192 + 1... see its/cache.ts).
+   */
+  readonly itsCache: Int32Array;
 
   constructor(buffer: ArrayBuffer | SharedArrayBuffer, c: StateConfig) {
     const { offsets, byteLength } = computeLayout(c);
@@ -205,7 +277,12 @@ export class GicState {
     this.nSpis = c.nSpis;
     this.nLrs = c.nLrs;
     this.spiBase = c.nVcpus * VGIC_NR_PRIVATE_IRQS;
-    this.nSlots = this.spiBase + c.nSpis;
+    this.lpiBase = this.spiBase + c.nSpis;
+    this.nLpis = c.nLpis ?? 0;
+    this.nIts = c.nIts ?? 0;
+    this.itsCacheSize = c.itsCache ?? 0;
+    this.itsCacheMask = this.itsCacheSize - 1;
+    this.nSlots = this.lpiBase + this.nLpis;
     this.nrIrqs = VGIC_NR_PRIVATE_IRQS + c.nSpis;
     const n = this.nSlots;
     const i32 = (name: string, count: number) => new Int32Array(buffer, offsets[name], count);
@@ -227,13 +304,23 @@ export class GicState {
     this.irqIntid = i32('irqIntid', n);
     this.irqHwIntid = i32('irqHwIntid', n);
     this.irqPriority = new Uint8Array(buffer, offsets.irqPriority, n);
+    this.irqLpiRef = new Uint32Array(buffer, offsets.irqLpiRef, this.nLpis);
+    this.its = i32('its', this.nIts * ITS_STRIDE);
+    this.itsColl = i32('itsColl', this.nIts * ITS_COLLECTIONS);
+    this.itsCache = i32('itsCache', this.nIts * this.itsCacheSize * 2);
   }
 
   /** Slot of an INTID as seen by `vcpu` (which matters for SGIs/PPIs), or -1 if not implemented. */
   slotOf(vcpu: number, intid: number): number {
     if (intid < VGIC_NR_PRIVATE_IRQS) return intid >= 0 ? vcpu * VGIC_NR_PRIVATE_IRQS + intid : -1;
-    const s = this.spiBase + intid - VGIC_NR_PRIVATE_IRQS;
-    return s < this.nSlots ? s : -1;
+    if (intid < this.nrIrqs) return this.spiBase + intid - VGIC_NR_PRIVATE_IRQS;
+    return this.lpiSlot(intid);
+  }
+
+  /** Slot of an LPI INTID, or -1 if it is outside the LPI store. */
+  lpiSlot(intid: number): number {
+    const i = intid - VGIC_MIN_LPI;
+    return i >= 0 && i < this.nLpis ? this.lpiBase + i : -1;
   }
 
   /** Base index of a vCPU's words in `vcpu`. */
@@ -257,6 +344,9 @@ export function allocateState(c: StateConfig, shared: boolean): GicState {
   s.header[H_NR_VCPUS] = c.nVcpus;
   s.header[H_NR_SPIS] = c.nSpis;
   s.header[H_NR_LRS] = c.nLrs;
+  s.header[H_NR_LPIS] = c.nLpis ?? 0;
+  s.header[H_NR_ITS] = c.nIts ?? 0;
+  s.header[H_ITS_CACHE] = c.itsCache ?? 0;
   return s;
 }
 
@@ -270,5 +360,12 @@ export function attachState(buffer: ArrayBuffer | SharedArrayBuffer): GicState {
       `vgic state version ${h[H_VERSION]} is not supported (this build reads ${STATE_VERSION})`,
     );
   }
-  return new GicState(buffer, { nVcpus: h[H_NR_VCPUS], nSpis: h[H_NR_SPIS], nLrs: h[H_NR_LRS] });
+  return new GicState(buffer, {
+    nVcpus: h[H_NR_VCPUS],
+    nSpis: h[H_NR_SPIS],
+    nLrs: h[H_NR_LRS],
+    nLpis: h[H_NR_LPIS],
+    nIts: h[H_NR_ITS],
+    itsCache: h[H_ITS_CACHE],
+  });
 }

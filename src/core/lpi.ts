@@ -1,0 +1,265 @@
+/**
+ * LPIs on the redistributors (GIC IHI 0069 §5.1): the configuration table (one property byte per
+ * LPI, shared through GICR_PROPBASER), the per-redistributor pending tables (GICR_PENDBASER), and
+ * the life of an LPI in the indexed store (mapped by ITEs, refcounted across ITSes).
+ * KVM: vgic-its.c update_lpi_config / vgic_add_lpi, vgic-v3.c vgic_v3_lpi_sync_pending_status,
+ * vgic_v3_save_pending_tables, vgic-mmio-v3.c vgic_enable_lpis / vgic_flush_pending_lpis.
+ *
+ * Pending state lives in exactly one place: in the LPI's latch while its redistributor has LPIs
+ * enabled, in the guest's pending table otherwise. Reading a bit into a latch clears the bit;
+ * disabling LPIs writes latches back. (KVM drops latches on disable; we never lose one.)
+ *
+ * Who may call: the ITS command path (its_lock held) and the redistributor frame. Locks: each
+ * function takes the irq_locks it needs; none may be called with an ap_list or irq lock held.
+ */
+
+import { VGIC_MIN_LPI } from '../arch/intid.ts';
+import {
+  GICR_PENDBASER_HI_PTZ,
+  GICR_PROPBASER_IDBITS_MASK,
+  LPI_ID_BITS_MAX,
+  LPI_ID_BITS_MIN,
+  LPI_PROP_ENABLED,
+  LPI_PROP_PRIORITY_MASK,
+} from '../arch/its.ts';
+import type { GuestMemory } from '../memory/guest-memory.ts';
+import {
+  D_PROPBASER_HI,
+  D_PROPBASER_LO,
+  type GicState,
+  IRQ_EDGE,
+  IRQ_ENABLED,
+  IRQ_GROUP1,
+  IRQ_PENDING_LATCH,
+  IRQ_VALID,
+  S_LPI_TABLE_FAULT,
+  V_LPI_CTLR,
+  V_PENDBASER_HI,
+  V_PENDBASER_LO,
+  VCPU_STRIDE,
+} from '../state/layout.ts';
+import { kickVcpu, queueIrqUnlock } from './irq.ts';
+import { lockIrq, unlockIrq } from './locks.ts';
+import { haltOwnerOf, haltVcpuLrs } from './vgic.ts';
+
+/** An LPI slot's flags when no ITE maps it: edge, Group 1 (LPIs are), not VALID. */
+export const LPI_FREE_FLAGS = IRQ_EDGE | IRQ_GROUP1;
+
+/** Table addresses are 48-bit here: the high word's low 16 bits hold PA bits 47:32. */
+const addr48 = (lo: number, hi: number): number => (hi & 0xffff) * 0x100000000 + lo;
+
+/** GICR_PROPBASER's table address (bits 47:12). */
+export function propbaseAddr(s: GicState): number {
+  return addr48(s.dist[D_PROPBASER_LO] & 0xfffff000, s.dist[D_PROPBASER_HI]);
+}
+
+/** vCPU v's GICR_PENDBASER table address (bits 47:16). */
+export function pendbaseAddr(s: GicState, v: number): number {
+  const b = v * VCPU_STRIDE;
+  return addr48(s.vcpu[b + V_PENDBASER_LO] & 0xffff0000, s.vcpu[b + V_PENDBASER_HI]);
+}
+
+/**
+ * One past the largest LPI INTID the guest's tables cover: 2^min(PROPBASER.IDbits + 1, 16), capped
+ * by the store; 0 when IDbits + 1 < 14 (no LPIs).
+ */
+export function lpiIdLimit(s: GicState): number {
+  const bits = Math.min((s.dist[D_PROPBASER_LO] & GICR_PROPBASER_IDBITS_MASK) + 1, LPI_ID_BITS_MAX);
+  if (bits < LPI_ID_BITS_MIN) return 0;
+  return Math.min(2 ** bits, VGIC_MIN_LPI + s.nLpis);
+}
+
+export function lpisEnabled(s: GicState, v: number): boolean {
+  return (s.vcpu[v * VCPU_STRIDE + V_LPI_CTLR] & 1) !== 0;
+}
+
+/**
+ * update_lpi_config: re-read an LPI's property byte into its cached priority and enable, and
+ * queue it if that makes it deliverable. A byte outside RAM leaves the cache as it was (counted).
+ */
+export function updateLpiConfig(s: GicState, mem: GuestMemory, slot: number): void {
+  const intid = s.irqIntid[slot];
+  const prop = mem.read(propbaseAddr(s) + intid - VGIC_MIN_LPI, 1);
+  if (prop === undefined) {
+    s.stats[S_LPI_TABLE_FAULT]++;
+    return;
+  }
+  lockIrq(s, slot);
+  const f = s.irqFlags[slot];
+  s.irqPriority[slot] = prop & LPI_PROP_PRIORITY_MASK;
+  s.irqFlags[slot] = prop & LPI_PROP_ENABLED ? f | IRQ_ENABLED : f & ~IRQ_ENABLED;
+  queueIrqUnlock(s, slot);
+}
+
+/** INVALL / GICR_INVALLR: re-read the configuration of every mapped LPI that targets vCPU v. */
+export function invallLpis(s: GicState, mem: GuestMemory, v: number): void {
+  for (let i = 0; i < s.nLpis; i++) {
+    if (s.irqLpiRef[i] !== 0 && s.irqTarget[s.lpiBase + i] === v) updateLpiConfig(s, mem, s.lpiBase + i);
+  }
+}
+
+/**
+ * vgic_v3_lpi_sync_pending_status: take a newly mapped LPI's bit from its target's pending table
+ * (while that redistributor has LPIs enabled).
+ */
+function syncPendingStatus(s: GicState, mem: GuestMemory, slot: number): void {
+  const v = s.irqTarget[slot];
+  if (v < 0 || !lpisEnabled(s, v)) return;
+  const intid = s.irqIntid[slot];
+  const at = pendbaseAddr(s, v) + (intid >>> 3);
+  const byte = mem.read(at, 1);
+  if (byte === undefined) {
+    s.stats[S_LPI_TABLE_FAULT]++;
+    return;
+  }
+  const bit = 1 << (intid & 7);
+  if ((byte & bit) === 0) return;
+  mem.write(at, 1, byte & ~bit);
+  lockIrq(s, slot);
+  s.irqFlags[slot] |= IRQ_PENDING_LATCH;
+  queueIrqUnlock(s, slot);
+}
+
+/**
+ * An ITE now maps this LPI (MAPTI/MAPI, or a restored ITE): count the reference, point the LPI at
+ * `target` (-1: its collection is not mapped) through collection `router` (its << 16 | ICID), and
+ * refresh its configuration. A newly mapped LPI also takes its bit from the pending table.
+ */
+export function lpiMap(s: GicState, mem: GuestMemory, slot: number, target: number, router: number): void {
+  const i = slot - s.lpiBase;
+  const first = s.irqLpiRef[i] === 0;
+  if (s.irqLpiRef[i] !== 0xffffffff) s.irqLpiRef[i]++;
+  if (first) {
+    lockIrq(s, slot);
+    s.irqFlags[slot] = LPI_FREE_FLAGS | IRQ_VALID;
+    s.irqRouter[slot] = router;
+    s.irqTarget[slot] = target;
+    unlockIrq(s, slot);
+  } else {
+    lpiRetarget(s, slot, target, router);
+  }
+  updateLpiConfig(s, mem, slot);
+  if (first) syncPendingStatus(s, mem, slot);
+}
+
+/**
+ * An ITE no longer maps this LPI (DISCARD, MAPD unmap or remap). The last reference frees it: its
+ * pending state goes (the spec's DISCARD removes it; an unmapped LPI has nowhere to be delivered).
+ */
+export function lpiUnmap(s: GicState, slot: number): void {
+  const i = slot - s.lpiBase;
+  if (s.irqLpiRef[i] === 0) return;
+  s.irqLpiRef[i]--;
+  if (s.irqLpiRef[i] !== 0) return;
+  haltOwnerOf(s, slot);
+  lockIrq(s, slot);
+  s.irqFlags[slot] = LPI_FREE_FLAGS;
+  s.irqTarget[slot] = -1;
+  s.irqRouter[slot] = -1;
+  // Left on an ap_list it is pruned at that vCPU's next exit: the oracle sends it nowhere now.
+  unlockIrq(s, slot);
+}
+
+/** Clears an LPI's pending state (CLEAR, DISCARD), after folding any LR that holds it. */
+export function lpiClearPending(s: GicState, slot: number): void {
+  haltOwnerOf(s, slot);
+  lockIrq(s, slot);
+  s.irqFlags[slot] &= ~IRQ_PENDING_LATCH;
+  unlockIrq(s, slot);
+}
+
+/** Sets an LPI pending (INT, an MSI) and queues it on its target. */
+export function lpiSetPending(s: GicState, slot: number): void {
+  lockIrq(s, slot);
+  s.irqFlags[slot] |= IRQ_PENDING_LATCH;
+  queueIrqUnlock(s, slot);
+}
+
+/**
+ * update_affinity: an LPI now targets `target` through collection `router`. If another vCPU holds
+ * it on its ap_list, that vCPU is kicked so its next exit migrates it (vgic_prune_ap_list).
+ */
+export function lpiRetarget(s: GicState, slot: number, target: number, router: number): void {
+  lockIrq(s, slot);
+  s.irqTarget[slot] = target;
+  s.irqRouter[slot] = router;
+  const on = s.irqApVcpu[slot];
+  queueIrqUnlock(s, slot);
+  if (on >= 0 && on !== target) kickVcpu(s, on);
+}
+
+/**
+ * GICR_CTLR.EnableLPIs 0 → 1 (vgic_enable_lpis): unless PENDBASER.PTZ, take the pending bits of
+ * the mapped LPIs that target v from v's pending table into their latches (clearing the bits).
+ */
+export function enableLpis(s: GicState, mem: GuestMemory, v: number): void {
+  const b = v * VCPU_STRIDE;
+  const ptz = (s.vcpu[b + V_PENDBASER_HI] & GICR_PENDBASER_HI_PTZ) !== 0;
+  // PTZ says the table was zero when LPIs were enabled; it means nothing afterwards.
+  s.vcpu[b + V_PENDBASER_HI] &= ~GICR_PENDBASER_HI_PTZ;
+  if (ptz) return;
+  const limit = lpiIdLimit(s);
+  if (limit === 0) return;
+  const first = VGIC_MIN_LPI >>> 3;
+  const table = mem.bytesAt(pendbaseAddr(s, v) + first, (limit >>> 3) - first);
+  if (table === undefined) {
+    s.stats[S_LPI_TABLE_FAULT]++;
+    return;
+  }
+  for (let j = 0; j < table.length; j++) {
+    let byte = table[j];
+    if (byte === 0) continue;
+    for (let bit = 0; bit < 8; bit++) {
+      if ((byte & (1 << bit)) === 0) continue;
+      const slot = s.lpiBase + j * 8 + bit;
+      if (s.irqLpiRef[slot - s.lpiBase] === 0 || s.irqTarget[slot] !== v) continue;
+      byte &= ~(1 << bit);
+      lockIrq(s, slot);
+      s.irqFlags[slot] |= IRQ_PENDING_LATCH;
+      queueIrqUnlock(s, slot);
+    }
+    table[j] = byte;
+  }
+}
+
+/**
+ * GICR_CTLR.EnableLPIs 1 → 0: fold v's LRs, then write the latches of the LPIs that target v back
+ * into v's pending table. The LPIs leave v's ap_list at its next exit (nothing is pending now).
+ * The caller invalidates every ITS's translation cache.
+ */
+export function disableLpis(s: GicState, mem: GuestMemory, v: number): void {
+  haltVcpuLrs(s, v);
+  writeBackPending(s, mem, v, true);
+}
+
+/**
+ * vgic_v3_save_pending_tables: write every mapped LPI's pending state into its target's pending
+ * table (set and clear). The caller has stopped the vCPUs (their LRs are folded).
+ */
+export function savePendingTables(s: GicState, mem: GuestMemory): void {
+  for (let v = 0; v < s.nVcpus; v++) writeBackPending(s, mem, v, false);
+}
+
+function writeBackPending(s: GicState, mem: GuestMemory, v: number, consume: boolean): void {
+  const base = pendbaseAddr(s, v);
+  for (let i = 0; i < s.nLpis; i++) {
+    const slot = s.lpiBase + i;
+    if (s.irqTarget[slot] !== v) continue;
+    const pending = (s.irqFlags[slot] & IRQ_PENDING_LATCH) !== 0;
+    if (s.irqLpiRef[i] === 0 && !pending) continue;
+    const intid = VGIC_MIN_LPI + i;
+    const at = base + (intid >>> 3);
+    const byte = mem.read(at, 1);
+    if (byte === undefined) {
+      s.stats[S_LPI_TABLE_FAULT]++;
+      continue;
+    }
+    const bit = 1 << (intid & 7);
+    mem.write(at, 1, pending ? byte | bit : byte & ~bit);
+    if (consume && pending) {
+      lockIrq(s, slot);
+      s.irqFlags[slot] &= ~IRQ_PENDING_LATCH;
+      unlockIrq(s, slot);
+    }
+  }
+}

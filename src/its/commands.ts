@@ -1,0 +1,320 @@
+/**
+ * The ITS command queue and the physical commands (GIC IHI 0069 §5.3): MAPD, MAPC, MAPTI, MAPI,
+ * MOVI, DISCARD, CLEAR, INT, INV, INVALL, SYNC, MOVALL. KVM: vgic_its_process_commands,
+ * vgic_its_handle_command, vgic_its_cmd_handle_<cmd>, with KVM's checks and E_ITS_* conditions.
+ *
+ * A command that fails is skipped and the queue goes on (KVM and QEMU: CREADR advances, never
+ * Stalled); each failure is counted per E_ITS code in the ITS's words. Unknown and GICv4 opcodes
+ * are ignored (counted). A command that cannot be read from guest memory is skipped (§6.3.2).
+ * The queue is processed synchronously in the CWRITER (or GITS_CTLR) write, at most one pass.
+ *
+ * Who may call: mmio/its.ts with the ITS's cmd_lock held; each command takes its_lock.
+ */
+
+import { VGIC_MIN_LPI } from '../arch/intid.ts';
+import {
+  cmdCollection,
+  cmdDeviceId,
+  cmdEventId,
+  cmdIttAddr,
+  cmdOpcode,
+  cmdPhysicalId,
+  cmdSize,
+  cmdTargetAddr,
+  cmdTargetAddr2,
+  cmdValid,
+  E_ITS_CLEAR_UNMAPPED_INTERRUPT,
+  E_ITS_DISCARD_UNMAPPED_INTERRUPT,
+  E_ITS_INT_UNMAPPED_INTERRUPT,
+  E_ITS_INV_UNMAPPED_INTERRUPT,
+  E_ITS_INVALL_UNMAPPED_COLLECTION,
+  E_ITS_MAPC_COLLECTION_OOR,
+  E_ITS_MAPC_PROCNUM_OOR,
+  E_ITS_MAPD_DEVICE_OOR,
+  E_ITS_MAPD_ITTSIZE_OOR,
+  E_ITS_MAPTI_ID_OOR,
+  E_ITS_MAPTI_PHYSICALID_OOR,
+  E_ITS_MAPTI_UNMAPPED_DEVICE,
+  E_ITS_MOVALL_PROCNUM_OOR,
+  E_ITS_MOVI_UNMAPPED_COLLECTION,
+  E_ITS_MOVI_UNMAPPED_INTERRUPT,
+  eItsIndex,
+  GITS_CBASER_HI_VALID,
+  GITS_CMD_CLEAR,
+  GITS_CMD_DISCARD,
+  GITS_CMD_INT,
+  GITS_CMD_INV,
+  GITS_CMD_INVALL,
+  GITS_CMD_MAPC,
+  GITS_CMD_MAPD,
+  GITS_CMD_MAPI,
+  GITS_CMD_MAPTI,
+  GITS_CMD_MOVALL,
+  GITS_CMD_MOVI,
+  GITS_CMD_SYNC,
+  ITS_CMD_SIZE,
+  ITS_EVENT_IDBITS,
+  ITS_ITE_SIZE,
+} from '../arch/its.ts';
+import { lockWord, unlockWord } from '../core/locks.ts';
+import {
+  invallLpis,
+  lpiClearPending,
+  lpiIdLimit,
+  lpiMap,
+  lpiRetarget,
+  lpiSetPending,
+  lpiUnmap,
+  updateLpiConfig,
+} from '../core/lpi.ts';
+import type { GuestMemory } from '../memory/guest-memory.ts';
+import {
+  type GicState,
+  I_CBASER_HI,
+  I_CBASER_LO,
+  I_CMD_READ_FAULT,
+  I_CMD_UNKNOWN,
+  I_COMMANDS,
+  I_CREADR,
+  I_CWRITER,
+  I_ERR_BASE,
+  I_LOCK,
+  I_MSI_BUSY,
+  ITS_COLLECTIONS,
+  ITS_STRIDE,
+} from '../state/layout.ts';
+import { cacheInvalidateLocked } from './cache.ts';
+import {
+  clearItt,
+  dteBits,
+  dteItt,
+  entry,
+  iteIcid,
+  itePintid,
+  readDte,
+  readIte,
+  tableEntryAddr,
+  writeDte,
+  writeIte,
+} from './tables.ts';
+import { findIteLocked, itsEnabled, RESOLVE_BUSY, resolveLpiLocked } from './translate.ts';
+
+const OK = 0;
+
+/** The command being processed, as 8 little-endian words. */
+const cmd = new Uint32Array(8);
+
+/** The command queue's size in bytes: (CBASER.Size + 1) 4K pages. */
+export function cmdQueueBytes(s: GicState, k: number): number {
+  return ((s.its[k * ITS_STRIDE + I_CBASER_LO] & 0xff) + 1) * 4096;
+}
+
+/**
+ * vgic_its_process_commands: run the commands between CREADR and CWRITER. Caller holds ITS k's
+ * cmd_lock. Does nothing while the ITS is disabled or CBASER is invalid.
+ */
+export function processCommandsLocked(s: GicState, mem: GuestMemory, k: number): void {
+  const w = k * ITS_STRIDE;
+  if (!itsEnabled(s, k) || (s.its[w + I_CBASER_HI] & GITS_CBASER_HI_VALID) === 0) return;
+  const hi = s.its[w + I_CBASER_HI];
+  if (hi & 0xf0000) return; // a queue above 2^48 is not RAM: every command would be a read fault
+  const base = (hi & 0xffff) * 0x100000000 + (s.its[w + I_CBASER_LO] & 0xffff0000) + 0;
+  const size = cmdQueueBytes(s, k);
+  // CREADR and CWRITER are below `size` (their writes check it), so this ends within one lap.
+  for (let n = 0; s.its[w + I_CWRITER] !== s.its[w + I_CREADR] && n < size / ITS_CMD_SIZE; n++) {
+    const at = base + s.its[w + I_CREADR];
+    let ok = true;
+    for (let j = 0; j < 4 && ok; j++) {
+      ok = mem.readWords(at + 8 * j, entry);
+      cmd[2 * j] = entry[0];
+      cmd[2 * j + 1] = entry[1];
+    }
+    if (ok) handleCommand(s, mem, k);
+    else s.its[w + I_CMD_READ_FAULT]++;
+    const next = s.its[w + I_CREADR] + ITS_CMD_SIZE;
+    s.its[w + I_CREADR] = next >= size ? 0 : next;
+  }
+}
+
+/** Runs `cmd` under its_lock and counts its outcome. */
+function handleCommand(s: GicState, mem: GuestMemory, k: number): void {
+  const w = k * ITS_STRIDE;
+  lockWord(s, s.its, w + I_LOCK);
+  s.its[w + I_COMMANDS]++;
+  const err = runCommandLocked(s, mem, k);
+  if (err > 0) s.its[w + I_ERR_BASE + eItsIndex(err)]++;
+  else if (err === RESOLVE_BUSY) s.its[w + I_MSI_BUSY]++;
+  unlockWord(s, s.its, w + I_LOCK);
+}
+
+/** Returns OK, an E_ITS_* code, RESOLVE_BUSY, or -100 for an ignored opcode. */
+function runCommandLocked(s: GicState, mem: GuestMemory, k: number): number {
+  switch (cmdOpcode(cmd)) {
+    case GITS_CMD_MAPD:
+      return mapd(s, mem, k);
+    case GITS_CMD_MAPC:
+      return mapc(s, mem, k);
+    case GITS_CMD_MAPTI:
+      return mapti(s, mem, k, cmdPhysicalId(cmd));
+    case GITS_CMD_MAPI:
+      return mapti(s, mem, k, cmdEventId(cmd));
+    case GITS_CMD_MOVI:
+      return movi(s, mem, k);
+    case GITS_CMD_DISCARD:
+      return discard(s, mem, k);
+    case GITS_CMD_CLEAR: {
+      if (findIteLocked(s, mem, k, cmdDeviceId(cmd), cmdEventId(cmd)) < 0)
+        return E_ITS_CLEAR_UNMAPPED_INTERRUPT;
+      lpiClearPending(s, s.lpiSlot(itePintid));
+      return OK;
+    }
+    case GITS_CMD_INT: {
+      const r = resolveLpiLocked(s, mem, k, cmdDeviceId(cmd), cmdEventId(cmd));
+      if (r === RESOLVE_BUSY) return RESOLVE_BUSY;
+      if (r < 0) return E_ITS_INT_UNMAPPED_INTERRUPT;
+      lpiSetPending(s, r);
+      return OK;
+    }
+    case GITS_CMD_INV: {
+      if (findIteLocked(s, mem, k, cmdDeviceId(cmd), cmdEventId(cmd)) < 0)
+        return E_ITS_INV_UNMAPPED_INTERRUPT;
+      updateLpiConfig(s, mem, s.lpiSlot(itePintid));
+      return OK;
+    }
+    case GITS_CMD_INVALL: {
+      const target = s.itsColl[k * ITS_COLLECTIONS + cmdCollection(cmd)];
+      if (target < 0) return E_ITS_INVALL_UNMAPPED_COLLECTION;
+      invallLpis(s, mem, target);
+      return OK;
+    }
+    case GITS_CMD_MOVALL:
+      return movall(s, k);
+    case GITS_CMD_SYNC:
+      // "We are in sync all of the time" (KVM): every command completes before CREADR moves.
+      return OK;
+    default:
+      s.its[k * ITS_STRIDE + I_CMD_UNKNOWN]++;
+      return -100;
+  }
+}
+
+/** Drops the references an ITT's valid entries hold (a device unmapped or remapped). */
+function releaseItt(s: GicState, mem: GuestMemory, itt: number, bits: number): void {
+  const n = 2 ** bits;
+  for (let e = 0; e < n; e++) {
+    if (!readIte(mem, itt + e * ITS_ITE_SIZE)) continue;
+    const slot = s.lpiSlot(itePintid);
+    if (slot >= 0) lpiUnmap(s, slot);
+  }
+}
+
+/** MAPD DeviceID, ITT_addr, Size, V. */
+function mapd(s: GicState, mem: GuestMemory, k: number): number {
+  const devid = cmdDeviceId(cmd);
+  const bits = cmdSize(cmd) + 1;
+  const valid = cmdValid(cmd);
+  const dte = tableEntryAddr(s, mem, k, 0, devid);
+  if (dte < 0) return E_ITS_MAPD_DEVICE_OOR;
+  if (valid && bits > ITS_EVENT_IDBITS) return E_ITS_MAPD_ITTSIZE_OOR;
+  if (readDte(mem, dte)) {
+    releaseItt(s, mem, dteItt, dteBits);
+    cacheInvalidateLocked(s, k);
+  }
+  if (!valid) {
+    // Clear the DTE (e9649129d33d): a later save must not resurrect the device.
+    mem.writeWords(dte, 0, 0);
+    return OK;
+  }
+  const itt = cmdIttAddr(cmd);
+  // KVM keeps a new device's ITEs in a fresh list; here the ITT is the list, so it starts empty.
+  clearItt(mem, itt, bits);
+  writeDte(mem, dte, itt, bits, 0);
+  return OK;
+}
+
+/** MAPC ICID, RDbase, V. */
+function mapc(s: GicState, mem: GuestMemory, k: number): number {
+  const icid = cmdCollection(cmd);
+  const rd = cmdTargetAddr(cmd);
+  if (rd >= s.nVcpus) return E_ITS_MAPC_PROCNUM_OOR;
+  const c = k * ITS_COLLECTIONS + icid;
+  if (!cmdValid(cmd)) {
+    // Its ITEs keep their ICID: a later MAPC of the same ICID routes them again (the spec's
+    // model; KVM forgets the ITEs' collection instead). Pending LPIs stay where they are.
+    s.itsColl[c] = -1;
+    cacheInvalidateLocked(s, k);
+    return OK;
+  }
+  if (tableEntryAddr(s, mem, k, 1, icid) < 0) return E_ITS_MAPC_COLLECTION_OOR;
+  if (s.itsColl[c] === rd) return OK;
+  s.itsColl[c] = rd;
+  // update_affinity_collection: every LPI mapped through this collection follows it.
+  const router = (k << 16) | icid;
+  for (let i = 0; i < s.nLpis; i++) {
+    const slot = s.lpiBase + i;
+    if (s.irqLpiRef[i] !== 0 && s.irqRouter[slot] === router) lpiRetarget(s, slot, rd, router);
+  }
+  return OK;
+}
+
+/** MAPTI DeviceID, EventID, pINTID, ICID (and MAPI, where pINTID = EventID). */
+function mapti(s: GicState, mem: GuestMemory, k: number, pintid: number): number {
+  const devid = cmdDeviceId(cmd);
+  const eventid = cmdEventId(cmd);
+  const icid = cmdCollection(cmd);
+  const dte = tableEntryAddr(s, mem, k, 0, devid);
+  if (dte < 0 || !readDte(mem, dte)) return E_ITS_MAPTI_UNMAPPED_DEVICE;
+  if (eventid >= 2 ** dteBits) return E_ITS_MAPTI_ID_OOR;
+  const at = dteItt + eventid * ITS_ITE_SIZE;
+  if (mem.find(at, ITS_ITE_SIZE) === undefined) return E_ITS_MAPTI_ID_OOR;
+  if (pintid < VGIC_MIN_LPI || pintid >= lpiIdLimit(s)) return E_ITS_MAPTI_PHYSICALID_OOR;
+  const target = s.itsColl[k * ITS_COLLECTIONS + icid];
+  if (target < 0 && tableEntryAddr(s, mem, k, 1, icid) < 0) return E_ITS_MAPC_COLLECTION_OOR;
+  // Mapping an event twice is UNPREDICTABLE; KVM (and vgic) keep the first mapping.
+  if (readIte(mem, at)) return OK;
+  writeIte(mem, at, pintid, icid, 0);
+  lpiMap(s, mem, s.lpiSlot(pintid), target, (k << 16) | icid);
+  return OK;
+}
+
+/** MOVI DeviceID, EventID, ICID. */
+function movi(s: GicState, mem: GuestMemory, k: number): number {
+  const at = findIteLocked(s, mem, k, cmdDeviceId(cmd), cmdEventId(cmd));
+  if (at < 0) return E_ITS_MOVI_UNMAPPED_INTERRUPT;
+  const icid = cmdCollection(cmd);
+  if (s.itsColl[k * ITS_COLLECTIONS + iteIcid] < 0) return E_ITS_MOVI_UNMAPPED_COLLECTION;
+  const target = s.itsColl[k * ITS_COLLECTIONS + icid];
+  if (target < 0) return E_ITS_MOVI_UNMAPPED_COLLECTION;
+  const pintid = itePintid;
+  cacheInvalidateLocked(s, k);
+  writeIte(mem, at, pintid, icid, 0);
+  lpiRetarget(s, s.lpiSlot(pintid), target, (k << 16) | icid);
+  return OK;
+}
+
+/** DISCARD DeviceID, EventID. */
+function discard(s: GicState, mem: GuestMemory, k: number): number {
+  const at = findIteLocked(s, mem, k, cmdDeviceId(cmd), cmdEventId(cmd));
+  if (at < 0 || s.itsColl[k * ITS_COLLECTIONS + iteIcid] < 0) return E_ITS_DISCARD_UNMAPPED_INTERRUPT;
+  const slot = s.lpiSlot(itePintid);
+  cacheInvalidateLocked(s, k);
+  lpiClearPending(s, slot);
+  lpiUnmap(s, slot);
+  // Clear the ITE (7602ffd1d5e8): a later save must not resurrect it.
+  mem.writeWords(at, 0, 0);
+  return OK;
+}
+
+/** MOVALL RDbase1, RDbase2: the LPIs targeting RD1 move to RD2 (only those: KVM moves them all). */
+function movall(s: GicState, k: number): number {
+  const from = cmdTargetAddr(cmd);
+  const to = cmdTargetAddr2(cmd);
+  if (from >= s.nVcpus || to >= s.nVcpus) return E_ITS_MOVALL_PROCNUM_OOR;
+  if (from === to) return OK;
+  for (let i = 0; i < s.nLpis; i++) {
+    const slot = s.lpiBase + i;
+    if (s.irqLpiRef[i] !== 0 && s.irqTarget[slot] === from) lpiRetarget(s, slot, to, s.irqRouter[slot]);
+  }
+  cacheInvalidateLocked(s, k);
+  return OK;
+}

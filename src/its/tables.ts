@@ -1,0 +1,128 @@
+/**
+ * The ITS tables in guest memory (GIC IHI 0069 §5.2: Device table, ITTs, Collection table) and
+ * their entry formats, which are KVM's ITS table ABI rev 0 (arch/its.ts) both live and when saved.
+ *
+ * The Device table and the ITTs *are* vgic's storage for device and event mappings: the guest gave
+ * that memory to the ITS for exactly this, so no guest command grows host memory. Collections live
+ * in the state (itsColl, 64K entries per ITS, allocated at creation) and reach guest memory only on
+ * save. Every address comes from the guest and is checked: an entry outside RAM is "not mapped".
+ *
+ * Who may call: its/ with the ITS's its_lock held (table contents are guarded by it).
+ * Results of reads go to module scratch (no allocation per walk).
+ */
+
+import {
+  ABI_DTE_HI_VALID,
+  ABI_L1E_HI_VALID,
+  GITS_BASER_HI_INDIRECT,
+  GITS_BASER_HI_VALID,
+  GITS_BASER_LO_SIZE_MASK,
+  ITS_DEVBITS,
+  ITS_DTE_SIZE,
+  ITS_ITE_SIZE,
+  ITS_TABLE_PAGE,
+} from '../arch/its.ts';
+import type { GuestMemory } from '../memory/guest-memory.ts';
+import { type GicState, I_BASER0_HI, I_BASER0_LO, ITS_STRIDE } from '../state/layout.ts';
+
+/** Scratch for 64-bit entries. */
+export const entry = new Uint32Array(2);
+
+/** A 48-bit address from a low word and a high word whose bits 19:16 (PA 51:48) must be zero. */
+function addr(lo: number, hi: number): number {
+  if (hi & 0xf0000) return -1;
+  return (hi & 0xffff) * 0x100000000 + (lo >>> 0);
+}
+
+/** BASER<n>'s table address (64K-aligned), or -1. */
+export function baserAddr(s: GicState, k: number, n: 0 | 1): number {
+  const i = k * ITS_STRIDE + I_BASER0_LO + 2 * n;
+  return addr(s.its[i] & 0xffff0000, s.its[i + 1]);
+}
+
+/** BASER<n>'s table size in bytes ((Size + 1) 64K pages). */
+export function baserBytes(s: GicState, k: number, n: 0 | 1): number {
+  return ((s.its[k * ITS_STRIDE + I_BASER0_LO + 2 * n] & GITS_BASER_LO_SIZE_MASK) + 1) * ITS_TABLE_PAGE;
+}
+
+export function baserValid(s: GicState, k: number, n: 0 | 1): boolean {
+  return (s.its[k * ITS_STRIDE + I_BASER0_HI + 2 * n] & GITS_BASER_HI_VALID) !== 0;
+}
+
+/**
+ * vgic_its_check_id: the guest address of entry `id` of table BASER<n> (flat or two-level), or -1
+ * if the ID is beyond the table, its level-1 entry is invalid, or the entry is not in RAM.
+ */
+export function tableEntryAddr(s: GicState, mem: GuestMemory, k: number, n: 0 | 1, id: number): number {
+  if (!baserValid(s, k, n) || id < 0 || id >= 2 ** ITS_DEVBITS) return -1;
+  const base = baserAddr(s, k, n);
+  if (base < 0) return -1;
+  const bytes = baserBytes(s, k, n);
+  let at: number;
+  if ((s.its[k * ITS_STRIDE + I_BASER0_HI + 2 * n] & GITS_BASER_HI_INDIRECT) === 0) {
+    if (id >= bytes / ITS_DTE_SIZE) return -1;
+    at = base + id * ITS_DTE_SIZE;
+  } else {
+    const perPage = ITS_TABLE_PAGE / ITS_DTE_SIZE;
+    const l1 = Math.floor(id / perPage);
+    if (l1 >= bytes / 8) return -1;
+    if (!mem.readWords(base + l1 * 8, entry) || (entry[1] & ABI_L1E_HI_VALID) === 0) return -1;
+    const l2 = addr(entry[0] & 0xffff0000, entry[1]);
+    if (l2 < 0) return -1;
+    at = l2 + (id % perPage) * ITS_DTE_SIZE;
+  }
+  return mem.find(at, 8) === undefined ? -1 : at;
+}
+
+// ---- DTE: |63 V|62:49 next|48:5 ITT_addr[51:8]|4:0 Size-1| ----
+
+/** Last DTE read: ITT address and EventID bits. */
+export let dteItt = 0;
+export let dteBits = 0;
+
+/** Reads the DTE at `at`; true if valid (dteItt / dteBits set). */
+export function readDte(mem: GuestMemory, at: number): boolean {
+  if (!mem.readWords(at, entry) || (entry[1] & ABI_DTE_HI_VALID) === 0) return false;
+  const field = (entry[0] >>> 5) + (entry[1] & 0x1ffff) * 2 ** 27; // ITT_addr[51:8]
+  dteItt = field * 256;
+  dteBits = (entry[0] & 0x1f) + 1;
+  return true;
+}
+
+export function writeDte(mem: GuestMemory, at: number, itt: number, bits: number, next: number): boolean {
+  const field = itt / 256;
+  const lo = (((field % 2 ** 27) << 5) | (bits - 1)) >>> 0;
+  const hi = (ABI_DTE_HI_VALID | (next << 17) | (Math.floor(field / 2 ** 27) & 0x1ffff)) >>> 0;
+  return mem.writeWords(at, lo, hi);
+}
+
+// ---- ITE: |63:48 next|47:16 pINTID|15:0 ICID| ----
+
+export let itePintid = 0;
+export let iteIcid = 0;
+
+/** Reads the ITE at `at`; true if it maps an interrupt (pINTID != 0). */
+export function readIte(mem: GuestMemory, at: number): boolean {
+  if (!mem.readWords(at, entry)) return false;
+  itePintid = ((entry[0] >>> 16) | ((entry[1] & 0xffff) << 16)) >>> 0;
+  iteIcid = entry[0] & 0xffff;
+  return itePintid !== 0;
+}
+
+export function writeIte(mem: GuestMemory, at: number, pintid: number, icid: number, next: number): boolean {
+  return mem.writeWords(at, ((pintid << 16) | icid) >>> 0, ((pintid >>> 16) | (next << 16)) >>> 0);
+}
+
+/** Address of ITE `eventid` in the ITT of the last DTE read. */
+export const iteAddr = (eventid: number): number => dteItt + eventid * ITS_ITE_SIZE;
+
+/** Zeroes the part of an ITT that is in RAM (a new mapping starts empty, whatever the memory held). */
+export function clearItt(mem: GuestMemory, itt: number, bits: number): void {
+  const len = 2 ** bits * ITS_ITE_SIZE;
+  const all = mem.bytesAt(itt, len);
+  if (all !== undefined) {
+    all.fill(0);
+    return;
+  }
+  for (let at = itt; at < itt + len; at += ITS_ITE_SIZE) mem.writeWords(at, 0, 0);
+}

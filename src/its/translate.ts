@@ -1,0 +1,114 @@
+/**
+ * MSI translation (GIC IHI 0069 §5.2.3): (DeviceID, EventID) → ITE → collection → LPI and target,
+ * then the LPI is set pending. KVM: vgic_its_resolve_lpi, vgic_its_trigger_msi,
+ * vgic_its_inject_cached_translation, vgic_its_inject_msi.
+ *
+ * The hot path is a cache hit: no lock, one atomic bit-set under the LPI's irq_lock and the queue.
+ * A miss walks the tables under its_lock and fills the cache.
+ *
+ * Who may call: any thread (signalMsi, a guest's GITS_TRANSLATER write), and the INT command with
+ * its_lock held (resolveLpiLocked).
+ */
+
+import { GITS_CTLR_ENABLED } from '../arch/its.ts';
+import { lockWord, unlockWord } from '../core/locks.ts';
+import { lpiSetPending, lpisEnabled } from '../core/lpi.ts';
+import type { GuestMemory } from '../memory/guest-memory.ts';
+import {
+  type GicState,
+  I_CACHE_MISS,
+  I_CTLR,
+  I_LOCK,
+  I_MSI_BLOCKED,
+  I_MSI_BUSY,
+  I_TABLE_FAULT,
+  ITS_COLLECTIONS,
+  ITS_STRIDE,
+} from '../state/layout.ts';
+import { cacheFillLocked, cacheGeneration, cacheLookup } from './cache.ts';
+import { dteBits, iteAddr, iteIcid, itePintid, readDte, readIte, tableEntryAddr } from './tables.ts';
+
+/** signalMsi answers, as KVM_SIGNAL_MSI's 1 / 0 / -EBUSY. */
+export const MSI_DELIVERED = 1;
+export const MSI_BLOCKED = 0;
+export const MSI_BUSY = -1;
+
+/** resolveLpiLocked results other than a slot. */
+export const RESOLVE_BLOCKED = -1;
+export const RESOLVE_BUSY = -2;
+
+export function itsEnabled(s: GicState, k: number): boolean {
+  return (s.its[k * ITS_STRIDE + I_CTLR] & GITS_CTLR_ENABLED) !== 0;
+}
+
+/**
+ * findIte: the address of the ITE for (devid, eventid) if the device is mapped, the event in range,
+ * and the ITE valid with a pINTID in the LPI store; else -1. itePintid / iteIcid hold the entry.
+ * Caller holds its_lock.
+ */
+export function findIteLocked(
+  s: GicState,
+  mem: GuestMemory,
+  k: number,
+  devid: number,
+  eventid: number,
+): number {
+  const dte = tableEntryAddr(s, mem, k, 0, devid);
+  if (dte < 0 || !readDte(mem, dte) || eventid >= 2 ** dteBits) return -1;
+  const at = iteAddr(eventid);
+  if (!readIte(mem, at)) return -1;
+  if (s.lpiSlot(itePintid) < 0) {
+    // Only a guest writing into its ITT behind the ITS's back gets here.
+    s.its[k * ITS_STRIDE + I_TABLE_FAULT]++;
+    return -1;
+  }
+  return at;
+}
+
+/**
+ * vgic_its_resolve_lpi: the slot of the LPI (devid, eventid) translates to, or RESOLVE_BLOCKED (no
+ * valid mapping, or its collection is not mapped) / RESOLVE_BUSY (ITS disabled, or the target's
+ * LPIs are). A successful translation is cached. Caller holds its_lock.
+ */
+export function resolveLpiLocked(
+  s: GicState,
+  mem: GuestMemory,
+  k: number,
+  devid: number,
+  eventid: number,
+): number {
+  if (!itsEnabled(s, k)) return RESOLVE_BUSY;
+  const gen = cacheGeneration(s, k);
+  if (devid > 0xffff || eventid > 0xffff || findIteLocked(s, mem, k, devid, eventid) < 0)
+    return RESOLVE_BLOCKED;
+  const target = s.itsColl[k * ITS_COLLECTIONS + iteIcid];
+  if (target < 0) return RESOLVE_BLOCKED;
+  if (!lpisEnabled(s, target)) return RESOLVE_BUSY;
+  cacheFillLocked(s, k, devid, eventid, itePintid, gen);
+  return s.lpiSlot(itePintid);
+}
+
+/** An MSI to ITS k (KVM_SIGNAL_MSI, or a write to its GITS_TRANSLATER). */
+export function itsInjectMsi(
+  s: GicState,
+  mem: GuestMemory,
+  k: number,
+  devid: number,
+  eventid: number,
+): number {
+  if (devid <= 0xffff && eventid <= 0xffff) {
+    const slot = cacheLookup(s, k, devid, eventid);
+    if (slot >= 0) {
+      lpiSetPending(s, slot);
+      return MSI_DELIVERED;
+    }
+  }
+  const lockAt = k * ITS_STRIDE + I_LOCK;
+  lockWord(s, s.its, lockAt);
+  s.its[k * ITS_STRIDE + I_CACHE_MISS]++;
+  const r = resolveLpiLocked(s, mem, k, devid, eventid);
+  if (r >= 0) lpiSetPending(s, r);
+  else s.its[k * ITS_STRIDE + (r === RESOLVE_BUSY ? I_MSI_BUSY : I_MSI_BLOCKED)]++;
+  unlockWord(s, s.its, lockAt);
+  return r >= 0 ? MSI_DELIVERED : r === RESOLVE_BUSY ? MSI_BUSY : MSI_BLOCKED;
+}
