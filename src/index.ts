@@ -5,12 +5,28 @@
 
 export * from './arch/gicv3.ts';
 export * from './arch/intid.ts';
+export * from './arch/its.ts';
 export * from './arch/sysreg.ts';
 export { setLockOwnerId } from './core/locks.ts';
 export { VgicError, type VgicErrorCode } from './device/errors.ts';
+export { Its, type ItsStats } from './device/its.ts';
 export { USER_SYSREGS } from './device/sysregs.ts';
 export { type IrqHandler, MAX_IRQ_NESTING, VCpu, type WfiResult } from './device/vcpu.ts';
-export { type RedistRegion, Vgic, type VgicStats, type VgicV3Options } from './device/vgic.ts';
+export {
+  type MsiResult,
+  type RedistRegion,
+  Vgic,
+  type VgicAddressMap,
+  type VgicStats,
+  type VgicV3Options,
+} from './device/vgic.ts';
 export { GIC_DEFAULT_PMR, GIC_DEFAULT_PRIORITY, GicV3Guest } from './guest/gic-v3.ts';
+export {
+  GuestAllocator,
+  ItsGuest,
+  type ItsGuestOptions,
+  LPI_PROP_DEFAULT,
+  LpiTables,
+} from './guest/gic-v3-its.ts';
 export { GuestMemory } from './memory/guest-memory.ts';
 export * from './state/layout.ts';

@@ -37,7 +37,9 @@ function addr(lo: number, hi: number): number {
 /** BASER<n>'s table address (64K-aligned), or -1. */
 export function baserAddr(s: GicState, k: number, n: 0 | 1): number {
   const i = k * ITS_STRIDE + I_BASER0_LO + 2 * n;
-  return addr(s.its[i] & 0xffff0000, s.its[i + 1]);
+  // With 64K pages, PA bits 51:48 sit in bits 15:12; the high word's 19:16 is Entry_Size.
+  if (s.its[i] & 0xf000) return -1;
+  return (s.its[i + 1] & 0xffff) * 0x100000000 + ((s.its[i] & 0xffff0000) >>> 0);
 }
 
 /** BASER<n>'s table size in bytes ((Size + 1) 64K pages). */
