@@ -27,6 +27,8 @@ Commands:
       --lrs N          list registers per vCPU, 1..16 (default 4)
       --ram-size SIZE  guest RAM at 0x40000000, e.g. 128M (default 128M; 0 for none)
       --virtual-time   the counter moves only on clock_step / WFI
+      --its N          ITSes, 0..16 (default 0): ITS k at 0x08080000 + k*0x20000, MSI doorbell
+                       at its base + 0x10040; with N > 1 the redistributors follow the last ITS
   micro-bench          single-thread micro-benchmarks (kvm-unit-tests micro-bench semantics)
       --iterations N   calls per trial (default 65536)
       --trials N       trials per test, median reported (default 11)
@@ -80,6 +82,7 @@ async function main(argv: string[]): Promise<void> {
       lrs: { type: 'string' },
       'ram-size': { type: 'string' },
       'virtual-time': { type: 'boolean' },
+      its: { type: 'string' },
       iterations: { type: 'string' },
       trials: { type: 'string' },
       json: { type: 'string' },
@@ -104,6 +107,7 @@ async function main(argv: string[]): Promise<void> {
         lrs: intOption(values.lrs, 'lrs', 4),
         time: values['virtual-time'] ? 'virtual' : 'real',
         ram: ramSize > 0 ? { size: ramSize } : undefined,
+        its: intOption(values.its, 'its', 0),
       });
       const rl = createInterface({
         input: process.stdin,

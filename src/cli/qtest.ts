@@ -5,7 +5,8 @@
  * can end it but `quit` or the end of input.
  *
  * Commands on a CPU behave as that vCPU executing one instruction (device/vcpu.ts). MMIO commands
- * run on the current CPU (`cpu N` selects it, default 0).
+ * run on the current CPU (`cpu N` selects it, default 0). `msi` is a device's MSI (KVM_SIGNAL_MSI)
+ * and `its_errors` an ITS's counters, as one line of NAME=count pairs.
  *
  * Who may call: the CLI (main.ts) and tests, one session per Vgic.
  */
@@ -21,6 +22,9 @@ const HELP = [
   'sysreg_read CPU NAME                     MRS',
   'irq_line INTID LEVEL                     drive an SPI line (KVM_IRQ_LINE)',
   'ppi_line CPU INTID LEVEL                 drive a PPI line',
+  'msi DOORBELL DEVID EVENTID               KVM_SIGNAL_MSI; answers OK delivered|blocked|busy',
+  '                                         (ITS k doorbell: its base + 0x10040, e.g. 0x08090040)',
+  'its_errors ITS                           ITS counters: OK E_ITS_…=n … errors=n commands=n …',
   'cpu N                                    run later MMIO commands on vCPU N',
   'wfi CPU [TIMEOUT_MS]                     WFI; answers OK irq|timeout',
   'clock_step TICKS                         advance virtual time (--virtual-time)',
@@ -49,6 +53,23 @@ const hex16 = (v: bigint): string => `0x${v.toString(16).padStart(16, '0')}`;
 
 const WIDTH: Record<string, number> = { b: 1, w: 2, l: 4, q: 8 };
 const ADDR_MAX = 2n ** 64n - 1n;
+
+/**
+ * ITS k's counters as `NAME=count` pairs: every E_ITS_* condition (fixed order), their sum as
+ * `errors`, then the other ITS statistics (device/its.ts ItsStats).
+ */
+function itsCounters(gic: Vgic, k: number): string {
+  const st = gic.its(k).stats();
+  const pairs: string[] = [];
+  let total = 0;
+  for (const [name, n] of Object.entries(st.errors)) {
+    pairs.push(`${name}=${n}`);
+    total += n;
+  }
+  pairs.push(`errors=${total}`);
+  for (const [name, n] of Object.entries(st)) if (typeof n === 'number') pairs.push(`${name}=${n}`);
+  return pairs.join(' ');
+}
 
 export class QtestSession {
   readonly gic: Vgic;
@@ -144,6 +165,18 @@ export class QtestSession {
         const cpu = this.vcpu(w[1]);
         const timeout = w[2] === undefined ? 0 : parseSmall(w[2], 'TIMEOUT_MS', 60_000);
         return `OK ${cpu.wfi(timeout)}`;
+      }
+      case 'msi': {
+        if (w.length !== 4) throw new QtestError('usage: msi DOORBELL DEVID EVENTID');
+        const doorbell = this.address(w[1], 4);
+        const devid = parseSmall(w[2], 'DEVID', 0xffffffff);
+        const eventid = parseSmall(w[3], 'EVENTID', 0xffffffff);
+        return `OK ${gic.signalMsi({ doorbell, devid, eventid })}`;
+      }
+      case 'its_errors': {
+        if (w.length !== 2) throw new QtestError('usage: its_errors ITS');
+        if (gic.nIts === 0) throw new QtestError('this GIC has no ITS (start qtest with --its N)');
+        return `OK ${itsCounters(gic, parseSmall(w[1], 'ITS', gic.nIts - 1))}`;
       }
       case 'clock_step': {
         if (w.length !== 2) throw new QtestError('usage: clock_step TICKS');
