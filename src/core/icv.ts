@@ -45,7 +45,10 @@ import {
   V_AP1R0,
   V_EOICOUNT,
   V_HCR,
+  V_LR_ACT,
   V_LR_EOI,
+  V_LR_PEND,
+  V_LR_SORTED,
   V_USED_LRS,
   V_VMCR,
   VCPU_STRIDE,
@@ -92,18 +95,25 @@ export function runningPriority(s: GicState, v: number): number {
   return (31 - Math.clz32(apr & -apr)) << APR_SHIFT;
 }
 
-/** HighestPriorityVirtualInterrupt: index of the best pending LR of an enabled group, or -1. */
+/**
+ * HighestPriorityVirtualInterrupt: index of the best pending LR of an enabled group, or -1.
+ * Only Pending LRs are looked at (V_LR_PEND); when flush left them in priority order and both
+ * groups are enabled, the lowest one is the answer (ties go to the lowest LR, as a scan finds).
+ */
 export function hppviIndex(s: GicState, v: number): number {
   const b = v * VCPU_STRIDE;
   const vmcr = s.vcpu[b + V_VMCR];
-  if ((vmcr & (VMCR_ENG0 | VMCR_ENG1)) === 0) return -1;
-  const used = s.vcpu[b + V_USED_LRS];
+  const pend = s.vcpu[b + V_LR_PEND];
+  if (pend === 0 || (vmcr & (VMCR_ENG0 | VMCR_ENG1)) === 0) return -1;
+  if (s.vcpu[b + V_LR_SORTED] !== 0 && (vmcr & (VMCR_ENG0 | VMCR_ENG1)) === (VMCR_ENG0 | VMCR_ENG1)) {
+    return 31 - Math.clz32(pend & -pend);
+  }
   const base = s.lrIndex(v, 0);
   let best = -1;
   let prio = 0xff; // a priority of 0xff is never signalled (architecturally correct)
-  for (let n = 0; n < used; n++) {
+  for (let m = pend; m !== 0; m &= m - 1) {
+    const n = 31 - Math.clz32(m & -m);
     const hi = s.lr[base + 2 * n + 1];
-    if ((hi & LR_HI_STATE) !== LR_HI_PENDING) continue;
     if ((vmcr & (hi & LR_HI_GROUP ? VMCR_ENG1 : VMCR_ENG0)) === 0) continue;
     const p = lrPriority(hi);
     if (p < prio) {
@@ -151,12 +161,15 @@ export function icvIar(s: GicState, v: number, grp1: boolean): number {
   const hi = s.lr[i + 1];
   if (((hi & LR_HI_GROUP) !== 0) !== grp1 || !canPreempt(s, v, n)) return INTID_SPURIOUS;
   const intid = s.lr[i];
+  const b = v * VCPU_STRIDE;
+  s.vcpu[b + V_LR_PEND] &= ~(1 << n);
   if (intid >= INTID_SECURE && intid <= INTID_SPURIOUS) {
     s.lr[i + 1] = hi & ~LR_HI_PENDING; // special INTIDs go from pending to invalid
     return intid;
   }
   const prio = lrPriority(hi) & gprioMask(s, v, grp1);
   s.lr[i + 1] = ((hi & ~LR_HI_PENDING) | LR_HI_ACTIVE) >>> 0;
+  s.vcpu[b + V_LR_ACT] |= 1 << n;
   s.vcpu[v * VCPU_STRIDE + (grp1 ? V_AP1R0 : V_AP0R0)] |= 1 << (prio >>> APR_SHIFT);
   return intid;
 }
@@ -188,12 +201,12 @@ function dropPriority(s: GicState, v: number): number {
   return c1 << APR_SHIFT;
 }
 
-/** The LR holding `intid` in an active state, or -1. */
+/** The LR holding `intid` in an active state, or -1 (only Active LRs are looked at: V_LR_ACT). */
 function findActive(s: GicState, v: number, intid: number): number {
-  const used = s.vcpu[v * VCPU_STRIDE + V_USED_LRS];
   const base = s.lrIndex(v, 0);
-  for (let n = 0; n < used; n++) {
-    if (s.lr[base + 2 * n] === intid && (s.lr[base + 2 * n + 1] & LR_HI_ACTIVE) !== 0) return n;
+  for (let m = s.vcpu[v * VCPU_STRIDE + V_LR_ACT]; m !== 0; m &= m - 1) {
+    const n = 31 - Math.clz32(m & -m);
+    if (s.lr[base + 2 * n] === intid) return n;
   }
   return -1;
 }
@@ -215,6 +228,13 @@ function deactivateLr(s: GicState, v: number, n: number): number {
   const i = s.lrIndex(v, n) + 1;
   const hi = s.lr[i];
   s.lr[i] = (hi & ~LR_HI_ACTIVE) >>> 0;
+  const b = v * VCPU_STRIDE;
+  s.vcpu[b + V_LR_ACT] &= ~(1 << n);
+  if (hi & LR_HI_PENDING) {
+    // Active+Pending becomes Pending: a candidate again, possibly out of priority order.
+    s.vcpu[b + V_LR_PEND] |= 1 << n;
+    s.vcpu[b + V_LR_SORTED] = 0;
+  }
   if (hi & LR_HI_HW) {
     physIntid = hi & LR_HI_PINTID_MASK;
     return ICV_DEACTIVATE_PHYS;

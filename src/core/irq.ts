@@ -68,7 +68,10 @@ export function kickVcpu(s: GicState, v: number): void {
     s.vcpu[b + V_REQUESTS] |= REQ_IRQ_PENDING;
     return;
   }
-  Atomics.or(s.vcpu, b + V_REQUESTS, REQ_IRQ_PENDING);
+  // A request already raised needs no second read-modify-write (bursts of MSIs kick once).
+  if ((Atomics.load(s.vcpu, b + V_REQUESTS) & REQ_IRQ_PENDING) === 0) {
+    Atomics.or(s.vcpu, b + V_REQUESTS, REQ_IRQ_PENDING);
+  }
   // A WFI sets V_SLEEPING before it re-checks for work (seq_cst both sides), so either it sees the
   // new work or this sees it sleeping; notify, which costs ~30 ns, only then.
   if (Atomics.load(s.vcpu, b + V_SLEEPING) !== 0) {

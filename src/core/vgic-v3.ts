@@ -26,6 +26,9 @@ import {
   IRQ_HW,
   IRQ_LINE_LEVEL,
   IRQ_PENDING_LATCH,
+  V_LR_ACT,
+  V_LR_PEND,
+  V_LR_SORTED,
   V_USED_LRS,
   VCPU_STRIDE,
 } from '../state/layout.ts';
@@ -60,6 +63,19 @@ export function populateLrLocked(s: GicState, v: number, slot: number, n: number
   const i = s.lrIndex(v, n);
   s.lr[i] = s.irqIntid[slot];
   s.lr[i + 1] = hi >>> 0;
+  // The LR masks (V_LR_PEND / V_LR_ACT) and V_LR_SORTED, which flush reset to "empty, sorted".
+  const b = v * VCPU_STRIDE;
+  if (hi & LR_HI_ACTIVE) s.vcpu[b + V_LR_ACT] |= 1 << n;
+  else if (hi & LR_HI_PENDING) {
+    const pend = s.vcpu[b + V_LR_PEND];
+    if (pend !== 0) {
+      const last = 31 - Math.clz32(pend);
+      if (((s.lr[s.lrIndex(v, last) + 1] >>> LR_HI_PRIORITY_SHIFT) & 0xff) > s.irqPriority[slot]) {
+        s.vcpu[b + V_LR_SORTED] = 0;
+      }
+    }
+    s.vcpu[b + V_LR_PEND] = pend | (1 << n);
+  }
 }
 
 /** The slot an LR's vINTID names for vCPU v, or -1 (an interrupt may have vanished). */
@@ -108,4 +124,6 @@ export function foldLrState(s: GicState, v: number): void {
     unlockIrq(s, slot);
   }
   s.vcpu[v * VCPU_STRIDE + V_USED_LRS] = 0;
+  s.vcpu[v * VCPU_STRIDE + V_LR_PEND] = 0;
+  s.vcpu[v * VCPU_STRIDE + V_LR_ACT] = 0;
 }

@@ -22,7 +22,10 @@ import {
   V_FLUSHES,
   V_HCR,
   V_IN_GUEST,
+  V_LR_ACT,
   V_LR_EOI,
+  V_LR_PEND,
+  V_LR_SORTED,
   V_USED_LRS,
   V_VMCR,
   VCPU_STRIDE,
@@ -90,11 +93,16 @@ export function flushHwstate(s: GicState, v: number): void {
   // An empty ap_list needs no lock (nor an atomic read): anything queued after this read kicks the vCPU.
   if (s.vcpu[b + V_AP_HEAD] < 0) {
     s.vcpu[b + V_USED_LRS] = 0;
+    s.vcpu[b + V_LR_PEND] = 0;
+    s.vcpu[b + V_LR_ACT] = 0;
     s.vcpu[b + V_HCR] = 0;
     s.vcpu[b + V_LR_EOI] = 0;
     return;
   }
   s.vcpu[b + V_FLUSHES]++;
+  s.vcpu[b + V_LR_PEND] = 0;
+  s.vcpu[b + V_LR_ACT] = 0;
+  s.vcpu[b + V_LR_SORTED] = 1;
   lockApList(s, b + V_AP_LOCK);
   const nLrs = s.nLrs;
   if (s.vcpu[b + V_AP_COUNT] > nLrs) sortApListLocked(s, v);

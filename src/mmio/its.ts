@@ -231,7 +231,7 @@ const regs: RegisterDesc[] = [
   reg('GITS_UMSIR', GITS_UMSIR, 8, W32 | W64, { read: readRaz }),
   reg('GITS_CBASER', GITS_CBASER, 8, W32 | W64, { read: readPair(I_CBASER_LO), write: writeCbaser }),
   reg('GITS_CWRITER', GITS_CWRITER, 8, W32 | W64, {
-    read: readPair(I_CWRITER),
+    read: (c, k, at) => (at === 0 ? c.s.its[k * ITS_STRIDE + I_CWRITER] : 0),
     write: writeCwriter,
     uwrite: uwriteCwriter,
   }),

@@ -88,7 +88,10 @@ export const V_PSTATE_F = 23; // 1 while the in-process guest has FIQs masked (P
 export const V_LPI_CTLR = 24; // GICR_CTLR.EnableLPIs / RWP (changed by compare-exchange, as KVM)
 export const V_PENDBASER_LO = 25; // GICR_PENDBASER (PTZ kept in the high word until LPIs are enabled)
 export const V_PENDBASER_HI = 26;
-export const VCPU_STRIDE = 28;
+export const V_LR_PEND = 27; // bit n: LR n is Pending (not Active): the candidates for IAR
+export const V_LR_ACT = 28; // bit n: LR n is Active (or Active+Pending): the candidates for EOIR/DIR
+export const V_LR_SORTED = 29; // 1 while the Pending LRs are in priority order (lowest LR = best)
+export const VCPU_STRIDE = 32;
 
 /** V_RD_FLAGS bits. */
 export const RD_LAST = 1 << 0;
