@@ -47,6 +47,7 @@ import {
   V_HCR,
   V_LR_ACT,
   V_LR_EOI,
+  V_LR_GRP0,
   V_LR_PEND,
   V_LR_SORTED,
   V_USED_LRS,
@@ -97,25 +98,22 @@ export function runningPriority(s: GicState, v: number): number {
 
 /**
  * HighestPriorityVirtualInterrupt: index of the best pending LR of an enabled group, or -1.
- * Only Pending LRs are looked at (V_LR_PEND); when flush left them in priority order and both
- * groups are enabled, the lowest one is the answer (ties go to the lowest LR, as a scan finds).
+ * Only Pending LRs of enabled groups are candidates (V_LR_PEND, V_LR_GRP0); when flush left them
+ * in priority order the lowest one is the answer (ties go to the lowest LR, as a scan finds).
  */
 export function hppviIndex(s: GicState, v: number): number {
   const b = v * VCPU_STRIDE;
   const vmcr = s.vcpu[b + V_VMCR];
-  const pend = s.vcpu[b + V_LR_PEND];
-  if (pend === 0 || (vmcr & (VMCR_ENG0 | VMCR_ENG1)) === 0) return -1;
-  if (s.vcpu[b + V_LR_SORTED] !== 0 && (vmcr & (VMCR_ENG0 | VMCR_ENG1)) === (VMCR_ENG0 | VMCR_ENG1)) {
-    return 31 - Math.clz32(pend & -pend);
-  }
+  const g0 = s.vcpu[b + V_LR_GRP0];
+  const cand = s.vcpu[b + V_LR_PEND] & ((vmcr & VMCR_ENG0 ? g0 : 0) | (vmcr & VMCR_ENG1 ? ~g0 : 0));
+  if (cand === 0) return -1;
+  if (s.vcpu[b + V_LR_SORTED] !== 0) return 31 - Math.clz32(cand & -cand);
   const base = s.lrIndex(v, 0);
   let best = -1;
   let prio = 0xff; // a priority of 0xff is never signalled (architecturally correct)
-  for (let m = pend; m !== 0; m &= m - 1) {
+  for (let m = cand; m !== 0; m &= m - 1) {
     const n = 31 - Math.clz32(m & -m);
-    const hi = s.lr[base + 2 * n + 1];
-    if ((vmcr & (hi & LR_HI_GROUP ? VMCR_ENG1 : VMCR_ENG0)) === 0) continue;
-    const p = lrPriority(hi);
+    const p = lrPriority(s.lr[base + 2 * n + 1]);
     if (p < prio) {
       prio = p;
       best = n;

@@ -27,6 +27,7 @@ import {
   IRQ_LINE_LEVEL,
   IRQ_PENDING_LATCH,
   V_LR_ACT,
+  V_LR_GRP0,
   V_LR_PEND,
   V_LR_SORTED,
   V_USED_LRS,
@@ -65,6 +66,7 @@ export function populateLrLocked(s: GicState, v: number, slot: number, n: number
   s.lr[i + 1] = hi >>> 0;
   // The LR masks (V_LR_PEND / V_LR_ACT) and V_LR_SORTED, which flush reset to "empty, sorted".
   const b = v * VCPU_STRIDE;
+  if ((hi & LR_HI_GROUP) === 0) s.vcpu[b + V_LR_GRP0] |= 1 << n;
   if (hi & LR_HI_ACTIVE) s.vcpu[b + V_LR_ACT] |= 1 << n;
   else if (hi & LR_HI_PENDING) {
     const pend = s.vcpu[b + V_LR_PEND];

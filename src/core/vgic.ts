@@ -24,6 +24,7 @@ import {
   V_IN_GUEST,
   V_LR_ACT,
   V_LR_EOI,
+  V_LR_GRP0,
   V_LR_PEND,
   V_LR_SORTED,
   V_USED_LRS,
@@ -103,6 +104,7 @@ export function flushHwstate(s: GicState, v: number): void {
   s.vcpu[b + V_LR_PEND] = 0;
   s.vcpu[b + V_LR_ACT] = 0;
   s.vcpu[b + V_LR_SORTED] = 1;
+  s.vcpu[b + V_LR_GRP0] = 0;
   lockApList(s, b + V_AP_LOCK);
   const nLrs = s.nLrs;
   if (s.vcpu[b + V_AP_COUNT] > nLrs) sortApListLocked(s, v);

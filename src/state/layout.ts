@@ -91,6 +91,7 @@ export const V_PENDBASER_HI = 26;
 export const V_LR_PEND = 27; // bit n: LR n is Pending (not Active): the candidates for IAR
 export const V_LR_ACT = 28; // bit n: LR n is Active (or Active+Pending): the candidates for EOIR/DIR
 export const V_LR_SORTED = 29; // 1 while the Pending LRs are in priority order (lowest LR = best)
+export const V_LR_GRP0 = 30; // bit n: LR n holds a Group 0 interrupt
 export const VCPU_STRIDE = 32;
 
 /** V_RD_FLAGS bits. */
