@@ -125,10 +125,19 @@ function syncPendingStatus(s: GicState, mem: GuestMemory, slot: number): void {
  * `target` (-1: its collection is not mapped) through collection `router` (its << 16 | ICID), and
  * refresh its configuration. A newly mapped LPI also takes its bit from the pending table.
  */
-export function lpiMap(s: GicState, mem: GuestMemory, slot: number, target: number, router: number): void {
+export function lpiMap(
+  s: GicState,
+  mem: GuestMemory,
+  k: number,
+  slot: number,
+  target: number,
+  router: number,
+): void {
   const i = slot - s.lpiBase;
   const first = s.irqLpiRef[i] === 0;
-  if (s.irqLpiRef[i] !== 0xffffffff) s.irqLpiRef[i]++;
+  // At most 2^16 x 2^16 ITEs per ITS can name an LPI, and 16 ITSes: 32 bits never overflow.
+  s.irqLpiRef[i]++;
+  s.itsLpiRef[k * s.nLpis + i]++;
   if (first) {
     lockIrq(s, slot);
     s.irqFlags[slot] = LPI_FREE_FLAGS | IRQ_VALID;
@@ -146,11 +155,27 @@ export function lpiMap(s: GicState, mem: GuestMemory, slot: number, target: numb
  * An ITE no longer maps this LPI (DISCARD, MAPD unmap or remap). The last reference frees it: its
  * pending state goes (the spec's DISCARD removes it; an unmapped LPI has nowhere to be delivered).
  */
-export function lpiUnmap(s: GicState, slot: number): void {
+export function lpiUnmap(s: GicState, k: number, slot: number): void {
   const i = slot - s.lpiBase;
-  if (s.irqLpiRef[i] === 0) return;
+  // A reference this ITS does not hold (a guest rewrote its ITT behind the ITS's back) is ignored.
+  if (s.itsLpiRef[k * s.nLpis + i] === 0) return;
+  s.itsLpiRef[k * s.nLpis + i]--;
   s.irqLpiRef[i]--;
-  if (s.irqLpiRef[i] !== 0) return;
+  if (s.irqLpiRef[i] === 0) lpiFree(s, slot);
+}
+
+/** ITS k's device table is gone (BASER0.Valid cleared, ITS reset): drop every reference it held. */
+export function lpiDropIts(s: GicState, k: number): void {
+  for (let i = 0; i < s.nLpis; i++) {
+    const r = s.itsLpiRef[k * s.nLpis + i];
+    if (r === 0) continue;
+    s.itsLpiRef[k * s.nLpis + i] = 0;
+    s.irqLpiRef[i] -= r;
+    if (s.irqLpiRef[i] === 0) lpiFree(s, s.lpiBase + i);
+  }
+}
+
+function lpiFree(s: GicState, slot: number): void {
   haltOwnerOf(s, slot);
   lockIrq(s, slot);
   s.irqFlags[slot] = LPI_FREE_FLAGS;
@@ -237,10 +262,13 @@ export function disableLpis(s: GicState, mem: GuestMemory, v: number): void {
  * table (set and clear). The caller has stopped the vCPUs (their LRs are folded).
  */
 export function savePendingTables(s: GicState, mem: GuestMemory): void {
-  for (let v = 0; v < s.nVcpus; v++) writeBackPending(s, mem, v, false);
+  // A redistributor with EnableLPIs = 0 keeps its pending state in its table (the guest may have
+  // set bits there to be read at enable, as kvm-unit-tests' its-pending-migration does): the save
+  // only adds latched bits to it and never clears one, or those interrupts would be lost.
+  for (let v = 0; v < s.nVcpus; v++) writeBackPending(s, mem, v, false, lpisEnabled(s, v));
 }
 
-function writeBackPending(s: GicState, mem: GuestMemory, v: number, consume: boolean): void {
+function writeBackPending(s: GicState, mem: GuestMemory, v: number, consume: boolean, clear = true): void {
   const base = pendbaseAddr(s, v);
   for (let i = 0; i < s.nLpis; i++) {
     const slot = s.lpiBase + i;
@@ -255,7 +283,7 @@ function writeBackPending(s: GicState, mem: GuestMemory, v: number, consume: boo
       continue;
     }
     const bit = 1 << (intid & 7);
-    mem.write(at, 1, pending ? byte | bit : byte & ~bit);
+    if (pending || clear) mem.write(at, 1, pending ? byte | bit : byte & ~bit);
     if (consume && pending) {
       lockIrq(s, slot);
       s.irqFlags[slot] &= ~IRQ_PENDING_LATCH;
