@@ -38,9 +38,9 @@ import {
   V_PENDBASER_LO,
   VCPU_STRIDE,
 } from '../state/layout.ts';
-import { kickVcpu, queueIrqUnlock } from './irq.ts';
+import { queueIrqUnlock } from './irq.ts';
 import { lockIrq, unlockIrq } from './locks.ts';
-import { haltOwnerOf, haltVcpuLrs } from './vgic.ts';
+import { haltOwnerOf, haltVcpuLrs, migrateFrom } from './vgic.ts';
 
 /** An LPI slot's flags when no ITE maps it: edge, Group 1 (LPIs are), not VALID. */
 export const LPI_FREE_FLAGS = IRQ_EDGE | IRQ_GROUP1;
@@ -202,7 +202,7 @@ export function lpiSetPending(s: GicState, slot: number): void {
 
 /**
  * update_affinity: an LPI now targets `target` through collection `router`. If another vCPU holds
- * it on its ap_list, that vCPU is kicked so its next exit migrates it (vgic_prune_ap_list).
+ * it on its ap_list, it migrates now (core/vgic.ts migrateFrom).
  */
 export function lpiRetarget(s: GicState, slot: number, target: number, router: number): void {
   lockIrq(s, slot);
@@ -210,7 +210,7 @@ export function lpiRetarget(s: GicState, slot: number, target: number, router: n
   s.irqRouter[slot] = router;
   const on = s.irqApVcpu[slot];
   queueIrqUnlock(s, slot);
-  if (on >= 0 && on !== target) kickVcpu(s, on);
+  if (on >= 0 && on !== target) migrateFrom(s, on);
 }
 
 /**

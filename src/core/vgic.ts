@@ -232,6 +232,17 @@ export function haltVcpuLrs(s: GicState, v: number): void {
   kickVcpu(s, v);
 }
 
+/**
+ * An interrupt's target changed while it sits on vCPU `from`'s ap_list: halt `from` (its LRs fold
+ * back) and prune its list, which migrates the interrupt to its new target now rather than at
+ * `from`'s next exit, which may never come if `from` sleeps or is not being run.
+ */
+export function migrateFrom(s: GicState, from: number): void {
+  haltVcpuLrs(s, from);
+  lockApList(s, from * VCPU_STRIDE + V_AP_LOCK);
+  pruneApListLocked(s, from);
+}
+
 /** Halts every vCPU whose LRs may hold `slot` (the one whose ap_list has it). */
 export function haltOwnerOf(s: GicState, slot: number): void {
   const on = s.irqApVcpu[slot];

@@ -209,7 +209,7 @@ export function restoreTablesLocked(s: GicState, mem: GuestMemory, k: number): v
       fail(k, `collection ${i} is mapped: restore needs a reset ITS`);
   }
   for (let i = 0; i < s.nLpis; i++) {
-    if (s.irqLpiRef[i] !== 0 && s.irqRouter[s.lpiBase + i] >>> 16 === k) {
+    if (s.itsLpiRef[k * s.nLpis + i] !== 0) {
       fail(k, `LPI ${VGIC_MIN_LPI + i} is mapped by this ITS: restore needs a reset ITS`);
     }
   }
@@ -266,7 +266,7 @@ export function restoreTablesLocked(s: GicState, mem: GuestMemory, k: number): v
     writeDte(mem, dtes[d], itt, bits, 0);
     for (let j = from; j < to; j += 3) {
       const icid = mapped[j + 2];
-      lpiMap(s, mem, s.lpiSlot(mapped[j + 1]), s.itsColl[k * ITS_COLLECTIONS + icid], (k << 16) | icid);
+      lpiMap(s, mem, k, s.lpiSlot(mapped[j + 1]), s.itsColl[k * ITS_COLLECTIONS + icid], (k << 16) | icid);
     }
   }
   cacheInvalidateLocked(s, k);

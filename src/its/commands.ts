@@ -199,12 +199,12 @@ function runCommandLocked(s: GicState, mem: GuestMemory, k: number): number {
 }
 
 /** Drops the references an ITT's valid entries hold (a device unmapped or remapped). */
-function releaseItt(s: GicState, mem: GuestMemory, itt: number, bits: number): void {
+function releaseItt(s: GicState, mem: GuestMemory, k: number, itt: number, bits: number): void {
   const n = 2 ** bits;
   for (let e = 0; e < n; e++) {
     if (!readIte(mem, itt + e * ITS_ITE_SIZE)) continue;
     const slot = s.lpiSlot(itePintid);
-    if (slot >= 0) lpiUnmap(s, slot);
+    if (slot >= 0) lpiUnmap(s, k, slot);
   }
 }
 
@@ -217,7 +217,7 @@ function mapd(s: GicState, mem: GuestMemory, k: number): number {
   if (dte < 0) return E_ITS_MAPD_DEVICE_OOR;
   if (valid && bits > ITS_EVENT_IDBITS) return E_ITS_MAPD_ITTSIZE_OOR;
   if (readDte(mem, dte)) {
-    releaseItt(s, mem, dteItt, dteBits);
+    releaseItt(s, mem, k, dteItt, dteBits);
     cacheInvalidateLocked(s, k);
   }
   if (!valid) {
@@ -273,7 +273,7 @@ function mapti(s: GicState, mem: GuestMemory, k: number, pintid: number): number
   // Mapping an event twice is UNPREDICTABLE; KVM (and vgic) keep the first mapping.
   if (readIte(mem, at)) return OK;
   writeIte(mem, at, pintid, icid, 0);
-  lpiMap(s, mem, s.lpiSlot(pintid), target, (k << 16) | icid);
+  lpiMap(s, mem, k, s.lpiSlot(pintid), target, (k << 16) | icid);
   return OK;
 }
 
@@ -299,7 +299,7 @@ function discard(s: GicState, mem: GuestMemory, k: number): number {
   const slot = s.lpiSlot(itePintid);
   cacheInvalidateLocked(s, k);
   lpiClearPending(s, slot);
-  lpiUnmap(s, slot);
+  lpiUnmap(s, k, slot);
   // Clear the ITE (7602ffd1d5e8): a later save must not resurrect it.
   mem.writeWords(at, 0, 0);
   return OK;

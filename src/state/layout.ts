@@ -190,6 +190,7 @@ function sections(c: StateConfig): Section[] {
     { name: 'irqHwIntid', bytesPerElement: 4, count: nSlots },
     { name: 'irqPriority', bytesPerElement: 1, count: nSlots },
     { name: 'irqLpiRef', bytesPerElement: 4, count: nLpis },
+    { name: 'itsLpiRef', bytesPerElement: 4, count: nIts * nLpis },
     { name: 'its', bytesPerElement: 4, count: nIts * ITS_STRIDE },
     { name: 'itsColl', bytesPerElement: 4, count: nIts * ITS_COLLECTIONS },
     { name: 'itsCache', bytesPerElement: 4, count: nIts * (c.itsCache ?? 0) * 2 },
@@ -258,6 +259,8 @@ export class GicState {
   readonly irqPriority: Uint8Array;
   /** Per LPI (index intid - 8192): how many ITEs map it. */
   readonly irqLpiRef: Uint32Array;
+  /** Per ITS, per LPI: how many of that ITS's ITEs map it (irqLpiRef is the sum over ITSes). */
+  readonly itsLpiRef: Uint32Array;
   /** Per-ITS words (I_*), ITS_STRIDE per ITS. */
   readonly its: Int32Array;
   /** Per ITS, ITS_COLLECTIONS entries: the target vCPU of each collection, or -1 (not mapped). */
@@ -309,6 +312,7 @@ export class GicState {
     this.irqHwIntid = i32('irqHwIntid', n);
     this.irqPriority = new Uint8Array(buffer, offsets.irqPriority, n);
     this.irqLpiRef = new Uint32Array(buffer, offsets.irqLpiRef, this.nLpis);
+    this.itsLpiRef = new Uint32Array(buffer, offsets.itsLpiRef, this.nIts * this.nLpis);
     this.its = i32('its', this.nIts * ITS_STRIDE);
     this.itsColl = i32('itsColl', this.nIts * ITS_COLLECTIONS);
     this.itsCache = i32('itsCache', this.nIts * this.itsCacheSize * 2);
