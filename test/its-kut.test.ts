@@ -677,18 +677,14 @@ function sharedLpi(): { m: Machine; its1: ItsGuest } {
 }
 
 describe('ITS reset and table invalidation', () => {
-  test('resetting one ITS keeps an LPI another ITS still maps', {
-    todo: 'vgic bug: src/mmio/its.ts dropTableLocked forces the refcount to 1, freeing an LPI the other ITS maps',
-  }, () => {
+  test('resetting one ITS keeps an LPI another ITS still maps', () => {
     const { m } = sharedLpi();
     m.gic.its(1).reset();
     assert.equal(m.gic.signalMsi({ doorbell: m.its.doorbell, devid: 2, eventid: 0 }), 'delivered');
     expectLpi(m, 1, 8210, 'ITS 0 still maps LPI 8210');
   });
 
-  test('clearing BASER0.Valid on one ITS keeps an LPI another ITS still maps', {
-    todo: 'vgic bug: src/mmio/its.ts dropTableLocked forces the refcount to 1, freeing an LPI the other ITS maps',
-  }, () => {
+  test('clearing BASER0.Valid on one ITS keeps an LPI another ITS still maps', () => {
     const { m, its1 } = sharedLpi();
     its1.disable();
     const at = its1.base + GITS_BASER;
@@ -697,9 +693,7 @@ describe('ITS reset and table invalidation', () => {
     expectLpi(m, 1, 8210, 'ITS 0 still maps LPI 8210');
   });
 
-  test("resetting the ITS that mapped an LPI first releases that ITS's reference", {
-    todo: "vgic bug: src/mmio/its.ts dropTableLocked only drops LPIs whose irqRouter names the ITS (the last mapper's), so the first ITS's reference leaks",
-  }, () => {
+  test("resetting the ITS that mapped an LPI first releases that ITS's reference", () => {
     const { m, its1 } = sharedLpi();
     m.gic.its(0).reset();
     assert.ok(its1.discard(3, 0));
@@ -712,9 +706,7 @@ describe('ITS reset and table invalidation', () => {
     expectLpi(m, 1, 8210, 'the pending bit is read when LPI 8210 is mapped again');
   });
 
-  test('a device table made invalid then valid again does not translate to freed LPIs', {
-    todo: "vgic bug: src/mmio/its.ts dropTableLocked frees the LPIs but leaves the DTEs/ITEs in RAM; after BASER0 is valid again INT counts no error and signalMsi answers 'delivered', yet nothing arrives",
-  }, () => {
+  test('a device table made invalid then valid again does not translate to freed LPIs', () => {
     const m = setup();
     itsSetup1(m);
     m.its.disable();
