@@ -17,6 +17,7 @@ import {
   ICC_EOIR1_EL1,
   ICC_IAR1_EL1,
   ItsGuest,
+  type ItsGuestOptions,
   LpiTables,
   type VCpu,
   Vgic,
@@ -40,7 +41,7 @@ interface Env {
 }
 
 /** 4 vCPUs with LPIs on; collections 0..3 map to vCPUs 0..3; device 2 event 20 → LPI 8195 on vCPU 3. */
-function setup(opts: { itsCacheSize?: number; ram?: number } = {}): Env {
+function setup(opts: { itsCacheSize?: number; ram?: number; init?: ItsGuestOptions } = {}): Env {
   const ram = opts.ram ?? 64 << 20;
   const gic = Vgic.create({
     vcpus: 4,
@@ -61,7 +62,7 @@ function setup(opts: { itsCacheSize?: number; ram?: number } = {}): Env {
     lpi.enable(guests[i].rd);
   }
   const its = new ItsGuest(cpus[0], alloc);
-  its.init();
+  its.init(opts.init);
   its.enable();
   const itt = its.createDevice(DEV, 8);
   for (let c = 0; c < 4; c++) assert.ok(its.mapc(c, c));
@@ -309,6 +310,34 @@ describe('cache capacity and generations', () => {
     for (let ev = 0; ev < 64; ev++) {
       assert.equal(fire(e, 3, ev), ev === 5 ? `0:${8192 + 200 + 3 * 64 + 5}` : expect(3, ev));
     }
+  });
+
+  test('the largest DeviceIDs and EventIDs (0x8000.., 0xffff) are cached and keyed exactly', () => {
+    // 8 pages of device table: every one of the 2^16 DeviceIDs has a DTE.
+    const e = setup({ itsCacheSize: 16, init: { deviceTablePages: 8 } });
+    for (const d of [0x8000, 0xffff, 0x7fff]) e.its.createDevice(d, 16);
+    const map: [number, number, number, number][] = [
+      [0x8000, 0xffff, 9000, 0],
+      [0xffff, 0xffff, 9001, 1],
+      [0xffff, 0, 9002, 2],
+      [0x7fff, 0xffff, 9003, 3],
+      [0x8000, 0, 9004, 1],
+    ];
+    for (const [d, ev, intid, c] of map) assert.ok(e.its.mapti(d, ev, intid, c));
+    assert.equal(e.gic.its(0).errorCount(), 0);
+    for (let round = 0; round < 2; round++) {
+      for (const [d, ev, intid, c] of map) {
+        const m = misses(e);
+        assert.equal(fire(e, d, ev), `${c}:${intid}`);
+        assert.equal(fire(e, d, ev), `${c}:${intid}`);
+        assert.ok(
+          misses(e) - m <= 1,
+          `dev 0x${d.toString(16)} ev 0x${ev.toString(16)}: the repeat hit the cache`,
+        );
+      }
+    }
+    assert.equal(fire(e, 0xffff, 1), 'blocked');
+    assert.equal(fire(e, 0x8001, 0xffff), 'blocked');
   });
 
   test('a 1-entry cache still translates correctly', () => {

@@ -176,6 +176,21 @@ describe('E_ITS conditions: counted once, skipped, the queue goes on', () => {
     assert.equal(take(e.cpus), `${TARGET}:16383`);
   });
 
+  test('MAPD of DeviceID 2^16 is DEVICE_OOR even when the device table covers every DeviceID', () => {
+    const e = setup();
+    e.its.disable();
+    e.its.writeBaser(0, e.alloc.alloc(8 * 0x10000), 8, false);
+    e.its.enable();
+    const before = e.gic.its(0).stats();
+    assert.ok(e.its.mapd(0x10000, e.alloc.alloc(256, 256), 1));
+    assert.ok(e.its.mapd(0xffff, e.alloc.alloc(256, 256), 1));
+    assert.deepEqual(moved(before, e.gic.its(0).stats()), { E_ITS_MAPD_DEVICE_OOR: 1, commands: 2 });
+    assert.ok(e.its.mapc(0, 0));
+    assert.ok(e.its.mapti(0xffff, 1, 8200, 0));
+    assert.equal(msi(e, 0xffff, 1), 'delivered');
+    assert.equal(take(e.cpus), '0:8200');
+  });
+
   test('MOVI from an ITE whose own collection is unmapped is MOVI_UNMAPPED_COLLECTION', () => {
     const e = setup();
     assert.ok(e.its.mapc(1, 1));
