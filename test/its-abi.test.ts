@@ -327,6 +327,28 @@ describe('restoreTables: a migration answers as the source did', () => {
     assert.deepEqual(probe(dst2, PROBES), after);
   });
 
+  test('commands queued while the ITS was disabled run on the destination when GITS_CTLR enables it', () => {
+    const src = setup({ deviceTablePages: 4 });
+    mapMany(src);
+    src.its.disable();
+    // Queued, not run: CREADR stays behind CWRITER while the ITS is disabled.
+    assert.equal(src.its.mapti(2, 22, 8198, 7), false);
+    assert.equal(src.its.discard(2, 20), false);
+    const h = src.gic.its(0);
+    assert.equal(Number(h.readReg(GITS_CWRITER)) - Number(h.readReg(GITS_CREADR)), 64);
+    const dst = migrate(src);
+    assert.equal(dst.gic.its(0).enabled, false);
+    assert.equal(dst.gic.its(0).readReg(GITS_CREADR), h.readReg(GITS_CREADR));
+    for (const env of [src, dst]) {
+      env.gic.its(0).writeReg(GITS_CTLR, 1, 4);
+      assert.equal(env.gic.its(0).readReg(GITS_CREADR), env.gic.its(0).readReg(GITS_CWRITER));
+    }
+    const after = probe(src, PROBES.concat([[2, 22]]));
+    assert.ok(after.includes('2/22=2:8198'));
+    assert.ok(after.includes('2/20=blocked'));
+    assert.deepEqual(probe(dst, PROBES.concat([[2, 22]])), after);
+  });
+
   test('a migration with RAM above 4G', () => {
     const src = setup({ ramBase: 0x5a5a40000000, deviceTablePages: 4 });
     mapMany(src);

@@ -191,6 +191,27 @@ describe('E_ITS conditions: counted once, skipped, the queue goes on', () => {
     assert.equal(take(e.cpus), '0:8200');
   });
 
+  test('INT, and an MSI, on an ITE whose collection is unmapped: INT_UNMAPPED_INTERRUPT / blocked', () => {
+    const e = setup();
+    assert.ok(e.its.mapc(ICID, TARGET, false));
+    const before = e.gic.its(0).stats();
+    assert.ok(e.its.int(DEV, EVENT));
+    assert.equal(msi(e), 'blocked');
+    assert.deepEqual(moved(before, e.gic.its(0).stats()), {
+      E_ITS_INT_UNMAPPED_INTERRUPT: 1,
+      commands: 1,
+      cacheMisses: 1,
+      msiBlocked: 1,
+    });
+    assert.equal(take(e.cpus), '');
+    // CLEAR and INV only need the ITE: they succeed.
+    assert.ok(e.its.clear(DEV, EVENT));
+    assert.ok(e.its.inv(DEV, EVENT));
+    assert.equal(e.gic.its(0).errorCount(), 1);
+    assert.ok(e.its.mapc(ICID, TARGET));
+    assertQueueWorks(e);
+  });
+
   test('MOVI from an ITE whose own collection is unmapped is MOVI_UNMAPPED_COLLECTION', () => {
     const e = setup();
     assert.ok(e.its.mapc(1, 1));
