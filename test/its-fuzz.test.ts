@@ -517,7 +517,7 @@ test('random ITS and LPI guest chaos never throws, stalls the command queue or g
       const copy = Vgic.restore(gic.snapshot(), { shared: false });
       assert.equal(copy.nIts, gic.nIts);
     }),
-    { numRuns: 60 },
+    { numRuns: Number(process.env.ITS_FUZZ_RUNS ?? 60) },
   );
 });
 
