@@ -132,7 +132,7 @@ export class Its {
 
   /** KVM_DEV_ARM_ITS_CTRL_RESET. */
   reset(): void {
-    itsCtrlReset(this.gic.state, this.gic.memory, this.index);
+    itsCtrlReset(this.gic.state, this.index);
   }
 
   /**

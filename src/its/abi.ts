@@ -38,10 +38,14 @@ import {
   baserAddr,
   baserBytes,
   baserValid,
+  clearDevices,
+  deviceLive,
   dteBits,
   dteItt,
   entry,
+  liveDte,
   readDte,
+  setDeviceLive,
   tableEntryAddr,
   writeDte,
 } from './tables.ts';
@@ -58,8 +62,8 @@ function liveDevices(s: GicState, mem: GuestMemory, k: number): { ids: number[];
   const at: number[] = [];
   if (!baserValid(s, k, 0)) return { ids, at };
   for (let id = 0; id < 2 ** ITS_DEVBITS; id++) {
-    const a = tableEntryAddr(s, mem, k, 0, id);
-    if (a >= 0 && readDte(mem, a)) {
+    const a = liveDte(s, mem, k, id);
+    if (a >= 0) {
       ids.push(id);
       at.push(a);
     }
@@ -120,6 +124,13 @@ function saveCollections(s: GicState, mem: GuestMemory, k: number, used: Uint8Ar
   }
   if (at < base + max && !mem.writeWords(at, 0, 0))
     fail(k, `collection table entry at ${hex(at)} is not in RAM`);
+}
+
+/** The address of a valid-looking DTE that the restored device list does not contain, or -1. */
+function deviceLiveOrStale(s: GicState, mem: GuestMemory, k: number, id: number): number {
+  if (deviceLive(s, k, id)) return -1;
+  const at = tableEntryAddr(s, mem, k, 0, id);
+  return at >= 0 && mem.readWords(at, entry) && (entry[1] & 0x80000000) !== 0 ? at : -1;
 }
 
 /** What a walk of the device chain meets. */
@@ -233,19 +244,27 @@ export function restoreTablesLocked(s: GicState, mem: GuestMemory, k: number): v
     }
   }
   const dtes: number[] = [];
+  const devIds: number[] = [];
   const itts: number[] = [];
   const mapped: number[] = [];
   walkDevices(s, mem, k, colls, {
-    device: (_id, at, itt, bits) => {
+    device: (id, at, itt, bits) => {
+      devIds.push(id);
       dtes.push(at);
       itts.push(itt, bits, mapped.length);
     },
     ite: (e, pintid, icid) => mapped.push(e, pintid, icid),
   });
-  // Phase 2: apply. Entries off the chains are not part of the restored state: clear them.
-  const keepDte = new Set(dtes);
-  const { at: liveAt } = liveDevices(s, mem, k);
-  for (const at of liveAt) if (!keepDte.has(at)) mem.writeWords(at, 0, 0);
+  // Phase 2: apply. The device list is exactly the chain's devices; ITEs off the ITT chains are
+  // not part of the restored state: clear them.
+  clearDevices(s, k);
+  for (const id of devIds) setDeviceLive(s, k, id, true);
+  if (baserValid(s, k, 0)) {
+    for (let id = 0; id < 2 ** ITS_DEVBITS; id++) {
+      const at = deviceLiveOrStale(s, mem, k, id);
+      if (at >= 0) mem.writeWords(at, 0, 0);
+    }
+  }
   for (let i = 0; i < ITS_COLLECTIONS; i++)
     s.itsColl[k * ITS_COLLECTIONS + i] = colls[i] >= 0 ? colls[i] : -1;
   for (let d = 0; d < dtes.length; d++) {

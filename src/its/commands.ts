@@ -91,8 +91,9 @@ import {
   entry,
   iteIcid,
   itePintid,
-  readDte,
+  liveDte,
   readIte,
+  setDeviceLive,
   tableEntryAddr,
   writeDte,
   writeIte,
@@ -216,10 +217,11 @@ function mapd(s: GicState, mem: GuestMemory, k: number): number {
   const dte = tableEntryAddr(s, mem, k, 0, devid);
   if (dte < 0) return E_ITS_MAPD_DEVICE_OOR;
   if (valid && bits > ITS_EVENT_IDBITS) return E_ITS_MAPD_ITTSIZE_OOR;
-  if (readDte(mem, dte)) {
+  if (liveDte(s, mem, k, devid) >= 0) {
     releaseItt(s, mem, k, dteItt, dteBits);
     cacheInvalidateLocked(s, k);
   }
+  setDeviceLive(s, k, devid, valid);
   if (!valid) {
     // Clear the DTE (e9649129d33d): a later save must not resurrect the device.
     mem.writeWords(dte, 0, 0);
@@ -262,8 +264,7 @@ function mapti(s: GicState, mem: GuestMemory, k: number, pintid: number): number
   const devid = cmdDeviceId(cmd);
   const eventid = cmdEventId(cmd);
   const icid = cmdCollection(cmd);
-  const dte = tableEntryAddr(s, mem, k, 0, devid);
-  if (dte < 0 || !readDte(mem, dte)) return E_ITS_MAPTI_UNMAPPED_DEVICE;
+  if (liveDte(s, mem, k, devid) < 0) return E_ITS_MAPTI_UNMAPPED_DEVICE;
   if (eventid >= 2 ** dteBits) return E_ITS_MAPTI_ID_OOR;
   const at = dteItt + eventid * ITS_ITE_SIZE;
   if (mem.find(at, ITS_ITE_SIZE) === undefined) return E_ITS_MAPTI_ID_OOR;

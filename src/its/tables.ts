@@ -19,11 +19,12 @@ import {
   GITS_BASER_LO_SIZE_MASK,
   ITS_DEVBITS,
   ITS_DTE_SIZE,
+  ITS_EVENT_IDBITS,
   ITS_ITE_SIZE,
   ITS_TABLE_PAGE,
 } from '../arch/its.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
-import { type GicState, I_BASER0_HI, I_BASER0_LO, ITS_STRIDE } from '../state/layout.ts';
+import { type GicState, I_BASER0_HI, I_BASER0_LO, ITS_DEVICE_WORDS, ITS_STRIDE } from '../state/layout.ts';
 
 /** Scratch for 64-bit entries. */
 export const entry = new Uint32Array(2);
@@ -82,13 +83,42 @@ export function tableEntryAddr(s: GicState, mem: GuestMemory, k: number, n: 0 | 
 export let dteItt = 0;
 export let dteBits = 0;
 
-/** Reads the DTE at `at`; true if valid (dteItt / dteBits set). */
+/**
+ * Reads the DTE at `at`; true if valid (dteItt / dteBits set). A Size beyond the 16 EventID bits
+ * MAPD accepts can only come from a guest writing its table: invalid, so no walk is ever longer
+ * than 2^16 entries.
+ */
 export function readDte(mem: GuestMemory, at: number): boolean {
   if (!mem.readWords(at, entry) || (entry[1] & ABI_DTE_HI_VALID) === 0) return false;
+  const bits = (entry[0] & 0x1f) + 1;
+  if (bits > ITS_EVENT_IDBITS) return false;
   const field = (entry[0] >>> 5) + (entry[1] & 0x1ffff) * 2 ** 27; // ITT_addr[51:8]
   dteItt = field * 256;
-  dteBits = (entry[0] & 0x1f) + 1;
+  dteBits = bits;
   return true;
+}
+
+/** Is DeviceID `devid` mapped on ITS k (the device-list bitmap)? */
+export function deviceLive(s: GicState, k: number, devid: number): boolean {
+  return (s.itsDevLive[k * ITS_DEVICE_WORDS + (devid >>> 5)] & (1 << (devid & 31))) !== 0;
+}
+
+export function setDeviceLive(s: GicState, k: number, devid: number, live: boolean): void {
+  const i = k * ITS_DEVICE_WORDS + (devid >>> 5);
+  if (live) s.itsDevLive[i] |= 1 << (devid & 31);
+  else s.itsDevLive[i] &= ~(1 << (devid & 31));
+}
+
+/** Forgets every device of ITS k (reset, BASER0 made invalid): guest memory is not touched. */
+export function clearDevices(s: GicState, k: number): void {
+  s.itsDevLive.fill(0, k * ITS_DEVICE_WORDS, (k + 1) * ITS_DEVICE_WORDS);
+}
+
+/** The DTE address of a mapped device (its DTE read: dteItt / dteBits), or -1. */
+export function liveDte(s: GicState, mem: GuestMemory, k: number, devid: number): number {
+  if (devid < 0 || devid >= 2 ** ITS_DEVBITS || !deviceLive(s, k, devid)) return -1;
+  const at = tableEntryAddr(s, mem, k, 0, devid);
+  return at >= 0 && readDte(mem, at) ? at : -1;
 }
 
 export function writeDte(mem: GuestMemory, at: number, itt: number, bits: number, next: number): boolean {

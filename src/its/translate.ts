@@ -26,7 +26,7 @@ import {
   ITS_STRIDE,
 } from '../state/layout.ts';
 import { cacheFillLocked, cacheGeneration, cacheLookup } from './cache.ts';
-import { dteBits, iteAddr, iteIcid, itePintid, readDte, readIte, tableEntryAddr } from './tables.ts';
+import { dteBits, iteAddr, iteIcid, itePintid, liveDte, readIte } from './tables.ts';
 
 /** signalMsi answers, as KVM_SIGNAL_MSI's 1 / 0 / -EBUSY. */
 export const MSI_DELIVERED = 1;
@@ -53,8 +53,7 @@ export function findIteLocked(
   devid: number,
   eventid: number,
 ): number {
-  const dte = tableEntryAddr(s, mem, k, 0, devid);
-  if (dte < 0 || !readDte(mem, dte) || eventid >= 2 ** dteBits) return -1;
+  if (liveDte(s, mem, k, devid) < 0 || eventid >= 2 ** dteBits) return -1;
   const at = iteAddr(eventid);
   if (!readIte(mem, at)) return -1;
   if (s.lpiSlot(itePintid) < 0) {

@@ -41,7 +41,6 @@ import {
   GITS_UMSIR,
   gitsIdReg,
   ITS_CMD_OFFSET_MASK,
-  ITS_DEVBITS,
   ITS_DTE_SIZE,
 } from '../arch/its.ts';
 import { lockWord, unlockWord } from '../core/locks.ts';
@@ -49,9 +48,8 @@ import { lpiDropIts } from '../core/lpi.ts';
 import { VgicError } from '../device/errors.ts';
 import { cacheInvalidate, cacheInvalidateLocked } from '../its/cache.ts';
 import { cmdQueueBytes, processCommandsLocked } from '../its/commands.ts';
-import { readDte, tableEntryAddr } from '../its/tables.ts';
+import { clearDevices } from '../its/tables.ts';
 import { itsInjectMsi } from '../its/translate.ts';
-import type { GuestMemory } from '../memory/guest-memory.ts';
 import {
   type GicState,
   I_BASER0_HI,
@@ -195,32 +193,22 @@ const writeBaser: WriteFn = (c, k, at, _len, value) => {
     if (n === 1) hi &= ~GITS_BASER_HI_INDIRECT;
     const wasValid = (s.its[i + 1] & GITS_BASER_HI_VALID) !== 0;
     s.its[i + 1] = hi | BASER_RESET_HI[n];
-    if (wasValid && (hi & GITS_BASER_HI_VALID) === 0) {
-      s.its[i + 1] |= GITS_BASER_HI_VALID;
-      dropTableLocked(s, c.mem, k, n);
-      s.its[i + 1] = hi | BASER_RESET_HI[n];
-    }
+    if (wasValid && (hi & GITS_BASER_HI_VALID) === 0) dropTableLocked(s, k, n);
   }
   unlockWord(s, s.its, k * ITS_STRIDE + I_LOCK);
 };
 
 /**
- * A table went invalid: its mappings are gone (every LPI reference this ITS held, or its
- * collections). The device table's entries are cleared too: vgic keeps devices in it, and a table
- * made valid again must start empty, as KVM's freed device list does.
+ * A table went invalid: its mappings are gone (every LPI reference this ITS held and its device
+ * list, or its collections), as KVM frees its lists. Guest memory is not touched: a later
+ * restoreTables() may still read what saveTables() wrote there.
  */
-function dropTableLocked(s: GicState, mem: GuestMemory, k: number, n: number): void {
+function dropTableLocked(s: GicState, k: number, n: number): void {
   if (n === 1) {
     s.itsColl.fill(-1, k * ITS_COLLECTIONS, (k + 1) * ITS_COLLECTIONS);
   } else {
     lpiDropIts(s, k);
-    const valid = s.its[k * ITS_STRIDE + I_BASER0_HI];
-    s.its[k * ITS_STRIDE + I_BASER0_HI] |= GITS_BASER_HI_VALID; // to walk it one last time
-    for (let id = 0; id < 2 ** ITS_DEVBITS; id++) {
-      const at = tableEntryAddr(s, mem, k, 0, id);
-      if (at >= 0 && readDte(mem, at)) mem.writeWords(at, 0, 0);
-    }
-    s.its[k * ITS_STRIDE + I_BASER0_HI] = valid;
+    clearDevices(s, k);
   }
   cacheInvalidateLocked(s, k);
 }
@@ -263,13 +251,12 @@ export const itsFrame = buildFrame('GITS', GITS_FRAME_SIZE, regs, () => 0);
  * KVM_DEV_ARM_ITS_CTRL_RESET (vgic_its_reset): disabled, tables and queue invalid, every mapping of
  * this ITS dropped. Caller holds no ITS lock.
  */
-export function itsCtrlReset(s: GicState, mem: GuestMemory, k: number): void {
+export function itsCtrlReset(s: GicState, k: number): void {
   const w = k * ITS_STRIDE;
   withCmdLock(s, k, () => {
     lockWord(s, s.its, w + I_LOCK);
-    if (s.its[w + I_BASER0_HI] & GITS_BASER_HI_VALID) dropTableLocked(s, mem, k, 0);
-    else lpiDropIts(s, k);
-    dropTableLocked(s, mem, k, 1);
+    dropTableLocked(s, k, 0);
+    dropTableLocked(s, k, 1);
     s.its[w + I_CTLR] = 0;
     s.its[w + I_BASER0_HI] &= ~GITS_BASER_HI_VALID;
     s.its[w + I_BASER0_HI + 2] &= ~GITS_BASER_HI_VALID;
@@ -304,5 +291,6 @@ export function resetIts(s: GicState, k: number): void {
   s.its[w + I_BASER0_HI + 2] = BASER_RESET_HI[1];
   s.its[w + I_CACHE_GEN] = 1; // generation 0 is reserved for "empty"
   s.itsColl.fill(-1, k * ITS_COLLECTIONS, (k + 1) * ITS_COLLECTIONS);
+  clearDevices(s, k);
   s.itsCache.fill(0, k * s.itsCacheSize * 2, (k + 1) * s.itsCacheSize * 2);
 }

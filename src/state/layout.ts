@@ -148,6 +148,8 @@ export const ITS_STRIDE = 40;
 
 /** Collection table entries per ITS: 16-bit ICIDs (GITS_TYPER.CIL = 0). */
 export const ITS_COLLECTIONS = 65536;
+/** Words of the per-ITS bitmap of mapped DeviceIDs (16 DeviceID bits). */
+export const ITS_DEVICE_WORDS = 65536 / 32;
 
 export interface StateConfig {
   readonly nVcpus: number;
@@ -193,6 +195,7 @@ function sections(c: StateConfig): Section[] {
     { name: 'itsLpiRef', bytesPerElement: 4, count: nIts * nLpis },
     { name: 'its', bytesPerElement: 4, count: nIts * ITS_STRIDE },
     { name: 'itsColl', bytesPerElement: 4, count: nIts * ITS_COLLECTIONS },
+    { name: 'itsDevLive', bytesPerElement: 4, count: nIts * ITS_DEVICE_WORDS },
     { name: 'itsCache', bytesPerElement: 4, count: nIts * (c.itsCache ?? 0) * 2 },
   ];
 }
@@ -266,6 +269,11 @@ export class GicState {
   /** Per ITS, ITS_COLLECTIONS entries: the target vCPU of each collection, or -1 (not mapped). */
   readonly itsColl: Int32Array;
   /**
+   * Per ITS, one bit per DeviceID: the device is mapped (KVM's device list). A DTE in guest memory
+   * counts only with its bit set, so a reset forgets devices without writing guest RAM.
+   */
+  readonly itsDevLive: Int32Array;
+  /**
    * Per ITS, itsCacheSize entries of two words: key (DeviceID << 16 | EventID) and value
    * (generation << 16 | LPI INTID - 8192 + 1... see its/cache.ts).
    */
@@ -315,6 +323,7 @@ export class GicState {
     this.itsLpiRef = new Uint32Array(buffer, offsets.itsLpiRef, this.nIts * this.nLpis);
     this.its = i32('its', this.nIts * ITS_STRIDE);
     this.itsColl = i32('itsColl', this.nIts * ITS_COLLECTIONS);
+    this.itsDevLive = i32('itsDevLive', this.nIts * ITS_DEVICE_WORDS);
     this.itsCache = i32('itsCache', this.nIts * this.itsCacheSize * 2);
   }
 
