@@ -382,42 +382,6 @@ function ramTarget(where: number, its: ItsGuest, ittPool: number, lpis: LpiTable
   }
 }
 
-/**
- * WORKAROUND for the MAPD hang below (the todo tests at the end of this file): the ITS trusts the
- * Size field of a DTE it reads back from guest RAM, so a device table that random writes reach
- * (scribbles, or BASER0 moved over other guest data) can make one MAPD walk 2^32 ITEs. Before
- * anything that may run commands, the harness clamps every valid DTE's Size field of ITS k's
- * device table to 15 (16 EventID bits, the most MAPD ever writes). Set to false once fixed.
- */
-const CLAMP_DTE_SIZE = true;
-
-function clampDteSizes(gic: Vgic, k: number): void {
-  const baser = gic.its(k).readReg(GITS_BASER);
-  if (!(baser >> 63n) || baser & 0xf000n) return;
-  const base = Number(baser & 0x0000ffffffff0000n);
-  const bytes = (Number(baser & 0xffn) + 1) * 0x10000;
-  const clamp = (at: number, n: number) => {
-    const all = gic.memory.bytesAt(at, 8 * n);
-    for (let i = 0; i < n; i++) {
-      const e = all === undefined ? gic.memory.bytesAt(at + 8 * i, 8) : all;
-      if (e === undefined) continue;
-      const o = all === undefined ? 0 : 8 * i;
-      if (e[o + 7] & 0x80 && (e[o] & 0x1f) > 15) e[o] = (e[o] & ~0x1f) | 15;
-    }
-  };
-  if ((baser & (1n << 62n)) === 0n) {
-    clamp(base, Math.min(bytes / 8, 2 ** 16));
-    return;
-  }
-  for (let l1 = 0; l1 < Math.min(bytes / 8, 8); l1++) {
-    const e = gic.memory.bytesAt(base + 8 * l1, 8);
-    if (e === undefined || (e[7] & 0x80) === 0 || e[6] & 0x0f) continue;
-    const v = new DataView(e.buffer, e.byteOffset, 8);
-    const l2 = (v.getUint32(4, true) & 0xffff) * 0x100000000 + (v.getUint32(0, true) & 0xffff0000);
-    clamp(l2, 0x10000 / 8);
-  }
-}
-
 /** Pushes one command at the ITS's CWRITER as the guest sees it (CBASER and CWRITER read back). */
 function push(gic: Vgic, k: number, dws: readonly bigint[]): void {
   const cpu = gic.vcpu(0);
@@ -455,7 +419,6 @@ test('random ITS and LPI guest chaos never throws, stalls the command queue or g
         if (o.unmasked) gic.vcpu(v).unmaskIrqs();
       }
       for (const op of ops) {
-        if (CLAMP_DTE_SIZE) for (let k = 0; k < gic.nIts; k++) clampDteSizes(gic, k);
         switch (op.k) {
           case 'mmio': {
             const cpu = gic.vcpu(op.cpu);
@@ -504,7 +467,6 @@ test('random ITS and LPI guest chaos never throws, stalls the command queue or g
         }
         checkQueues(gic, op.k);
       }
-      if (CLAMP_DTE_SIZE) for (let k = 0; k < gic.nIts; k++) clampDteSizes(gic, k);
       // Re-enabling a disabled ITS (if its tables are still valid) also runs its queue dry.
       for (let k = 0; k < gic.nIts; k++) gic.vcpu(0).writel(gic.itsBases[k] + GITS_CTLR, 1);
       checkQueues(gic, 're-enable');
@@ -552,20 +514,16 @@ const SCRIBBLED_DTE = `
   cpu.writeb(g.deviceTable, cpu.readb(g.deviceTable) | 0x1f);
 `;
 
-test('MAPD over a DTE whose Size the guest scribbled to 31 ends promptly', {
-  todo: 'vgic bug: src/its/commands.ts mapd → releaseItt(dteItt, dteBits) walks 2^(Size+1) ITEs, Size read back from guest RAM (2^32 iterations, ~1 min per command)',
-}, () => {
-  const r = runBounded(`${SCRIBBLED_DTE}\nprocess.exit(g.mapd(0, itt, 1) ? 0 : 1);`, 3000);
-  assert.equal(r.signal, null, 'MAPD did not finish within 3 s');
+test('MAPD over a DTE whose Size the guest scribbled to 31 ends promptly', () => {
+  const r = runBounded(`${SCRIBBLED_DTE}\nprocess.exit(g.mapd(0, itt, 1) ? 0 : 1);`, 20000);
+  assert.equal(r.signal, null, 'MAPD did not finish within 20 s (a hang guard, not a speed target)');
   assert.equal(r.status, 0, r.stderr);
 });
 
-test('saveTables over a DTE whose Size the guest scribbled to 31 ends promptly', {
-  todo: 'vgic bug: src/its/abi.ts saveTablesLocked walks 2^(Size+1) ITEs of each live DTE read back from guest RAM (2^32 iterations, minutes)',
-}, () => {
+test('saveTables over a DTE whose Size the guest scribbled to 31 ends promptly', () => {
   const body = `${SCRIBBLED_DTE}
       try { gic.its(0).saveTables(); } catch (e) { if (e.name !== 'VgicError') throw e; }`;
-  const r = runBounded(body, 3000);
-  assert.equal(r.signal, null, 'saveTables did not finish within 3 s');
+  const r = runBounded(body, 20000);
+  assert.equal(r.signal, null, 'saveTables did not finish within 20 s (a hang guard, not a speed target)');
   assert.equal(r.status, 0, r.stderr);
 });
