@@ -7,39 +7,24 @@
  * Who may call: the host. Misuse throws VgicError; guest actions never throw.
  */
 
-import {
-  GICD_FRAME_SIZE,
-  GICR_STRIDE_V3,
-  VIRT_GICD_BASE,
-  VIRT_GICR_BASE,
-  VIRT_GITS_BASE,
-} from '../arch/gicv3.ts';
-import {
-  VGIC_DEFAULT_LRS,
-  VGIC_MIN_BPR0,
-  VGIC_V3_MAX_LRS,
-  VMCR_BPR0_SHIFT,
-  VMCR_BPR1_SHIFT,
-} from '../arch/ich.ts';
+import { GICD_FRAME_SIZE, GICR_STRIDE_V3 } from '../arch/gicv3.ts';
 import {
   PPI_VTIMER,
-  VGIC_DEFAULT_SPIS,
   VGIC_FIRST_SPI,
   VGIC_MIN_LPI,
   VGIC_NR_PRIVATE_IRQS,
   VGIC_NR_SGIS,
 } from '../arch/intid.ts';
-import { GITS_FRAME_SIZE, GITS_TRANSLATER, LPI_ID_BITS_MAX, LPI_ID_BITS_MIN } from '../arch/its.ts';
+import { GITS_FRAME_SIZE, GITS_TRANSLATER } from '../arch/its.ts';
 import { advanceVirtualTicks, counterNow, initClock, isVirtualTime } from '../core/clock.ts';
 import { injectIrqSlot, updateIrqFlags } from '../core/irq.ts';
-import { LPI_FREE_FLAGS, savePendingTables } from '../core/lpi.ts';
-import { vcpuAffinity } from '../core/sgi.ts';
+import { savePendingTables } from '../core/lpi.ts';
 import { haltOwnerOf, haltVcpuLrs } from '../core/vgic.ts';
 import { itsInjectMsi, MSI_BUSY, MSI_DELIVERED } from '../its/translate.ts';
-import { GuestMemory, MAX_GUEST_PA } from '../memory/guest-memory.ts';
+import { GuestMemory } from '../memory/guest-memory.ts';
 import { distributorFrame, FLAG_LPIS } from '../mmio/gicd.ts';
 import { redistributorFrame } from '../mmio/gicr.ts';
-import { itsFrame, resetIts } from '../mmio/its.ts';
+import { itsFrame } from '../mmio/its.ts';
 import { dispatchRead, dispatchWrite, type Frame, type MmioContext } from '../mmio/region.ts';
 import {
   allocateState,
@@ -47,31 +32,19 @@ import {
   type GicState,
   H_FLAGS,
   IRQ_EDGE,
-  IRQ_GROUP1,
   IRQ_HW,
   IRQ_LINE_LEVEL,
-  IRQ_VALID,
-  RD_LAST,
   S_INJECT_REJECTED,
   S_MSI_NO_ITS,
   STAT_NAMES,
-  V_AP_COUNT,
-  V_AP_HEAD,
-  V_AP_LOCK,
-  V_AP_TAIL,
   V_EXITS,
   V_FLUSHES,
-  V_IN_GUEST,
   V_MAINT,
-  V_MPIDR,
-  V_PSTATE_F,
-  V_PSTATE_I,
-  V_RD_FLAGS,
-  V_VMCR,
   VCPU_STRIDE,
 } from '../state/layout.ts';
 import { checkInt, VgicError } from './errors.ts';
 import { Its } from './its.ts';
+import { checkSnapshot, resetState, validateOptions } from './setup.ts';
 import { VCpu } from './vcpu.ts';
 
 export interface RedistRegion {
@@ -134,175 +107,6 @@ export interface VgicStats {
   readonly msiNoIts: number;
   readonly lpiTableFault: number;
   readonly vcpus: readonly { exits: number; flushes: number; maintenance: number }[];
-}
-
-const MAX_VCPUS = 512;
-const REGION_ALIGN = 0x10000;
-const MAX_ITS = 16;
-
-function checkBase(name: string, base: number): void {
-  if (!Number.isInteger(base) || base < 0 || base % REGION_ALIGN !== 0 || base >= MAX_GUEST_PA) {
-    throw new VgicError('INVALID_ADDRESS', `${name} base must be 64K-aligned and below 2^48, got ${base}`);
-  }
-}
-
-function validateOptions(o: VgicV3Options) {
-  const nVcpus = checkInt('INVALID_CONFIG', 'vcpus', o.vcpus ?? 1, 1, MAX_VCPUS);
-  const nSpis = checkInt('INVALID_CONFIG', 'spis', o.spis ?? VGIC_DEFAULT_SPIS, 32, 960);
-  if (nSpis % 32 !== 0) throw new VgicError('INVALID_CONFIG', `spis must be a multiple of 32, got ${nSpis}`);
-  const nLrs = checkInt('INVALID_CONFIG', 'lrs', o.lrs ?? VGIC_DEFAULT_LRS, 1, VGIC_V3_MAX_LRS);
-  const distBase = o.distBase ?? VIRT_GICD_BASE;
-  let itsBases: number[];
-  if (o.its === undefined || typeof o.its === 'number') {
-    const n = checkInt('INVALID_CONFIG', 'its', o.its ?? 0, 0, MAX_ITS);
-    itsBases = Array.from({ length: n }, (_, k) => VIRT_GITS_BASE + k * GITS_FRAME_SIZE);
-  } else {
-    if (!Array.isArray(o.its) || o.its.length > MAX_ITS) {
-      throw new VgicError('INVALID_CONFIG', `its must be a count or an array of at most ${MAX_ITS} { base }`);
-    }
-    itsBases = o.its.map((x) => x.base);
-  }
-  const lpiIdBits = checkInt(
-    'INVALID_CONFIG',
-    'lpiIdBits',
-    o.lpiIdBits ?? LPI_ID_BITS_MAX,
-    LPI_ID_BITS_MIN,
-    LPI_ID_BITS_MAX,
-  );
-  const itsCache = checkInt('INVALID_CONFIG', 'itsCacheSize', o.itsCacheSize ?? 65536, 1, 65536);
-  if ((itsCache & (itsCache - 1)) !== 0) {
-    throw new VgicError('INVALID_CONFIG', `itsCacheSize must be a power of two, got ${itsCache}`);
-  }
-  const lastIts = itsBases.length > 1 && typeof o.its !== 'object' ? itsBases[itsBases.length - 1] : -1;
-  const defaultRd = lastIts >= VIRT_GICR_BASE ? lastIts + GITS_FRAME_SIZE : VIRT_GICR_BASE;
-  const regions = o.redistRegions ?? [{ base: defaultRd, count: nVcpus }];
-  const frames: { name: string; base: number; size: number }[] = [];
-  itsBases.forEach((b, k) => {
-    checkBase(`ITS ${k}`, b);
-    frames.push({ name: `ITS ${k}`, base: b, size: GITS_FRAME_SIZE });
-  });
-  checkBase('distributor', distBase);
-  frames.push({ name: 'distributor', base: distBase, size: GICD_FRAME_SIZE });
-  let total = 0;
-  regions.forEach((r, i) => {
-    checkBase(`redistributor region ${i}`, r.base);
-    checkInt('INVALID_CONFIG', `redistributor region ${i} count`, r.count, 1, MAX_VCPUS);
-    frames.push({ name: `redistributor region ${i}`, base: r.base, size: r.count * GICR_STRIDE_V3 });
-    total += r.count;
-  });
-  if (total < nVcpus) {
-    throw new VgicError(
-      'INVALID_CONFIG',
-      `redistributor regions hold ${total} redistributors; ${nVcpus} vCPUs need one each`,
-    );
-  }
-  for (let i = 0; i < frames.length; i++) {
-    for (let j = i + 1; j < frames.length; j++) {
-      const a = frames[i];
-      const b = frames[j];
-      if (a.base < b.base + b.size && b.base < a.base + a.size) {
-        throw new VgicError(
-          'INVALID_ADDRESS',
-          `${a.name} at 0x${a.base.toString(16)} overlaps ${b.name} at 0x${b.base.toString(16)}`,
-        );
-      }
-    }
-  }
-  const nLpis = itsBases.length > 0 ? 2 ** lpiIdBits - VGIC_MIN_LPI : 0;
-  return {
-    nVcpus,
-    nSpis,
-    nLrs,
-    distBase,
-    regions,
-    itsBases,
-    nLpis,
-    itsCache: itsBases.length > 0 ? itsCache : 0,
-  };
-}
-
-/** Puts a freshly allocated state in its reset configuration. */
-function resetState(s: GicState, regions: readonly RedistRegion[]): void {
-  for (let slot = s.lpiBase; slot < s.nSlots; slot++) {
-    s.irqFlags[slot] = LPI_FREE_FLAGS;
-    s.irqIntid[slot] = VGIC_MIN_LPI + slot - s.lpiBase;
-    s.irqTarget[slot] = -1;
-    s.irqRouter[slot] = -1;
-    s.irqApVcpu[slot] = -1;
-    s.irqApNext[slot] = -1;
-    s.irqApPrev[slot] = -1;
-    s.irqHwIntid[slot] = -1;
-  }
-  for (let k = 0; k < s.nIts; k++) resetIts(s, k);
-  if (s.nIts > 0) s.header[H_FLAGS] |= FLAG_LPIS;
-  for (let slot = 0; slot < s.lpiBase; slot++) {
-    const priv = slot < s.spiBase;
-    const intid = priv ? slot % VGIC_NR_PRIVATE_IRQS : VGIC_FIRST_SPI + slot - s.spiBase;
-    // Group 1 at reset, as KVM's GICv3 (guests and test suites program Group 1).
-    let f = IRQ_VALID | IRQ_GROUP1;
-    if (priv && intid < VGIC_NR_SGIS) f |= IRQ_EDGE;
-    s.irqFlags[slot] = f;
-    s.irqIntid[slot] = intid;
-    s.irqTarget[slot] = priv ? Math.floor(slot / VGIC_NR_PRIVATE_IRQS) : 0;
-    s.irqApVcpu[slot] = -1;
-    s.irqApNext[slot] = -1;
-    s.irqApPrev[slot] = -1;
-    s.irqHwIntid[slot] = -1;
-  }
-  let v = 0;
-  for (const r of regions) {
-    for (let i = 0; i < r.count && v < s.nVcpus; i++, v++) {
-      const b = v * VCPU_STRIDE;
-      if (i === r.count - 1 || v === s.nVcpus - 1) s.vcpu[b + V_RD_FLAGS] = RD_LAST;
-    }
-  }
-  for (let c = 0; c < s.nVcpus; c++) {
-    const b = c * VCPU_STRIDE;
-    s.vcpu[b + V_AP_HEAD] = -1;
-    s.vcpu[b + V_AP_TAIL] = -1;
-    s.vcpu[b + V_MPIDR] = vcpuAffinity(c);
-    s.vcpu[b + V_VMCR] = (VGIC_MIN_BPR0 << VMCR_BPR0_SHIFT) | ((VGIC_MIN_BPR0 + 1) << VMCR_BPR1_SHIFT);
-    // In-process guests start with IRQs masked, as a PE leaves reset with PSTATE.I set.
-    s.vcpu[b + V_PSTATE_I] = 1;
-    s.vcpu[b + V_PSTATE_F] = 1;
-    // The virtual timer is a HW-mapped level interrupt (kvm_vgic_map_phys_irq).
-    const t = s.slotOf(c, PPI_VTIMER);
-    s.irqFlags[t] |= IRQ_HW;
-    s.irqHwIntid[t] = PPI_VTIMER;
-  }
-}
-
-/** Rejects a snapshot whose lists, locks or LR state could not have been saved by snapshot(). */
-function checkSnapshot(s: GicState): void {
-  const bad = (why: string): never => {
-    throw new VgicError('INVALID_ARGUMENT', `inconsistent vgic snapshot: ${why}`);
-  };
-  for (let slot = 0; slot < s.nSlots; slot++) {
-    if (s.irqLock[slot] !== 0) bad(`irq_lock of slot ${slot} is held`);
-    const on = s.irqApVcpu[slot];
-    if (on < -1 || on >= s.nVcpus) bad(`slot ${slot} is on the ap_list of vCPU ${on}`);
-  }
-  let listed = 0;
-  for (let v = 0; v < s.nVcpus; v++) {
-    const b = v * VCPU_STRIDE;
-    if (s.vcpu[b + V_AP_LOCK] !== 0) bad(`ap_list_lock of vCPU ${v} is held`);
-    if (s.vcpu[b + V_IN_GUEST] !== 0) bad(`vCPU ${v} was in the guest`);
-    let n = 0;
-    let prev = -1;
-    for (let slot = s.vcpu[b + V_AP_HEAD]; slot !== -1; slot = s.irqApNext[slot]) {
-      if (slot < 0 || slot >= s.nSlots || n >= s.nSlots) bad(`the ap_list of vCPU ${v} is broken`);
-      if (s.irqApVcpu[slot] !== v || s.irqApPrev[slot] !== prev)
-        bad(`the ap_list of vCPU ${v} is inconsistent at slot ${slot}`);
-      prev = slot;
-      n++;
-    }
-    if (s.vcpu[b + V_AP_TAIL] !== prev || s.vcpu[b + V_AP_COUNT] !== n)
-      bad(`the ap_list of vCPU ${v} has a wrong tail or count`);
-    listed += n;
-  }
-  let onLists = 0;
-  for (let slot = 0; slot < s.nSlots; slot++) if (s.irqApVcpu[slot] >= 0) onLists++;
-  if (onLists !== listed) bad('a slot claims an ap_list it is not on');
 }
 
 /** What an MSI became (KVM_SIGNAL_MSI's 1 / 0 / -EBUSY). */
