@@ -20,18 +20,15 @@ import {
   GITS_CWRITER,
   GITS_IIDR,
   GicV3Guest,
-  GuestAllocator,
-  ICC_EOIR1_EL1,
-  ICC_IAR1_EL1,
+  type GuestAllocator,
   ItsGuest,
   type ItsGuestOptions,
-  LpiTables,
   type VCpu,
   Vgic,
   VgicError,
 } from '../src/index.ts';
+import { lpiMachine, takeAll } from './helpers/its-machine.ts';
 
-const SPURIOUS = 1023;
 const RAM_SIZE = 64 << 20;
 
 interface Env {
@@ -44,42 +41,10 @@ interface Env {
 
 /** 4 vCPUs with LPIs on (14 INTID bits) and an enabled ITS with no mapping yet. */
 function setup(o: ItsGuestOptions & { ramBase?: number } = {}): Env {
-  const ramBase = o.ramBase ?? 0x40000000;
-  const gic = Vgic.create({ vcpus: 4, its: 1, ram: { base: ramBase, size: RAM_SIZE }, time: 'virtual' });
-  const cpus = [0, 1, 2, 3].map((i) => gic.vcpu(i));
-  const guests = cpus.map((c) => new GicV3Guest(c));
-  guests[0].enableDistributor();
-  for (const g of guests) g.enableCpu();
-  const alloc = new GuestAllocator(ramBase, RAM_SIZE);
-  const lpi = new LpiTables(cpus[0], alloc, 4, 14);
-  lpi.fillConfig();
-  for (let i = 0; i < 4; i++) {
-    lpi.program(guests[i].rd, i);
-    lpi.enable(guests[i].rd);
-  }
-  const its = new ItsGuest(cpus[0], alloc);
-  its.init(o);
-  its.enable();
-  return { gic, cpus, alloc, its, ramBase };
+  return lpiMachine({ ramBase: o.ramBase, ramSize: RAM_SIZE, init: o });
 }
 
-/** Acknowledges whatever is pending on any vCPU (after every vCPU passed a boundary). */
-function take(cpus: VCpu[]): string {
-  const got: string[] = [];
-  for (let pass = 0; pass < 3; pass++) {
-    for (const cpu of cpus) cpu.step();
-    let any = false;
-    for (const cpu of cpus) {
-      const intid = cpu.readSysreg(ICC_IAR1_EL1);
-      if (intid === SPURIOUS) continue;
-      cpu.writeSysreg(ICC_EOIR1_EL1, intid);
-      got.push(`${cpu.index}:${intid}`);
-      any = true;
-    }
-    if (!any) break;
-  }
-  return got.join(',');
-}
+const take = takeAll;
 
 /** MSI (devid, eventid): "v:intid", 'blocked' or 'busy'. */
 function fire(e: Env, devid: number, eventid: number): string {

@@ -12,18 +12,16 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
   GITS_CTLR,
-  GicV3Guest,
-  GuestAllocator,
-  ICC_EOIR1_EL1,
-  ICC_IAR1_EL1,
-  ItsGuest,
+  type GicV3Guest,
+  type GuestAllocator,
+  type ItsGuest,
   type ItsGuestOptions,
-  LpiTables,
+  type LpiTables,
   type VCpu,
-  Vgic,
+  type Vgic,
 } from '../src/index.ts';
+import { lpiMachine, takeAll } from './helpers/its-machine.ts';
 
-const SPURIOUS = 1023;
 const DEV = 2;
 const EVENT = 20;
 const LPI = 8195;
@@ -42,53 +40,14 @@ interface Env {
 
 /** 4 vCPUs with LPIs on; collections 0..3 map to vCPUs 0..3; device 2 event 20 → LPI 8195 on vCPU 3. */
 function setup(opts: { itsCacheSize?: number; ram?: number; init?: ItsGuestOptions } = {}): Env {
-  const ram = opts.ram ?? 64 << 20;
-  const gic = Vgic.create({
-    vcpus: 4,
-    its: 1,
-    ram: { size: ram },
-    time: 'virtual',
-    itsCacheSize: opts.itsCacheSize,
-  });
-  const cpus = [0, 1, 2, 3].map((i) => gic.vcpu(i));
-  const guests = cpus.map((c) => new GicV3Guest(c));
-  guests[0].enableDistributor();
-  for (const g of guests) g.enableCpu();
-  const alloc = new GuestAllocator(0x40000000, ram);
-  const lpi = new LpiTables(cpus[0], alloc, 4, 14);
-  lpi.fillConfig();
-  for (let i = 0; i < 4; i++) {
-    lpi.program(guests[i].rd, i);
-    lpi.enable(guests[i].rd);
-  }
-  const its = new ItsGuest(cpus[0], alloc);
-  its.init(opts.init);
-  its.enable();
-  const itt = its.createDevice(DEV, 8);
-  for (let c = 0; c < 4; c++) assert.ok(its.mapc(c, c));
-  assert.ok(its.mapti(DEV, EVENT, LPI, ICID));
-  return { gic, cpus, guests, alloc, lpi, its, itt };
+  const m = lpiMachine({ itsCacheSize: opts.itsCacheSize, ramSize: opts.ram, init: opts.init });
+  const itt = m.its.createDevice(DEV, 8);
+  for (let c = 0; c < 4; c++) assert.ok(m.its.mapc(c, c));
+  assert.ok(m.its.mapti(DEV, EVENT, LPI, ICID));
+  return { ...m, itt };
 }
 
-/** Acknowledges whatever is pending on any vCPU: "v:intid" (comma-separated), or ''. */
-function take(cpus: VCpu[]): string {
-  const got: string[] = [];
-  // Every vCPU first passes an instruction boundary: one that was kicked (an LPI it held on its
-  // ap_list was retargeted) exits and migrates it, as KVM's vgic_prune_ap_list. Then each acks.
-  for (let pass = 0; pass < 3; pass++) {
-    for (const cpu of cpus) cpu.step();
-    let any = false;
-    for (const cpu of cpus) {
-      const intid = cpu.readSysreg(ICC_IAR1_EL1);
-      if (intid === SPURIOUS) continue;
-      cpu.writeSysreg(ICC_EOIR1_EL1, intid);
-      got.push(`${cpu.index}:${intid}`);
-      any = true;
-    }
-    if (!any) break;
-  }
-  return got.join(',');
-}
+const take = takeAll;
 
 const misses = (e: Env): number => e.gic.its(0).stats().cacheMisses;
 

@@ -16,19 +16,17 @@ import {
   GITS_CREADR,
   GITS_CTLR,
   GITS_CWRITER,
-  GicV3Guest,
-  GuestAllocator,
-  ICC_EOIR1_EL1,
-  ICC_IAR1_EL1,
-  ItsGuest,
+  type GicV3Guest,
+  type GuestAllocator,
+  type ItsGuest,
   type ItsStats,
-  LpiTables,
+  type LpiTables,
   type VCpu,
-  Vgic,
+  type Vgic,
   VgicError,
 } from '../src/index.ts';
+import { lpiMachine, takeAll } from './helpers/its-machine.ts';
 
-const SPURIOUS = 1023;
 const DEV = 2;
 const EVENT = 20;
 const LPI = 8195;
@@ -46,46 +44,14 @@ interface Env {
 
 /** The brief's working set-up: 4 vCPUs, LPIs on everywhere, device 2 event 20 → LPI 8195 on vCPU 3. */
 function setup(): Env {
-  const gic = Vgic.create({ vcpus: 4, its: 1, ram: { size: 64 << 20 }, time: 'virtual' });
-  const cpus = [0, 1, 2, 3].map((i) => gic.vcpu(i));
-  const guests = cpus.map((c) => new GicV3Guest(c));
-  guests[0].enableDistributor();
-  for (const g of guests) g.enableCpu();
-  const alloc = new GuestAllocator(0x40000000, 64 << 20);
-  const lpi = new LpiTables(cpus[0], alloc, 4, 14);
-  lpi.fillConfig();
-  for (let i = 0; i < 4; i++) {
-    lpi.program(guests[i].rd, i);
-    lpi.enable(guests[i].rd);
-  }
-  const its = new ItsGuest(cpus[0], alloc);
-  its.init();
-  its.enable();
-  assert.ok(its.createDevice(DEV, 8));
-  assert.ok(its.mapc(ICID, TARGET));
-  assert.ok(its.mapti(DEV, EVENT, LPI, ICID));
-  return { gic, cpus, guests, alloc, lpi, its };
+  const m = lpiMachine();
+  assert.ok(m.its.createDevice(DEV, 8));
+  assert.ok(m.its.mapc(ICID, TARGET));
+  assert.ok(m.its.mapti(DEV, EVENT, LPI, ICID));
+  return m;
 }
 
-/** Acknowledges whatever is pending on any vCPU: "v:intid", or '' if nothing is. */
-function take(cpus: VCpu[]): string {
-  const got: string[] = [];
-  // Every vCPU first passes an instruction boundary: one that was kicked (an LPI it held on its
-  // ap_list was retargeted) exits and migrates it, as KVM's vgic_prune_ap_list. Then each acks.
-  for (let pass = 0; pass < 3; pass++) {
-    for (const cpu of cpus) cpu.step();
-    let any = false;
-    for (const cpu of cpus) {
-      const intid = cpu.readSysreg(ICC_IAR1_EL1);
-      if (intid === SPURIOUS) continue;
-      cpu.writeSysreg(ICC_EOIR1_EL1, intid);
-      got.push(`${cpu.index}:${intid}`);
-      any = true;
-    }
-    if (!any) break;
-  }
-  return got.join(',');
-}
+const take = takeAll;
 
 function msi(e: Env, devid = DEV, eventid = EVENT): string {
   return e.gic.signalMsi({ doorbell: e.its.doorbell, devid, eventid });

@@ -33,7 +33,7 @@ import {
   GITS_IIDR,
   GITS_TYPER,
   GicV3Guest,
-  GuestAllocator,
+  type GuestAllocator,
   ICC_EOIR1_EL1,
   ICC_IAR1_EL1,
   ICC_IGRPEN1_EL1,
@@ -45,6 +45,7 @@ import {
   Vgic,
   type VgicV3Options,
 } from '../src/index.ts';
+import { lpiMachine } from './helpers/its-machine.ts';
 
 const SPURIOUS = 1023;
 const RAM_BASE = 0x40000000;
@@ -70,31 +71,18 @@ interface SetupOptions {
 
 /** its_enable_defaults: GIC defaults on every CPU, LPI tables, EnableLPIs everywhere, ITS 0 on. */
 function setup(o: SetupOptions = {}): Machine {
-  const opts: VgicV3Options = {
-    vcpus: o.vcpus ?? 4,
-    its: o.its ?? 1,
-    ram: { base: RAM_BASE, size: RAM_SIZE },
-    time: 'virtual',
-    // As the guest's tables (IDbits 13), and a small cache: every migration copies the state.
+  // As the guest's tables (IDbits 13), and a small cache: every migration copies the state.
+  const m = lpiMachine({
+    vcpus: o.vcpus,
+    its: o.its,
+    ramBase: RAM_BASE,
+    ramSize: RAM_SIZE,
     lpiIdBits: 14,
     itsCacheSize: 1024,
-  };
-  const gic = Vgic.create(opts);
-  const cpus = Array.from({ length: gic.nVcpus }, (_, i) => gic.vcpu(i));
-  const guests = cpus.map((c) => new GicV3Guest(c, undefined, o.redistBase));
-  guests[0].enableDistributor();
-  for (const g of guests) g.enableCpu();
-  const alloc = new GuestAllocator(RAM_BASE, RAM_SIZE);
-  const lpi = new LpiTables(cpus[0], alloc, cpus.length, 14);
-  lpi.fillConfig();
-  guests.forEach((g, i) => {
-    lpi.program(g.rd, i);
-    lpi.enable(g.rd);
+    redistBase: o.redistBase,
+    init: o.init,
   });
-  const its = new ItsGuest(cpus[0], alloc);
-  its.init(o.init);
-  its.enable();
-  return { gic, opts, redistBase: o.redistBase, cpus, guests, alloc, lpi, its };
+  return { ...m, redistBase: o.redistBase };
 }
 
 /** its_setup1: dev 2 ev 20 → LPI 8195 → coll 3 → PE3; dev 7 ev 255 → LPI 8196 → coll 2 → PE2. */
