@@ -23,7 +23,7 @@ import {
   V_AP_TAIL,
   V_REQUESTS,
   V_SLEEPING,
-  V_WAKE,
+  V_WAKE_AT,
   VCPU_STRIDE,
 } from '../state/layout.ts';
 import { lockApList, lockIrq, tryLockApList, unlockApList, unlockIrq } from './locks.ts';
@@ -74,9 +74,11 @@ export function kickVcpu(s: GicState, v: number): void {
   }
   // A WFI sets V_SLEEPING before it re-checks for work (seq_cst both sides), so either it sees the
   // new work or this sees it sleeping; notify, which costs ~30 ns, only then.
+  // V_WAKE_AT names the futex word of the thread running v (shared by the vCPUs it multiplexes).
   if (Atomics.load(s.vcpu, b + V_SLEEPING) !== 0) {
-    Atomics.add(s.vcpu, b + V_WAKE, 1);
-    Atomics.notify(s.vcpu, b + V_WAKE);
+    const w = s.vcpu[b + V_WAKE_AT];
+    Atomics.add(s.vcpu, w, 1);
+    Atomics.notify(s.vcpu, w);
   }
 }
 

@@ -4,8 +4,16 @@
  *
  * Lock order (KVM's, arch/arm64/kvm/vgic/vgic.c), outermost first:
  *
- *     config lock (device API)  →  its cmd_lock  →  its_lock  →  ap_list_lock (per vCPU)
- *       →  irq_lock (per interrupt)
+ *     config lock (device API)  →  its cmd_lock  →  its_lock  →  run_lock (per vCPU)
+ *       →  ap_list_lock (per vCPU)  →  irq_lock (per interrupt)
+ *
+ * - run_lock is vgic's own: held by the thread running a vCPU while that vCPU executes one
+ *   instruction (and its entry/exit work), released between instructions, around an IRQ
+ *   handler, in WFI, and while an exit is emulated (MMIO, SGI generation, deactivation in
+ *   software). Taking it halts the vCPU at an instruction boundary: its LRs are quiescent, so the
+ *   taker may fold them back itself (core/vgic.ts haltVcpu; KVM's kvm_arm_halt_guest kicks the
+ *   vCPU out of hardware instead). Several run_locks are taken in ascending vCPU order. A thread
+ *   holding a run_lock never waits for an ITS lock, so ITS commands may halt vCPUs.
  *
  * - The ITS's cmd_lock guards CBASER/CREADR/CWRITER; its_lock guards the ITS tables, the
  *   collections and translation-cache fills. Readers of the translation cache and of the LPI store
@@ -36,6 +44,11 @@ export function setLockOwnerId(id: number): void {
     throw new RangeError(`lock owner id must be an integer in 1..2^31-1, got ${id}`);
   }
   ownerId = id;
+}
+
+/** This thread's lock owner id. */
+export function lockOwnerId(): number {
+  return ownerId;
 }
 
 export class LockRecursionError extends Error {
@@ -114,6 +127,21 @@ export function tryLockApList(s: LockedState, i: number): boolean {
   if (s.vcpu[i] !== 0) return false;
   s.vcpu[i] = ownerId;
   return true;
+}
+
+/** run_lock of vCPU v (word V_RUN_LOCK of its block: `i` = v·VCPU_STRIDE + V_RUN_LOCK). */
+export function lockRun(s: LockedState, i: number): void {
+  if (s.shared) {
+    if (Atomics.compareExchange(s.vcpu, i, 0, ownerId) !== 0) lockSlow(s.vcpu, i);
+  } else plainLock(s.vcpu, i);
+}
+
+export function unlockRun(s: LockedState, i: number): void {
+  if (s.shared) {
+    // No notify (it costs more than the rest of an instruction): a halter spins through most
+    // instructions and otherwise sleeps at most 1 ms.
+    Atomics.store(s.vcpu, i, 0);
+  } else s.vcpu[i] = 0;
 }
 
 /**

@@ -40,7 +40,7 @@ import {
 } from '../state/layout.ts';
 import { queueIrqUnlock } from './irq.ts';
 import { lockIrq, unlockIrq } from './locks.ts';
-import { haltOwnerOf, haltVcpuLrs, migrateFrom } from './vgic.ts';
+import { haltOwnerOf, haltVcpu, migrateFrom, resumeVcpu } from './vgic.ts';
 
 /** An LPI slot's flags when no ITE maps it: edge, Group 1 (LPIs are), not VALID. */
 export const LPI_FREE_FLAGS = IRQ_EDGE | IRQ_GROUP1;
@@ -176,28 +176,57 @@ export function lpiDropIts(s: GicState, k: number): void {
 }
 
 function lpiFree(s: GicState, slot: number): void {
-  haltOwnerOf(s, slot);
+  const h = haltOwnerOf(s, slot);
   lockIrq(s, slot);
   s.irqFlags[slot] = LPI_FREE_FLAGS;
   s.irqTarget[slot] = -1;
   s.irqRouter[slot] = -1;
   // Left on an ap_list it is pruned at that vCPU's next exit: the oracle sends it nowhere now.
   unlockIrq(s, slot);
+  resumeVcpu(s, h);
 }
 
 /** Clears an LPI's pending state (CLEAR, DISCARD), after folding any LR that holds it. */
 export function lpiClearPending(s: GicState, slot: number): void {
-  haltOwnerOf(s, slot);
+  const h = haltOwnerOf(s, slot);
   lockIrq(s, slot);
   s.irqFlags[slot] &= ~IRQ_PENDING_LATCH;
   unlockIrq(s, slot);
+  resumeVcpu(s, h);
 }
 
-/** Sets an LPI pending (INT, an MSI) and queues it on its target. */
-export function lpiSetPending(s: GicState, slot: number): void {
+/** lpiSetPending results. */
+export const LPI_SET_NEW = 1; // the pending state was set (and the LPI queued on its target)
+export const LPI_SET_COALESCED = 2; // it was already pending: the two merge (an edge's coalescing)
+export const LPI_SET_UNMAPPED = 0; // the LPI was freed meanwhile (an MSI that raced DISCARD/MAPD)
+
+/**
+ * Sets an LPI pending (INT, an MSI) and queues it on its target.
+ *
+ * An LPI already pending needs nothing: setting a set latch changes no state and whoever set it
+ * queued it and kicked its target. So that case is decided by one plain read, without the irq_lock
+ * (most MSIs of a flood coalesce so). A flush clears the latch when it moves the pending state into
+ * an LR, so a latch seen set means "not yet given to the CPU interface": merging into it loses no
+ * edge. The race with a flush clearing it concurrently linearises the MSI before the flush.
+ */
+export function lpiSetPending(s: GicState, slot: number): number {
+  if ((s.irqFlags[slot] & (IRQ_PENDING_LATCH | IRQ_VALID)) === (IRQ_PENDING_LATCH | IRQ_VALID)) {
+    return LPI_SET_COALESCED;
+  }
   lockIrq(s, slot);
-  s.irqFlags[slot] |= IRQ_PENDING_LATCH;
+  const f = s.irqFlags[slot];
+  if ((f & IRQ_VALID) === 0) {
+    // A cache hit that raced with the LPI's unmapping: ordered after it, the MSI finds no mapping.
+    unlockIrq(s, slot);
+    return LPI_SET_UNMAPPED;
+  }
+  if (f & IRQ_PENDING_LATCH) {
+    unlockIrq(s, slot);
+    return LPI_SET_COALESCED;
+  }
+  s.irqFlags[slot] = f | IRQ_PENDING_LATCH;
   queueIrqUnlock(s, slot);
+  return LPI_SET_NEW;
 }
 
 /**
@@ -253,8 +282,9 @@ export function enableLpis(s: GicState, mem: GuestMemory, v: number): void {
  * The caller invalidates every ITS's translation cache.
  */
 export function disableLpis(s: GicState, mem: GuestMemory, v: number): void {
-  haltVcpuLrs(s, v);
+  haltVcpu(s, v);
   writeBackPending(s, mem, v, true);
+  resumeVcpu(s, v);
 }
 
 /**

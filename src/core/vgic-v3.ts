@@ -26,6 +26,7 @@ import {
   IRQ_HW,
   IRQ_LINE_LEVEL,
   IRQ_PENDING_LATCH,
+  V_FOLD_MERGED,
   V_LR_ACT,
   V_LR_GRP0,
   V_LR_PEND,
@@ -107,7 +108,12 @@ export function foldLrState(s: GicState, v: number): void {
     f = hi & LR_HI_ACTIVE ? f | IRQ_ACTIVE : f & ~IRQ_ACTIVE;
     // Edge is the only case where the LR's pending bit is preserved.
     if (f & IRQ_EDGE) {
-      if (hi & LR_HI_PENDING) f |= IRQ_PENDING_LATCH;
+      if (hi & LR_HI_PENDING) {
+        // Injected again while still pending in the LR: the two pending states merge into one
+        // (counted, so injected = acknowledged + coalesced can be checked).
+        if (f & IRQ_PENDING_LATCH) s.vcpu[v * VCPU_STRIDE + V_FOLD_MERGED]++;
+        f |= IRQ_PENDING_LATCH;
+      }
     } else if ((hi & LR_HI_STATE) === 0) {
       // A level interrupt the guest has acked loses its soft pending state.
       f &= ~IRQ_PENDING_LATCH;

@@ -6,7 +6,8 @@
  * leave it, interrupts whose target changed migrate to their new vCPU's ap_list.
  * Spec: GIC IHI 0069 §6.4 (maintenance interrupts).
  *
- * Who may call: the thread running vCPU `v`. Locks: takes v's ap_list_lock and irq_locks itself.
+ * Who may call: the thread running vCPU `v` (holding v's run_lock), or a thread that halted v.
+ * Locks: takes v's ap_list_lock and irq_locks itself.
  */
 
 import { HCR_LRENPIE, HCR_NPIE, HCR_UIE, LR_HI_EOI, VMCR_PMR_SHIFT } from '../arch/ich.ts';
@@ -27,6 +28,7 @@ import {
   V_LR_GRP0,
   V_LR_PEND,
   V_LR_SORTED,
+  V_RUN_LOCK,
   V_USED_LRS,
   V_VMCR,
   VCPU_STRIDE,
@@ -39,7 +41,7 @@ import {
   queueIrqUnlock,
   targetOracle,
 } from './irq.ts';
-import { lockApList, lockIrq, unlockApList, unlockIrq } from './locks.ts';
+import { lockApList, lockIrq, lockRun, unlockApList, unlockIrq, unlockRun } from './locks.ts';
 import { foldLrState, populateLrLocked } from './vgic-v3.ts';
 
 // Sort scratch: one per thread, grown (rarely) to the longest ap_list seen.
@@ -220,16 +222,29 @@ export function vcpuPendingIrq(s: GicState, v: number): boolean {
 }
 
 /**
- * Makes the software state of the interrupts on v's LRs authoritative before another agent changes
- * an interrupt that may sit in them (KVM halts the guest for this: kvm_arm_halt_guest).
- * In-process vCPUs all run on the calling thread, so the halt is a sync now; v re-enters (flush) at
- * its next instruction.
+ * kvm_arm_halt_guest for one vCPU: stops v at an instruction boundary (its run_lock) and folds its
+ * LRs back, so the software state of its interrupts is authoritative until resumeVcpu(s, v).
+ * v re-enters (flush) at its next instruction. The caller holds no run_lock of a vCPU above v, no
+ * ap_list_lock and no irq_lock (core/locks.ts).
  */
-export function haltVcpuLrs(s: GicState, v: number): void {
+export function haltVcpu(s: GicState, v: number): void {
   const b = v * VCPU_STRIDE;
-  if (s.vcpu[b + V_IN_GUEST] === 0) return;
-  syncHwstate(s, v);
-  kickVcpu(s, v);
+  lockRun(s, b + V_RUN_LOCK);
+  if (s.vcpu[b + V_IN_GUEST] !== 0) syncHwstate(s, v);
+}
+
+/** kvm_arm_resume_guest for one vCPU; `v` < 0 (nothing was halted) is a no-op. */
+export function resumeVcpu(s: GicState, v: number): void {
+  if (v >= 0) unlockRun(s, v * VCPU_STRIDE + V_RUN_LOCK);
+}
+
+/** Halts every vCPU, in ascending order (the run_lock order). */
+export function haltAll(s: GicState): void {
+  for (let v = 0; v < s.nVcpus; v++) haltVcpu(s, v);
+}
+
+export function resumeAll(s: GicState): void {
+  for (let v = s.nVcpus - 1; v >= 0; v--) resumeVcpu(s, v);
 }
 
 /**
@@ -238,15 +253,27 @@ export function haltVcpuLrs(s: GicState, v: number): void {
  * `from`'s next exit, which may never come if `from` sleeps or is not being run.
  */
 export function migrateFrom(s: GicState, from: number): void {
-  haltVcpuLrs(s, from);
+  haltVcpu(s, from);
   lockApList(s, from * VCPU_STRIDE + V_AP_LOCK);
   pruneApListLocked(s, from);
+  resumeVcpu(s, from);
 }
 
-/** Halts every vCPU whose LRs may hold `slot` (the one whose ap_list has it). */
-export function haltOwnerOf(s: GicState, slot: number): void {
-  const on = s.irqApVcpu[slot];
-  if (on >= 0) haltVcpuLrs(s, on);
+/**
+ * Halts the vCPU whose LRs may hold `slot` (the one whose ap_list has it) and returns it, or -1
+ * when it is on no ap_list (then no LR holds it: only a flush, which needs a run_lock, puts it
+ * in one). Pair with resumeVcpu.
+ */
+export function haltOwnerOf(s: GicState, slot: number): number {
+  for (;;) {
+    const on = s.irqApVcpu[slot];
+    if (on < 0) return -1;
+    haltVcpu(s, on);
+    const now = s.irqApVcpu[slot];
+    // Still there, or pruned by the fold: either way no LR holds it now.
+    if (now === on || now < 0) return on;
+    resumeVcpu(s, on); // it migrated meanwhile: chase it
+  }
 }
 
 /**
@@ -257,13 +284,13 @@ export function haltOwnerOf(s: GicState, slot: number): void {
  * consumed when it acknowledged the interrupt. Keeping the latch would deliver it a second time.
  */
 export function deactivateInSoftware(s: GicState, slot: number): void {
-  haltOwnerOf(s, slot);
+  const h = haltOwnerOf(s, slot);
   lockIrq(s, slot);
   const f = s.irqFlags[slot];
-  if ((f & IRQ_ACTIVE) === 0) {
-    unlockIrq(s, slot);
-    return;
+  if ((f & IRQ_ACTIVE) === 0) unlockIrq(s, slot);
+  else {
+    s.irqFlags[slot] = f & IRQ_EDGE ? f & ~IRQ_ACTIVE : f & ~(IRQ_ACTIVE | IRQ_PENDING_LATCH);
+    queueIrqUnlock(s, slot);
   }
-  s.irqFlags[slot] = f & IRQ_EDGE ? f & ~IRQ_ACTIVE : f & ~(IRQ_ACTIVE | IRQ_PENDING_LATCH);
-  queueIrqUnlock(s, slot);
+  resumeVcpu(s, h);
 }

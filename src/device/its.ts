@@ -8,7 +8,6 @@
  */
 
 import { E_ITS_CODES, GITS_FRAME_SIZE, GITS_TRANSLATER } from '../arch/its.ts';
-import { haltVcpuLrs } from '../core/vgic.ts';
 import { restoreTablesLocked, saveTablesLocked } from '../its/abi.ts';
 import { itsCtrlReset, itsFrame, withItsLocks } from '../mmio/its.ts';
 import { dispatchRead, dispatchWrite } from '../mmio/region.ts';
@@ -140,8 +139,8 @@ export class Its {
    * ABI rev 0. Throws VgicError if a table entry is not in RAM or the collection table is too small.
    */
   saveTables(): void {
+    // The tables hold mappings, not pending state: no vCPU needs halting.
     const s = this.gic.state;
-    for (let v = 0; v < s.nVcpus; v++) haltVcpuLrs(s, v);
     withItsLocks(s, this.index, () => saveTablesLocked(s, this.gic.memory, this.index));
   }
 

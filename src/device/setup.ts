@@ -51,7 +51,11 @@ import {
   V_PSTATE_F,
   V_PSTATE_I,
   V_RD_FLAGS,
+  V_RUN_LOCK,
+  V_SLEEPING,
   V_VMCR,
+  V_WAKE,
+  V_WAKE_AT,
   VCPU_STRIDE,
 } from '../state/layout.ts';
 import { checkInt, VgicError } from './errors.ts';
@@ -182,6 +186,7 @@ export function resetState(s: GicState, regions: readonly RedistRegion[]): void 
     s.vcpu[b + V_AP_HEAD] = -1;
     s.vcpu[b + V_AP_TAIL] = -1;
     s.vcpu[b + V_MPIDR] = vcpuAffinity(c);
+    s.vcpu[b + V_WAKE_AT] = b + V_WAKE;
     s.vcpu[b + V_VMCR] = (VGIC_MIN_BPR0 << VMCR_BPR0_SHIFT) | ((VGIC_MIN_BPR0 + 1) << VMCR_BPR1_SHIFT);
     // In-process guests start with IRQs masked, as a PE leaves reset with PSTATE.I set.
     s.vcpu[b + V_PSTATE_I] = 1;
@@ -190,6 +195,19 @@ export function resetState(s: GicState, regions: readonly RedistRegion[]): void 
     const t = s.slotOf(c, PPI_VTIMER);
     s.irqFlags[t] |= IRQ_HW;
     s.irqHwIntid[t] = PPI_VTIMER;
+  }
+}
+
+/**
+ * Clears the words that belong to the threads running a GIC rather than to the GIC: run_locks
+ * (a snapshot is taken with them held), WFI sleep flags and the futex word each kick bumps.
+ */
+export function clearRunWords(s: GicState): void {
+  for (let v = 0; v < s.nVcpus; v++) {
+    const b = v * VCPU_STRIDE;
+    s.vcpu[b + V_RUN_LOCK] = 0;
+    s.vcpu[b + V_SLEEPING] = 0;
+    s.vcpu[b + V_WAKE_AT] = b + V_WAKE;
   }
 }
 

@@ -33,6 +33,7 @@ import {
   maintenanceStatus,
   virqLine,
 } from '../core/icv.ts';
+import { lockOwnerId, lockRun, unlockRun } from '../core/locks.ts';
 import { dispatchSgi } from '../core/sgi.ts';
 import { timerDeadline, timerPhysDeactivate, timerUpdate } from '../core/timer.ts';
 import { deactivateInSoftware, flushHwstate, syncHwstate, vcpuPendingIrq } from '../core/vgic.ts';
@@ -51,10 +52,11 @@ import {
   V_PSTATE_F,
   V_PSTATE_I,
   V_REQUESTS,
+  V_RUN_LOCK,
   V_SLEEPING,
   V_TIMER_CTL,
   V_TIMER_LEVEL,
-  V_WAKE,
+  V_WAKE_AT,
   VCPU_STRIDE,
 } from '../state/layout.ts';
 import { checkUserSysreg, sysregRead, sysregWrite } from './sysregs.ts';
@@ -96,6 +98,42 @@ export class VCpu {
   }
 
   // ---- Run loop ----
+  //
+  // Every instruction runs under the vCPU's run_lock (core/locks.ts): begin() takes it and enters
+  // the guest if needed, end() takes kicks and IRQs and releases it. It is dropped around an IRQ
+  // handler (whose instructions take it again), in WFI, and while an exit is emulated, so that a
+  // thread halting this vCPU (to fold its LRs) waits at most one instruction.
+
+  private lockRun(): void {
+    lockRun(this.s, this.b + V_RUN_LOCK);
+  }
+
+  private unlockRun(): void {
+    unlockRun(this.s, this.b + V_RUN_LOCK);
+  }
+
+  /** Before an instruction: take the run_lock; enter the guest if not in it, or if a kick asks for a new look. */
+  private begin(): void {
+    const s = this.s;
+    const b = this.b;
+    // lockRun inlined: this runs before every instruction.
+    if (s.shared) {
+      if (Atomics.compareExchange(s.vcpu, b + V_RUN_LOCK, 0, lockOwnerId()) !== 0) lockRun(s, b + V_RUN_LOCK);
+    } else if (s.vcpu[b + V_RUN_LOCK] === 0) s.vcpu[b + V_RUN_LOCK] = 1;
+    else lockRun(s, b + V_RUN_LOCK); // throws: an instruction inside an instruction
+    if (s.vcpu[b + V_IN_GUEST] === 0 || s.vcpu[b + V_REQUESTS] !== 0) this.reenter();
+  }
+
+  /** Leaves the guest to emulate something (run_lock dropped): pair with reenterLocked(). */
+  private exitUnlocked(): void {
+    this.syncOut();
+    this.unlockRun();
+  }
+
+  private reenterLocked(): void {
+    this.lockRun();
+    this.reenter();
+  }
 
   /** Exit (if in the guest) and enter again: sync, handle requests and the timer, flush. */
   private reenter(): void {
@@ -116,15 +154,14 @@ export class VCpu {
     flushHwstate(s, v);
   }
 
-  /** Before an instruction: enter the guest if not in it, or if a kick asks for a new look. */
-  private enter(): void {
-    const s = this.s;
-    const b = this.b;
-    if (s.vcpu[b + V_IN_GUEST] === 0 || s.vcpu[b + V_REQUESTS] !== 0) this.reenter();
-  }
-
   /** Leaves the guest: the LRs are folded back (the state is then fully in the ap_list). */
   exit(): void {
+    this.lockRun();
+    this.syncOut();
+    this.unlockRun();
+  }
+
+  private syncOut(): void {
     const s = this.s;
     if (s.vcpu[this.b + V_IN_GUEST] !== 0) {
       syncHwstate(s, this.index);
@@ -140,15 +177,17 @@ export class VCpu {
   /**
    * After an instruction: a kick or an armed timer that fired makes the vCPU exit and re-enter;
    * then a signalled vIRQ (Group 1) is taken if PSTATE.I is clear, a vFIQ (Group 0) if PSTATE.F is.
+   * Called with the run_lock held; returns with it released.
    */
-  private after(): void {
+  private end(): void {
     const s = this.s;
     const b = this.b;
     this.pollTimer();
     if (s.vcpu[b + V_REQUESTS] !== 0) this.reenter();
     if ((s.vcpu[b + V_PSTATE_I] & s.vcpu[b + V_PSTATE_F]) === 0 && this.pendingException() !== LINE_NONE) {
       this.takeIrqs();
-    }
+    } else if (s.shared) Atomics.store(s.vcpu, b + V_RUN_LOCK, 0);
+    else s.vcpu[b + V_RUN_LOCK] = 0;
   }
 
   /** An armed timer whose deadline has passed raises its output (the host's hrtimer, in KVM). */
@@ -186,17 +225,22 @@ export class VCpu {
         // A handler that unmasks IRQs before quieting its source nests without end; on hardware
         // it would overflow the guest's stack. Stop nesting here, visibly.
         s.stats[S_IRQ_NESTING_LIMIT]++;
+        this.unlockRun();
         return;
       }
       this.takeIrq(this.pendingException());
       this.pollTimer();
       if (s.vcpu[b + V_REQUESTS] !== 0) this.reenter();
-      if (this.pendingException() === LINE_NONE) return;
+      if (this.pendingException() === LINE_NONE) {
+        this.unlockRun();
+        return;
+      }
     }
   }
 
   /** An LR changed state: a maintenance interrupt makes the vCPU exit and re-enter. */
   private maintenance(): void {
+    // An LR that changed state is only in-guest work: no exit to emulate, the run_lock stays.
     if (maintenanceStatus(this.s, this.index) !== 0) {
       this.s.vcpu[this.b + V_MAINT]++;
       this.reenter();
@@ -213,9 +257,12 @@ export class VCpu {
     s.vcpu[b + V_PSTATE_I] = 1;
     s.vcpu[b + V_PSTATE_F] = 1;
     this.depth++;
+    // The handler's instructions take the run_lock themselves.
+    this.unlockRun();
     try {
       (line === LINE_VIRQ ? this.handler : this.fiqHandler)!(this);
     } finally {
+      this.lockRun();
       this.depth--;
       s.vcpu[b + V_PSTATE_I] = i;
       s.vcpu[b + V_PSTATE_F] = f;
@@ -224,8 +271,8 @@ export class VCpu {
 
   /** Executes nothing: an instruction boundary where kicks and IRQs are taken (a NOP). */
   step(): void {
-    this.enter();
-    this.after();
+    this.begin();
+    this.end();
   }
 
   /** Installs the guest's IRQ exception handler (Group 1 interrupts arrive as IRQs). */
@@ -276,9 +323,10 @@ export class VCpu {
     this.exit();
     const start = performance.now();
     let result: WfiResult = 'timeout';
+    const wake = s.vcpu[b + V_WAKE_AT];
     if (s.shared) Atomics.store(s.vcpu, b + V_SLEEPING, 1);
     for (;;) {
-      const seen = Atomics.load(s.vcpu, b + V_WAKE);
+      const seen = Atomics.load(s.vcpu, wake);
       timerUpdate(s, v);
       if (vcpuPendingIrq(s, v)) {
         result = 'irq';
@@ -296,7 +344,7 @@ export class VCpu {
       if (left <= 0) break;
       let wait = left;
       if (ahead) wait = Math.min(wait, ticksToMs(deadline - counterNow(s)));
-      if (s.shared) Atomics.wait(s.vcpu, b + V_WAKE, seen, wait);
+      if (s.shared) Atomics.wait(s.vcpu, wake, seen, wait);
       else if (wait === Number.POSITIVE_INFINITY)
         break; // nothing can ever wake a single thread
       else sleepMs(wait);
@@ -310,24 +358,24 @@ export class VCpu {
 
   /** MRS: reads a system register (ICC_*, CNT*). Unknown registers read as zero and are counted. */
   readSysreg(enc: number): number {
-    this.enter();
+    this.begin();
     // The hottest register first, outside the big switch, so it can be inlined.
     const value = enc === ICC_IAR1_EL1 ? this.iar(true) : sysregRead(this, enc);
     // The MRS completes before an IRQ taken at the next boundary; the handler must not clobber hi.
     const hi = this.hi;
-    this.after();
+    this.end();
     this.hi = hi;
     return value;
   }
 
   /** MSR: writes a system register, given as low and high 32-bit words. */
   writeSysreg(enc: number, lo: number, hi = 0): void {
-    this.enter();
+    this.begin();
     // The hottest registers first, outside the big switch, so they can be inlined.
     if (enc === ICC_EOIR1_EL1) this.eoir(true, lo & 0xffffff);
     else if (enc === ICC_SGI1R_EL1) this.sgi(lo >>> 0, hi >>> 0, true);
     else sysregWrite(this, enc, lo >>> 0, hi >>> 0);
-    this.after();
+    this.end();
   }
 
   /** @internal ICC_IAR0/1_EL1 on the LRs, then maintenance. */
@@ -344,9 +392,9 @@ export class VCpu {
 
   /** @internal SGI generation traps: exit, dispatch, enter again (the sender may be a target too). */
   sgi(lo: number, hi: number, allowGroup1: boolean): void {
-    this.exit();
+    this.exitUnlocked();
     dispatchSgi(this.s, this.index, lo, hi, allowGroup1);
-    this.reenter();
+    this.reenterLocked();
   }
 
   /** MRS with the whole 64-bit value (for registers wider than 32 bits, e.g. CNTVCT_EL0). */
@@ -368,10 +416,11 @@ export class VCpu {
     if (result === ICV_DEACTIVATE_SW) {
       const slot = lrSlot(s, v, intid);
       if (slot >= 0) {
-        this.exit();
+        this.exitUnlocked();
         deactivateInSoftware(s, slot);
+        this.reenterLocked();
+        // The timer is this vCPU's own (run_lock held again).
         if (intid === PPI_VTIMER) timerPhysDeactivate(s, v);
-        this.reenter();
       }
       return;
     }
@@ -385,12 +434,22 @@ export class VCpu {
    */
   userReadSysreg(enc: number): number {
     checkUserSysreg(enc);
-    return sysregRead(this, enc);
+    this.lockRun();
+    try {
+      return sysregRead(this, enc);
+    } finally {
+      this.unlockRun();
+    }
   }
 
   userWriteSysreg(enc: number, value: number): void {
     checkUserSysreg(enc);
-    sysregWrite(this, enc, value >>> 0, 0);
+    this.lockRun();
+    try {
+      sysregWrite(this, enc, value >>> 0, 0);
+    } finally {
+      this.unlockRun();
+    }
   }
 
   // ---- MMIO and RAM ----
@@ -401,20 +460,20 @@ export class VCpu {
    * word in `hi`.
    */
   mmioRead(addr: number, size: number): number {
-    this.enter();
+    this.begin();
     const value = this.load(addr, size);
     // The load completes before an IRQ taken at the next boundary; the handler must not clobber hi.
     const hi = this.hi;
-    this.after();
+    this.end();
     this.hi = hi;
     return value;
   }
 
   /** A store of `size` bytes (value as lo, and hi for 8 bytes). */
   mmioWrite(addr: number, size: number, lo: number, hi = 0): void {
-    this.enter();
+    this.begin();
     this.store(addr, size, lo, hi);
-    this.after();
+    this.end();
   }
 
   readb(addr: number): number {
@@ -449,11 +508,12 @@ export class VCpu {
     this.hi = 0;
     const frame = gic.resolve(addr);
     if (frame !== undefined) {
-      this.exit();
       const fv = gic.resolvedVcpu;
-      const value = dispatchRead(frame, gic.ctx, fv < 0 ? this.index : fv, gic.resolvedOffset, size, false);
+      const offset = gic.resolvedOffset;
+      this.exitUnlocked();
+      const value = dispatchRead(frame, gic.ctx, fv < 0 ? this.index : fv, offset, size, false);
       this.hi = gic.ctx.hi;
-      this.reenter();
+      this.reenterLocked();
       return value;
     }
     if (size === 1 || size === 2 || size === 4) {
@@ -477,10 +537,11 @@ export class VCpu {
     const gic = this.gic;
     const frame = gic.resolve(addr);
     if (frame !== undefined) {
-      this.exit();
       const fv = gic.resolvedVcpu;
-      dispatchWrite(frame, gic.ctx, fv < 0 ? this.index : fv, gic.resolvedOffset, size, lo, hi, false);
-      this.reenter();
+      const offset = gic.resolvedOffset;
+      this.exitUnlocked();
+      dispatchWrite(frame, gic.ctx, fv < 0 ? this.index : fv, offset, size, lo, hi, false);
+      this.reenterLocked();
       return;
     }
     let ok = false;

@@ -19,8 +19,8 @@ import { GITS_FRAME_SIZE, GITS_TRANSLATER } from '../arch/its.ts';
 import { advanceVirtualTicks, counterNow, initClock, isVirtualTime } from '../core/clock.ts';
 import { injectIrqSlot, updateIrqFlags } from '../core/irq.ts';
 import { savePendingTables } from '../core/lpi.ts';
-import { haltOwnerOf, haltVcpuLrs } from '../core/vgic.ts';
-import { itsInjectMsi, MSI_BUSY, MSI_DELIVERED } from '../its/translate.ts';
+import { haltAll, haltOwnerOf, resumeAll, resumeVcpu } from '../core/vgic.ts';
+import { itsInjectMsi, MSI_BLOCKED, MSI_BUSY } from '../its/translate.ts';
 import { GuestMemory } from '../memory/guest-memory.ts';
 import { distributorFrame, FLAG_LPIS } from '../mmio/gicd.ts';
 import { redistributorFrame } from '../mmio/gicr.ts';
@@ -44,7 +44,7 @@ import {
 } from '../state/layout.ts';
 import { checkInt, VgicError } from './errors.ts';
 import { Its } from './its.ts';
-import { checkSnapshot, resetState, validateOptions } from './setup.ts';
+import { checkSnapshot, clearRunWords, resetState, validateOptions } from './setup.ts';
 import { VCpu } from './vcpu.ts';
 
 export interface RedistRegion {
@@ -336,9 +336,10 @@ export class Vgic {
       if (id < VGIC_NR_SGIS || id >= s.nrIrqs) continue;
       const slot = s.slotOf(vcpu, id);
       if (s.irqFlags[slot] & IRQ_EDGE) continue;
-      haltOwnerOf(s, slot);
+      const h = haltOwnerOf(s, slot);
       if (bitmap & (1 << i)) updateIrqFlags(s, slot, IRQ_LINE_LEVEL, 0);
       else updateIrqFlags(s, slot, 0, IRQ_LINE_LEVEL);
+      resumeVcpu(s, h);
     }
   }
 
@@ -413,25 +414,40 @@ export class Vgic {
    * device. Cost on a translation-cache hit: no lock, no allocation.
    */
   signalMsi(msi: { readonly doorbell: number; readonly devid: number; readonly eventid: number }): MsiResult {
-    const { doorbell, devid, eventid } = msi;
-    checkInt('INVALID_ARGUMENT', 'MSI devid', devid, 0, 0xffffffff);
-    checkInt('INVALID_ARGUMENT', 'MSI eventid', eventid, 0, 0xffffffff);
+    const r = this.injectMsi(msi.doorbell, msi.devid, msi.eventid);
+    return r > 0 ? 'delivered' : r === MSI_BUSY ? 'busy' : 'blocked';
+  }
+
+  /**
+   * signalMsi for injector loops: no object in or out. Answers MSI_DELIVERED (1: the LPI became
+   * pending), MSI_COALESCED (2: it was pending already and the MSI merged into it: KVM also answers
+   * 1), MSI_BLOCKED (0) or MSI_BUSY (-1). Any thread; the translation-cache hit takes no lock.
+   */
+  injectMsi(doorbell: number, devid: number, eventid: number): number {
+    if (!(devid >>> 0 === devid && eventid >>> 0 === eventid)) {
+      checkInt('INVALID_ARGUMENT', 'MSI devid', devid, 0, 0xffffffff);
+      checkInt('INVALID_ARGUMENT', 'MSI eventid', eventid, 0, 0xffffffff);
+    }
     const its = this.itsBases;
     for (let k = 0; k < its.length; k++) {
-      if (doorbell === its[k] + GITS_TRANSLATER) {
-        const r = itsInjectMsi(this.state, this.memory, k, devid, eventid);
-        return r === MSI_DELIVERED ? 'delivered' : r === MSI_BUSY ? 'busy' : 'blocked';
-      }
+      if (doorbell === its[k] + GITS_TRANSLATER)
+        return itsInjectMsi(this.state, this.memory, k, devid, eventid);
     }
-    this.state.stats[S_MSI_NO_ITS]++;
-    return 'blocked';
+    const s = this.state;
+    if (s.shared) Atomics.add(s.stats, S_MSI_NO_ITS, 1);
+    else s.stats[S_MSI_NO_ITS]++;
+    return MSI_BLOCKED;
   }
 
   /** KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES: every mapped LPI's pending state into guest RAM. */
   savePendingTables(): void {
     const s = this.state;
-    for (let v = 0; v < s.nVcpus; v++) haltVcpuLrs(s, v);
-    savePendingTables(s, this.memory);
+    haltAll(s);
+    try {
+      savePendingTables(s, this.memory);
+    } finally {
+      resumeAll(s);
+    }
   }
 
   // ---- Time ----
@@ -485,8 +501,16 @@ export class Vgic {
    */
   snapshot(): Uint8Array {
     const s = this.state;
-    for (let v = 0; v < s.nVcpus; v++) haltVcpuLrs(s, v);
-    return new Uint8Array(s.buffer).slice();
+    haltAll(s);
+    let copy: Uint8Array;
+    try {
+      copy = new Uint8Array(s.buffer).slice();
+    } finally {
+      resumeAll(s);
+    }
+    // The copy holds this thread's run_locks and the runtime's sleep words: a restored GIC starts free.
+    clearRunWords(attachState(copy.buffer));
+    return copy;
   }
 
   /**
@@ -503,6 +527,7 @@ export class Vgic {
     } catch (e) {
       throw new VgicError('INVALID_ARGUMENT', `not a vgic snapshot: ${(e as Error).message}`);
     }
+    clearRunWords(state);
     checkSnapshot(state);
     return new Vgic(state, Vgic.mapFor(state, map), Vgic.memoryFor(map));
   }

@@ -3,7 +3,8 @@
  * then the LPI is set pending. KVM: vgic_its_resolve_lpi, vgic_its_trigger_msi,
  * vgic_its_inject_cached_translation, vgic_its_inject_msi.
  *
- * The hot path is a cache hit: no lock, one atomic bit-set under the LPI's irq_lock and the queue.
+ * The hot path is a cache hit: no lock, then either a plain read that finds the LPI pending
+ * already (coalesced: no lock at all) or a bit-set under the LPI's irq_lock and the queue.
  * A miss walks the tables under its_lock and fills the cache.
  *
  * Who may call: any thread (signalMsi, a guest's GITS_TRANSLATER write), and the INT command with
@@ -12,7 +13,7 @@
 
 import { GITS_CTLR_ENABLED } from '../arch/its.ts';
 import { lockWord, unlockWord } from '../core/locks.ts';
-import { lpiSetPending, lpisEnabled } from '../core/lpi.ts';
+import { LPI_SET_NEW, LPI_SET_UNMAPPED, lpiSetPending, lpisEnabled } from '../core/lpi.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import {
   type GicState,
@@ -28,8 +29,12 @@ import {
 import { cacheFillLocked, cacheGeneration, cacheLookup } from './cache.ts';
 import { dteBits, iteAddr, iteIcid, itePintid, liveDte, readIte } from './tables.ts';
 
-/** signalMsi answers, as KVM_SIGNAL_MSI's 1 / 0 / -EBUSY. */
-export const MSI_DELIVERED = 1;
+/**
+ * itsInjectMsi answers. KVM_SIGNAL_MSI returns 1 for both DELIVERED and COALESCED, 0 for BLOCKED
+ * and -EBUSY for BUSY; telling the first two apart lets a caller prove no MSI was lost.
+ */
+export const MSI_DELIVERED = 1; // the LPI became pending
+export const MSI_COALESCED = 2; // the LPI was pending already: the MSI merged into that state
 export const MSI_BLOCKED = 0;
 export const MSI_BUSY = -1;
 
@@ -98,16 +103,23 @@ export function itsInjectMsi(
   if (devid <= 0xffff && eventid <= 0xffff) {
     const slot = cacheLookup(s, k, devid, eventid);
     if (slot >= 0) {
-      lpiSetPending(s, slot);
-      return MSI_DELIVERED;
+      const r = lpiSetPending(s, slot);
+      if (r !== LPI_SET_UNMAPPED) return r === LPI_SET_NEW ? MSI_DELIVERED : MSI_COALESCED;
+      // Unmapped since the lookup: translate again, under its_lock.
     }
   }
   const lockAt = k * ITS_STRIDE + I_LOCK;
   lockWord(s, s.its, lockAt);
   s.its[k * ITS_STRIDE + I_CACHE_MISS]++;
   const r = resolveLpiLocked(s, mem, k, devid, eventid);
-  if (r >= 0) lpiSetPending(s, r);
-  else s.its[k * ITS_STRIDE + (r === RESOLVE_BUSY ? I_MSI_BUSY : I_MSI_BLOCKED)]++;
+  let out: number;
+  if (r >= 0) {
+    // A mapping found under its_lock is live: the LPI cannot be freed before the unlock.
+    out = lpiSetPending(s, r) === LPI_SET_NEW ? MSI_DELIVERED : MSI_COALESCED;
+  } else {
+    out = r === RESOLVE_BUSY ? MSI_BUSY : MSI_BLOCKED;
+    s.its[k * ITS_STRIDE + (r === RESOLVE_BUSY ? I_MSI_BUSY : I_MSI_BLOCKED)]++;
+  }
   unlockWord(s, s.its, lockAt);
-  return r >= 0 ? MSI_DELIVERED : r === RESOLVE_BUSY ? MSI_BUSY : MSI_BLOCKED;
+  return out;
 }

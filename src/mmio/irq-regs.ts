@@ -29,7 +29,7 @@ import { PPI_VTIMER, VGIC_NR_PRIVATE_IRQS } from '../arch/intid.ts';
 import { irqIsPending, queueIrqUnlock, updateIrqFlags } from '../core/irq.ts';
 import { lockIrq, unlockIrq } from '../core/locks.ts';
 import { timerPhysDeactivate } from '../core/timer.ts';
-import { haltOwnerOf } from '../core/vgic.ts';
+import { haltOwnerOf, resumeVcpu } from '../core/vgic.ts';
 import { physLineLevel } from '../core/vgic-v3.ts';
 import {
   type GicState,
@@ -47,6 +47,18 @@ function readBit(s: GicState, vcpu: number, intid: number, len: number, bit: num
   let value = 0;
   for (let i = 0; i < len * 8; i++) {
     if (s.irqFlags[s.slotOf(vcpu, intid + i)] & bit) value |= 1 << i;
+  }
+  return value >>> 0;
+}
+
+/** readBit of state an LR may hold: each interrupt's owner is halted while its bit is read. */
+function readBitHalted(s: GicState, vcpu: number, intid: number, len: number, bit: number): number {
+  let value = 0;
+  for (let i = 0; i < len * 8; i++) {
+    const slot = s.slotOf(vcpu, intid + i);
+    const h = haltOwnerOf(s, slot);
+    if (s.irqFlags[slot] & bit) value |= 1 << i;
+    resumeVcpu(s, h);
   }
   return value >>> 0;
 }
@@ -85,10 +97,11 @@ export const readPending: ReadFn = (c, vcpu, intid, len) => {
   let value = 0;
   for (let i = 0; i < len * 8; i++) {
     const slot = s.slotOf(vcpu, intid + i);
-    haltOwnerOf(s, slot);
+    const h = haltOwnerOf(s, slot);
     const f = s.irqFlags[slot];
     // A HW-mapped level interrupt is pending while its physical line is high (KVM asks the irqchip).
     const hwLevel = (f & (IRQ_HW | IRQ_EDGE)) === IRQ_HW && physLineLevel(s, Math.floor(slot / 32), slot);
+    resumeVcpu(s, h);
     if (irqIsPending(f) || hwLevel) value |= 1 << i;
   }
   return value >>> 0;
@@ -99,8 +112,9 @@ export const writeSetPending: WriteFn = (c, vcpu, intid, len, value) => {
   for (let bits = setBits(value, len); bits !== 0; bits &= bits - 1) {
     const i = 31 - Math.clz32(bits & -bits);
     const slot = s.slotOf(vcpu, intid + i);
-    haltOwnerOf(s, slot);
+    const h = haltOwnerOf(s, slot);
     updateIrqFlags(s, slot, IRQ_PENDING_LATCH, 0);
+    resumeVcpu(s, h);
   }
 };
 
@@ -110,16 +124,16 @@ export const writeClearPending: WriteFn = (c, vcpu, intid, len, value) => {
   for (let bits = setBits(value, len); bits !== 0; bits &= bits - 1) {
     const i = 31 - Math.clz32(bits & -bits);
     const slot = s.slotOf(vcpu, intid + i);
-    haltOwnerOf(s, slot);
+    const h = haltOwnerOf(s, slot);
     updateIrqFlags(s, slot, 0, IRQ_PENDING_LATCH);
+    resumeVcpu(s, h);
   }
 };
 
 /** Userspace view of ISPENDR (KVM_DEV_ARM_VGIC_GRP_DIST_REGS): the latch alone; the line level is saved separately. */
 export const ureadPending: ReadFn = (c, vcpu, intid, len) => {
   const s = c.s;
-  for (let i = 0; i < len * 8; i++) haltOwnerOf(s, s.slotOf(vcpu, intid + i));
-  return readBit(s, vcpu, intid, len, IRQ_PENDING_LATCH);
+  return readBitHalted(s, vcpu, intid, len, IRQ_PENDING_LATCH);
 };
 
 /** Userspace ISPENDR write restores the latch exactly: set bits set it, clear bits clear it. */
@@ -127,21 +141,21 @@ export const uwriteSetPending: WriteFn = (c, vcpu, intid, len, value) => {
   const s = c.s;
   for (let i = 0; i < len * 8; i++) {
     const slot = s.slotOf(vcpu, intid + i);
-    haltOwnerOf(s, slot);
+    const h = haltOwnerOf(s, slot);
     if (value & (1 << i)) updateIrqFlags(s, slot, IRQ_PENDING_LATCH, 0);
     else updateIrqFlags(s, slot, 0, IRQ_PENDING_LATCH);
+    resumeVcpu(s, h);
   }
 };
 
 export const readActive: ReadFn = (c, vcpu, intid, len) => {
   const s = c.s;
-  for (let i = 0; i < len * 8; i++) haltOwnerOf(s, s.slotOf(vcpu, intid + i));
-  return readBit(s, vcpu, intid, len, IRQ_ACTIVE);
+  return readBitHalted(s, vcpu, intid, len, IRQ_ACTIVE);
 };
 
 /** vgic_mmio_change_active: only an interrupt that became active needs queueing. */
 function changeActive(s: GicState, slot: number, active: boolean): void {
-  haltOwnerOf(s, slot);
+  const h = haltOwnerOf(s, slot);
   lockIrq(s, slot);
   if (active) {
     s.irqFlags[slot] |= IRQ_ACTIVE;
@@ -154,6 +168,7 @@ function changeActive(s: GicState, slot: number, active: boolean): void {
     // the timer fires again if it still asserts its output.
     if (s.irqHwIntid[slot] === PPI_VTIMER && slot < s.spiBase) timerPhysDeactivate(s, Math.floor(slot / 32));
   }
+  resumeVcpu(s, h);
 }
 
 export const writeSetActive: WriteFn = (c, vcpu, intid, len, value) => {

@@ -30,7 +30,7 @@
 import { VGIC_MIN_LPI, VGIC_NR_PRIVATE_IRQS } from '../arch/intid.ts';
 
 export const STATE_MAGIC = 0x43494756; // "VGIC"
-export const STATE_VERSION = 2;
+export const STATE_VERSION = 3;
 
 // ---- irqFlags bits ----
 export const IRQ_ENABLED = 1 << 0;
@@ -92,7 +92,10 @@ export const V_LR_PEND = 27; // bit n: LR n is Pending (not Active): the candida
 export const V_LR_ACT = 28; // bit n: LR n is Active (or Active+Pending): the candidates for EOIR/DIR
 export const V_LR_SORTED = 29; // 1 while the Pending LRs are in priority order (lowest LR = best)
 export const V_LR_GRP0 = 30; // bit n: LR n holds a Group 0 interrupt
-export const VCPU_STRIDE = 32;
+export const V_RUN_LOCK = 31; // run_lock: held while the vCPU executes one instruction (core/locks.ts)
+export const V_WAKE_AT = 32; // word index (in vcpu) of the futex word kicks bump: V_WAKE of the vCPU its thread sleeps on
+export const V_FOLD_MERGED = 33; // edge/LPI pending states merged at fold (re-injected while still pending in an LR)
+export const VCPU_STRIDE = 48;
 
 /** V_RD_FLAGS bits. */
 export const RD_LAST = 1 << 0;
