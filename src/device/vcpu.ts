@@ -354,6 +354,27 @@ export class VCpu {
     return result;
   }
 
+  /**
+   * A WFI that does not block the thread, for runtimes that multiplex vCPUs on one thread
+   * (runtime/scheduler.ts): exits, and answers whether a wake-up event is there (an interrupt this
+   * vCPU would take, whatever PSTATE.I is). The caller runs step() once it is, and otherwise
+   * sleeps on the word kicks bump (V_WAKE_AT) for at most wfiSleepMs().
+   */
+  wfiPoll(): boolean {
+    this.exit();
+    timerUpdate(this.s, this.index);
+    return vcpuPendingIrq(this.s, this.index);
+  }
+
+  /** How long a WFI may sleep before the virtual timer's deadline (Infinity: no armed timer). */
+  wfiSleepMs(): number {
+    const s = this.s;
+    const deadline = timerDeadline(s, this.index);
+    if (deadline === Number.POSITIVE_INFINITY) return deadline;
+    const now = counterNow(s);
+    return deadline > now ? ticksToMs(deadline - now) : 0;
+  }
+
   // ---- System registers ----
 
   /** MRS: reads a system register (ICC_*, CNT*). Unknown registers read as zero and are counted. */

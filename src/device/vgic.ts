@@ -39,6 +39,7 @@ import {
   STAT_NAMES,
   V_EXITS,
   V_FLUSHES,
+  V_FOLD_MERGED,
   V_MAINT,
   VCPU_STRIDE,
 } from '../state/layout.ts';
@@ -106,7 +107,11 @@ export interface VgicStats {
   readonly irqNestingLimit: number;
   readonly msiNoIts: number;
   readonly lpiTableFault: number;
-  readonly vcpus: readonly { exits: number; flushes: number; maintenance: number }[];
+  /**
+   * Per vCPU: exits, flushes with work, maintenance exits, and pending states merged at fold (an
+   * edge or LPI injected again while its previous pending state still sat in an LR).
+   */
+  readonly vcpus: readonly { exits: number; flushes: number; maintenance: number; foldMerged: number }[];
 }
 
 /** What an MSI became (KVM_SIGNAL_MSI's 1 / 0 / -EBUSY). */
@@ -201,6 +206,16 @@ export class Vgic {
     const mem = new GuestMemory();
     for (const r of map.ram ?? []) mem.addRam(r.base, r.buffer.byteLength, r.buffer);
     return mem;
+  }
+
+  /** The address map to give Vgic.attach in another thread (RAM buffers included: they are shared). */
+  addressMap(): VgicAddressMap {
+    return {
+      distBase: this.distBase,
+      redistRegions: this.redistRegions,
+      its: this.itsBases.map((base) => ({ base })),
+      ram: this.memory.regions.map((r) => ({ base: r.base, buffer: r.bytes.buffer })),
+    };
   }
 
   get nVcpus(): number {
@@ -477,6 +492,7 @@ export class Vgic {
       exits: s.vcpu[v * VCPU_STRIDE + V_EXITS],
       flushes: s.vcpu[v * VCPU_STRIDE + V_FLUSHES],
       maintenance: s.vcpu[v * VCPU_STRIDE + V_MAINT],
+      foldMerged: s.vcpu[v * VCPU_STRIDE + V_FOLD_MERGED],
     }));
     return out as unknown as VgicStats;
   }

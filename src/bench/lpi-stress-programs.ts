@@ -1,0 +1,124 @@
+/**
+ * The guest and injector programs of `vgic lpi-stress`, after KVM's vgic_lpi_stress selftest
+ * (tools/testing/selftests/kvm/arm64/vgic_lpi_stress.c; ../shared/reference/kvm-vgic.md §2).
+ *
+ * Guest (every vCPU): GIC CPU interface on, LPIs enabled on its redistributor, an IRQ handler that
+ * acknowledges, checks INTID ≥ 8192 and EOIs. vCPU 0 then waits for the others and sets the ITS up:
+ * MAPC (collection = vCPU) per vCPU, MAPD per device, MAPTI per event with collections
+ * round-robin, INVALL on every collection. Then every vCPU spins (cpu_relax, no WFI) until stopped.
+ * Injector d: i × e MSIs (devid d, eventid 0..e-1), each answer counted.
+ *
+ * Who may call: runtime workers import this module (compiled) by URL.
+ */
+
+import { VGIC_MIN_LPI } from '../arch/intid.ts';
+import { ICC_EOIR1_EL1, ICC_IAR1_EL1 } from '../arch/sysreg.ts';
+import type { VCpu } from '../device/vcpu.ts';
+import { GicV3Guest } from '../guest/gic-v3.ts';
+import { GuestAllocator, ItsGuest, LpiTables } from '../guest/gic-v3-its.ts';
+import { MSI_COALESCED, MSI_DELIVERED } from '../its/translate.ts';
+import { type ProgramContext, until, YIELD, type Yield } from '../runtime/program.ts';
+
+export interface LpiStressParams {
+  readonly vcpus: number;
+  readonly devices: number;
+  readonly events: number;
+  readonly iterations: number;
+  readonly ramBase: number;
+  readonly ramSize: number;
+  readonly doorbell: number;
+  readonly lpiIdBits: number;
+}
+
+/** Shared words (ProgramContext.shared). */
+export const W_READY = 0; // vCPUs with LPIs enabled
+export const W_SETUP = 1; // 1 once vCPU 0 has mapped everything
+export const W_ACKS = 8; // + v: LPIs vCPU v has acknowledged so far
+export const MAX_STRESS_VCPUS = 224;
+
+/** MSIs an injector sends between yields (other devices on its thread run meanwhile). */
+const INJECT_CHUNK = 256;
+
+const SPURIOUS = 1023;
+
+export function* lpiStressVcpu(cpu: VCpu, ctx: ProgramContext): Generator<Yield, void, void> {
+  const p = ctx.params as LpiStressParams;
+  const sh = ctx.shared;
+  const g = new GicV3Guest(cpu);
+  if (cpu.index === 0) g.enableDistributor();
+  g.enableCpu();
+  // Every vCPU allocates in the same order, so all agree on the table addresses.
+  const alloc = new GuestAllocator(p.ramBase, p.ramSize);
+  const lpi = new LpiTables(cpu, alloc, p.vcpus, p.lpiIdBits);
+  lpi.program(g.rd, cpu.index);
+  lpi.enable(g.rd);
+  let acked = 0;
+  let bad = 0;
+  const slot = W_ACKS + cpu.index;
+  cpu.onIrq((c) => {
+    const intid = c.readSysreg(ICC_IAR1_EL1);
+    if (intid === SPURIOUS) return;
+    if (intid >= VGIC_MIN_LPI) acked++;
+    else bad++;
+    c.writeSysreg(ICC_EOIR1_EL1, intid);
+    sh[slot] = acked;
+  });
+  Atomics.add(sh, W_READY, 1);
+  if (cpu.index === 0) {
+    yield* until(() => Atomics.load(sh, W_READY) >= p.vcpus);
+    lpi.fillConfig();
+    const its = new ItsGuest(cpu, alloc);
+    its.init();
+    its.enable();
+    for (let v = 0; v < p.vcpus; v++) its.mapc(v, v);
+    const eventBits = Math.max(1, Math.ceil(Math.log2(p.events)));
+    for (let d = 0; d < p.devices; d++) its.createDevice(d, eventBits);
+    let n = 0;
+    for (let d = 0; d < p.devices; d++) {
+      for (let e = 0; e < p.events; e++, n++) its.mapti(d, e, VGIC_MIN_LPI + n, n % p.vcpus);
+    }
+    for (let v = 0; v < p.vcpus; v++) its.invall(v);
+    Atomics.store(sh, W_SETUP, 1);
+  }
+  cpu.unmaskIrqs();
+  let steps = 0;
+  while (!ctx.stopping) {
+    cpu.step();
+    steps++;
+    yield YIELD;
+  }
+  ctx.result.steps = steps;
+  cpu.maskIrqs();
+  ctx.result.acked = acked;
+  ctx.result.bad = bad;
+}
+
+export function* lpiStressInjector(ctx: ProgramContext): Generator<Yield, void, void> {
+  const p = ctx.params as LpiStressParams;
+  const gic = ctx.gic;
+  const d = ctx.index;
+  yield* until(() => ctx.started);
+  const t0 = performance.timeOrigin + performance.now();
+  let delivered = 0;
+  let coalesced = 0;
+  let failed = 0;
+  let chunk = 0;
+  for (let i = 0; i < p.iterations; i++) {
+    for (let e = 0; e < p.events; e++) {
+      const r = gic.injectMsi(p.doorbell, d, e);
+      if (r === MSI_DELIVERED) delivered++;
+      else if (r === MSI_COALESCED) coalesced++;
+      else failed++;
+    }
+    chunk += p.events;
+    if (chunk >= INJECT_CHUNK) {
+      chunk = 0;
+      yield YIELD;
+    }
+  }
+  ctx.result.start = t0;
+  ctx.result.end = performance.timeOrigin + performance.now();
+  ctx.result.delivered = delivered;
+  ctx.result.coalesced = coalesced;
+  ctx.result.failed = failed;
+}

@@ -1,0 +1,209 @@
+/**
+ * `vgic lpi-stress`: KVM's vgic_lpi_stress on the threaded runtime (runtime/), with its flags and
+ * its measure: Rate = devices · events · iterations / elapsed, from the moment the injectors are
+ * let go until the last one has sent its i × e MSIs (injection throughput; guest delivery is not
+ * in the rate, as in the selftest).
+ *
+ * It also proves no MSI was lost. Every MSI's answer is counted: delivered (the LPI became
+ * pending), coalesced (it was pending already) or failed (must be 0). Once the injectors are done
+ * the guests go on acknowledging until the counts settle; then the runtime stops and whatever is
+ * still pending is drained through the CPU interface here. For every pending state created:
+ *
+ *     delivered = acknowledged + merged at fold + drained        (lost = the difference: must be 0)
+ *
+ * where "merged at fold" counts LPIs injected again while the previous pending state still sat
+ * in a list register (stats().vcpus[].foldMerged).
+ *
+ * `--design=global-lock` runs the v6.8-rc1 shape (one global lock, one global LRU translation
+ * cache of 16 × vCPUs entries, every injection under the irq_lock) as the baseline.
+ *
+ * Who may call: the CLI (cli/lpi-stress.ts) and tests.
+ */
+
+import os from 'node:os';
+import { VIRT_GITS_BASE } from '../arch/gicv3.ts';
+import { VGIC_MIN_LPI } from '../arch/intid.ts';
+import { GITS_TRANSLATER } from '../arch/its.ts';
+import { ICC_EOIR1_EL1, ICC_IAR1_EL1 } from '../arch/sysreg.ts';
+import { checkInt, VgicError } from '../device/errors.ts';
+import { Vgic, type VgicV3Options } from '../device/vgic.ts';
+import { Runtime } from '../runtime/runtime.ts';
+import { type LpiStressParams, MAX_STRESS_VCPUS, W_ACKS, W_SETUP } from './lpi-stress-programs.ts';
+
+export type LpiStressDesign = 'per-its' | 'global-lock';
+
+export interface LpiStressConfig {
+  readonly vcpus: number;
+  readonly devices: number;
+  readonly events: number;
+  readonly iterations: number;
+}
+
+export interface LpiStressOptions extends LpiStressConfig {
+  readonly design?: LpiStressDesign;
+  /** Worker threads for the vCPUs and for the injectors (default: the available cores each). */
+  readonly vcpuThreads?: number;
+  readonly injectorThreads?: number;
+}
+
+export interface LpiStressResult extends LpiStressConfig {
+  readonly design: LpiStressDesign;
+  readonly vcpuThreads: number;
+  readonly injectorThreads: number;
+  /** LPIs/s: injected / elapsed (vgic_lpi_stress's "Rate"). */
+  readonly rate: number;
+  readonly elapsedMs: number;
+  readonly injected: number;
+  readonly delivered: number;
+  readonly coalesced: number;
+  readonly failed: number;
+  readonly acknowledged: number;
+  readonly mergedAtFold: number;
+  readonly drained: number;
+  /** delivered − acknowledged − mergedAtFold − drained: must be 0. */
+  readonly lost: number;
+  /** Interrupts below 8192 taken by the guests: must be 0. */
+  readonly badIntids: number;
+  readonly cacheMisses: number;
+}
+
+const RAM_BASE = 0x40000000;
+const RAM_SIZE = 32 << 20;
+const LPI_ID_BITS = 16;
+const SETUP_TIMEOUT_MS = 60000;
+const SETTLE_MS = 20;
+const SETTLE_MAX_MS = 5000;
+const SPURIOUS = 1023;
+
+function checkConfig(o: LpiStressOptions): void {
+  checkInt('INVALID_ARGUMENT', 'vCPUs (-v)', o.vcpus, 1, MAX_STRESS_VCPUS);
+  checkInt('INVALID_ARGUMENT', 'devices (-d)', o.devices, 1, 4096);
+  checkInt('INVALID_ARGUMENT', 'events per device (-e)', o.events, 1, 65536);
+  checkInt('INVALID_ARGUMENT', 'iterations (-i)', o.iterations, 1, 2 ** 31 - 1);
+  const lpis = o.devices * o.events;
+  if (lpis > 2 ** LPI_ID_BITS - VGIC_MIN_LPI) {
+    throw new VgicError(
+      'INVALID_ARGUMENT',
+      `devices × events must be at most ${2 ** LPI_ID_BITS - VGIC_MIN_LPI} LPIs, got ${lpis}`,
+    );
+  }
+  if (o.design !== undefined && o.design !== 'per-its' && o.design !== 'global-lock') {
+    throw new VgicError(
+      'INVALID_ARGUMENT',
+      `design must be 'per-its' or 'global-lock', got ${String(o.design)}`,
+    );
+  }
+}
+
+/** One vgic_lpi_stress run on a new GIC. */
+export async function runLpiStress(o: LpiStressOptions): Promise<LpiStressResult> {
+  checkConfig(o);
+  const design = o.design ?? 'per-its';
+  const cores = Math.max(1, os.availableParallelism());
+  const vcpuThreads = Math.min(o.vcpuThreads ?? cores, o.vcpus);
+  const injectorThreads = Math.min(o.injectorThreads ?? cores, o.devices);
+  const opts = {
+    vcpus: o.vcpus,
+    its: 1,
+    ram: { base: RAM_BASE, size: RAM_SIZE },
+    lpiIdBits: LPI_ID_BITS,
+    translationCache: design === 'global-lock' ? 'global-lru' : 'per-its',
+  } as VgicV3Options;
+  const gic = Vgic.create(opts);
+  const params: LpiStressParams = {
+    vcpus: o.vcpus,
+    devices: o.devices,
+    events: o.events,
+    iterations: o.iterations,
+    ramBase: RAM_BASE,
+    ramSize: RAM_SIZE,
+    doorbell: VIRT_GITS_BASE + GITS_TRANSLATER,
+    lpiIdBits: LPI_ID_BITS,
+  };
+  const rt = Runtime.start({
+    gic,
+    module: new URL('./lpi-stress-programs.js', import.meta.url),
+    vcpuProgram: 'lpiStressVcpu',
+    injectorProgram: 'lpiStressInjector',
+    injectors: o.devices,
+    vcpuThreads,
+    injectorThreads,
+    params,
+  });
+  try {
+    if (!(await rt.waitShared(W_SETUP, 1, SETUP_TIMEOUT_MS))) {
+      throw new Error(`lpi-stress: the guest did not set the ITS up within ${SETUP_TIMEOUT_MS} ms`);
+    }
+    const missesBefore = gic.its(0).stats().cacheMisses;
+    const t0 = performance.timeOrigin + performance.now();
+    rt.go();
+    const inj = await rt.injectorsDone();
+    const t1 = Math.max(...inj.map((r) => r.result.end));
+    // Let the guests catch up: stop once their acknowledgements have not moved for SETTLE_MS.
+    const acks = () => {
+      let n = 0;
+      for (let v = 0; v < o.vcpus; v++) n += Atomics.load(rt.shared, W_ACKS + v);
+      return n;
+    };
+    const settleEnd = performance.now() + SETTLE_MAX_MS;
+    for (let last = -1; performance.now() < settleEnd; ) {
+      const now = acks();
+      if (now === last) break;
+      last = now;
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
+    }
+    const reports = await rt.stop();
+    const cacheMisses = gic.its(0).stats().cacheMisses - missesBefore;
+    const sum = (kind: string, key: string) =>
+      reports.filter((r) => r.kind === kind).reduce((a, r) => a + (r.result[key] ?? 0), 0);
+    const drained = drain(gic);
+    const stats = gic.stats();
+    const mergedAtFold = stats.vcpus.reduce((a, v) => a + v.foldMerged, 0);
+    const delivered = sum('injector', 'delivered');
+    const acknowledged = sum('vcpu', 'acked');
+    const injected = o.devices * o.events * o.iterations;
+    const elapsedMs = t1 - t0;
+    return {
+      vcpus: o.vcpus,
+      devices: o.devices,
+      events: o.events,
+      iterations: o.iterations,
+      design,
+      vcpuThreads,
+      injectorThreads,
+      rate: injected / (elapsedMs / 1000),
+      elapsedMs,
+      injected,
+      delivered,
+      coalesced: sum('injector', 'coalesced'),
+      failed: sum('injector', 'failed'),
+      acknowledged,
+      mergedAtFold,
+      drained,
+      lost: delivered - acknowledged - mergedAtFold - drained,
+      badIntids: sum('vcpu', 'bad'),
+      cacheMisses,
+    };
+  } catch (e) {
+    await rt.stop(5000).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Acknowledges and EOIs, on every vCPU, whatever is still pending; returns how many LPIs. */
+function drain(gic: Vgic): number {
+  let n = 0;
+  for (let v = 0; v < gic.nVcpus; v++) {
+    const cpu = gic.vcpu(v);
+    cpu.maskIrqs();
+    for (;;) {
+      cpu.step();
+      const intid = cpu.readSysreg(ICC_IAR1_EL1);
+      if (intid === SPURIOUS) break;
+      cpu.writeSysreg(ICC_EOIR1_EL1, intid);
+      if (intid >= VGIC_MIN_LPI) n++;
+    }
+    cpu.exit();
+  }
+  return n;
+}
