@@ -9,10 +9,11 @@
  * the guests go on acknowledging until the counts settle; then the runtime stops and whatever is
  * still pending is drained through the CPU interface here. For every pending state created:
  *
- *     delivered = acknowledged + merged at fold + drained        (lost = the difference: must be 0)
+ *     delivered = acknowledged + merged at fold + drained + dropped   (lost = the difference: 0)
  *
  * where "merged at fold" counts LPIs injected again while the previous pending state still sat
- * in a list register (stats().vcpus[].foldMerged).
+ * in a list register (stats().vcpus[].foldMerged) and "dropped" pending states an ITS command
+ * removed (stats().lpiPendingDropped: DISCARD, CLEAR, unmapping; none here).
  *
  * `--design=global-lock` runs the v6.8-rc1 shape (one global lock, one global LRU translation
  * cache of 16 × vCPUs entries, every injection under the irq_lock) as the baseline.
@@ -60,7 +61,9 @@ export interface LpiStressResult extends LpiStressConfig {
   readonly acknowledged: number;
   readonly mergedAtFold: number;
   readonly drained: number;
-  /** delivered − acknowledged − mergedAtFold − drained: must be 0. */
+  /** Pending states removed by ITS commands (stats().lpiPendingDropped; none in this test). */
+  readonly dropped: number;
+  /** delivered − acknowledged − mergedAtFold − drained − dropped: must be 0. */
   readonly lost: number;
   /** Interrupts below 8192 taken by the guests: must be 0. */
   readonly badIntids: number;
@@ -180,7 +183,8 @@ export async function runLpiStress(o: LpiStressOptions): Promise<LpiStressResult
       acknowledged,
       mergedAtFold,
       drained,
-      lost: delivered - acknowledged - mergedAtFold - drained,
+      dropped: stats.lpiPendingDropped,
+      lost: delivered - acknowledged - mergedAtFold - drained - stats.lpiPendingDropped,
       badIntids: sum('vcpu', 'bad'),
       cacheMisses,
     };

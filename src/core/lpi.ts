@@ -32,6 +32,7 @@ import {
   IRQ_GROUP1,
   IRQ_PENDING_LATCH,
   IRQ_VALID,
+  S_LPI_PENDING_DROPPED,
   S_LPI_TABLE_FAULT,
   V_LPI_CTLR,
   V_PENDBASER_HI,
@@ -175,9 +176,16 @@ export function lpiDropIts(s: GicState, k: number): void {
   }
 }
 
+/** A pending state an ITS command removed: counted, so every MSI's fate adds up (lpi-stress). */
+function countDropped(s: GicState): void {
+  if (s.shared) Atomics.add(s.stats, S_LPI_PENDING_DROPPED, 1);
+  else s.stats[S_LPI_PENDING_DROPPED]++;
+}
+
 function lpiFree(s: GicState, slot: number): void {
   const h = haltOwnerOf(s, slot);
   lockIrq(s, slot);
+  if (s.irqFlags[slot] & IRQ_PENDING_LATCH) countDropped(s);
   s.irqFlags[slot] = LPI_FREE_FLAGS;
   s.irqTarget[slot] = -1;
   s.irqRouter[slot] = -1;
@@ -190,6 +198,7 @@ function lpiFree(s: GicState, slot: number): void {
 export function lpiClearPending(s: GicState, slot: number): void {
   const h = haltOwnerOf(s, slot);
   lockIrq(s, slot);
+  if (s.irqFlags[slot] & IRQ_PENDING_LATCH) countDropped(s);
   s.irqFlags[slot] &= ~IRQ_PENDING_LATCH;
   unlockIrq(s, slot);
   resumeVcpu(s, h);

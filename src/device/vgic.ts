@@ -107,6 +107,7 @@ export interface VgicStats {
   readonly irqNestingLimit: number;
   readonly msiNoIts: number;
   readonly lpiTableFault: number;
+  readonly lpiPendingDropped: number;
   /**
    * Per vCPU: exits, flushes with work, maintenance exits, and pending states merged at fold (an
    * edge or LPI injected again while its previous pending state still sat in an LR).

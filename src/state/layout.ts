@@ -113,6 +113,7 @@ export const S_INJECT_REJECTED = 5; // host injection refused (bad INTID, wrong 
 export const S_IRQ_NESTING_LIMIT = 6; // an in-process IRQ handler nested MAX_IRQ_NESTING deep
 export const S_MSI_NO_ITS = 7; // an MSI whose doorbell is no ITS's GITS_TRANSLATER
 export const S_LPI_TABLE_FAULT = 8; // an LPI property or pending table access outside guest RAM
+export const S_LPI_PENDING_DROPPED = 9; // LPI pending states removed by DISCARD, CLEAR or an unmapping
 export const STAT_COUNT = 12;
 export const STAT_NAMES = [
   'mmioBadAccess',
@@ -124,6 +125,7 @@ export const STAT_NAMES = [
   'irqNestingLimit',
   'msiNoIts',
   'lpiTableFault',
+  'lpiPendingDropped',
 ] as const;
 
 // ---- per-ITS words (Int32, ITS_STRIDE per ITS) ----
