@@ -28,11 +28,14 @@ export interface LpiStressParams {
   readonly ramSize: number;
   readonly doorbell: number;
   readonly lpiIdBits: number;
+  /** MSIs each injector sends before the timed run (JIT warm-up; counted, not timed). */
+  readonly warmup: number;
 }
 
 /** Shared words (ProgramContext.shared). */
 export const W_READY = 0; // vCPUs with LPIs enabled
 export const W_SETUP = 1; // 1 once vCPU 0 has mapped everything
+export const W_WARM = 2; // injectors done warming up
 export const W_ACKS = 8; // + v: LPIs vCPU v has acknowledged so far
 export const MAX_STRESS_VCPUS = 224;
 
@@ -97,12 +100,20 @@ export function* lpiStressInjector(ctx: ProgramContext): Generator<Yield, void, 
   const p = ctx.params as LpiStressParams;
   const gic = ctx.gic;
   const d = ctx.index;
-  yield* until(() => ctx.started);
-  const t0 = performance.timeOrigin + performance.now();
   let delivered = 0;
   let coalesced = 0;
   let failed = 0;
   let chunk = 0;
+  yield* until(() => Atomics.load(ctx.shared, W_SETUP) !== 0);
+  for (let n = 0; n < p.warmup; n++) {
+    const r = gic.injectMsi(p.doorbell, d, n % p.events);
+    if (r === MSI_DELIVERED) delivered++;
+    else if (r === MSI_COALESCED) coalesced++;
+    else failed++;
+  }
+  Atomics.add(ctx.shared, W_WARM, 1);
+  yield* until(() => ctx.started);
+  const t0 = performance.timeOrigin + performance.now();
   for (let i = 0; i < p.iterations; i++) {
     for (let e = 0; e < p.events; e++) {
       const r = gic.injectMsi(p.doorbell, d, e);

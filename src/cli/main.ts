@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `vgic` command line: demo, qtest, micro-bench. A thin shell over the library.
+ * The `vgic` command line: demo, qtest, micro-bench, lpi-bench, lpi-stress. A thin shell over the library.
  */
 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { formatMicroBench, machineDescription, runMicroBench } from '../bench/mi
 import { VgicError } from '../device/errors.ts';
 import { Vgic } from '../device/vgic.ts';
 import { formatDemo, runDemo } from './demo.ts';
+import { LPI_STRESS_USAGE, parseLpiStressArgs, runLpiStressCli } from './lpi-stress.ts';
 import { runQtest } from './qtest.ts';
 
 const USAGE = `vgic — the ARM GICv3 as a virtual device (KVM's vgic design, in TypeScript)
@@ -39,6 +40,7 @@ Commands:
       --lpis N         LPIs per trial (default 262144)
       --trials N       trials per configuration, median reported (default 9)
       --json FILE      also write the results as JSON (e.g. bench/results/lpi-bench.json)
+${LPI_STRESS_USAGE}
 
 Options:
   -h, --help           this text
@@ -85,6 +87,16 @@ async function main(argv: string[]): Promise<void> {
   }
   if (cmd === '--version') {
     process.stdout.write(`${version()}\n`);
+    return;
+  }
+  if (cmd === 'lpi-stress') {
+    const progress = process.stderr.isTTY ? (l: string) => process.stderr.write(`\r\x1b[K${l}`) : undefined;
+    const r = await runLpiStressCli(rest, progress);
+    if (progress) process.stderr.write('\r\x1b[K');
+    process.stdout.write(`${r.text}\n`);
+    const json = parseLpiStressArgs(rest).json;
+    if (json) writeJson(json, 'lpi-stress', r.rows);
+    if (r.failed) process.exitCode = 1;
     return;
   }
   const { values } = parseArgs({
