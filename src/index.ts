@@ -15,6 +15,7 @@ export { type IrqHandler, MAX_IRQ_NESTING, VCpu, type WfiResult } from './device
 export {
   type MsiResult,
   type RedistRegion,
+  type TranslationCacheDesign,
   Vgic,
   type VgicAddressMap,
   type VgicStats,

@@ -19,6 +19,14 @@
  *   collections and translation-cache fills. Readers of the translation cache and of the LPI store
  *   take no lock (its/cache.ts says why that is safe).
  *
+ * - The baseline design (translationCache: 'global-lru', its/global-cache.ts) adds one lock, the
+ *   global translation-cache lock (v6.8-rc1's dist->lpi_list_lock), between its_lock and irq_lock:
+ *
+ *     its_lock  →  global cache lock  →  irq_lock
+ *
+ *   A fill and an invalidation take it with an its_lock held; an MSI's lookup takes it alone and
+ *   drops it before taking the LPI's irq_lock. Nothing is taken while it is held.
+ *
  * - To take an outer lock while holding an inner one, drop the inner one first and re-check
  *   (vgic_queue_irq_unlock in core/vgic.ts does this).
  * - When taking two ap_list_locks, take the lower vCPU id's first.

@@ -222,6 +222,16 @@ export function lpiSetPending(s: GicState, slot: number): number {
   if ((s.irqFlags[slot] & (IRQ_PENDING_LATCH | IRQ_VALID)) === (IRQ_PENDING_LATCH | IRQ_VALID)) {
     return LPI_SET_COALESCED;
   }
+  return lpiSetPendingUnderIrqLock(s, slot);
+}
+
+/**
+ * lpiSetPending without the lock-free fast path: the pending state is always read and set under
+ * the LPI's irq_lock, as Linux v6.8-rc1 did (vgic_its_inject_cached_translation /
+ * vgic_its_trigger_msi: take irq_lock, set pending_latch, vgic_queue_irq_unlock). The baseline
+ * design (its/global-cache.ts) injects so. Same results as lpiSetPending. Caller holds no irq_lock.
+ */
+export function lpiSetPendingUnderIrqLock(s: GicState, slot: number): number {
   lockIrq(s, slot);
   const f = s.irqFlags[slot];
   if ((f & IRQ_VALID) === 0) {

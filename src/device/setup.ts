@@ -31,11 +31,13 @@ import {
 import { GITS_FRAME_SIZE, LPI_ID_BITS_MAX, LPI_ID_BITS_MIN } from '../arch/its.ts';
 import { LPI_FREE_FLAGS } from '../core/lpi.ts';
 import { vcpuAffinity } from '../core/sgi.ts';
+import { globalCacheCheck, globalCacheReset } from '../its/global-cache.ts';
 import { MAX_GUEST_PA } from '../memory/guest-memory.ts';
 import { FLAG_LPIS } from '../mmio/gicd.ts';
 import { resetIts } from '../mmio/its.ts';
 import {
   type GicState,
+  GLOBAL_CACHE_PER_VCPU,
   H_FLAGS,
   IRQ_EDGE,
   IRQ_GROUP1,
@@ -98,6 +100,13 @@ export function validateOptions(o: VgicV3Options) {
   if ((itsCache & (itsCache - 1)) !== 0) {
     throw new VgicError('INVALID_CONFIG', `itsCacheSize must be a power of two, got ${itsCache}`);
   }
+  const translationCache = o.translationCache ?? 'per-its';
+  if (translationCache !== 'per-its' && translationCache !== 'global-lru') {
+    throw new VgicError(
+      'INVALID_CONFIG',
+      `translationCache must be 'per-its' or 'global-lru', got ${String(translationCache)}`,
+    );
+  }
   const lastIts = itsBases.length > 1 && typeof o.its !== 'object' ? itsBases[itsBases.length - 1] : -1;
   const defaultRd = lastIts >= VIRT_GICR_BASE ? lastIts + GITS_FRAME_SIZE : VIRT_GICR_BASE;
   const regions = o.redistRegions ?? [{ base: defaultRd, count: nVcpus }];
@@ -143,6 +152,9 @@ export function validateOptions(o: VgicV3Options) {
     itsBases,
     nLpis,
     itsCache: itsBases.length > 0 ? itsCache : 0,
+    // The baseline's one cache for every ITS (its/global-cache.ts); nothing to cache without an ITS.
+    globalCache:
+      itsBases.length > 0 && translationCache === 'global-lru' ? GLOBAL_CACHE_PER_VCPU * nVcpus : 0,
   };
 }
 
@@ -159,6 +171,7 @@ export function resetState(s: GicState, regions: readonly RedistRegion[]): void 
     s.irqHwIntid[slot] = -1;
   }
   for (let k = 0; k < s.nIts; k++) resetIts(s, k);
+  globalCacheReset(s);
   if (s.nIts > 0) s.header[H_FLAGS] |= FLAG_LPIS;
   for (let slot = 0; slot < s.lpiBase; slot++) {
     const priv = slot < s.spiBase;
@@ -239,6 +252,8 @@ export function checkSnapshot(s: GicState): void {
       bad(`the ap_list of vCPU ${v} has a wrong tail or count`);
     listed += n;
   }
+  const gc = globalCacheCheck(s);
+  if (gc !== undefined) bad(gc);
   let onLists = 0;
   for (let slot = 0; slot < s.nSlots; slot++) if (s.irqApVcpu[slot] >= 0) onLists++;
   if (onLists !== listed) bad('a slot claims an ap_list it is not on');

@@ -29,6 +29,7 @@ import { dispatchRead, dispatchWrite, type Frame, type MmioContext } from '../mm
 import {
   allocateState,
   attachState,
+  FLAG_GLOBAL_LRU,
   type GicState,
   H_FLAGS,
   IRQ_EDGE,
@@ -86,7 +87,17 @@ export interface VgicV3Options {
    * Default 65536: one entry per EventID of a full-size device, 512 KiB per ITS.
    */
   readonly itsCacheSize?: number;
+  /**
+   * The MSI translation cache's design. 'per-its' (default): one lock-free direct-mapped cache per
+   * ITS (its/cache.ts, KVM since 6.10). 'global-lru': the baseline Linux v6.8-rc1 had, one LRU
+   * cache of 16 × vcpus entries shared by every ITS behind one global lock, emptied by any ITS's
+   * invalidation (its/global-cache.ts), for benchmarks. Ignored without an ITS.
+   */
+  readonly translationCache?: TranslationCacheDesign;
 }
+
+/** VgicV3Options.translationCache. */
+export type TranslationCacheDesign = 'per-its' | 'global-lru';
 
 /** Where a GIC's frames and RAM are, for Vgic.attach / Vgic.restore (the state holds the rest). */
 export interface VgicAddressMap {
@@ -157,6 +168,7 @@ export class Vgic {
         nLpis: o.nLpis,
         nIts: o.itsBases.length,
         itsCache: o.itsCache,
+        globalCache: o.globalCache,
       },
       options.shared ?? true,
     );
@@ -230,6 +242,14 @@ export class Vgic {
 
   get hasLpis(): boolean {
     return (this.state.header[H_FLAGS] & FLAG_LPIS) !== 0;
+  }
+
+  /**
+   * The translation cache's design in use (VgicV3Options.translationCache), as recorded in the state:
+   * a GIC attached or restored from a 'global-lru' one reports 'global-lru'. 'per-its' without an ITS.
+   */
+  get translationCache(): TranslationCacheDesign {
+    return (this.state.header[H_FLAGS] & FLAG_GLOBAL_LRU) !== 0 ? 'global-lru' : 'per-its';
   }
 
   vcpu(index: number): VCpu {

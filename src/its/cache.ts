@@ -22,11 +22,15 @@
  * store value = 0 first and the new value last, so a reader sees either the old pair, the new
  * pair, or a mismatch (a miss, and the slow path takes the lock). A translation read just before
  * an invalidating command completes is linearised before that command, as in KVM.
+ *
+ * The invalidation hooks below also empty the baseline's global cache when that design is in use
+ * (its/global-cache.ts: v6.8-rc1 invalidated its one cache on any ITS's invalidation).
  */
 
 import { VGIC_MIN_LPI } from '../arch/intid.ts';
 import { lockWord, unlockWord } from '../core/locks.ts';
 import { type GicState, I_CACHE_GEN, I_LOCK, ITS_STRIDE } from '../state/layout.ts';
+import { globalCacheInvalidate } from './global-cache.ts';
 
 const GEN_MAX = 0x7fff;
 
@@ -84,8 +88,9 @@ export function cacheFillLocked(
   }
 }
 
-/** vgic_its_invalidate_cache with ITS k's its_lock held. */
+/** vgic_its_invalidate_cache with ITS k's its_lock held (and the global cache, if in use). */
 export function cacheInvalidateLocked(s: GicState, k: number): void {
+  if (s.globalLru) globalCacheInvalidate(s);
   const g = k * ITS_STRIDE + I_CACHE_GEN;
   let next = s.its[g] + 1;
   if (next > GEN_MAX) {

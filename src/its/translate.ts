@@ -7,13 +7,23 @@
  * already (coalesced: no lock at all) or a bit-set under the LPI's irq_lock and the queue.
  * A miss walks the tables under its_lock and fills the cache.
  *
+ * With the baseline design (GicState.globalLru, its/global-cache.ts) the hit is a lookup in the one
+ * global LRU cache under its global lock, and the LPI is always set pending under its irq_lock
+ * (no lock-free coalescing), as Linux v6.8-rc1 did.
+ *
  * Who may call: any thread (signalMsi, a guest's GITS_TRANSLATER write), and the INT command with
  * its_lock held (resolveLpiLocked).
  */
 
 import { GITS_CTLR_ENABLED } from '../arch/its.ts';
 import { lockWord, unlockWord } from '../core/locks.ts';
-import { LPI_SET_NEW, LPI_SET_UNMAPPED, lpiSetPending, lpisEnabled } from '../core/lpi.ts';
+import {
+  LPI_SET_NEW,
+  LPI_SET_UNMAPPED,
+  lpiSetPending,
+  lpiSetPendingUnderIrqLock,
+  lpisEnabled,
+} from '../core/lpi.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import {
   type GicState,
@@ -27,6 +37,7 @@ import {
   ITS_STRIDE,
 } from '../state/layout.ts';
 import { cacheFillLocked, cacheGeneration, cacheLookup } from './cache.ts';
+import { globalCacheFill, globalCacheLookup } from './global-cache.ts';
 import { dteBits, iteAddr, iteIcid, itePintid, liveDte, readIte } from './tables.ts';
 
 /**
@@ -88,7 +99,8 @@ export function resolveLpiLocked(
   const target = s.itsColl[k * ITS_COLLECTIONS + iteIcid];
   if (target < 0) return RESOLVE_BLOCKED;
   if (!lpisEnabled(s, target)) return RESOLVE_BUSY;
-  cacheFillLocked(s, k, devid, eventid, itePintid, gen);
+  if (s.globalLru) globalCacheFill(s, k, devid, eventid, itePintid);
+  else cacheFillLocked(s, k, devid, eventid, itePintid, gen);
   return s.lpiSlot(itePintid);
 }
 
@@ -100,13 +112,22 @@ export function itsInjectMsi(
   devid: number,
   eventid: number,
 ): number {
+  const global = s.globalLru;
   if (devid <= 0xffff && eventid <= 0xffff) {
-    const slot = cacheLookup(s, k, devid, eventid);
-    if (slot >= 0) {
-      const r = lpiSetPending(s, slot);
-      if (r !== LPI_SET_UNMAPPED) return r === LPI_SET_NEW ? MSI_DELIVERED : MSI_COALESCED;
-      // Unmapped since the lookup: translate again, under its_lock.
+    if (global) {
+      const slot = globalCacheLookup(s, k, devid, eventid);
+      if (slot >= 0) {
+        const r = lpiSetPendingUnderIrqLock(s, slot);
+        if (r !== LPI_SET_UNMAPPED) return r === LPI_SET_NEW ? MSI_DELIVERED : MSI_COALESCED;
+      }
+    } else {
+      const slot = cacheLookup(s, k, devid, eventid);
+      if (slot >= 0) {
+        const r = lpiSetPending(s, slot);
+        if (r !== LPI_SET_UNMAPPED) return r === LPI_SET_NEW ? MSI_DELIVERED : MSI_COALESCED;
+      }
     }
+    // Unmapped since the lookup: translate again, under its_lock.
   }
   const lockAt = k * ITS_STRIDE + I_LOCK;
   lockWord(s, s.its, lockAt);
@@ -115,7 +136,8 @@ export function itsInjectMsi(
   let out: number;
   if (r >= 0) {
     // A mapping found under its_lock is live: the LPI cannot be freed before the unlock.
-    out = lpiSetPending(s, r) === LPI_SET_NEW ? MSI_DELIVERED : MSI_COALESCED;
+    const set = global ? lpiSetPendingUnderIrqLock(s, r) : lpiSetPending(s, r);
+    out = set === LPI_SET_NEW ? MSI_DELIVERED : MSI_COALESCED;
   } else {
     out = r === RESOLVE_BUSY ? MSI_BUSY : MSI_BLOCKED;
     s.its[k * ITS_STRIDE + (r === RESOLVE_BUSY ? I_MSI_BUSY : I_MSI_BLOCKED)]++;

@@ -48,11 +48,27 @@ export const H_VERSION = 1;
 export const H_NR_VCPUS = 2;
 export const H_NR_SPIS = 3;
 export const H_NR_LRS = 4;
-export const H_FLAGS = 5;
+export const H_FLAGS = 5; // bits: FLAG_VIRTUAL_TIME (core/clock.ts), FLAG_LPIS (mmio/gicd.ts), FLAG_GLOBAL_LRU
 export const H_NR_LPIS = 6; // LPI slots: 0, or 2^lpiIdBits - 8192
 export const H_NR_ITS = 7;
 export const H_ITS_CACHE = 8; // translation-cache entries per ITS (a power of two)
 export const HEADER_WORDS = 12;
+
+/**
+ * H_FLAGS bit: MSIs translate through the baseline global LRU cache (its/global-cache.ts) instead of
+ * the per-ITS caches. It decides the size of the globalCache* sections, so it lives with the layout.
+ */
+export const FLAG_GLOBAL_LRU = 1 << 2;
+/** Entries of the global translation cache per vCPU (v6.8-rc1's LPI_DEFAULT_PCPU_CACHE_SIZE). */
+export const GLOBAL_CACHE_PER_VCPU = 16;
+
+// ---- global translation-cache words (its/global-cache.ts; sections empty in the per-ITS design) ----
+export const GC_LOCK = 0; // dist->lpi_list_lock: every entry and the MRU order
+export const GC_META_WORDS = 2;
+export const GCE_ITS = 0; // per entry: ITS index + 1 (0: the entry is empty)
+export const GCE_KEY = 1; // DeviceID << 16 | EventID
+export const GCE_SLOT = 2; // the LPI's slot
+export const GCE_WORDS = 3;
 
 // ---- distributor words ----
 export const D_CTLR = 0; // GICD_CTLR: EnableGrp0 | EnableGrp1 (ARE and DS are constant)
@@ -165,6 +181,8 @@ export interface StateConfig {
   readonly nIts?: number;
   /** Translation-cache entries per ITS, a power of two. */
   readonly itsCache?: number;
+  /** Entries of the global LRU translation cache; 0 (default) for the per-ITS design. */
+  readonly globalCache?: number;
 }
 
 interface Section {
@@ -177,6 +195,7 @@ function sections(c: StateConfig): Section[] {
   const nLpis = c.nLpis ?? 0;
   const nIts = c.nIts ?? 0;
   const nSlots = c.nVcpus * VGIC_NR_PRIVATE_IRQS + c.nSpis + nLpis;
+  const gc = c.globalCache ?? 0;
   return [
     { name: 'header', bytesPerElement: 4, count: HEADER_WORDS },
     { name: 'dist', bytesPerElement: 4, count: DIST_WORDS },
@@ -202,6 +221,9 @@ function sections(c: StateConfig): Section[] {
     { name: 'itsColl', bytesPerElement: 4, count: nIts * ITS_COLLECTIONS },
     { name: 'itsDevLive', bytesPerElement: 4, count: nIts * ITS_DEVICE_WORDS },
     { name: 'itsCache', bytesPerElement: 4, count: nIts * (c.itsCache ?? 0) * 2 },
+    { name: 'globalCacheMeta', bytesPerElement: 4, count: gc > 0 ? GC_META_WORDS : 0 },
+    { name: 'globalCacheEntry', bytesPerElement: 4, count: gc * GCE_WORDS },
+    { name: 'globalCacheOrder', bytesPerElement: 4, count: gc },
   ];
 }
 
@@ -283,6 +305,16 @@ export class GicState {
    * (generation << 16 | LPI INTID - 8192 + 1... see its/cache.ts).
    */
   readonly itsCache: Int32Array;
+  /** The baseline design is in use (FLAG_GLOBAL_LRU): MSIs translate through the global cache. */
+  readonly globalLru: boolean;
+  /** Entries of the global LRU cache (16 per vCPU), 0 in the per-ITS design. */
+  readonly globalCacheSize: number;
+  /** GC_* words: the global cache's lock. */
+  readonly globalCacheMeta: Int32Array;
+  /** globalCacheSize entries of GCE_WORDS words (GCE_*). */
+  readonly globalCacheEntry: Int32Array;
+  /** Entry indices, most recently used first (a permutation of 0..globalCacheSize-1). */
+  readonly globalCacheOrder: Int32Array;
 
   constructor(buffer: ArrayBuffer | SharedArrayBuffer, c: StateConfig) {
     const { offsets, byteLength } = computeLayout(c);
@@ -330,6 +362,12 @@ export class GicState {
     this.itsColl = i32('itsColl', this.nIts * ITS_COLLECTIONS);
     this.itsDevLive = i32('itsDevLive', this.nIts * ITS_DEVICE_WORDS);
     this.itsCache = i32('itsCache', this.nIts * this.itsCacheSize * 2);
+    const gc = c.globalCache ?? 0;
+    this.globalLru = gc > 0;
+    this.globalCacheSize = gc;
+    this.globalCacheMeta = i32('globalCacheMeta', gc > 0 ? GC_META_WORDS : 0);
+    this.globalCacheEntry = i32('globalCacheEntry', gc * GCE_WORDS);
+    this.globalCacheOrder = i32('globalCacheOrder', gc);
   }
 
   /** Slot of an INTID as seen by `vcpu` (which matters for SGIs/PPIs), or -1 if not implemented. */
@@ -369,6 +407,12 @@ export function allocateState(c: StateConfig, shared: boolean): GicState {
   s.header[H_NR_LPIS] = c.nLpis ?? 0;
   s.header[H_NR_ITS] = c.nIts ?? 0;
   s.header[H_ITS_CACHE] = c.itsCache ?? 0;
+  if ((c.globalCache ?? 0) > 0) {
+    if (c.globalCache !== GLOBAL_CACHE_PER_VCPU * c.nVcpus) {
+      throw new RangeError(`the global translation cache holds ${GLOBAL_CACHE_PER_VCPU} entries per vCPU`);
+    }
+    s.header[H_FLAGS] |= FLAG_GLOBAL_LRU;
+  }
   return s;
 }
 
@@ -389,5 +433,6 @@ export function attachState(buffer: ArrayBuffer | SharedArrayBuffer): GicState {
     nLpis: h[H_NR_LPIS],
     nIts: h[H_NR_ITS],
     itsCache: h[H_ITS_CACHE],
+    globalCache: h[H_FLAGS] & FLAG_GLOBAL_LRU ? GLOBAL_CACHE_PER_VCPU * h[H_NR_VCPUS] : 0,
   });
 }

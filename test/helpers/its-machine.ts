@@ -26,6 +26,7 @@ export interface LpiMachineOptions {
   readonly ramSize?: number;
   readonly lpiIdBits?: number;
   readonly itsCacheSize?: number;
+  readonly translationCache?: VgicV3Options['translationCache'];
   /** Base of the redistributors, when they do not sit at QEMU's 0x080A0000. */
   readonly redistBase?: number;
   readonly init?: ItsGuestOptions;
@@ -52,6 +53,7 @@ export function lpiMachine(o: LpiMachineOptions = {}): LpiMachine {
     time: 'virtual',
     ...(o.lpiIdBits !== undefined ? { lpiIdBits: o.lpiIdBits } : {}),
     ...(o.itsCacheSize !== undefined ? { itsCacheSize: o.itsCacheSize } : {}),
+    ...(o.translationCache !== undefined ? { translationCache: o.translationCache } : {}),
   };
   const gic = Vgic.create(opts);
   const cpus = Array.from({ length: gic.nVcpus }, (_, i) => gic.vcpu(i));
