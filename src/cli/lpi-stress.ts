@@ -27,17 +27,18 @@ export const LPI_STRESS_USAGE = `  lpi-stress           KVM's vgic_lpi_stress on
                        (both designs unless --design says one)
       --scale F        multiply the iterations by F (e.g. 0.1 for a quick look)
       --trials N       runs per configuration, median reported (default 1; seed table 3)
-      --vcpu-threads N, --injector-threads N   worker threads (default: the cores, each)
+      --vcpu-threads N, --injector-threads N   worker threads (default: half the cores each)
       --json FILE      also write the results as JSON (e.g. bench/results/lpi-stress.json)`;
 
 /** Seed 000's table: KVM v6.8-rc1 vs v6.8-rc1 + the per-ITS cache series (LPIs/s). */
-export const SEED_TABLE: readonly (LpiStressConfig & { readonly before: number; readonly after: number })[] = [
-  { vcpus: 1, devices: 1, events: 1, iterations: 1000000, before: 2063296.81, after: 1362602.35 },
-  { vcpus: 16, devices: 16, events: 16, iterations: 10000, before: 610678.33, after: 5200910.01 },
-  { vcpus: 16, devices: 16, events: 17, iterations: 10000, before: 678361.53, after: 5890675.51 },
-  { vcpus: 32, devices: 32, events: 1, iterations: 100000, before: 580918.96, after: 8304552.67 },
-  { vcpus: 1, devices: 1, events: 17, iterations: 1000, before: 1512443.94, after: 1425953.8 },
-];
+export const SEED_TABLE: readonly (LpiStressConfig & { readonly before: number; readonly after: number })[] =
+  [
+    { vcpus: 1, devices: 1, events: 1, iterations: 1000000, before: 2063296.81, after: 1362602.35 },
+    { vcpus: 16, devices: 16, events: 16, iterations: 10000, before: 610678.33, after: 5200910.01 },
+    { vcpus: 16, devices: 16, events: 17, iterations: 10000, before: 678361.53, after: 5890675.51 },
+    { vcpus: 32, devices: 32, events: 1, iterations: 100000, before: 580918.96, after: 8304552.67 },
+    { vcpus: 1, devices: 1, events: 17, iterations: 1000, before: 1512443.94, after: 1425953.8 },
+  ];
 
 export interface LpiStressRow {
   readonly config: LpiStressConfig;
@@ -94,7 +95,8 @@ export function parseLpiStressArgs(args: string[]) {
     throw new TypeError(`--design takes per-its, global-lock or both, got '${design}'`);
   }
   const scale = values.scale === undefined ? 1 : Number(values.scale);
-  if (!(scale > 0 && scale <= 100)) throw new TypeError(`--scale takes a number in (0, 100], got '${values.scale}'`);
+  if (!(scale > 0 && scale <= 100))
+    throw new TypeError(`--scale takes a number in (0, 100], got '${values.scale}'`);
   const seedTable = values['seed-table'] ?? false;
   return {
     config: {
@@ -107,9 +109,12 @@ export function parseLpiStressArgs(args: string[]) {
     seedTable,
     scale,
     trials: int(values.trials, '--trials', seedTable ? 3 : 1),
-    vcpuThreads: values['vcpu-threads'] === undefined ? undefined : int(values['vcpu-threads'], '--vcpu-threads', 1),
+    vcpuThreads:
+      values['vcpu-threads'] === undefined ? undefined : int(values['vcpu-threads'], '--vcpu-threads', 1),
     injectorThreads:
-      values['injector-threads'] === undefined ? undefined : int(values['injector-threads'], '--injector-threads', 1),
+      values['injector-threads'] === undefined
+        ? undefined
+        : int(values['injector-threads'], '--injector-threads', 1),
     json: values.json,
   };
 }
@@ -164,7 +169,9 @@ function formatRuns(rows: LpiStressRow[]): string {
   for (const r of rows) {
     const t = r.trials[0];
     if (rows.length > 1 || r.trials.length > 1) out.push(`${flag(r.config)} --design=${r.design}`);
-    out.push(`Rate: ${r.rate.toFixed(2)} LPIs/sec${r.trials.length > 1 ? ` (median of ${r.trials.length}; ${fmt(r.minRate)}..${fmt(r.maxRate)})` : ''}`);
+    out.push(
+      `Rate: ${r.rate.toFixed(2)} LPIs/sec${r.trials.length > 1 ? ` (median of ${r.trials.length}; ${fmt(r.minRate)}..${fmt(r.maxRate)})` : ''}`,
+    );
     for (const x of r.trials.length > 1 ? [] : [t]) {
       out.push(
         `  injected ${fmt(x.injected)} (+${fmt(x.warmup)} warm-up) in ${x.elapsedMs.toFixed(1)} ms on ${x.injectorThreads} injector / ${x.vcpuThreads} vCPU threads`,
