@@ -19,6 +19,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { LPI_SET_NEW, lpiSetPending } from '../src/core/lpi.ts';
 import {
   GITS_TRANSLATER,
   ICC_EOIR1_EL1,
@@ -400,10 +401,10 @@ test('churn (d): MAPD unmap/remap storm on one device while 2 injectors hammer i
  * state back into the freed slot's latch (LPI_FREE_FLAGS has EDGE), the prune drops it from the
  * ap_list (not enabled), and the next MAPTI of that INTID (lpiMap, first reference) overwrites the
  * flags: a delivered MSI that is never acknowledged, drained or counted as dropped.
+ * Fixed: lpiFree now clears VALID under the irq_lock before it halts, so the racing MSI is ordered
+ * after the unmapping (LPI_SET_UNMAPPED; the real path then re-translates and finds no mapping).
  */
-test('lpiFree vs an MSI that hits the cache and is flushed into an LR between haltOwnerOf and the irq_lock', {
-  todo: 'lpiFree (src/core/lpi.ts): pending state lost when an MSI is queued and flushed after haltOwnerOf returned -1',
-}, () => {
+test('lpiFree vs an MSI that hits the cache and is flushed into an LR between haltOwnerOf and the irq_lock', () => {
   const m = lpiMachine({ vcpus: 2 });
   const { gic, cpus, its } = m;
   const DEV = 7;
@@ -430,8 +431,10 @@ test('lpiFree vs an MSI that hits the cache and is flushed into an LR between ha
       if (armed && k === String(slot)) {
         armed = false;
         const seen = t[slot]; // haltOwnerOf's read: -1, nothing to halt
-        // … the freeing thread is preempted here: another thread's MSI, then vCPU 1's entry.
-        if (gic.injectMsi(its.doorbell, DEV, 0) === MSI_DELIVERED) delivered++;
+        // … the freeing thread is preempted here: another thread's MSI (its cache-hit path:
+        // lpiSetPending on the slot it found; the slow path would need the its_lock this thread
+        // holds), then vCPU 1's entry.
+        if (lpiSetPending(s, slot) === LPI_SET_NEW) delivered++;
         cpus[1].step(); // the kick: vCPU 1 exits and re-enters, the LPI goes into an LR
         return seen;
       }
@@ -446,7 +449,8 @@ test('lpiFree vs an MSI that hits the cache and is flushed into an LR between ha
   its.mapd(DEV, itt, 1, false); // MAPD V=0: releaseItt → lpiUnmap → lpiFree
   Object.defineProperty(s, 'irqApVcpu', { value: real, configurable: true });
   assert.equal(armed, false, 'the hook ran (inside lpiFree)');
-  assert.equal(delivered, 2, 'the racing MSI was delivered (the LPI was still mapped)');
+  // Fixed (lpiFree clears VALID before it halts): the racing MSI finds the LPI unmapped.
+  assert.equal(delivered, 1, 'the racing MSI is ordered after the unmapping');
 
   cpus[1].exit(); // vCPU 1 exits before its guest reads IAR
   its.mapd(DEV, itt, 1, true);

@@ -183,6 +183,12 @@ function countDropped(s: GicState): void {
 }
 
 function lpiFree(s: GicState, slot: number): void {
+  // Invalid first: from here no MSI (cache hit or not) can make it pending again (lpiSetPending
+  // checks VALID under the irq_lock), so the halt below sees every LR that can hold it. Halting
+  // first would leave a window where an MSI queues it and a flush puts it in an LR unseen.
+  lockIrq(s, slot);
+  s.irqFlags[slot] &= ~IRQ_VALID;
+  unlockIrq(s, slot);
   const h = haltOwnerOf(s, slot);
   lockIrq(s, slot);
   if (s.irqFlags[slot] & IRQ_PENDING_LATCH) countDropped(s);
