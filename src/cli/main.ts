@@ -36,7 +36,7 @@ Commands:
                        + p50/p99 per iteration; timer_10ms: 256 × 10 ms, overshoot reported)
       --iterations N   calls per trial (default 65536; timer_10ms always 256)
       --trials N       trials per single-thread test, median reported (default 11); threaded
-                       tests: a warm-up, then 5 timed passes (timer_10ms: 1)
+                       tests: a warm-up, then 5 timed passes (ipi_wfi: 3, timer_10ms: 1)
       --only A,B       run only these tests (a name without /unshared runs both variants)
       --json FILE      also write the results as JSON (e.g. bench/results/micro-bench.json)
   lpi-bench            MSI inject + ack + EOI rate, and injection alone, for 1 and 65536 mapped
