@@ -1,12 +1,18 @@
 /**
- * Single-thread micro-benchmarks with kvm-unit-tests' arm/micro-bench.c semantics: N calls of one
- * guest operation between two clock reads; total and average ns. Each test runs `trials` times
- * after a warm-up; the median trial is reported with min and max (these hosts are noisy).
+ * Micro-benchmarks with kvm-unit-tests' arm/micro-bench.c semantics: N calls of one guest
+ * operation between two clock reads; total and average ns.
  *
+ * Single-thread tests (this file). Each runs `trials` times after a warm-up; the median trial is
+ * reported with min and max (these hosts are noisy). Each runs on a shared state and on an
+ * unshared one (/unshared):
  * - mmio_read_vgic: a load of GICD_IIDR (an MMIO exit handled by the distributor frame)
  * - eoi: an ICC_EOIR1_EL1 write of INTID 1023 (ignored by the CPU interface)
  * - sgi_self: ICC_SGI1R_EL1 to self, ICC_IAR1_EL1, ICC_EOIR1_EL1 (the full round trip)
  * - ipi_inprocess: vCPU 0 sends SGI 1 to vCPU 1, which acks and EOIs it (same thread)
+ *
+ * Threaded tests (bench/micro-threads.ts, on the worker-thread runtime; vCPU 0 and vCPU 1 on two
+ * threads): ipi, ipi_wfi, lpi, timer_10ms. They also report p50 and p99 of the per-iteration
+ * latency (each exec() timed with performance.now()); see that file for their exact semantics.
  *
  * Who may call: the CLI.
  */
@@ -16,6 +22,7 @@ import { GICD_IIDR, VIRT_GICD_BASE } from '../arch/gicv3.ts';
 import { ICC_EOIR1_EL1, ICC_IAR1_EL1, ICC_SGI1R_EL1 } from '../arch/sysreg.ts';
 import { Vgic } from '../device/vgic.ts';
 import { GicV3Guest } from '../guest/gic-v3.ts';
+import { runThreadedMicro, THREADED_TESTS, type ThreadedMicroResult } from './micro-threads.ts';
 
 export interface MicroResult {
   readonly name: string;
@@ -28,14 +35,32 @@ export interface MicroResult {
   readonly maxAvgNs: number;
   /** Operations that did not behave (e.g. an SGI not acknowledged): must be 0. */
   readonly errors: number;
+  /** Per-iteration latency percentiles (threaded tests only). */
+  readonly p50Ns?: number;
+  readonly p99Ns?: number;
 }
 
 export interface MicroBenchOptions {
+  /** Calls per trial (threaded timer_10ms: timerIterations). */
   readonly iterations?: number;
+  /** Trials of the single-thread tests (default 11). */
   readonly trials?: number;
+  /** Timed passes of the threaded tests (default: micro-threads.ts's per-test defaults). */
+  readonly threadedTrials?: number;
+  /** Iterations of timer_10ms (default 256, as kvm-unit-tests; 10 ms each). */
+  readonly timerIterations?: number;
   /** Test names to run (a name without /unshared runs both variants). */
   readonly only?: readonly string[];
 }
+
+const SINGLE_THREAD_TESTS = ['mmio_read_vgic', 'eoi', 'sgi_self', 'ipi_inprocess'];
+
+/** Every test name `only` accepts. */
+export const MICRO_TEST_NAMES: readonly string[] = [
+  ...SINGLE_THREAD_TESTS,
+  ...SINGLE_THREAD_TESTS.map((n) => `${n}/unshared`),
+  ...THREADED_TESTS,
+];
 
 interface MicroTest {
   readonly name: string;
@@ -106,12 +131,26 @@ function median(xs: number[]): number {
   return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2;
 }
 
-export function runMicroBench(o: MicroBenchOptions = {}): MicroResult[] {
+/** The single-thread tests, then the threaded ones (those selected by `only`). */
+export async function runMicroBench(
+  o: MicroBenchOptions = {},
+): Promise<(MicroResult | ThreadedMicroResult)[]> {
+  const results: (MicroResult | ThreadedMicroResult)[] = runSingleThread(o);
+  const threaded = await runThreadedMicro({
+    iterations: o.iterations,
+    timerIterations: o.timerIterations,
+    trials: o.threadedTrials,
+    only: o.only,
+  });
+  return [...results, ...threaded];
+}
+
+function runSingleThread(o: MicroBenchOptions): MicroResult[] {
   const iterations = o.iterations ?? 65536;
   const trials = o.trials ?? 11;
   const results: MicroResult[] = [];
   for (const t of [...setup(true), ...setup(false)]) {
-    if (o.only && !o.only.includes(t.name.replace('/unshared', ''))) continue;
+    if (o.only && !o.only.includes(t.name) && !o.only.includes(t.name.replace('/unshared', ''))) continue;
     t.loop(iterations); // warm-up: let the JIT settle
     const before = t.errors();
     const totals: number[] = [];
@@ -135,15 +174,19 @@ export function runMicroBench(o: MicroBenchOptions = {}): MicroResult[] {
   return results;
 }
 
-/** kvm-unit-tests' table (name, total ns, avg ns), plus the spread over trials. */
+/**
+ * kvm-unit-tests' table (name, total ns, avg ns), plus the spread over trials and, for threaded
+ * tests, the per-iteration p50 and p99.
+ */
 export function formatMicroBench(rs: readonly MicroResult[]): string {
   const lines = [
-    `${'name'.padEnd(20)}${'iterations'.padStart(12)}${'total ns'.padStart(16)}${'avg ns'.padStart(12)}${'min'.padStart(10)}${'max'.padStart(10)}`,
-    '-'.repeat(80),
+    `${'name'.padEnd(24)}${'iterations'.padStart(11)}${'total ns'.padStart(16)}${'avg ns'.padStart(12)}${'min'.padStart(10)}${'max'.padStart(10)}${'p50 ns'.padStart(10)}${'p99 ns'.padStart(10)}`,
+    '-'.repeat(103),
   ];
+  const opt = (x: number | undefined) => (x === undefined ? '' : x.toFixed(0)).padStart(10);
   for (const r of rs) {
     lines.push(
-      `${r.name.padEnd(20)}${String(r.iterations).padStart(12)}${r.totalNs.toFixed(0).padStart(16)}${r.avgNs.toFixed(1).padStart(12)}${r.minAvgNs.toFixed(1).padStart(10)}${r.maxAvgNs.toFixed(1).padStart(10)}${r.errors ? `  ERRORS ${r.errors}` : ''}`,
+      `${r.name.padEnd(24)}${String(r.iterations).padStart(11)}${r.totalNs.toFixed(0).padStart(16)}${r.avgNs.toFixed(1).padStart(12)}${r.minAvgNs.toFixed(1).padStart(10)}${r.maxAvgNs.toFixed(1).padStart(10)}${opt(r.p50Ns)}${opt(r.p99Ns)}${r.errors ? `  ERRORS ${r.errors}` : ''}`,
     );
   }
   return lines.join('\n');

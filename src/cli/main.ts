@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { formatLpiBench, runLpiBench } from '../bench/lpi.ts';
-import { formatMicroBench, machineDescription, runMicroBench } from '../bench/micro.ts';
+import { formatMicroBench, MICRO_TEST_NAMES, machineDescription, runMicroBench } from '../bench/micro.ts';
 import { VgicError } from '../device/errors.ts';
 import { Vgic } from '../device/vgic.ts';
 import { formatDemo, runDemo } from './demo.ts';
@@ -31,9 +31,14 @@ Commands:
       --virtual-time   the counter moves only on clock_step / WFI
       --its N          ITSes, 0..16 (default 0): ITS k at 0x08080000 + k*0x20000, MSI doorbell
                        at its base + 0x10040; with N > 1 the redistributors follow the last ITS
-  micro-bench          single-thread micro-benchmarks (kvm-unit-tests micro-bench semantics)
-      --iterations N   calls per trial (default 65536)
-      --trials N       trials per test, median reported (default 11)
+  micro-bench          micro-benchmarks with kvm-unit-tests micro-bench semantics: single-thread
+                       (mmio_read_vgic, eoi, sgi_self, ipi_inprocess, each also /unshared) and
+                       threaded, vCPU 0 and vCPU 1 on two worker threads (ipi, ipi_wfi, lpi:
+                       + p50/p99 per iteration; timer_10ms: 256 × 10 ms, overshoot reported)
+      --iterations N   calls per trial (default 65536; timer_10ms always 256)
+      --trials N       trials per single-thread test, median reported (default 11); threaded
+                       tests: a warm-up, then 5 timed passes (ipi_wfi: 3, timer_10ms: 1)
+      --only A,B       run only these tests (a name without /unshared runs both variants)
       --json FILE      also write the results as JSON (e.g. bench/results/micro-bench.json)
   lpi-bench            MSI inject + ack + EOI rate, and injection alone, for 1 and 65536 mapped
                        events and IDbits 14 and 16 (single thread)
@@ -112,6 +117,7 @@ async function main(argv: string[]): Promise<void> {
       lpis: { type: 'string' },
       trials: { type: 'string' },
       json: { type: 'string' },
+      only: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -145,9 +151,15 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'micro-bench': {
-      const results = runMicroBench({
+      const only = values.only?.split(',').map((n) => n.trim());
+      for (const n of only ?? []) {
+        if (!MICRO_TEST_NAMES.includes(n))
+          fail(`--only: unknown test '${n}' (tests: ${MICRO_TEST_NAMES.join(', ')})`);
+      }
+      const results = await runMicroBench({
         iterations: intOption(values.iterations, 'iterations', 65536),
         trials: intOption(values.trials, 'trials', 11),
+        only,
       });
       process.stdout.write(`${formatMicroBench(results)}\n`);
       if (values.json) writeJson(values.json, 'micro-bench', results);
