@@ -31,7 +31,9 @@ export function isVirtualTime(s: GicState): boolean {
 /** CNTVCT_EL0 now. A number: exact below 2^53 ticks (about 4.5 years at 62.5 MHz). */
 export function counterNow(s: GicState): number {
   if (s.header[H_FLAGS] & FLAG_VIRTUAL_TIME) return s.clock[C_VIRTUAL_TICKS];
-  return Math.floor((nowMs() - s.clock[C_EPOCH_MS]) * TICKS_PER_MS);
+  // The large epoch values are subtracted first: timeOrigin + now() as one epoch-sized double
+  // would only resolve about 0.24 µs (15 ticks).
+  return Math.floor((performance.timeOrigin - s.clock[C_EPOCH_MS] + performance.now()) * TICKS_PER_MS);
 }
 
 /** Moves virtual time forward by `ticks` (host only). */

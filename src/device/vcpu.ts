@@ -68,6 +68,9 @@ export type WfiResult = 'irq' | 'timeout';
 /** Deepest nesting of IRQ handlers (preemption needs a higher priority: 32 levels suffice). */
 export const MAX_IRQ_NESTING = 64;
 
+/** Scratch for a 64-bit RAM load as two words (no BigInt on the access path). */
+const words64 = new Uint32Array(2);
+
 let sleepCell: Int32Array | undefined;
 function sleepMs(ms: number): void {
   sleepCell ??= new Int32Array(new SharedArrayBuffer(4));
@@ -541,10 +544,9 @@ export class VCpu {
       const m = gic.memory.read(addr, size);
       if (m !== undefined) return m;
     } else if (size === 8) {
-      const m = gic.memory.read64(addr);
-      if (m !== undefined) {
-        this.hi = Number(m >> 32n);
-        return Number(m & 0xffffffffn);
+      if (gic.memory.readWords(addr, words64)) {
+        this.hi = words64[1];
+        return words64[0];
       }
     } else {
       this.s.stats[S_MMIO_BAD_ACCESS]++;
@@ -567,7 +569,7 @@ export class VCpu {
     }
     let ok = false;
     if (size === 1 || size === 2 || size === 4) ok = gic.memory.write(addr, size, lo);
-    else if (size === 8) ok = gic.memory.write64(addr, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
+    else if (size === 8) ok = gic.memory.writeWords(addr, lo, hi);
     else {
       this.s.stats[S_MMIO_BAD_ACCESS]++;
       return;
