@@ -23,11 +23,13 @@ export {
 } from './device/vgic.ts';
 export { GIC_DEFAULT_PMR, GIC_DEFAULT_PRIORITY, GicV3Guest } from './guest/gic-v3.ts';
 export {
+  enableLpisOnVcpu,
   GuestAllocator,
   ItsGuest,
   type ItsGuestOptions,
   LPI_PROP_DEFAULT,
   LpiTables,
+  type VcpuLpis,
 } from './guest/gic-v3-its.ts';
 export { GuestMemory } from './memory/guest-memory.ts';
 export * from './state/layout.ts';

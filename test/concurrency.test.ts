@@ -307,87 +307,86 @@ function describe(o: RunOutcome, t: Totals): string {
   return `MSIs ${t.injected}: delivered ${t.delivered}, coalesced ${t.coalesced}, blocked ${t.blocked}; acked ${t.acked}, merged ${t.merged}, drained ${t.drained}, dropped ${t.dropped}, lost ${t.lost}; churn: ${ops}`;
 }
 
-test('churn (a): 2 injector threads × 2 vCPU threads, 4 vCPUs, 8 devices (4 stable, 4 churned) × 8 events', {
-  timeout: TEST_TIMEOUT_MS,
-}, async (t) => {
-  const o = await run({
-    vcpus: 4,
-    vcpuThreads: 2,
-    devices: 8,
-    stable: 4,
-    events: 8,
-    injectors: 8,
-    injectorThreads: 2,
-    mode: 'mixed',
-    wfi: false,
-    seed: SEED ?? 1,
-  });
-  t.diagnostic(describe(o, check(o)));
-});
+/** The threaded runs: each is run(cfg), then every check of check() and a diagnostic line. */
+const CHURN_RUNS: readonly { readonly name: string; readonly cfg: RunConfig }[] = [
+  {
+    name: 'churn (a): 2 injector threads × 2 vCPU threads, 4 vCPUs, 8 devices (4 stable, 4 churned) × 8 events',
+    cfg: {
+      vcpus: 4,
+      vcpuThreads: 2,
+      devices: 8,
+      stable: 4,
+      events: 8,
+      injectors: 8,
+      injectorThreads: 2,
+      mode: 'mixed',
+      wfi: false,
+      seed: SEED ?? 1,
+    },
+  },
+  {
+    name: 'churn (b): 6 vCPUs multiplexed on 2 threads, waiting in WFI between interrupts',
+    cfg: {
+      vcpus: 6,
+      vcpuThreads: 2,
+      devices: 8,
+      stable: 4,
+      events: 8,
+      injectors: 8,
+      injectorThreads: 2,
+      mode: 'mixed',
+      wfi: true,
+      seed: SEED ?? 2,
+    },
+  },
+  {
+    // Device 0 (one event) is stable, device 1 (one event: the stormed LPI) is churned.
+    name: 'churn (c): DISCARD storm on one LPI while 2 injectors hammer it (CVE-2024-26598)',
+    cfg: {
+      vcpus: 2,
+      vcpuThreads: 2,
+      devices: 2,
+      stable: 1,
+      events: 1,
+      injectors: 2,
+      injectorThreads: 2,
+      injectorDevices: [
+        [1, 1, 1, 0],
+        [1, 1, 1, 0],
+      ],
+      mode: 'discard-storm',
+      wfi: false,
+      seed: SEED ?? 3,
+    },
+  },
+  {
+    // Device 0 is stable, device 1 (4 events) is unmapped and remapped (MAPD V=0 / V=1 + MAPTI).
+    name: 'churn (d): MAPD unmap/remap storm on one device while 2 injectors hammer its events',
+    cfg: {
+      vcpus: 2,
+      vcpuThreads: 2,
+      devices: 2,
+      stable: 1,
+      events: 4,
+      injectors: 2,
+      injectorThreads: 2,
+      injectorDevices: [
+        [1, 1, 0],
+        [1, 1, 0],
+      ],
+      mode: 'mapd-storm',
+      wfi: false,
+      seed: SEED ?? 4,
+    },
+  },
+];
 
-test('churn (b): 6 vCPUs multiplexed on 2 threads, waiting in WFI between interrupts', {
-  timeout: TEST_TIMEOUT_MS,
-}, async (t) => {
-  const o = await run({
-    vcpus: 6,
-    vcpuThreads: 2,
-    devices: 8,
-    stable: 4,
-    events: 8,
-    injectors: 8,
-    injectorThreads: 2,
-    mode: 'mixed',
-    wfi: true,
-    seed: SEED ?? 2,
+for (const { name, cfg } of CHURN_RUNS) {
+  test(name, { timeout: TEST_TIMEOUT_MS }, async (t) => {
+    const o = await run(cfg);
+    t.diagnostic(describe(o, check(o)));
   });
-  t.diagnostic(describe(o, check(o)));
-});
-
-test('churn (c): DISCARD storm on one LPI while 2 injectors hammer it (CVE-2024-26598)', {
-  timeout: TEST_TIMEOUT_MS,
-}, async (t) => {
-  // Device 0 (one event) is stable, device 1 (one event: the stormed LPI) is churned.
-  const o = await run({
-    vcpus: 2,
-    vcpuThreads: 2,
-    devices: 2,
-    stable: 1,
-    events: 1,
-    injectors: 2,
-    injectorThreads: 2,
-    injectorDevices: [
-      [1, 1, 1, 0],
-      [1, 1, 1, 0],
-    ],
-    mode: 'discard-storm',
-    wfi: false,
-    seed: SEED ?? 3,
-  });
-  t.diagnostic(describe(o, check(o)));
-});
-
-test('churn (d): MAPD unmap/remap storm on one device while 2 injectors hammer its events', {
-  timeout: TEST_TIMEOUT_MS,
-}, async (t) => {
-  // Device 0 is stable, device 1 (4 events) is unmapped and remapped (MAPD V=0 / V=1 + MAPTI).
-  const o = await run({
-    vcpus: 2,
-    vcpuThreads: 2,
-    devices: 2,
-    stable: 1,
-    events: 4,
-    injectors: 2,
-    injectorThreads: 2,
-    injectorDevices: [
-      [1, 1, 0],
-      [1, 1, 0],
-    ],
-    mode: 'mapd-storm',
-    wfi: false,
-    seed: SEED ?? 4,
-  });
-  t.diagnostic(describe(o, check(o)));
-});
+}
 
 /**
  * The interleaving the threaded runs can hit, made deterministic on one thread: lpiFree

@@ -15,8 +15,7 @@ import { VGIC_MIN_LPI } from '../arch/intid.ts';
 import { ICC_EOIR1_EL1, ICC_IAR1_EL1 } from '../arch/sysreg.ts';
 import type { VCpu } from '../device/vcpu.ts';
 import type { Vgic } from '../device/vgic.ts';
-import { GicV3Guest } from '../guest/gic-v3.ts';
-import { GuestAllocator, ItsGuest, LpiTables } from '../guest/gic-v3-its.ts';
+import { enableLpisOnVcpu, ItsGuest } from '../guest/gic-v3-its.ts';
 import { MSI_COALESCED, MSI_DELIVERED } from '../its/translate.ts';
 import { type ProgramContext, until, YIELD, type Yield } from '../runtime/program.ts';
 
@@ -48,14 +47,7 @@ const SPURIOUS = 1023;
 export function* lpiStressVcpu(cpu: VCpu, ctx: ProgramContext): Generator<Yield, void, void> {
   const p = ctx.params as LpiStressParams;
   const sh = ctx.shared;
-  const g = new GicV3Guest(cpu);
-  if (cpu.index === 0) g.enableDistributor();
-  g.enableCpu();
-  // Every vCPU allocates in the same order, so all agree on the table addresses.
-  const alloc = new GuestAllocator(p.ramBase, p.ramSize);
-  const lpi = new LpiTables(cpu, alloc, p.vcpus, p.lpiIdBits);
-  lpi.program(g.rd, cpu.index);
-  lpi.enable(g.rd);
+  const { alloc, lpi } = enableLpisOnVcpu(cpu, p);
   let acked = 0;
   let bad = 0;
   const slot = W_ACKS + cpu.index;

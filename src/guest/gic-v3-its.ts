@@ -45,6 +45,7 @@ import {
   LPI_PROP_ENABLED,
 } from '../arch/its.ts';
 import type { VCpu } from '../device/vcpu.ts';
+import { GicV3Guest } from './gic-v3.ts';
 
 /** kvm-unit-tests' LPI_PROP_DEFAULT: priority 0xa0, Group 1 (bit 1), enabled. */
 export const LPI_PROP_DEFAULT = 0xa0 | 0x2 | LPI_PROP_ENABLED;
@@ -319,4 +320,37 @@ export class ItsGuest {
   translate(eventid: number): void {
     this.cpu.writel(this.doorbell, eventid);
   }
+}
+
+/** What enableLpisOnVcpu set up on one vCPU. */
+export interface VcpuLpis {
+  readonly g: GicV3Guest;
+  /** The allocator after the LPI tables: the boot vCPU allocates the ITS tables from it. */
+  readonly alloc: GuestAllocator;
+  readonly lpi: LpiTables;
+}
+
+/**
+ * One vCPU's part of an SMP guest's LPI set-up (vgic_lpi_stress's per-vCPU gic_init + LPI
+ * enable): its CPU interface on (and the distributor, on vCPU 0), the LPI tables allocated from
+ * `ramBase`, and LPIs enabled on its redistributor. Every vCPU allocates in the same order, so all
+ * agree on the table addresses without talking to each other.
+ */
+export function enableLpisOnVcpu(
+  cpu: VCpu,
+  o: {
+    readonly ramBase: number;
+    readonly ramSize: number;
+    readonly vcpus: number;
+    readonly lpiIdBits: number;
+  },
+): VcpuLpis {
+  const g = new GicV3Guest(cpu);
+  if (cpu.index === 0) g.enableDistributor();
+  g.enableCpu();
+  const alloc = new GuestAllocator(o.ramBase, o.ramSize);
+  const lpi = new LpiTables(cpu, alloc, o.vcpus, o.lpiIdBits);
+  lpi.program(g.rd, cpu.index);
+  lpi.enable(g.rd);
+  return { g, alloc, lpi };
 }
