@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "vgic_unicorn",
+      "sources": ["vgic_unicorn.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "libraries": ["-lunicorn"]
+    }
+  ]
+}

@@ -1,0 +1,683 @@
+/*
+ * vgic_unicorn: the AArch64 CPU of vgic's machine, an N-API binding of Debian's libunicorn 2.0.1.
+ *
+ * Unicorn runs guest code; everything a GIC-bearing board adds is routed out to JavaScript through
+ * one handler per machine and one shared exit record (`io`, a Uint32Array): MMIO to the mapped
+ * frames, trapped MRS/MSR (ICC_*, CNT*), guest exceptions (SVC, HVC, BRK, UDF, HLT), accesses to
+ * unmapped addresses. The IRQ/FIQ line is a word in `io` that JavaScript sets after every exit; a
+ * native per-block hook takes the exception when PSTATE allows it (unicorn.md: a JS call per block
+ * costs 65 ns, a native poll 1.4 ns). Exception entry is synthesised here because Unicorn never
+ * delivers guest exceptions to the guest's vectors.
+ *
+ * Who may call: the thread that created the CPU, and only that one (Unicorn's TCG is not
+ * thread-safe, and its atomics are not atomic across threads: every vCPU of a machine runs
+ * round-robin on one thread). The handler runs synchronously inside run().
+ */
+
+#include <node_api.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unicorn/unicorn.h>
+
+/* Exit record layout (io words), shared with src/machine/cpu.ts. */
+enum {
+  IO_KIND = 0,   /* what the handler is asked to do (EXIT_*) */
+  IO_CPU,        /* the CPU's index */
+  IO_ID,         /* MMIO region id, sysreg encoding, exception number, or access type */
+  IO_ADDR_LO,    /* MMIO offset in its region, or fault address */
+  IO_ADDR_HI,
+  IO_SIZE,       /* access size in bytes */
+  IO_VAL_LO,     /* value written / value read (the handler writes it) */
+  IO_VAL_HI,
+  IO_PC_LO,      /* PC of the exit (exceptions, unmapped accesses) */
+  IO_PC_HI,
+  IO_STOP,       /* handler -> native: non-zero ends the run after this exit */
+  IO_LINE,       /* handler -> native: 0 none, 1 vIRQ, 2 vFIQ (the CPU interface's output) */
+  IO_INSN,       /* the instruction word at PC for exceptions, when readable */
+  IO_ERR,        /* uc_err of the last run */
+  IO_BLOCKS_LO,  /* blocks executed by the last run */
+  IO_BLOCKS_HI,
+  IO_IRQS,       /* exceptions taken by the native hook in the last run */
+  IO_WORDS = 32
+};
+
+enum { EXIT_MMIO_READ = 1, EXIT_MMIO_WRITE, EXIT_MRS, EXIT_MSR, EXIT_EXCEPTION, EXIT_UNMAPPED };
+
+/* run() results. */
+enum { RUN_BUDGET = 0, RUN_STOPPED, RUN_HALTED, RUN_UC_ERROR, RUN_THROWN };
+
+/* Register ids of getReg/setReg (not Unicorn's enum: stable across versions). */
+enum {
+  R_X0 = 0, R_SP = 31, R_PC, R_PSTATE, R_ELR_EL1, R_SPSR_EL1, R_ESR_EL1, R_FAR_EL1, R_VBAR_EL1,
+  R_SP_EL0, R_SP_EL1, R_SCTLR_EL1, R_TCR_EL1, R_TTBR0_EL1, R_MAIR_EL1, R_COUNT
+};
+
+#define MAX_REGIONS 16
+#define SYSREG_SPACE 65536
+
+typedef struct Cpu Cpu;
+typedef struct {
+  Cpu *cpu;
+  uint32_t id;
+} Region;
+
+struct Cpu {
+  uc_engine *uc;
+  napi_env env;
+  napi_ref handler;
+  napi_ref ioRef;
+  napi_ref ramRefs[8];
+  uint32_t nram;
+  uint32_t *io;
+  uint32_t index;
+  uint64_t mpidr;
+  uint64_t blocks;
+  uint64_t budget;
+  uint32_t irqs;
+  int stopped;   /* a run-ending request was made during this run */
+  int thrown;    /* the handler threw: the exception is pending in env */
+  int closed;
+  Region regions[MAX_REGIONS];
+  uint32_t nregions;
+  uc_hook hooks[8];
+  uint8_t trap[SYSREG_SPACE / 8];     /* encodings routed to the handler */
+  uint8_t advance[SYSREG_SPACE / 8];  /* ...that Unicorn does not implement: the hook steps PC */
+};
+
+#define MPIDR_ENC ((3u << 14) | (0u << 11) | (0u << 7) | (0u << 3) | 5u)
+
+static int bit(const uint8_t *map, uint32_t i) { return (map[i >> 3] >> (i & 7)) & 1; }
+
+static void cp_access(uc_engine *uc, int write, uint32_t op0, uint32_t op1, uint32_t crn, uint32_t crm,
+                      uint32_t op2, uint64_t *value) {
+  uc_arm64_cp_reg r = {.crn = crn, .crm = crm, .op0 = op0, .op1 = op1, .op2 = op2, .val = *value};
+  if (write) {
+    uc_reg_write(uc, UC_ARM64_REG_CP_REG, &r);
+  } else {
+    uc_reg_read(uc, UC_ARM64_REG_CP_REG, &r);
+    *value = r.val;
+  }
+}
+
+static int reg_access(Cpu *c, int write, uint32_t id, uint64_t *v) {
+  uc_engine *uc = c->uc;
+  int ucid = -1;
+  if (id < 29) ucid = UC_ARM64_REG_X0 + (int)id;
+  else if (id == 29) ucid = UC_ARM64_REG_X29;
+  else if (id == 30) ucid = UC_ARM64_REG_X30;
+  else switch (id) {
+    case R_SP: ucid = UC_ARM64_REG_SP; break;
+    case R_PC: ucid = UC_ARM64_REG_PC; break;
+    case R_PSTATE: ucid = UC_ARM64_REG_PSTATE; break;
+    case R_ELR_EL1: ucid = UC_ARM64_REG_ELR_EL1; break;
+    case R_ESR_EL1: ucid = UC_ARM64_REG_ESR_EL1; break;
+    case R_FAR_EL1: ucid = UC_ARM64_REG_FAR_EL1; break;
+    case R_VBAR_EL1: ucid = UC_ARM64_REG_VBAR_EL1; break;
+    case R_SP_EL0: ucid = UC_ARM64_REG_SP_EL0; break;
+    case R_SP_EL1: ucid = UC_ARM64_REG_SP_EL1; break;
+    case R_TTBR0_EL1: ucid = UC_ARM64_REG_TTBR0_EL1; break;
+    case R_MAIR_EL1: ucid = UC_ARM64_REG_MAIR_EL1; break;
+    case R_SPSR_EL1: cp_access(uc, write, 3, 0, 4, 0, 0, v); return 1;
+    case R_SCTLR_EL1: cp_access(uc, write, 3, 0, 1, 0, 0, v); return 1;
+    case R_TCR_EL1: cp_access(uc, write, 3, 0, 2, 0, 2, v); return 1;
+    default: return 0;
+  }
+  if (write) uc_reg_write(uc, ucid, v);
+  else uc_reg_read(uc, ucid, v);
+  return 1;
+}
+
+/*
+ * Exception entry to EL1 (Arm ARM D1.10): ELR, SPSR, (ESR, FAR), PSTATE = DAIF masked at EL1h, PC =
+ * VBAR_EL1 + the vector for the kind (0 sync, 1 IRQ, 2 FIQ, 3 SError) and the SP in use. Writing
+ * PSTATE does not bank SP in Unicorn: a guest on SP_EL0 (EL1t, or EL0) has its SP saved by hand.
+ */
+static void enter_exception(Cpu *c, uint32_t kind, uint64_t elr, int syndrome, uint64_t esr, uint64_t far) {
+  uc_engine *uc = c->uc;
+  uint64_t pstate = 0, vbar = 0, sp = 0, spel1 = 0;
+  uc_reg_read(uc, UC_ARM64_REG_PSTATE, &pstate);
+  uc_reg_read(uc, UC_ARM64_REG_VBAR_EL1, &vbar);
+  uint32_t el = (pstate >> 2) & 3;
+  uint32_t spsel = pstate & 1;
+  uint64_t offset = kind * 0x80 + (el == 0 ? 0x400 : spsel ? 0x200 : 0);
+  if (el == 0 || spsel == 0) {
+    uc_reg_read(uc, UC_ARM64_REG_SP, &sp);
+    uc_reg_write(uc, UC_ARM64_REG_SP_EL0, &sp);
+    uc_reg_read(uc, UC_ARM64_REG_SP_EL1, &spel1);
+    uc_reg_write(uc, UC_ARM64_REG_SP, &spel1);
+  }
+  uc_reg_write(uc, UC_ARM64_REG_ELR_EL1, &elr);
+  cp_access(uc, 1, 3, 0, 4, 0, 0, &pstate);
+  if (syndrome) {
+    uc_reg_write(uc, UC_ARM64_REG_ESR_EL1, &esr);
+    uc_reg_write(uc, UC_ARM64_REG_FAR_EL1, &far);
+  }
+  uint64_t np = (pstate & 0xf0000000ull) | 0x3c5;
+  uc_reg_write(uc, UC_ARM64_REG_PSTATE, &np);
+  uint64_t pc = vbar + offset;
+  uc_reg_write(uc, UC_ARM64_REG_PC, &pc);
+}
+
+/* Calls the JS handler for the exit described in io; 0 if it threw (emulation then stops). */
+static int call_handler(Cpu *c) {
+  napi_env env = c->env;
+  napi_handle_scope scope;
+  napi_value fn, global, result;
+  if (c->thrown) return 0;
+  napi_open_handle_scope(env, &scope);
+  napi_get_reference_value(env, c->handler, &fn);
+  napi_get_global(env, &global);
+  napi_status st = napi_call_function(env, global, fn, 0, NULL, &result);
+  napi_close_handle_scope(env, scope);
+  if (st != napi_ok) {
+    c->thrown = 1;
+    uc_emu_stop(c->uc);
+    return 0;
+  }
+  if (c->io[IO_STOP]) {
+    c->stopped = 1;
+    uc_emu_stop(c->uc);
+  }
+  return 1;
+}
+
+static void set_pc_io(Cpu *c, uint64_t pc) {
+  c->io[IO_PC_LO] = (uint32_t)pc;
+  c->io[IO_PC_HI] = (uint32_t)(pc >> 32);
+}
+
+static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *user) {
+  Region *r = user;
+  Cpu *c = r->cpu;
+  uint32_t *io = c->io;
+  io[IO_KIND] = EXIT_MMIO_READ;
+  io[IO_ID] = r->id;
+  io[IO_ADDR_LO] = (uint32_t)offset;
+  io[IO_ADDR_HI] = (uint32_t)(offset >> 32);
+  io[IO_SIZE] = size;
+  io[IO_VAL_LO] = 0;
+  io[IO_VAL_HI] = 0;
+  call_handler(c);
+  return ((uint64_t)io[IO_VAL_HI] << 32) | io[IO_VAL_LO];
+}
+
+static void mmio_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value, void *user) {
+  Region *r = user;
+  Cpu *c = r->cpu;
+  uint32_t *io = c->io;
+  io[IO_KIND] = EXIT_MMIO_WRITE;
+  io[IO_ID] = r->id;
+  io[IO_ADDR_LO] = (uint32_t)offset;
+  io[IO_ADDR_HI] = (uint32_t)(offset >> 32);
+  io[IO_SIZE] = size;
+  io[IO_VAL_LO] = (uint32_t)value;
+  io[IO_VAL_HI] = (uint32_t)(value >> 32);
+  call_handler(c);
+}
+
+static uint32_t sys_access(Cpu *c, uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp, int write) {
+  uint32_t enc = (cp->op0 << 14) | (cp->op1 << 11) | (cp->crn << 7) | (cp->crm << 3) | cp->op2;
+  enc &= 0xffff;
+  if (!write && enc == MPIDR_ENC) {
+    /* Every Unicorn instance is CPU 0: the board's MPIDR comes from here, without a JS call. */
+    if (rt != UC_ARM64_REG_XZR) uc_reg_write(uc, rt, &c->mpidr);
+    return 1;
+  }
+  if (!bit(c->trap, enc)) return 0;
+  uint32_t *io = c->io;
+  io[IO_KIND] = write ? EXIT_MSR : EXIT_MRS;
+  io[IO_ID] = enc;
+  if (write) {
+    uint64_t v = 0;
+    if (rt != UC_ARM64_REG_XZR) uc_reg_read(uc, rt, &v);
+    io[IO_VAL_LO] = (uint32_t)v;
+    io[IO_VAL_HI] = (uint32_t)(v >> 32);
+  } else {
+    io[IO_VAL_LO] = 0;
+    io[IO_VAL_HI] = 0;
+  }
+  call_handler(c);
+  if (!write && rt != UC_ARM64_REG_XZR) {
+    uint64_t v = ((uint64_t)io[IO_VAL_HI] << 32) | io[IO_VAL_LO];
+    uc_reg_write(uc, rt, &v);
+  }
+  if (bit(c->advance, enc)) {
+    /* unicorn.md pitfall 1: a skipped register QEMU does not implement re-executes otherwise. */
+    uint64_t pc = 0;
+    uc_reg_read(uc, UC_ARM64_REG_PC, &pc);
+    pc += 4;
+    uc_reg_write(uc, UC_ARM64_REG_PC, &pc);
+  }
+  return 1;
+}
+
+static uint32_t hook_mrs(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp, void *user) {
+  return sys_access(user, uc, rt, cp, 0);
+}
+
+static uint32_t hook_msr(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp, void *user) {
+  return sys_access(user, uc, rt, cp, 1);
+}
+
+/* Before every translation block: the IRQ line, and the run's budget. */
+static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
+  Cpu *c = user;
+  uint32_t line = c->io[IO_LINE];
+  if (line != 0) {
+    uint64_t pstate = 0;
+    uc_reg_read(uc, UC_ARM64_REG_PSTATE, &pstate);
+    /* PSTATE.I is bit 7, F bit 6. */
+    if ((line == 1 && !(pstate & 0x80)) || (line == 2 && !(pstate & 0x40))) {
+      enter_exception(c, line, address, 0, 0, 0);
+      c->irqs++;
+      /* The handler's first block is translated next and runs with DAIF masked. */
+    }
+  }
+  if (++c->blocks >= c->budget && !c->stopped) {
+    c->stopped = 2;
+    uc_emu_stop(uc);
+  }
+}
+
+static void hook_intr(uc_engine *uc, uint32_t intno, void *user) {
+  Cpu *c = user;
+  uint64_t pc = 0;
+  uint32_t insn = 0;
+  uc_reg_read(uc, UC_ARM64_REG_PC, &pc);
+  uint32_t *io = c->io;
+  io[IO_KIND] = EXIT_EXCEPTION;
+  io[IO_ID] = intno;
+  set_pc_io(c, pc);
+  /* SVC/HVC/SMC leave PC past the instruction; UDF/BRK/HLT at it. The handler decodes what it needs. */
+  uint64_t at = (intno == 2 || intno == 11 || intno == 13) ? pc - 4 : pc;
+  io[IO_INSN] = uc_mem_read(uc, at, &insn, 4) == UC_ERR_OK ? insn : 0;
+  io[IO_STOP] = 0;
+  call_handler(c);
+}
+
+static bool hook_unmapped(uc_engine *uc, uc_mem_type type, uint64_t address, int size, int64_t value, void *user) {
+  Cpu *c = user;
+  uint64_t pc = 0;
+  uc_reg_read(uc, UC_ARM64_REG_PC, &pc);
+  uint32_t *io = c->io;
+  io[IO_KIND] = EXIT_UNMAPPED;
+  io[IO_ID] = (uint32_t)type;
+  io[IO_ADDR_LO] = (uint32_t)address;
+  io[IO_ADDR_HI] = (uint32_t)(address >> 32);
+  io[IO_SIZE] = (uint32_t)size;
+  io[IO_VAL_LO] = (uint32_t)value;
+  io[IO_VAL_HI] = (uint32_t)((uint64_t)value >> 32);
+  set_pc_io(c, pc);
+  /* Recorded only: the run ends with UC_ERR_*_UNMAPPED and the host decides (abort or report). */
+  return false;
+}
+
+/* ---- N-API plumbing ---- */
+
+#define CHECK(call)                                                                            \
+  do {                                                                                         \
+    if ((call) != napi_ok) {                                                                   \
+      napi_throw_error(env, "VGIC_NATIVE", "N-API call failed: " #call);                       \
+      return NULL;                                                                             \
+    }                                                                                          \
+  } while (0)
+
+static napi_value throw_uc(napi_env env, const char *what, uc_err err) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s", what, uc_strerror(err));
+  napi_throw_error(env, "VGIC_UNICORN", msg);
+  return NULL;
+}
+
+static void cpu_finalize(napi_env env, void *data, void *hint) {
+  Cpu *c = data;
+  if (!c->closed && c->uc) uc_close(c->uc);
+  if (c->handler) napi_delete_reference(env, c->handler);
+  if (c->ioRef) napi_delete_reference(env, c->ioRef);
+  for (uint32_t i = 0; i < c->nram; i++) napi_delete_reference(env, c->ramRefs[i]);
+  free(c);
+}
+
+static Cpu *get_cpu(napi_env env, napi_value v) {
+  Cpu *c = NULL;
+  if (napi_get_value_external(env, v, (void **)&c) != napi_ok || c == NULL) {
+    napi_throw_type_error(env, "VGIC_NATIVE", "expected a CPU handle");
+    return NULL;
+  }
+  if (c->closed) {
+    napi_throw_error(env, "VGIC_NATIVE", "the CPU is closed");
+    return NULL;
+  }
+  return c;
+}
+
+static int get_u64(napi_env env, napi_value v, uint64_t *out) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (t == napi_bigint) {
+    bool lossless;
+    return napi_get_value_bigint_uint64(env, v, out, &lossless) == napi_ok;
+  }
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return 0;
+  *out = (uint64_t)d;
+  return 1;
+}
+
+static uint32_t arg_u32(napi_env env, napi_value v) {
+  uint32_t x = 0;
+  napi_get_value_uint32(env, v, &x);
+  return x;
+}
+
+/* create(index, mpidr, handler, io: Uint32Array) -> handle */
+static napi_value js_create(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Cpu *c = calloc(1, sizeof *c);
+  if (!c) {
+    napi_throw_error(env, "VGIC_NATIVE", "out of memory");
+    return NULL;
+  }
+  c->index = arg_u32(env, argv[0]);
+  get_u64(env, argv[1], &c->mpidr);
+  CHECK(napi_create_reference(env, argv[2], 1, &c->handler));
+  napi_typedarray_type tt;
+  size_t len;
+  void *data;
+  napi_value ab;
+  size_t off;
+  CHECK(napi_get_typedarray_info(env, argv[3], &tt, &len, &data, &ab, &off));
+  if (tt != napi_uint32_array || len < IO_WORDS) {
+    free(c);
+    napi_throw_type_error(env, "VGIC_NATIVE", "io must be a Uint32Array of at least 32 words");
+    return NULL;
+  }
+  c->io = data;
+  CHECK(napi_create_reference(env, argv[3], 1, &c->ioRef));
+  uc_err err = uc_open(UC_ARCH_ARM64, UC_MODE_ARM, &c->uc);
+  if (err != UC_ERR_OK) {
+    free(c);
+    return throw_uc(env, "uc_open", err);
+  }
+  /* -cpu max: LSE atomics and the rest of Armv8.x that GCC may emit. */
+  uc_ctl(c->uc, UC_CTL_WRITE(UC_CTL_CPU_MODEL, 1), UC_CPU_ARM64_MAX);
+  /* unicorn.md pitfall 2: EL1 is AArch64 only with SCR_EL3.RW; HVC reaches the hook with HCE. */
+  uint64_t scr = (1u << 10) | (1u << 8) | 1u;
+  cp_access(c->uc, 1, 3, 6, 1, 1, 0, &scr);
+  uc_hook_add(c->uc, &c->hooks[0], UC_HOOK_BLOCK, (void *)hook_block, c, 1, 0);
+  uc_hook_add(c->uc, &c->hooks[1], UC_HOOK_INSN, (void *)hook_mrs, c, 1, 0, UC_ARM64_INS_MRS);
+  uc_hook_add(c->uc, &c->hooks[2], UC_HOOK_INSN, (void *)hook_msr, c, 1, 0, UC_ARM64_INS_MSR);
+  uc_hook_add(c->uc, &c->hooks[3], UC_HOOK_INTR, (void *)hook_intr, c, 1, 0);
+  uc_hook_add(c->uc, &c->hooks[4], UC_HOOK_MEM_UNMAPPED, (void *)hook_unmapped, c, 1, 0);
+  napi_value handle;
+  CHECK(napi_create_external(env, c, cpu_finalize, NULL, &handle));
+  return handle;
+}
+
+/* mapRam(cpu, base, buffer: SharedArrayBuffer | ArrayBuffer) */
+static napi_value js_map_ram(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Cpu *c = get_cpu(env, argv[0]);
+  if (!c) return NULL;
+  uint64_t base = 0;
+  get_u64(env, argv[1], &base);
+  void *data = NULL;
+  size_t len = 0;
+  bool isab = false;
+  napi_is_arraybuffer(env, argv[2], &isab);
+  if (isab) {
+    CHECK(napi_get_arraybuffer_info(env, argv[2], &data, &len));
+  } else {
+    /* A SharedArrayBuffer is not an ArrayBuffer to N-API on Node 20: take a Uint8Array over it. */
+    napi_typedarray_type tt;
+    napi_value ab;
+    size_t off;
+    bool ista = false;
+    napi_is_typedarray(env, argv[2], &ista);
+    if (!ista) {
+      napi_throw_type_error(env, "VGIC_NATIVE", "RAM must be an ArrayBuffer or a Uint8Array");
+      return NULL;
+    }
+    CHECK(napi_get_typedarray_info(env, argv[2], &tt, &len, &data, &ab, &off));
+  }
+  if (c->nram >= 8) {
+    napi_throw_error(env, "VGIC_NATIVE", "at most 8 RAM regions");
+    return NULL;
+  }
+  uc_err err = uc_mem_map_ptr(c->uc, base, len, UC_PROT_ALL, data);
+  if (err != UC_ERR_OK) return throw_uc(env, "uc_mem_map_ptr", err);
+  CHECK(napi_create_reference(env, argv[2], 1, &c->ramRefs[c->nram++]));
+  return NULL;
+}
+
+/* mapMmio(cpu, base, size, id) */
+static napi_value js_map_mmio(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Cpu *c = get_cpu(env, argv[0]);
+  if (!c) return NULL;
+  uint64_t base = 0, size = 0;
+  get_u64(env, argv[1], &base);
+  get_u64(env, argv[2], &size);
+  if (c->nregions >= MAX_REGIONS) {
+    napi_throw_error(env, "VGIC_NATIVE", "at most 16 MMIO regions");
+    return NULL;
+  }
+  Region *r = &c->regions[c->nregions++];
+  r->cpu = c;
+  r->id = arg_u32(env, argv[3]);
+  uc_err err = uc_mmio_map(c->uc, base, size, mmio_read, r, mmio_write, r);
+  if (err != UC_ERR_OK) return throw_uc(env, "uc_mmio_map", err);
+  return NULL;
+}
+
+/* trapSysreg(cpu, encoding, advancePc) */
+static napi_value js_trap_sysreg(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Cpu *c = get_cpu(env, argv[0]);
+  if (!c) return NULL;
+  uint32_t enc = arg_u32(env, argv[1]) & 0xffff;
+  bool adv = false;
+  napi_get_value_bool(env, argv[2], &adv);
+  c->trap[enc >> 3] |= (uint8_t)(1u << (enc & 7));
+  if (adv) c->advance[enc >> 3] |= (uint8_t)(1u << (enc & 7));
+  else c->advance[enc >> 3] &= (uint8_t)~(1u << (enc & 7));
+  return NULL;
+}
+
+/* run(cpu, maxBlocks) -> RUN_* ; io gets IO_ERR and the block count */
+static napi_value js_run(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Cpu *c = get_cpu(env, argv[0]);
+  if (!c) return NULL;
+  double budget = 0;
+  napi_get_value_double(env, argv[1], &budget);
+  c->env = env;
+  c->blocks = 0;
+  c->budget = budget < 1 ? 1 : (uint64_t)budget;
+  c->stopped = 0;
+  c->thrown = 0;
+  c->irqs = 0;
+  c->io[IO_STOP] = 0;
+  uint64_t pc = 0;
+  uc_reg_read(c->uc, UC_ARM64_REG_PC, &pc);
+  uc_err err = uc_emu_start(c->uc, pc, 0, 0, 0);
+  c->io[IO_ERR] = (uint32_t)err;
+  c->io[IO_BLOCKS_LO] = (uint32_t)c->blocks;
+  c->io[IO_BLOCKS_HI] = (uint32_t)(c->blocks >> 32);
+  c->io[IO_IRQS] = c->irqs;
+  int result;
+  if (c->thrown) result = RUN_THROWN; /* the handler's exception propagates from this call */
+  else if (err != UC_ERR_OK) result = RUN_UC_ERROR;
+  else if (c->stopped == 2) result = RUN_BUDGET;
+  else if (c->stopped) result = RUN_STOPPED;
+  else result = RUN_HALTED; /* WFI, or the CPU halted for another reason */
+  if (c->thrown) return NULL;
+  napi_value out;
+  CHECK(napi_create_int32(env, result, &out));
+  return out;
+}
+
+/* stop(cpu): ends the current run at the next opportunity (from inside the handler). */
+static napi_value js_stop(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Cpu *c = get_cpu(env, argv[0]);
+  if (!c) return NULL;
+  if (!c->stopped) c->stopped = 1;
+  uc_emu_stop(c->uc);
+  return NULL;
+}
+
+/* getReg(cpu, id) -> bigint */
+static napi_value js_get_reg(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Cpu *c = get_cpu(env, argv[0]);
+  if (!c) return NULL;
+  uint64_t v = 0;
+  if (!reg_access(c, 0, arg_u32(env, argv[1]), &v)) {
+    napi_throw_range_error(env, "VGIC_NATIVE", "unknown register id");
+    return NULL;
+  }
+  napi_value out;
+  CHECK(napi_create_bigint_uint64(env, v, &out));
+  return out;
+}
+
+/* setReg(cpu, id, value: bigint | number) */
+static napi_value js_set_reg(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Cpu *c = get_cpu(env, argv[0]);
+  if (!c) return NULL;
+  uint64_t v = 0;
+  if (!get_u64(env, argv[2], &v) || !reg_access(c, 1, arg_u32(env, argv[1]), &v)) {
+    napi_throw_range_error(env, "VGIC_NATIVE", "unknown register id or bad value");
+    return NULL;
+  }
+  return NULL;
+}
+
+/* enterException(cpu, kind, elr, esr, far): synchronous exceptions and SError decided by the host. */
+static napi_value js_enter_exception(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Cpu *c = get_cpu(env, argv[0]);
+  if (!c) return NULL;
+  uint64_t elr = 0, esr = 0, far = 0;
+  get_u64(env, argv[2], &elr);
+  get_u64(env, argv[3], &esr);
+  get_u64(env, argv[4], &far);
+  enter_exception(c, arg_u32(env, argv[1]) & 3, elr, 1, esr, far);
+  return NULL;
+}
+
+/* readMem(cpu, addr, Uint8Array) -> boolean: through Unicorn (RAM only). */
+static napi_value js_read_mem(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Cpu *c = get_cpu(env, argv[0]);
+  if (!c) return NULL;
+  uint64_t addr = 0;
+  get_u64(env, argv[1], &addr);
+  napi_typedarray_type tt;
+  size_t len, off;
+  void *data;
+  napi_value ab;
+  CHECK(napi_get_typedarray_info(env, argv[2], &tt, &len, &data, &ab, &off));
+  napi_value out;
+  CHECK(napi_get_boolean(env, uc_mem_read(c->uc, addr, data, len) == UC_ERR_OK, &out));
+  return out;
+}
+
+/* flushTb(cpu): drop translated code (after the host wrote guest code behind Unicorn's back). */
+static napi_value js_flush_tb(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Cpu *c = get_cpu(env, argv[0]);
+  if (!c) return NULL;
+  uc_ctl(c->uc, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));
+  return NULL;
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Cpu *c = get_cpu(env, argv[0]);
+  if (!c) return NULL;
+  uc_close(c->uc);
+  c->uc = NULL;
+  c->closed = 1;
+  return NULL;
+}
+
+static void hook_precise(uc_engine *uc, uc_mem_type type, uint64_t address, int size, int64_t value, void *user) {}
+
+/*
+ * preciseAborts(cpu, begin, end): an (empty) memory hook whose range covers [begin, end] makes
+ * Unicorn keep PC exact at every load and store of code in that range, so an access to an
+ * unmapped address reports the faulting instruction, not its block's start (measured: a load/store
+ * loop costs about 15% more). Without it a data abort's ELR would be wrong.
+ */
+static napi_value js_precise_aborts(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Cpu *c = get_cpu(env, argv[0]);
+  if (!c) return NULL;
+  uint64_t b = 0, e = 0;
+  get_u64(env, argv[1], &b);
+  get_u64(env, argv[2], &e);
+  uc_hook h;
+  uc_hook_add(c->uc, &h, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, (void *)hook_precise, c, b, e);
+  return NULL;
+}
+
+static napi_value js_version(napi_env env, napi_callback_info info) {
+  unsigned major = 0, minor = 0;
+  unsigned v = uc_version(&major, &minor);
+  napi_value out;
+  CHECK(napi_create_uint32(env, v, &out));
+  return out;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"create", NULL, js_create, NULL, NULL, NULL, napi_default, NULL},
+      {"mapRam", NULL, js_map_ram, NULL, NULL, NULL, napi_default, NULL},
+      {"mapMmio", NULL, js_map_mmio, NULL, NULL, NULL, napi_default, NULL},
+      {"trapSysreg", NULL, js_trap_sysreg, NULL, NULL, NULL, napi_default, NULL},
+      {"run", NULL, js_run, NULL, NULL, NULL, napi_default, NULL},
+      {"stop", NULL, js_stop, NULL, NULL, NULL, napi_default, NULL},
+      {"getReg", NULL, js_get_reg, NULL, NULL, NULL, napi_default, NULL},
+      {"setReg", NULL, js_set_reg, NULL, NULL, NULL, napi_default, NULL},
+      {"enterException", NULL, js_enter_exception, NULL, NULL, NULL, napi_default, NULL},
+      {"readMem", NULL, js_read_mem, NULL, NULL, NULL, napi_default, NULL},
+      {"flushTb", NULL, js_flush_tb, NULL, NULL, NULL, napi_default, NULL},
+      {"preciseAborts", NULL, js_precise_aborts, NULL, NULL, NULL, napi_default, NULL},
+      {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
+      {"version", NULL, js_version, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
