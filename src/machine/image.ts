@@ -13,7 +13,8 @@
  *    4 KiB boot stub at the RAM base); so a modern kernel (text_offset 0) lands at RAM + 2 MiB,
  *    not RAM + 0x80000. With image_size 0 (kernels before 3.17), as a raw binary.
  *  - anything else (raw binary): at RAM base + 0x80000, entry there.
- *  All checked against QEMU 7.2 (measured PC and x0 at the first guest instruction).
+ *  Load addresses and x0 checked against QEMU 7.2 (PC and x0 at the first guest instruction, -d cpu)
+ *  for ELF, raw and Image with text_offset 0, 0x800, 0x1000 and 0x80000; gzip from the source only.
  *
  * DTB placement (arm_setup_direct_kernel_boot):
  *  - Image / raw (QEMU's is_linux): initrd_start = max(RAM + min(RAM size / 2, 128 MiB), image
