@@ -86,6 +86,7 @@ struct Cpu {
 };
 
 #define MPIDR_ENC ((3u << 14) | (0u << 11) | (0u << 7) | (0u << 3) | 5u)
+#define ID_AA64PFR0_ENC ((3u << 14) | (0u << 11) | (0u << 7) | (4u << 3) | 0u)
 
 static int bit(const uint8_t *map, uint32_t i) { return (map[i >> 3] >> (i & 7)) & 1; }
 
@@ -222,6 +223,14 @@ static uint32_t sys_access(Cpu *c, uc_engine *uc, uc_arm64_reg rt, const uc_arm6
   if (!write && enc == MPIDR_ENC) {
     /* Every Unicorn instance is CPU 0: the board's MPIDR comes from here, without a JS call. */
     if (rt != UC_ARM64_REG_XZR) uc_reg_write(uc, rt, &c->mpidr);
+    return 1;
+  }
+  if (!write && enc == ID_AA64PFR0_ENC) {
+    /* Unicorn's CPU has no GIC: advertise the system-register interface (GIC, bits [27:24] = 1). */
+    uint64_t v = 0;
+    cp_access(uc, 0, 3, 0, 0, 4, 0, &v);
+    v = (v & ~(0xfull << 24)) | (1ull << 24);
+    if (rt != UC_ARM64_REG_XZR) uc_reg_write(uc, rt, &v);
     return 1;
   }
   if (!bit(c->trap, enc)) return 0;
@@ -407,6 +416,13 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
   /* unicorn.md pitfall 2: EL1 is AArch64 only with SCR_EL3.RW; HVC reaches the hook with HCE. */
   uint64_t scr = (1u << 10) | (1u << 8) | 1u;
   cp_access(c->uc, 1, 3, 6, 1, 1, 0, &scr);
+  /*
+   * With SCR_EL3.NS set EL2 is enabled, and EL1 is AArch64 only if HCR_EL2.RW is set too: without
+   * it every ERET is an illegal return (PSTATE.IL; it lands in the same mode, so a return to EL1t
+   * stays at EL1h on the wrong stack).
+   */
+  uint64_t hcr = 1ull << 31;
+  cp_access(c->uc, 1, 3, 4, 1, 1, 0, &hcr);
   uc_hook_add(c->uc, &c->hooks[0], UC_HOOK_BLOCK, (void *)hook_block, c, 1, 0);
   uc_hook_add(c->uc, &c->hooks[1], UC_HOOK_INSN, (void *)hook_mrs, c, 1, 0, UC_ARM64_INS_MRS);
   uc_hook_add(c->uc, &c->hooks[2], UC_HOOK_INSN, (void *)hook_msr, c, 1, 0, UC_ARM64_INS_MSR);

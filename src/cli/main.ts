@@ -11,9 +11,11 @@ import { formatLpiBench, runLpiBench } from '../bench/lpi.ts';
 import { formatMicroBench, MICRO_TEST_NAMES, machineDescription, runMicroBench } from '../bench/micro.ts';
 import { VgicError } from '../device/errors.ts';
 import { Vgic } from '../device/vgic.ts';
+import { MachineUnavailableError } from '../machine/native.ts';
 import { formatDemo, runDemo } from './demo.ts';
 import { LPI_STRESS_USAGE, parseLpiStressArgs, runLpiStressCli } from './lpi-stress.ts';
 import { runQtest } from './qtest.ts';
+import { RUN_USAGE, RunUsageError, runCli } from './run.ts';
 
 const USAGE = `vgic — the ARM GICv3 as a virtual device (KVM's vgic design, in TypeScript)
 
@@ -46,6 +48,7 @@ Commands:
       --trials N       trials per configuration, median reported (default 9)
       --json FILE      also write the results as JSON (e.g. bench/results/lpi-bench.json)
 ${LPI_STRESS_USAGE}
+${RUN_USAGE}
 
 Options:
   -h, --help           this text
@@ -92,6 +95,11 @@ async function main(argv: string[]): Promise<void> {
   }
   if (cmd === '--version') {
     process.stdout.write(`${version()}\n`);
+    return;
+  }
+  if (cmd === 'run') {
+    const { report } = await runCli(rest);
+    process.exitCode = report.status & 0xff;
     return;
   }
   if (cmd === 'lpi-stress') {
@@ -182,6 +190,11 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {
-  if (e instanceof VgicError || (e instanceof TypeError && 'code' in e)) fail(e.message);
+  if (e instanceof VgicError || e instanceof RunUsageError || (e instanceof TypeError && 'code' in e))
+    fail(e.message);
+  if (e instanceof MachineUnavailableError) {
+    process.stderr.write(`vgic: ${e.message}\n`);
+    process.exit(3);
+  }
   throw e;
 });

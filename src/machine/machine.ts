@@ -1,0 +1,788 @@
+/**
+ * vgic's machine: real AArch64 guest code on a Unicorn CPU per vCPU, with vgic as the GIC, laid
+ * out as QEMU's `virt` board (RAM 0x40000000, GICD 0x08000000, ITS 0x08080000, GICR 0x080A0000 at
+ * a 128K stride, PL011 0x09000000, PSCI over HVC, a QEMU-like device tree in x0), so that
+ * bare-metal programs written for QEMU virt run unmodified.
+ *
+ * The run loop is KVM's shape on one thread: each vCPU runs a slice in Unicorn; MMIO to the GIC
+ * frames and trapped ICC_* and CNT* accesses exit to the vCPU's VCpu (device/vcpu.ts: flush/sync of
+ * the LRs, the virtual CPU interface) and return; after every exit the CPU interface's output
+ * line is written where the native block hook polls it, which takes the IRQ/FIQ exception when
+ * PSTATE allows. Every vCPU runs round-robin on this thread: Unicorn's exclusives are not atomic
+ * across threads (unicorn.md), so they stay atomic here by construction.
+ *
+ * Who may call: one thread, the one that created the machine. Guest input is untrusted: every
+ * guest-supplied address goes through bounds-checked accessors, and a guest that faults, spins or
+ * writes garbage ends with a report, never an exception out of run().
+ */
+
+import { VIRT_GICD_BASE, VIRT_GICR_BASE, VIRT_GITS_BASE, VIRT_RAM_BASE } from '../arch/gicv3.ts';
+import { ICC_ASGI1R_EL1, ICC_SGI0R_EL1, ICC_SGI1R_EL1, SYSREG_NAMES } from '../arch/sysreg.ts';
+import { CNTFRQ_HZ, counterNow, isVirtualTime } from '../core/clock.ts';
+import { virqLine } from '../core/icv.ts';
+import { VgicError } from '../device/errors.ts';
+import type { VCpu } from '../device/vcpu.ts';
+import { Vgic, type VgicStats } from '../device/vgic.ts';
+import {
+  EXCP_BKPT,
+  EXCP_DATA_ABORT,
+  EXCP_HVC,
+  EXCP_PREFETCH_ABORT,
+  EXCP_SMC,
+  EXCP_SWI,
+  EXCP_UDEF,
+  EXIT_EXCEPTION,
+  EXIT_MMIO_READ,
+  EXIT_MMIO_WRITE,
+  EXIT_MRS,
+  EXIT_MSR,
+  IO_ADDR_HI,
+  IO_ADDR_LO,
+  IO_BLOCKS_HI,
+  IO_BLOCKS_LO,
+  IO_ERR,
+  IO_ID,
+  IO_INSN,
+  IO_KIND,
+  IO_LINE,
+  IO_PC_HI,
+  IO_PC_LO,
+  IO_SIZE,
+  IO_STOP,
+  IO_VAL_HI,
+  IO_VAL_LO,
+  IO_WORDS,
+  R_PC,
+  R_PSTATE,
+  R_SCTLR_EL1,
+  R_VBAR_EL1,
+  RUN_HALTED,
+  RUN_UC_ERROR,
+  UC_ERR_FETCH_UNMAPPED,
+  UC_ERR_READ_UNMAPPED,
+  UC_ERR_WRITE_UNMAPPED,
+  VECTOR_SYNC,
+} from './cpu-io.ts';
+import { copySegments, type LoadedImage, loadImage } from './image.ts';
+import { type CpuHandle, loadUnicorn, type UnicornAddon } from './native.ts';
+import { PL011 } from './pl011.ts';
+import { psciCall } from './psci.ts';
+import { CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTP_TVAL_EL0, CNTPCT_EL0, PhysTimer } from './ptimer.ts';
+import { SEMIHOSTING_HLT, semihostingCall } from './semihosting.ts';
+import { virtDeviceTree } from './virt-dt.ts';
+
+export const VIRT_UART_BASE = 0x09000000;
+/** The PL011's interrupt: SPI 1 (INTID 33), as on QEMU virt. */
+export const VIRT_UART_INTID = 33;
+export const MAX_MACHINE_CPUS = 8;
+export const DEFAULT_RAM_SIZE = 128 * 1024 * 1024;
+export const DEFAULT_TIME_LIMIT_MS = 60_000;
+
+const GICD_SIZE = 0x10000;
+const GITS_SIZE = 0x20000;
+const GICR_STRIDE = 0x20000;
+const UART_SIZE = 0x1000;
+const REGION_GICD = 0;
+const REGION_ITS = 1;
+const REGION_GICR = 2;
+const REGION_UART = 3;
+
+/** Blocks per slice: one vCPU alone runs long slices; several share the thread in short ones. */
+const SLICE_BLOCKS_UP = 200_000;
+const SLICE_BLOCKS_SMP = 20_000;
+/** Host time between returns to the event loop (stdin, signals, output). */
+const CHUNK_MS = 20;
+/** With virtual time, counter ticks credited per translated block executed. */
+const VIRTUAL_TICKS_PER_BLOCK = 4;
+
+/** Syndrome fields (Arm ARM D17.2.37 ESR_ELx). */
+const ESR_IL = 1 << 25;
+const EC_UNKNOWN = 0x00;
+const EC_SVC64 = 0x15;
+const EC_IABT_CUR = 0x21;
+const EC_DABT_CUR = 0x25;
+const EC_BRK64 = 0x3c;
+/** Synchronous external abort, not on a table walk. */
+const FSC_EXTERNAL = 0x10;
+const ESR_WNR = 1 << 6;
+
+const PSTATE_RESET = 0x3c5; // EL1h, DAIF masked
+
+export interface MachineOptions {
+  /** vCPUs, 1..8. Default 1. */
+  readonly smp?: number;
+  /** RAM at 0x40000000 in bytes, a multiple of 4K. Default 128 MiB (QEMU's default). */
+  readonly ramSize?: number;
+  /** The kernel command line: /chosen/bootargs and semihosting's SYS_GET_CMDLINE. */
+  readonly append?: string;
+  /** Host milliseconds before the run is stopped with a report. Default 60000; 0: no limit. */
+  readonly timeLimitMs?: number;
+  /**
+   * 'real' (default): the counter follows host time, so guest-timed figures are real.
+   * 'virtual': the counter advances with executed code and jumps to the next timer deadline when
+   * every vCPU waits, which makes timer-driven programs deterministic and fast.
+   */
+  readonly time?: 'real' | 'virtual';
+  /** Where UART and semihosting output goes. Default: standard output. */
+  readonly output?: (bytes: Uint8Array) => void;
+  /** Exact ELR for aborts on unmapped addresses (about 15% slower loads and stores). Default true. */
+  readonly preciseAborts?: boolean;
+  /** List registers per vCPU. Default 4. */
+  readonly lrs?: number;
+}
+
+export type StopReason =
+  | 'system-off'
+  | 'semihosting-exit'
+  | 'system-reset'
+  | 'time-limit'
+  | 'fault'
+  | 'cpus-off'
+  | 'idle';
+
+export interface MachineFault {
+  readonly cpu: number;
+  /** Where it happened (ELR the guest would have seen). */
+  readonly pc: number;
+  /** The syndrome vgic computed, when there is one. */
+  readonly esr?: number;
+  /** The faulting address, for aborts. */
+  readonly far?: number;
+  readonly what: string;
+}
+
+export interface RunReport {
+  readonly reason: StopReason;
+  /** The exit status: semihosting's, else a final `EXIT: STATUS=n` line's, else 0 (124 time limit, 125 fault, 126 idle). */
+  readonly status: number;
+  /** One line saying how the run ended. */
+  readonly message: string;
+  readonly fault?: MachineFault;
+  readonly elapsedMs: number;
+  /** Translation blocks executed, per vCPU. */
+  readonly blocks: readonly number[];
+  /** Synchronous exceptions delivered to the guest's vectors. */
+  readonly syncExceptions: number;
+  readonly gic: VgicStats;
+}
+
+export const STATUS_TIME_LIMIT = 124;
+export const STATUS_FAULT = 125;
+export const STATUS_IDLE = 126;
+
+const CPU_OFF = 0;
+const CPU_RUNNING = 1;
+const CPU_WFI = 2;
+
+const EXIT_LINE = /^EXIT: STATUS=(\d+)\s*$/;
+
+function hex(v: number | bigint): string {
+  return `0x${v.toString(16)}`;
+}
+
+export class Machine {
+  readonly gic: Vgic;
+  readonly smp: number;
+  readonly ramBase = VIRT_RAM_BASE;
+  readonly ramSize: number;
+  readonly uart: PL011;
+  private readonly uc: UnicornAddon;
+  private readonly ram: Uint8Array;
+  private readonly handles: CpuHandle[] = [];
+  private readonly ios: Uint32Array[] = [];
+  private readonly vcpus: VCpu[] = [];
+  private readonly state: Uint8Array;
+  private readonly blocks: number[];
+  private readonly ptimer: PhysTimer;
+  private readonly sliceBlocks: number;
+  private readonly timeLimitMs: number;
+  private readonly write: (bytes: Uint8Array) => void;
+  private readonly append: string;
+  private readonly resetSctlr: bigint;
+  private readonly regionBase = [VIRT_GICD_BASE, VIRT_GITS_BASE, VIRT_GICR_BASE, VIRT_UART_BASE];
+  private image: LoadedImage | undefined;
+  private reason: StopReason | undefined;
+  private status = 0;
+  private exitLineStatus: number | undefined;
+  private fault: MachineFault | undefined;
+  private lineBuf = '';
+  private startMs = 0;
+  private syncExceptions = 0;
+  private inputOpen = false;
+  private readonly pendingInput: number[] = [];
+  private readonly decoder = new TextDecoder();
+
+  constructor(opts: MachineOptions = {}) {
+    const smp = opts.smp ?? 1;
+    if (!Number.isInteger(smp) || smp < 1 || smp > MAX_MACHINE_CPUS) {
+      throw new VgicError('INVALID_CONFIG', `smp must be an integer in 1..${MAX_MACHINE_CPUS}, got ${smp}`);
+    }
+    const ramSize = opts.ramSize ?? DEFAULT_RAM_SIZE;
+    if (!Number.isInteger(ramSize) || ramSize < 1 << 20 || ramSize % 4096 !== 0 || ramSize > 2 ** 32) {
+      throw new VgicError(
+        'INVALID_CONFIG',
+        `ramSize must be a multiple of 4K from 1 MiB to 4 GiB, got ${ramSize}`,
+      );
+    }
+    const timeLimitMs = opts.timeLimitMs ?? DEFAULT_TIME_LIMIT_MS;
+    if (typeof timeLimitMs !== 'number' || !(timeLimitMs >= 0)) {
+      throw new VgicError('INVALID_CONFIG', `timeLimitMs must be >= 0 (0: none), got ${timeLimitMs}`);
+    }
+    this.uc = loadUnicorn();
+    this.smp = smp;
+    this.ramSize = ramSize;
+    this.timeLimitMs = timeLimitMs === 0 ? Number.POSITIVE_INFINITY : timeLimitMs;
+    this.append = opts.append ?? '';
+    this.write = opts.output ?? defaultOutput;
+    this.sliceBlocks = smp === 1 ? SLICE_BLOCKS_UP : SLICE_BLOCKS_SMP;
+    // One thread drives every vCPU: the state needs no SharedArrayBuffer and no atomics.
+    this.gic = Vgic.create({
+      vcpus: smp,
+      its: 1,
+      ram: { size: ramSize },
+      shared: false,
+      time: opts.time ?? 'real',
+      lrs: opts.lrs,
+    });
+    const region = this.gic.memory.find(VIRT_RAM_BASE, ramSize);
+    if (!region) throw new VgicError('INVALID_CONFIG', 'the GIC has no RAM');
+    this.ram = region.bytes;
+    this.state = new Uint8Array(smp);
+    this.blocks = new Array<number>(smp).fill(0);
+    this.ptimer = new PhysTimer(this.gic, smp);
+    this.uart = new PL011({
+      output: (bytes) => this.output(bytes),
+      irq: (level) => this.gic.irqLine(VIRT_UART_INTID, level),
+    });
+
+    const trapped = Object.values(SYSREG_NAMES);
+    for (let k = 0; k < smp; k++) {
+      const io = new Uint32Array(IO_WORDS);
+      const handle = this.uc.create(k, mpidrOf(k), () => this.onExit(k), io);
+      this.uc.mapRam(handle, VIRT_RAM_BASE, this.ram);
+      this.uc.mapMmio(handle, VIRT_GICD_BASE, GICD_SIZE, REGION_GICD);
+      this.uc.mapMmio(handle, VIRT_GITS_BASE, GITS_SIZE, REGION_ITS);
+      this.uc.mapMmio(handle, VIRT_GICR_BASE, smp * GICR_STRIDE, REGION_GICR);
+      this.uc.mapMmio(handle, VIRT_UART_BASE, UART_SIZE, REGION_UART);
+      for (const enc of trapped) {
+        // ICC_* do not exist in Unicorn's CPU (the hook steps PC); the timer registers do.
+        this.uc.trapSysreg(handle, enc, ((enc >> 7) & 15) !== 14);
+      }
+      for (const enc of [CNTPCT_EL0, CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTP_TVAL_EL0]) {
+        this.uc.trapSysreg(handle, enc, false);
+      }
+      if (opts.preciseAborts ?? true)
+        this.uc.preciseAborts(handle, VIRT_RAM_BASE, VIRT_RAM_BASE + ramSize - 1);
+      this.handles.push(handle);
+      this.ios.push(io);
+      this.vcpus.push(this.gic.vcpu(k));
+    }
+    this.resetSctlr = this.uc.getReg(this.handles[0], R_SCTLR_EL1);
+  }
+
+  /**
+   * Loads a guest image as QEMU's -kernel does (image.ts: an ELF at its own addresses, an arm64
+   * Image or a flat binary at RAM + 0x80000), builds the device tree after it, and resets vCPU 0
+   * to the entry with x0 = the DTB's address; the other vCPUs wait for PSCI CPU_ON.
+   */
+  load(bytes: Uint8Array): LoadedImage {
+    const dtb = virtDeviceTree({
+      cpus: this.smp,
+      ramBase: VIRT_RAM_BASE,
+      ramSize: this.ramSize,
+      gicdBase: VIRT_GICD_BASE,
+      gicrBase: VIRT_GICR_BASE,
+      gicrSize: this.smp * GICR_STRIDE,
+      itsBase: VIRT_GITS_BASE,
+      uartBase: VIRT_UART_BASE,
+      bootargs: this.append || undefined,
+    });
+    const img = loadImage(bytes, { base: VIRT_RAM_BASE, size: this.ramSize }, { dtbSize: dtb.length });
+    copySegments(img, VIRT_RAM_BASE, this.ram);
+    const dtbAt = img.dtbAddr - VIRT_RAM_BASE;
+    if (dtbAt < 0 || dtbAt + dtb.length > this.ram.length) {
+      throw new VgicError('INVALID_ADDRESS', `the device tree does not fit in RAM at ${hex(img.dtbAddr)}`);
+    }
+    this.ram.set(dtb, dtbAt);
+    this.image = img;
+    this.resetCpu(0, BigInt(img.entry), BigInt(img.x0));
+    return img;
+  }
+
+  /** Bytes for the UART's receiver (stdin). Kept until the guest's FIFO takes them: nothing is dropped. */
+  input(bytes: Uint8Array): void {
+    for (const b of bytes) this.pendingInput.push(b);
+    this.inputOpen = true;
+    this.feedInput();
+  }
+
+  /** No more input will come (stdin ended): a machine whose vCPUs all wait can then end as idle. */
+  endInput(): void {
+    this.inputOpen = false;
+  }
+
+  /** Declares that input may still come (stdin is open). */
+  expectInput(): void {
+    this.inputOpen = true;
+  }
+
+  /** Runs until the guest powers off, exits, faults, idles for good or hits the time limit. */
+  async run(): Promise<RunReport> {
+    if (!this.image) throw new VgicError('INVALID_ARGUMENT', 'load() an image before run()');
+    this.startMs = performance.now();
+    const deadline = this.startMs + this.timeLimitMs;
+    while (this.reason === undefined) {
+      const chunkEnd = performance.now() + CHUNK_MS;
+      let idle = false;
+      while (this.reason === undefined) {
+        if (!this.round()) {
+          idle = true;
+          break;
+        }
+        if (performance.now() >= chunkEnd) break;
+      }
+      this.flush();
+      if (this.reason !== undefined) break;
+      const now = performance.now();
+      if (now >= deadline) {
+        this.stopWith('time-limit', STATUS_TIME_LIMIT);
+        break;
+      }
+      if (idle && !this.state.includes(CPU_RUNNING)) {
+        if (!this.state.includes(CPU_WFI)) {
+          this.stopWith('cpus-off', this.exitLineStatus ?? 0);
+          break;
+        }
+        const waitMs = this.idleWaitMs();
+        if (waitMs === Number.POSITIVE_INFINITY && !this.inputOpen) {
+          this.stopWith('idle', STATUS_IDLE);
+          break;
+        }
+        if (waitMs > 0) await sleep(Math.min(waitMs, deadline - now, 50));
+      } else {
+        await new Promise<void>((r) => setImmediate(r));
+      }
+    }
+    this.flushLine();
+    return this.report();
+  }
+
+  /** Releases the CPUs (Unicorn instances). The machine cannot run afterwards. */
+  close(): void {
+    for (const h of this.handles) this.uc.close(h);
+    this.handles.length = 0;
+  }
+
+  // ---- The run loop ----
+
+  /** One round-robin pass over the vCPUs; false when none could run. */
+  private round(): boolean {
+    let ran = false;
+    for (let k = 0; k < this.smp && this.reason === undefined; k++) {
+      const st = this.state[k];
+      if (st === CPU_OFF) continue;
+      this.ptimer.update(k);
+      if (st === CPU_WFI) {
+        // A wake-up event is an interrupt the vCPU would take, whatever PSTATE.I is (WFI's rule).
+        if (!this.vcpus[k].wfiPoll()) continue;
+        this.state[k] = CPU_RUNNING;
+      }
+      this.slice(k);
+      ran = true;
+    }
+    this.feedInput();
+    return ran;
+  }
+
+  private slice(k: number): void {
+    const io = this.ios[k];
+    const vcpu = this.vcpus[k];
+    // Kicks and the virtual timer are taken at entry, then the line says what the CPU takes.
+    vcpu.step();
+    io[IO_LINE] = virqLine(this.gic.state, k);
+    const r = this.uc.run(this.handles[k], this.sliceBlocks);
+    const blocks = io[IO_BLOCKS_LO] + io[IO_BLOCKS_HI] * 2 ** 32;
+    this.blocks[k] += blocks;
+    if (isVirtualTime(this.gic.state)) this.gic.advanceTime(blocks * VIRTUAL_TICKS_PER_BLOCK);
+    if (r === RUN_HALTED) {
+      if (this.state[k] === CPU_RUNNING && !vcpu.wfiPoll()) this.state[k] = CPU_WFI;
+    } else if (r === RUN_UC_ERROR) {
+      this.ucError(k);
+    }
+  }
+
+  /** How long every vCPU may sleep: until the earliest timer deadline (Infinity: none armed). */
+  private idleWaitMs(): number {
+    let ms = Number.POSITIVE_INFINITY;
+    let ticks = Number.POSITIVE_INFINITY;
+    for (let k = 0; k < this.smp; k++) {
+      if (this.state[k] !== CPU_WFI) continue;
+      ms = Math.min(ms, this.vcpus[k].wfiSleepMs());
+      ticks = Math.min(ticks, this.ptimer.ticksToFire(k));
+    }
+    if (isVirtualTime(this.gic.state)) {
+      // Virtual time: jump to the deadline instead of sleeping.
+      const vt =
+        ms === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : Math.ceil((ms * CNTFRQ_HZ) / 1000);
+      const jump = Math.min(vt, ticks);
+      if (jump === Number.POSITIVE_INFINITY) return jump;
+      this.gic.advanceTime(Math.max(1, jump));
+      return 0;
+    }
+    return Math.min(ms, (ticks * 1000) / CNTFRQ_HZ);
+  }
+
+  // ---- Exits ----
+
+  private onExit(k: number): void {
+    const io = this.ios[k];
+    const vcpu = this.vcpus[k];
+    switch (io[IO_KIND]) {
+      case EXIT_MMIO_READ: {
+        const region = io[IO_ID];
+        if (region === REGION_UART) {
+          io[IO_VAL_LO] = this.uart.read(io[IO_ADDR_LO], io[IO_SIZE]);
+          io[IO_VAL_HI] = 0;
+        } else {
+          io[IO_VAL_LO] = vcpu.mmioRead(this.regionBase[region] + io[IO_ADDR_LO], io[IO_SIZE]);
+          io[IO_VAL_HI] = vcpu.hi;
+        }
+        break;
+      }
+      case EXIT_MMIO_WRITE: {
+        const region = io[IO_ID];
+        if (region === REGION_UART) this.uart.write(io[IO_ADDR_LO], io[IO_SIZE], io[IO_VAL_LO]);
+        else
+          vcpu.mmioWrite(this.regionBase[region] + io[IO_ADDR_LO], io[IO_SIZE], io[IO_VAL_LO], io[IO_VAL_HI]);
+        // A GIC write may have made another vCPU's interrupt pending: let it run soon.
+        if (this.smp > 1 && region !== REGION_UART) io[IO_STOP] = 1;
+        break;
+      }
+      case EXIT_MRS: {
+        const enc = io[IO_ID];
+        if (isPhysTimerReg(enc)) this.ptimer.read(k, enc, io, IO_VAL_LO);
+        else {
+          io[IO_VAL_LO] = vcpu.readSysreg(enc);
+          io[IO_VAL_HI] = vcpu.hi;
+        }
+        break;
+      }
+      case EXIT_MSR: {
+        const enc = io[IO_ID];
+        if (isPhysTimerReg(enc)) this.ptimer.write(k, enc, io[IO_VAL_LO], io[IO_VAL_HI]);
+        else vcpu.writeSysreg(enc, io[IO_VAL_LO], io[IO_VAL_HI]);
+        if (this.smp > 1 && (enc === ICC_SGI1R_EL1 || enc === ICC_ASGI1R_EL1 || enc === ICC_SGI0R_EL1)) {
+          io[IO_STOP] = 1; // the targets run next, as they would in parallel
+        }
+        break;
+      }
+      case EXIT_EXCEPTION:
+        this.exception(k);
+        break;
+    }
+    io[IO_LINE] = virqLine(this.gic.state, k);
+  }
+
+  /** A guest exception Unicorn reported (it never enters the guest's vectors itself). */
+  private exception(k: number): void {
+    const io = this.ios[k];
+    const h = this.handles[k];
+    const intno = io[IO_ID];
+    const pc = io[IO_PC_LO] + io[IO_PC_HI] * 2 ** 32;
+    const insn = io[IO_INSN];
+    if (intno === EXCP_HVC) {
+      const x = (n: number) => this.uc.getReg(h, n);
+      const ret = psciCall(this.psciHost(k), k, x(0), x(1), x(2), x(3));
+      if (this.state[k] !== CPU_OFF) this.uc.setReg(h, 0, BigInt.asUintN(64, BigInt(ret)));
+      return;
+    }
+    if (intno === EXCP_UDEF && insn === SEMIHOSTING_HLT) {
+      const op = Number(this.uc.getReg(h, 0) & 0xffffffffn);
+      const ret = semihostingCall(this.semihostingHost(), op, this.uc.getReg(h, 1));
+      this.uc.setReg(h, 0, BigInt.asUintN(64, BigInt(ret)));
+      this.uc.setReg(h, R_PC, pc + 4);
+      if (this.reason !== undefined) this.uc.stop(h);
+      return;
+    }
+    const imm16 = (insn >>> 5) & 0xffff;
+    switch (intno) {
+      case EXCP_UDEF:
+        this.deliverSync(k, pc, (EC_UNKNOWN << 26) | ESR_IL, 0, 'undefined instruction');
+        return;
+      case EXCP_SWI:
+        this.deliverSync(k, pc, (EC_SVC64 << 26) | ESR_IL | imm16, 0, 'SVC');
+        return;
+      case EXCP_BKPT:
+        this.deliverSync(k, pc, (EC_BRK64 << 26) | ESR_IL | imm16, 0, 'BRK');
+        return;
+      case EXCP_SMC:
+        // No EL3 firmware on this board (PSCI is over HVC): SMC is undefined at EL1, as on QEMU virt.
+        this.deliverSync(k, pc - 4, (EC_UNKNOWN << 26) | ESR_IL, 0, 'SMC');
+        return;
+      case EXCP_DATA_ABORT:
+      case EXCP_PREFETCH_ABORT:
+        // A translation or permission fault of the guest's own page tables: Unicorn keeps its
+        // syndrome to itself, so the exception cannot be delivered faithfully.
+        this.stopWithFault({
+          cpu: k,
+          pc,
+          what: `${intno === EXCP_DATA_ABORT ? 'data' : 'instruction'} abort from the guest's translation tables (MMU fault; its syndrome is not available from Unicorn, not delivered)`,
+        });
+        return;
+      default:
+        this.stopWithFault({ cpu: k, pc, what: `CPU exception ${intno} the machine does not model` });
+    }
+  }
+
+  /** Unicorn stopped on an error: an unmapped access becomes an external abort, the rest a report. */
+  private ucError(k: number): void {
+    const io = this.ios[k];
+    const err = io[IO_ERR];
+    const pc = io[IO_PC_LO] + io[IO_PC_HI] * 2 ** 32;
+    const addr = io[IO_ADDR_LO] + io[IO_ADDR_HI] * 2 ** 32;
+    if (err === UC_ERR_READ_UNMAPPED || err === UC_ERR_WRITE_UNMAPPED) {
+      const wnr = err === UC_ERR_WRITE_UNMAPPED ? ESR_WNR : 0;
+      this.deliverSync(
+        k,
+        pc,
+        (EC_DABT_CUR << 26) | ESR_IL | wnr | FSC_EXTERNAL,
+        addr,
+        `data abort at ${hex(addr)}`,
+      );
+      return;
+    }
+    if (err === UC_ERR_FETCH_UNMAPPED) {
+      this.deliverSync(
+        k,
+        addr,
+        (EC_IABT_CUR << 26) | ESR_IL | FSC_EXTERNAL,
+        addr,
+        `instruction abort at ${hex(addr)}`,
+      );
+      return;
+    }
+    const at = Number(this.uc.getReg(this.handles[k], R_PC));
+    this.stopWithFault({ cpu: k, pc: at, what: `the CPU stopped: Unicorn error ${err}` });
+  }
+
+  /**
+   * Enters the guest's synchronous exception vector, unless it has none (VBAR_EL1 outside RAM) or
+   * the fault is in the vectors themselves (a handler that faults would loop forever): those end
+   * the run with a report.
+   */
+  private deliverSync(k: number, elr: number, esr: number, far: number, what: string): void {
+    const h = this.handles[k];
+    const vbar = Number(this.uc.getReg(h, R_VBAR_EL1));
+    const fault = { cpu: k, pc: elr, esr: esr >>> 0, far, what };
+    if (!this.inRam(vbar, 0x800)) {
+      this.stopWithFault({ ...fault, what: `${what}, and VBAR_EL1 (${hex(vbar)}) has no vectors in RAM` });
+      return;
+    }
+    const ec = esr >>> 26;
+    if (elr >= vbar && elr < vbar + 0x800 && ec !== EC_SVC64 && ec !== EC_BRK64) {
+      this.stopWithFault({
+        ...fault,
+        what: `${what} inside the exception vectors (a fault while handling one)`,
+      });
+      return;
+    }
+    this.uc.enterException(h, VECTOR_SYNC, elr, esr >>> 0, far);
+    this.syncExceptions++;
+  }
+
+  // ---- PSCI and semihosting ----
+
+  private psciHost(caller: number) {
+    return {
+      cpuOf: (mpidr: bigint): number => {
+        const m = Number(mpidr & 0xff00ffffffn);
+        for (let k = 0; k < this.smp; k++) if ((mpidrOf(k) & 0xffffff) === m) return k;
+        return -1;
+      },
+      isOn: (cpu: number) => this.state[cpu] !== CPU_OFF,
+      cpuOn: (cpu: number, entry: bigint, context: bigint) => this.resetCpu(cpu, entry, context),
+      cpuOff: (cpu: number) => {
+        this.state[cpu] = CPU_OFF;
+        this.uc.stop(this.handles[cpu]);
+      },
+      suspend: (cpu: number) => {
+        if (!this.vcpus[cpu].wfiPoll()) this.state[cpu] = CPU_WFI;
+        this.uc.stop(this.handles[cpu]);
+      },
+      systemOff: () => this.endRun(caller, 'system-off'),
+      systemReset: () => this.endRun(caller, 'system-reset'),
+    };
+  }
+
+  private semihostingHost() {
+    return {
+      read: (addr: number, into: Uint8Array) => this.readRam(addr, into),
+      write: (addr: number, bytes: Uint8Array) => {
+        if (!this.inRam(addr, bytes.length)) return false;
+        this.ram.set(bytes, addr - VIRT_RAM_BASE);
+        return true;
+      },
+      output: (bytes: Uint8Array) => this.output(bytes),
+      exit: (status: number) => this.stopWith('semihosting-exit', status),
+      cmdline: this.append,
+      heap: {
+        base: this.image ? this.image.imageHigh : VIRT_RAM_BASE,
+        limit: VIRT_RAM_BASE + this.ramSize,
+        stackBase: VIRT_RAM_BASE + this.ramSize,
+        stackLimit: VIRT_RAM_BASE + this.ramSize - 0x100000,
+      },
+      clockCs: () => Math.floor((performance.now() - this.startMs) / 10),
+    };
+  }
+
+  private endRun(k: number, reason: StopReason): void {
+    this.stopWith(reason, this.exitLineStatus ?? 0);
+    this.uc.stop(this.handles[k]);
+  }
+
+  /** Powers a vCPU on at `entry`: EL1h, DAIF masked, MMU off (QEMU's reset state), x0 = arg. */
+  private resetCpu(k: number, entry: bigint, x0: bigint): void {
+    const h = this.handles[k];
+    for (let r = 0; r < 31; r++) this.uc.setReg(h, r, 0);
+    this.uc.setReg(h, 0, x0);
+    this.uc.setReg(h, R_SCTLR_EL1, this.resetSctlr);
+    this.uc.setReg(h, R_PSTATE, PSTATE_RESET);
+    this.uc.setReg(h, R_PC, entry);
+    this.state[k] = CPU_RUNNING;
+  }
+
+  // ---- Output, input, memory ----
+
+  private output(bytes: Uint8Array): void {
+    this.write(bytes);
+    // Track the last line for the `EXIT: STATUS=n` convention (kvmtool's).
+    const text = this.decoder.decode(bytes, { stream: true });
+    let start = 0;
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', start)) {
+      this.endLine(this.lineBuf + text.slice(start, i));
+      this.lineBuf = '';
+      start = i + 1;
+    }
+    this.lineBuf += text.slice(start);
+    // A guest that never prints a newline must not grow host memory without bound.
+    if (this.lineBuf.length > 4096) this.lineBuf = this.lineBuf.slice(-256);
+  }
+
+  private endLine(line: string): void {
+    const m = EXIT_LINE.exec(line.replace(/\r$/, ''));
+    if (m) this.exitLineStatus = Number(m[1]) & 0xff;
+  }
+
+  private flushLine(): void {
+    if (this.lineBuf) this.endLine(this.lineBuf);
+  }
+
+  private flush(): void {
+    // Output goes straight to the sink; nothing buffered here.
+  }
+
+  private feedInput(): void {
+    const n = Math.min(this.uart.rxSpace(), this.pendingInput.length);
+    if (n > 0) this.uart.pushInput(this.pendingInput.splice(0, n));
+  }
+
+  private inRam(addr: number, len: number): boolean {
+    return addr >= VIRT_RAM_BASE && addr + len <= VIRT_RAM_BASE + this.ramSize;
+  }
+
+  private readRam(addr: number, into: Uint8Array): boolean {
+    if (!this.inRam(addr, into.length)) return false;
+    into.set(this.ram.subarray(addr - VIRT_RAM_BASE, addr - VIRT_RAM_BASE + into.length));
+    return true;
+  }
+
+  // ---- Ending ----
+
+  private stopWith(reason: StopReason, status: number): void {
+    if (this.reason !== undefined) return;
+    this.reason = reason;
+    this.status = status;
+  }
+
+  private stopWithFault(fault: MachineFault): void {
+    if (this.reason !== undefined) return;
+    this.fault = fault;
+    this.stopWith('fault', STATUS_FAULT);
+    this.uc.stop(this.handles[fault.cpu]);
+  }
+
+  private report(): RunReport {
+    const reason = this.reason ?? 'time-limit';
+    const elapsedMs = performance.now() - this.startMs;
+    let message: string;
+    switch (reason) {
+      case 'system-off':
+        message = `PSCI SYSTEM_OFF, exit status ${this.status}`;
+        break;
+      case 'system-reset':
+        message = `PSCI SYSTEM_RESET (the machine does not reboot), exit status ${this.status}`;
+        break;
+      case 'semihosting-exit':
+        message = `semihosting SYS_EXIT, exit status ${this.status}`;
+        break;
+      case 'time-limit':
+        message = `time limit of ${this.timeLimitMs} ms reached; ${this.describeCpus()}`;
+        break;
+      case 'cpus-off':
+        message = 'every vCPU is off (PSCI CPU_OFF)';
+        break;
+      case 'idle':
+        message = `every vCPU waits in WFI with no timer armed and no input to come; ${this.describeCpus()}`;
+        break;
+      default: {
+        const f = this.fault!;
+        message =
+          `guest fault on vCPU ${f.cpu} at PC ${hex(f.pc)}: ${f.what}` +
+          (f.esr !== undefined ? `; ESR_EL1 ${hex(f.esr)} (EC ${hex(f.esr >>> 26)})` : '') +
+          (f.far !== undefined && f.far !== 0 ? `; FAR_EL1 ${hex(f.far)}` : '');
+      }
+    }
+    return {
+      reason,
+      status: this.status,
+      message,
+      fault: this.fault,
+      elapsedMs,
+      blocks: this.blocks.slice(),
+      syncExceptions: this.syncExceptions,
+      gic: this.gic.stats(),
+    };
+  }
+
+  /** Where each vCPU is, for reports. */
+  private describeCpus(): string {
+    const parts: string[] = [];
+    for (let k = 0; k < this.smp; k++) {
+      const st = this.state[k] === CPU_OFF ? 'off' : this.state[k] === CPU_WFI ? 'in WFI' : 'running';
+      parts.push(`vCPU ${k} ${st} at PC ${hex(this.uc.getReg(this.handles[k], R_PC))}`);
+    }
+    return parts.join(', ');
+  }
+
+  /** The counter as the guest reads it (for tests and reports). */
+  counter(): number {
+    return counterNow(this.gic.state);
+  }
+}
+
+/** QEMU virt's MPIDR for CPU k with a GICv3: Aff0 = k (16 CPUs per cluster), bit 31 RES1. */
+export function mpidrOf(k: number): number {
+  return (0x80000000 | ((k >> 4) << 8) | (k & 15)) >>> 0;
+}
+
+function isPhysTimerReg(enc: number): boolean {
+  return enc === CNTPCT_EL0 || enc === CNTP_CTL_EL0 || enc === CNTP_CVAL_EL0 || enc === CNTP_TVAL_EL0;
+}
+
+function defaultOutput(bytes: Uint8Array): void {
+  process.stdout.write(bytes);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.max(0, ms)));
+}

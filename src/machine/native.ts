@@ -1,0 +1,76 @@
+/**
+ * Loads the machine's CPU addon (native/unicorn: N-API over Debian's libunicorn 2.0.1) and says
+ * exactly what is missing when it cannot: the library never needs it, only `vgic run` and
+ * `vgic conformance` do.
+ *
+ * Who may call: the machine, once per process (the addon is cached).
+ */
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** An opaque CPU handle (a Unicorn instance and its hooks). */
+export type CpuHandle = { readonly __cpu: unique symbol };
+
+export interface UnicornAddon {
+  /** A CPU whose exits call `handler()` with the exit described in `io` (see cpu-io.ts). */
+  create(index: number, mpidr: number, handler: () => void, io: Uint32Array): CpuHandle;
+  mapRam(cpu: CpuHandle, base: number, bytes: Uint8Array): void;
+  mapMmio(cpu: CpuHandle, base: number, size: number, id: number): void;
+  trapSysreg(cpu: CpuHandle, encoding: number, advancePc: boolean): void;
+  preciseAborts(cpu: CpuHandle, begin: number, end: number): void;
+  run(cpu: CpuHandle, maxBlocks: number): number;
+  stop(cpu: CpuHandle): void;
+  getReg(cpu: CpuHandle, id: number): bigint;
+  setReg(cpu: CpuHandle, id: number, value: bigint | number): void;
+  enterException(
+    cpu: CpuHandle,
+    kind: number,
+    elr: bigint | number,
+    esr: bigint | number,
+    far: bigint | number,
+  ): void;
+  readMem(cpu: CpuHandle, addr: number, into: Uint8Array): boolean;
+  flushTb(cpu: CpuHandle): void;
+  close(cpu: CpuHandle): void;
+  version(): number;
+}
+
+/** The one command that installs what the machine needs (Debian packages, then the addon). */
+export const INSTALL_COMMAND = 'bash scripts/install-system-deps.sh';
+
+/** The machine cannot run here; `missing` names each missing piece. */
+export class MachineUnavailableError extends Error {
+  override name = 'MachineUnavailableError';
+  readonly code = 'MACHINE_UNAVAILABLE';
+  readonly missing: readonly string[];
+  constructor(missing: readonly string[], detail = '') {
+    super(
+      `vgic's machine needs ${missing.join(', ')}${detail ? ` (${detail})` : ''}. ` +
+        `Install with (as root, from the vgic package directory): ${INSTALL_COMMAND}`,
+    );
+    this.missing = missing;
+  }
+}
+
+const ADDON_URL = new URL('../../../native/unicorn/build/Release/vgic_unicorn.node', import.meta.url);
+const UNICORN_HEADER = '/usr/include/unicorn/unicorn.h';
+
+let cached: UnicornAddon | undefined;
+
+/** The addon, or a MachineUnavailableError naming what is missing. */
+export function loadUnicorn(): UnicornAddon {
+  if (cached) return cached;
+  const path = fileURLToPath(ADDON_URL);
+  const missing: string[] = [];
+  if (!existsSync(UNICORN_HEADER)) missing.push('libunicorn-dev (Debian package)');
+  if (!existsSync(path)) missing.push(`the CPU addon ${path} (built by scripts/build-native.mjs)`);
+  if (missing.length > 0) throw new MachineUnavailableError(missing);
+  try {
+    cached = createRequire(import.meta.url)(path) as UnicornAddon;
+  } catch (e) {
+    throw new MachineUnavailableError(['a loadable CPU addon'], (e as Error).message);
+  }
+  return cached;
+}
