@@ -3,7 +3,7 @@
 
 #define SZ_64K 0x10000UL
 #define CMDQ_SIZE 0x10000UL          /* 16 x 4K pages */
-#define ITT_POOL_SIZE 0x20000UL
+#define ITT_POOL_SIZE 0x80000UL
 #define NR_LPI_IDS (1UL << LPI_ID_BITS)
 
 /* LPI configuration (shared by all redistributors) and pending tables (one per CPU) */
