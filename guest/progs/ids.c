@@ -48,11 +48,11 @@ int main(void)
     printf("GICD_IGROUPR1 after writing ones=0x%x\n", gicd_read(GICD_IGROUPR + 4));
     printf("GICD_IGROUPR0 (SGI/PPI, RAZ with ARE)=0x%x\n", gicd_read(GICD_IGROUPR));
     gicd_write(GICD_IPRIORITYR + 32, 0xffffffff);
-    mask_line("GICD_IPRIORITYR8 after writing ones", gicd_read(GICD_IPRIORITYR + 32));
+    mask_line("GICD_IPRIORITYR8.after_ones", gicd_read(GICD_IPRIORITYR + 32));
     check_true("GICD_IPRIORITYR8 keeps at least 4 high bits", (gicd_read(GICD_IPRIORITYR + 32) & 0xf0f0f0f0) == 0xf0f0f0f0);
     gicd_write(GICD_IPRIORITYR + 32, 0xa0a0a0a0);
     writeq(GICD_BASE + GICD_IROUTER + 8 * 32, 0xffffffffffffffffUL);
-    mask_line("GICD_IROUTER32 after writing ones", readq(GICD_BASE + GICD_IROUTER + 8 * 32));
+    mask_line("GICD_IROUTER32.after_ones", readq(GICD_BASE + GICD_IROUTER + 8 * 32));
     writeq(GICD_BASE + GICD_IROUTER + 8 * 32, 0);
 
     /* ---- redistributors ---- */
@@ -72,25 +72,25 @@ int main(void)
         mask_line(name, p2);
         printf("GICR%u_PIDR2.ArchRev=%u\n", i, (p2 >> 4) & 0xf);
         u32 c = readl(rd + GICR_CTLR);
-        snprintf(name, sizeof name, "GICR%u_CTLR reset", i);
+        snprintf(name, sizeof name, "GICR%u_CTLR.reset", i);
         mask_line(name, c);
         printf("GICR%u_CTLR.EnableLPIs=%u\n", i, c & 1);
-        snprintf(name, sizeof name, "GICR%u_WAKER reset", i);
+        snprintf(name, sizeof name, "GICR%u_WAKER.reset", i);
         mask_line(name, readl(rd + GICR_WAKER));
         gicr_wake(rd);
         printf("GICR%u_WAKER after wake=0x%x\n", i, readl(rd + GICR_WAKER));
-        snprintf(name, sizeof name, "GICR%u_ISENABLER0 reset", i);
+        snprintf(name, sizeof name, "GICR%u_ISENABLER0.reset", i);
         mask_line(name, readl(rd + GICR_ISENABLER0));
         printf("GICR%u_ICFGR0=0x%x\n", i, readl(rd + GICR_ICFGR0));
-        snprintf(name, sizeof name, "GICR%u_PROPBASER reset", i);
+        snprintf(name, sizeof name, "GICR%u_PROPBASER.reset", i);
         mask_line(name, readq(rd + GICR_PROPBASER));
-        snprintf(name, sizeof name, "GICR%u_PENDBASER reset", i);
+        snprintf(name, sizeof name, "GICR%u_PENDBASER.reset", i);
         mask_line(name, readq(rd + GICR_PENDBASER));
     }
     gic_cpu_init();
     u64 rd0 = gicr_self();
     writel(rd0 + GICR_IPRIORITYR, 0xffffffff);
-    mask_line("GICR_IPRIORITYR0 after writing ones", readl(rd0 + GICR_IPRIORITYR));
+    mask_line("GICR0_IPRIORITYR0.after_ones", readl(rd0 + GICR_IPRIORITYR));
     writel(rd0 + GICR_IPRIORITYR, 0xa0a0a0a0);
     writel(rd0 + GICR_ICFGR0, 0);
     printf("GICR_ICFGR0 (SGIs always edge) after writing 0=0x%x\n", readl(rd0 + GICR_ICFGR0));
@@ -113,11 +113,11 @@ int main(void)
     u32 gp2 = readl(GITS_BASE + GITS_PIDR2);
     mask_line("GITS_PIDR2", gp2);
     printf("GITS_PIDR2.ArchRev=%u\n", (gp2 >> 4) & 0xf);
-    mask_line("GITS_CBASER reset", readq(GITS_BASE + GITS_CBASER));
+    mask_line("GITS_CBASER.reset", readq(GITS_BASE + GITS_CBASER));
     printf("GITS_CWRITER reset=0x%lx GITS_CREADR reset=0x%lx\n", its_cwriter(), its_creadr());
     for (unsigned i = 0; i < 8; i++) {
         u64 b = readq(GITS_BASE + GITS_BASER + 8 * i);
-        snprintf(name, sizeof name, "GITS_BASER%u reset", i);
+        snprintf(name, sizeof name, "GITS_BASER%u.reset", i);
         mask_line(name, b);
         unsigned type = (b >> 56) & 7;
         if (type)
@@ -142,11 +142,11 @@ int main(void)
     check_true("ICC_CTLR_EL1.PRIbits >= 4 bits", ((ictlr >> 8) & 7) + 1 >= 4);
     icc_set_pmr(0xff);
     u64 pmr = icc_pmr();
-    mask_line("ICC_PMR_EL1 after writing 0xff", pmr);
+    mask_line("ICC_PMR_EL1.after_0xff", pmr);
     check_true("ICC_PMR_EL1 keeps at least 4 high bits", (pmr & 0xf0) == 0xf0);
     write_sysreg(S3_0_C12_C12_3, 0);
     isb();
-    mask_line("ICC_BPR1_EL1 after writing 0", icc_bpr1());
+    mask_line("ICC_BPR1_EL1.after_0", icc_bpr1());
     printf("ICC_IGRPEN1_EL1=0x%lx\n", icc_igrpen1());
     printf("ICC_RPR_EL1 idle=0x%lx\n", icc_rpr());
     printf("ICC_IAR1_EL1 idle=%u\n", icc_iar1());
