@@ -76,6 +76,7 @@ struct Cpu {
   uint64_t budget;
   uint32_t irqs;
   int stopped;   /* a run-ending request was made during this run */
+  int stop_pending; /* the handler asked to end the run: done at the next block */
   int thrown;    /* the handler threw: the exception is pending in env */
   int closed;
   Region regions[MAX_REGIONS];
@@ -176,10 +177,12 @@ static int call_handler(Cpu *c) {
     uc_emu_stop(c->uc);
     return 0;
   }
-  if (c->io[IO_STOP]) {
-    c->stopped = 1;
-    uc_emu_stop(c->uc);
-  }
+  /*
+   * Stopping inside an MMIO or MRS/MSR callback makes Unicorn restart the instruction (a store
+   * would happen twice, and a store that asks to stop would loop forever): the run ends at the
+   * next block boundary instead.
+   */
+  if (c->io[IO_STOP]) c->stop_pending = 1;
   return 1;
 }
 
@@ -282,6 +285,11 @@ static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *use
       c->irqs++;
       /* The handler's first block is translated next and runs with DAIF masked. */
     }
+  }
+  if (c->stop_pending && !c->stopped) {
+    c->stopped = 1;
+    uc_emu_stop(uc);
+    return;
   }
   if (++c->blocks >= c->budget && !c->stopped) {
     c->stopped = 2;
@@ -522,6 +530,7 @@ static napi_value js_run(napi_env env, napi_callback_info info) {
   c->blocks = 0;
   c->budget = budget < 1 ? 1 : (uint64_t)budget;
   c->stopped = 0;
+  c->stop_pending = 0;
   c->thrown = 0;
   c->irqs = 0;
   c->io[IO_STOP] = 0;

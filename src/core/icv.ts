@@ -111,12 +111,17 @@ export function hppviIndex(s: GicState, v: number): number {
   const base = s.lrIndex(v, 0);
   let best = -1;
   let prio = 0xff; // a priority of 0xff is never signalled (architecturally correct)
+  // Equal priorities go to the lowest INTID, as QEMU's GICv3 and the GIC-500/600 choose:
+  // deterministic, whatever order the interrupts were queued in.
+  let bestIntid = 0;
   for (let m = cand; m !== 0; m &= m - 1) {
     const n = 31 - Math.clz32(m & -m);
     const p = lrPriority(s.lr[base + 2 * n + 1]);
-    if (p < prio) {
+    const intid = s.lr[base + 2 * n];
+    if (p < prio || (p === prio && intid < bestIntid)) {
       prio = p;
       best = n;
+      bestIntid = intid;
     }
   }
   return best;

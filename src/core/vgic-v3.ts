@@ -73,7 +73,11 @@ export function populateLrLocked(s: GicState, v: number, slot: number, n: number
     const pend = s.vcpu[b + V_LR_PEND];
     if (pend !== 0) {
       const last = 31 - Math.clz32(pend);
-      if (((s.lr[s.lrIndex(v, last) + 1] >>> LR_HI_PRIORITY_SHIFT) & 0xff) > s.irqPriority[slot]) {
+      // Sorted means by priority, then by INTID (see hppviIndex).
+      const li = s.lrIndex(v, last);
+      const lastPrio = (s.lr[li + 1] >>> LR_HI_PRIORITY_SHIFT) & 0xff;
+      const prio = s.irqPriority[slot];
+      if (lastPrio > prio || (lastPrio === prio && s.lr[li] > s.irqIntid[slot])) {
         s.vcpu[b + V_LR_SORTED] = 0;
       }
     }
@@ -104,7 +108,8 @@ export function foldLrState(s: GicState, v: number): void {
     if (slot < 0) continue;
     lockIrq(s, slot);
     let f = s.irqFlags[slot];
-    const deactivated = (f & IRQ_ACTIVE) !== 0 && (hi & LR_HI_ACTIVE) === 0;
+    const wasActive = (f & IRQ_ACTIVE) !== 0;
+    const deactivated = wasActive && (hi & LR_HI_ACTIVE) === 0;
     f = hi & LR_HI_ACTIVE ? f | IRQ_ACTIVE : f & ~IRQ_ACTIVE;
     // Edge is the only case where the LR's pending bit is preserved.
     if (f & IRQ_EDGE) {
@@ -114,8 +119,11 @@ export function foldLrState(s: GicState, v: number): void {
         if (f & IRQ_PENDING_LATCH) s.vcpu[v * VCPU_STRIDE + V_FOLD_MERGED]++;
         f |= IRQ_PENDING_LATCH;
       }
-    } else if ((hi & LR_HI_STATE) === 0) {
-      // A level interrupt the guest has acked loses its soft pending state.
+    } else if (!wasActive && (hi & LR_HI_PENDING) === 0) {
+      // A level interrupt the guest has acknowledged loses its soft pending state at the
+      // acknowledge (GICv3 §4.1.1, as QEMU), not only once it is also deactivated (KVM): ISPENDR
+      // reads it as active, not pending. It was entered pending (not active), so the LR no
+      // longer pending means acknowledged; one entered active keeps a latch set while active.
       f &= ~IRQ_PENDING_LATCH;
     }
     // vgic_irq_handle_resampling for mapped level interrupts.

@@ -67,8 +67,9 @@ function sortApListLocked(s: GicState, v: number): void {
   let k = 0;
   for (let slot = s.vcpu[b + V_AP_HEAD]; slot >= 0; slot = s.irqApNext[slot]) {
     lockIrq(s, slot);
-    // Position breaks ties, so equal keys keep their queueing order (list_sort is stable).
-    sortKeys[k] = (sortKey(s, slot) * SLOT_SPACE + k) * SLOT_SPACE + slot;
+    // The slot breaks ties: slots rise with the INTID, and equal priorities go to the lowest
+    // INTID (icv.ts hppviIndex), so the LRs get the interrupts the guest will take first.
+    sortKeys[k] = sortKey(s, slot) * SLOT_SPACE + slot;
     unlockIrq(s, slot);
     k++;
   }

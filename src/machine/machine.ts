@@ -20,6 +20,7 @@ import { VIRT_GICD_BASE, VIRT_GICR_BASE, VIRT_GITS_BASE, VIRT_RAM_BASE } from '.
 import { ICC_ASGI1R_EL1, ICC_SGI0R_EL1, ICC_SGI1R_EL1, SYSREG_NAMES } from '../arch/sysreg.ts';
 import { CNTFRQ_HZ, counterNow, isVirtualTime } from '../core/clock.ts';
 import { virqLine } from '../core/icv.ts';
+import { vcpuPendingIrq } from '../core/vgic.ts';
 import { VgicError } from '../device/errors.ts';
 import type { VCpu } from '../device/vcpu.ts';
 import { Vgic, type VgicStats } from '../device/vgic.ts';
@@ -411,6 +412,15 @@ export class Machine {
     }
   }
 
+  /** Whether a vCPU waiting in WFI now has an interrupt to wake it (after an SGI or a GIC write). */
+  private anyWoken(): boolean {
+    if (this.smp === 1) return false;
+    for (let k = 0; k < this.smp; k++) {
+      if (this.state[k] === CPU_WFI && vcpuPendingIrq(this.gic.state, k)) return true;
+    }
+    return false;
+  }
+
   /** How long every vCPU may sleep: until the earliest timer deadline (Infinity: none armed). */
   private idleWaitMs(): number {
     let ms = Number.POSITIVE_INFINITY;
@@ -454,8 +464,8 @@ export class Machine {
         if (region === REGION_UART) this.uart.write(io[IO_ADDR_LO], io[IO_SIZE], io[IO_VAL_LO]);
         else
           vcpu.mmioWrite(this.regionBase[region] + io[IO_ADDR_LO], io[IO_SIZE], io[IO_VAL_LO], io[IO_VAL_HI]);
-        // A GIC write may have made another vCPU's interrupt pending: let it run soon.
-        if (this.smp > 1 && region !== REGION_UART) io[IO_STOP] = 1;
+        // A GIC write that woke a vCPU waiting in WFI lets it run soon.
+        if (region !== REGION_UART && this.anyWoken()) io[IO_STOP] = 1;
         break;
       }
       case EXIT_MRS: {
@@ -471,8 +481,10 @@ export class Machine {
         const enc = io[IO_ID];
         if (isPhysTimerReg(enc)) this.ptimer.write(k, enc, io[IO_VAL_LO], io[IO_VAL_HI]);
         else vcpu.writeSysreg(enc, io[IO_VAL_LO], io[IO_VAL_HI]);
-        if (this.smp > 1 && (enc === ICC_SGI1R_EL1 || enc === ICC_ASGI1R_EL1 || enc === ICC_SGI0R_EL1)) {
-          io[IO_STOP] = 1; // the targets run next, as they would in parallel
+        if ((enc === ICC_SGI1R_EL1 || enc === ICC_ASGI1R_EL1 || enc === ICC_SGI0R_EL1) && this.anyWoken()) {
+          // A target woken from WFI runs next, as it would in parallel. A running sender is not
+          // cut short otherwise: it would leave its handler half done while others run on.
+          io[IO_STOP] = 1;
         }
         break;
       }
