@@ -15,7 +15,6 @@ import {
   LR_HI_PENDING,
   LR_HI_PINTID_MASK,
   LR_HI_PRIORITY_SHIFT,
-  LR_HI_STATE,
 } from '../arch/ich.ts';
 import { PPI_VTIMER, VGIC_FIRST_SPI, VGIC_NR_PRIVATE_IRQS } from '../arch/intid.ts';
 import {
