@@ -16,6 +16,8 @@ import { formatDemo, runDemo } from './demo.ts';
 import { LPI_STRESS_USAGE, parseLpiStressArgs, runLpiStressCli } from './lpi-stress.ts';
 import { runQtest } from './qtest.ts';
 import { RUN_USAGE, RunUsageError, runCli } from './run.ts';
+import { formatConformance, runConformance } from '../machine/conformance.ts';
+import { formatGuestBench, runGuestBench } from '../machine/guest-bench.ts';
 
 const USAGE = `vgic — the ARM GICv3 as a virtual device (KVM's vgic design, in TypeScript)
 
@@ -49,6 +51,15 @@ Commands:
       --json FILE      also write the results as JSON (e.g. bench/results/lpi-bench.json)
 ${LPI_STRESS_USAGE}
 ${RUN_USAGE}
+  conformance          builds the bare-metal guest programs (guest/) and runs each on QEMU 7.2
+                       (-M virt,gic-version=3 -cpu max) and on vgic's machine; diffs the
+                       transcripts (MASK lines compare names only); exit 1 on any difference
+      --only A,B       only these programs (default: every test program of guest/programs.json)
+      --json FILE      also write the results as JSON
+  guest-bench          bench_sgi and bench_lpi on QEMU and on vgic's machine, alternating;
+                       median (min..max) ns per operation and the targets (LPI ≥ 5× QEMU, SGI ≥ QEMU)
+      --trials N       runs per machine (default 3)
+      --json FILE      also write the results as JSON (e.g. bench/results/guest-bench.json)
 
 Options:
   -h, --help           this text
@@ -100,6 +111,29 @@ async function main(argv: string[]): Promise<void> {
   if (cmd === 'run') {
     const { report } = await runCli(rest);
     process.exitCode = report.status & 0xff;
+    return;
+  }
+  if (cmd === 'conformance' || cmd === 'guest-bench') {
+    const { values } = parseArgs({
+      args: rest,
+      options: { only: { type: 'string' }, json: { type: 'string' }, trials: { type: 'string' } },
+      strict: true,
+    });
+    if (cmd === 'conformance') {
+      const only = values.only?.split(',').map((n) => n.trim());
+      const log = (r: { program: string; pass: boolean }) =>
+        process.stderr.write(`${r.program}: ${r.pass ? 'same' : 'DIFFERS'}\n`);
+      const results = await runConformance({ only, progress: process.stderr.isTTY ? log : undefined });
+      process.stdout.write(`${formatConformance(results)}\n`);
+      if (values.json) writeJson(values.json, 'conformance', results);
+      if (results.some((r) => !r.pass)) process.exitCode = 1;
+    } else {
+      const trials = intOption(values.trials, 'trials', 3);
+      const rows = await runGuestBench(trials, process.stderr.isTTY ? (l) => process.stderr.write(`\r\x1b[K${l}`) : undefined);
+      if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+      process.stdout.write(`${formatGuestBench(rows)}\n`);
+      if (values.json) writeJson(values.json, 'guest-bench', rows);
+    }
     return;
   }
   if (cmd === 'lpi-stress') {
