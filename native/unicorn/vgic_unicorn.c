@@ -66,6 +66,8 @@ struct Cpu {
   uc_engine *uc;
   napi_env env;
   napi_ref handler;
+  napi_value fn;   /* the handler and its receiver, valid during run() */
+  napi_value recv;
   napi_ref ioRef;
   napi_ref ramRefs[8];
   uint32_t nram;
@@ -165,12 +167,11 @@ static void enter_exception(Cpu *c, uint32_t kind, uint64_t elr, int syndrome, u
 static int call_handler(Cpu *c) {
   napi_env env = c->env;
   napi_handle_scope scope;
-  napi_value fn, global, result;
+  napi_value result;
   if (c->thrown) return 0;
   napi_open_handle_scope(env, &scope);
-  napi_get_reference_value(env, c->handler, &fn);
-  napi_get_global(env, &global);
-  napi_status st = napi_call_function(env, global, fn, 0, NULL, &result);
+  /* fn and recv were looked up once by run(): they live in its handle scope. */
+  napi_status st = napi_call_function(env, c->recv, c->fn, 0, NULL, &result);
   napi_close_handle_scope(env, scope);
   if (st != napi_ok) {
     c->thrown = 1;
@@ -527,6 +528,8 @@ static napi_value js_run(napi_env env, napi_callback_info info) {
   double budget = 0;
   napi_get_value_double(env, argv[1], &budget);
   c->env = env;
+  CHECK(napi_get_reference_value(env, c->handler, &c->fn));
+  CHECK(napi_get_undefined(env, &c->recv));
   c->blocks = 0;
   c->budget = budget < 1 ? 1 : (uint64_t)budget;
   c->stopped = 0;

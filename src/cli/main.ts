@@ -11,13 +11,13 @@ import { formatLpiBench, runLpiBench } from '../bench/lpi.ts';
 import { formatMicroBench, MICRO_TEST_NAMES, machineDescription, runMicroBench } from '../bench/micro.ts';
 import { VgicError } from '../device/errors.ts';
 import { Vgic } from '../device/vgic.ts';
+import { formatConformance, runConformance } from '../machine/conformance.ts';
+import { formatGuestBench, runGuestBench } from '../machine/guest-bench.ts';
 import { MachineUnavailableError } from '../machine/native.ts';
 import { formatDemo, runDemo } from './demo.ts';
 import { LPI_STRESS_USAGE, parseLpiStressArgs, runLpiStressCli } from './lpi-stress.ts';
 import { runQtest } from './qtest.ts';
 import { RUN_USAGE, RunUsageError, runCli } from './run.ts';
-import { formatConformance, runConformance } from '../machine/conformance.ts';
-import { formatGuestBench, runGuestBench } from '../machine/guest-bench.ts';
 
 const USAGE = `vgic — the ARM GICv3 as a virtual device (KVM's vgic design, in TypeScript)
 
@@ -129,7 +129,10 @@ async function main(argv: string[]): Promise<void> {
       if (results.some((r) => !r.pass)) process.exitCode = 1;
     } else {
       const trials = intOption(values.trials, 'trials', 3);
-      const rows = await runGuestBench(trials, process.stderr.isTTY ? (l) => process.stderr.write(`\r\x1b[K${l}`) : undefined);
+      const rows = await runGuestBench(
+        trials,
+        process.stderr.isTTY ? (l) => process.stderr.write(`\r\x1b[K${l}`) : undefined,
+      );
       if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
       process.stdout.write(`${formatGuestBench(rows)}\n`);
       if (values.json) writeJson(values.json, 'guest-bench', rows);

@@ -20,6 +20,7 @@ export const RUN_USAGE = `  run IMAGE            boots IMAGE on vgic's machine (
       -m, --memory SZ  RAM size, e.g. 128M (default 128M)
       --timeout SEC    host seconds before the run is stopped with a report (default 60; 0: none)
       --virtual-time   the counter advances with executed code, not host time (deterministic)
+      --precise-aborts exact ELR for aborts on unmapped addresses (slower loads/stores)
       --report         print the run's report to stderr even when it ended normally`;
 
 export interface RunCliResult {
@@ -51,6 +52,7 @@ export function parseRunArgs(argv: string[]): { image: string; options: MachineO
       timeout: { type: 'string' },
       'virtual-time': { type: 'boolean' },
       report: { type: 'boolean' },
+      'precise-aborts': { type: 'boolean' },
     },
     allowPositionals: true,
     strict: true,
@@ -69,6 +71,7 @@ export function parseRunArgs(argv: string[]): { image: string; options: MachineO
       ramSize: values.memory === undefined ? undefined : parseSize(values.memory),
       timeLimitMs: timeout * 1000,
       time: values['virtual-time'] ? 'virtual' : 'real',
+      preciseAborts: values['precise-aborts'] ?? false,
     },
   };
 }

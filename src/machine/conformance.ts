@@ -22,13 +22,25 @@ import { INSTALL_COMMAND, loadUnicorn, MachineUnavailableError } from './native.
 export const QEMU = 'qemu-system-aarch64';
 export const CROSS_GCC = 'aarch64-linux-gnu-gcc';
 /** QEMU's command line, as the issue gives it, plus RAM and CPUs from the manifest. */
-export const QEMU_ARGS = ['-M', 'virt,gic-version=3', '-cpu', 'max', '-nographic', '-nic', 'none', '-m', '128M'];
+export const QEMU_ARGS = [
+  '-M',
+  'virt,gic-version=3',
+  '-cpu',
+  'max',
+  '-nographic',
+  '-nic',
+  'none',
+  '-m',
+  '128M',
+];
 
 export interface GuestProgram {
   readonly name: string;
   readonly smp: number;
   readonly timeoutSec: number;
   readonly kind: 'test' | 'bench';
+  /** Machine options the program needs (QEMU needs none: its aborts are always precise). */
+  readonly machine?: { readonly preciseAborts?: boolean };
 }
 
 export interface SideResult {
@@ -64,7 +76,8 @@ function onPath(cmd: string): boolean {
 export function missingTools(): string[] {
   const missing: string[] = [];
   if (!onPath(QEMU)) missing.push(`${QEMU} (Debian package qemu-system-arm)`);
-  if (!onPath(CROSS_GCC)) missing.push(`${CROSS_GCC} (Debian packages gcc-aarch64-linux-gnu, binutils-aarch64-linux-gnu)`);
+  if (!onPath(CROSS_GCC))
+    missing.push(`${CROSS_GCC} (Debian packages gcc-aarch64-linux-gnu, binutils-aarch64-linux-gnu)`);
   if (!onPath('make')) missing.push('make');
   try {
     loadUnicorn();
@@ -167,7 +180,12 @@ export function runOnQemu(elf: string, p: GuestProgram): Promise<SideResult> {
 export async function runOnVgic(elf: string, p: GuestProgram): Promise<SideResult> {
   const start = performance.now();
   const chunks: Uint8Array[] = [];
-  const m = new Machine({ smp: p.smp, timeLimitMs: p.timeoutSec * 1000, output: (b) => chunks.push(b.slice()) });
+  const m = new Machine({
+    smp: p.smp,
+    timeLimitMs: p.timeoutSec * 1000,
+    preciseAborts: p.machine?.preciseAborts ?? false,
+    output: (b) => chunks.push(b.slice()),
+  });
   try {
     m.load(readFileSync(elf));
     const report = await m.run();
@@ -198,7 +216,11 @@ export async function compareProgram(buildDir: string, p: GuestProgram): Promise
   if (a !== b) {
     diff = createTwoFilesPatch(`qemu/${p.name}`, `vgic/${p.name}`, a, b, '', '', { context: 2 });
     for (const line of diff.split('\n').slice(2)) {
-      if ((line.startsWith('+') || line.startsWith('-')) && !line.startsWith('+++') && !line.startsWith('---'))
+      if (
+        (line.startsWith('+') || line.startsWith('-')) &&
+        !line.startsWith('+++') &&
+        !line.startsWith('---')
+      )
         differingLines++;
     }
   }
@@ -230,7 +252,9 @@ export async function runConformance(opts: ConformanceOptions = {}): Promise<Con
       throw new Error(`unknown guest program '${n}' (programs: ${manifest.map((p) => p.name).join(', ')})`);
     }
   }
-  const programs = opts.only ? manifest.filter((p) => opts.only!.includes(p.name)) : manifest.filter((p) => p.kind === 'test');
+  const programs = opts.only
+    ? manifest.filter((p) => opts.only!.includes(p.name))
+    : manifest.filter((p) => p.kind === 'test');
   const dir = buildGuests(opts.buildDir);
   const results: ConformanceResult[] = [];
   for (const p of programs) {
@@ -247,13 +271,20 @@ export function formatConformance(results: readonly ConformanceResult[]): string
     '-------------------------------------------------------------------------------------',
   ];
   for (const r of results) {
-    const result = r.pass ? 'same' : r.differingLines > 0 ? `${r.differingLines} lines differ` : 'status differs';
+    const result = r.pass
+      ? 'same'
+      : r.differingLines > 0
+        ? `${r.differingLines} lines differ`
+        : 'status differs';
     rows.push(
       `${r.program.padEnd(16)} ${String(r.smp).padStart(3)}  ${String(r.qemu.status).padStart(11)}  ${String(r.vgic.status).padStart(11)}  ${result.padEnd(18)} ${r.qemu.ms.toFixed(0).padStart(8)}  ${r.vgic.ms.toFixed(0).padStart(8)}`,
     );
   }
   const failed = results.filter((r) => !r.pass);
-  rows.push('', `${results.length - failed.length}/${results.length} programs give the same transcript on QEMU and vgic`);
+  rows.push(
+    '',
+    `${results.length - failed.length}/${results.length} programs give the same transcript on QEMU and vgic`,
+  );
   for (const r of failed) {
     if (r.diff) rows.push('', r.diff.trimEnd());
     if (r.vgic.report) rows.push(`vgic: ${r.vgic.report}`);

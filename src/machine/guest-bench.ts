@@ -7,8 +7,8 @@
  * Who may call: the CLI, on the main thread.
  */
 
-import { buildGuests, checkTools, readManifest, runOnQemu, runOnVgic, benchValues } from './conformance.ts';
 import { join } from 'node:path';
+import { benchValues, buildGuests, checkTools, readManifest, runOnQemu, runOnVgic } from './conformance.ts';
 
 export interface GuestBenchRow {
   readonly name: string;
@@ -47,7 +47,8 @@ export async function runGuestBench(trials = 3, progress?: (line: string) => voi
         ['vgic', runOnVgic, v],
       ] as const) {
         const r = await run(elf, p);
-        if (r.status !== 0) throw new Error(`${p.name} failed on ${side} (status ${r.status}):\n${r.transcript}`);
+        if (r.status !== 0)
+          throw new Error(`${p.name} failed on ${side} (status ${r.status}):\n${r.transcript}`);
         for (const [name, ns] of Object.entries(benchValues(r.transcript))) (into[name] ??= []).push(ns);
         progress?.(`trial ${t + 1}/${trials} ${p.name} on ${side} done`);
       }
@@ -71,7 +72,9 @@ export function formatGuestBench(rows: readonly GuestBenchRow[]): string {
   const cell = (s: GuestBenchRow['qemu']) => `${s.median} (${s.min}..${s.max})`.padEnd(25);
   for (const r of rows) {
     const target = r.target === undefined ? '' : `≥${r.target}× ${r.speedup >= r.target ? 'met' : 'NOT met'}`;
-    out.push(`${r.name.padEnd(18)} ${cell(r.qemu)} ${cell(r.vgic)} ${r.speedup.toFixed(2).padStart(7)}×  ${target}`);
+    out.push(
+      `${r.name.padEnd(18)} ${cell(r.qemu)} ${cell(r.vgic)} ${r.speedup.toFixed(2).padStart(7)}×  ${target}`,
+    );
   }
   return out.join('\n');
 }
