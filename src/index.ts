@@ -31,5 +31,14 @@ export {
   LpiTables,
   type VcpuLpis,
 } from './guest/gic-v3-its.ts';
+export {
+  Machine,
+  type MachineFault,
+  type MachineOptions,
+  mpidrOf,
+  type RunReport,
+  type StopReason,
+} from './machine/machine.ts';
+export { loadUnicorn, MachineUnavailableError } from './machine/native.ts';
 export { GuestMemory } from './memory/guest-memory.ts';
 export * from './state/layout.ts';
