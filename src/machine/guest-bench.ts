@@ -49,7 +49,10 @@ export async function runGuestBench(trials = 3, progress?: (line: string) => voi
         const r = await run(elf, p);
         if (r.status !== 0)
           throw new Error(`${p.name} failed on ${side} (status ${r.status}):\n${r.transcript}`);
-        for (const [name, ns] of Object.entries(benchValues(r.transcript))) (into[name] ??= []).push(ns);
+        for (const [name, ns] of Object.entries(benchValues(r.transcript))) {
+          into[name] ??= [];
+          into[name].push(ns);
+        }
         progress?.(`trial ${t + 1}/${trials} ${p.name} on ${side} done`);
       }
     }

@@ -23,7 +23,7 @@ import { virqLine } from '../core/icv.ts';
 import { vcpuPendingIrq } from '../core/vgic.ts';
 import { VgicError } from '../device/errors.ts';
 import type { VCpu } from '../device/vcpu.ts';
-import { Vgic, type VgicStats } from '../device/vgic.ts';
+import { Vgic } from '../device/vgic.ts';
 import {
   EXCP_BKPT,
   EXCP_DATA_ABORT,
@@ -69,8 +69,30 @@ import { type CpuHandle, loadUnicorn, type UnicornAddon } from './native.ts';
 import { PL011 } from './pl011.ts';
 import { psciCall } from './psci.ts';
 import { CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTP_TVAL_EL0, CNTPCT_EL0, PhysTimer } from './ptimer.ts';
+import {
+  type MachineFault,
+  type RunReport,
+  reportMessage,
+  STATUS_FAULT,
+  STATUS_IDLE,
+  STATUS_TIME_LIMIT,
+  type StopReason,
+} from './report.ts';
 import { SEMIHOSTING_HLT, semihostingCall } from './semihosting.ts';
+import {
+  EC_BRK64,
+  EC_DABT_CUR,
+  EC_IABT_CUR,
+  EC_SVC64,
+  EC_UNKNOWN,
+  ESR_IL,
+  ESR_WNR,
+  FSC_EXTERNAL,
+} from './syndrome.ts';
 import { virtDeviceTree } from './virt-dt.ts';
+
+export type { MachineFault, RunReport, StopReason } from './report.ts';
+export { STATUS_FAULT, STATUS_IDLE, STATUS_TIME_LIMIT } from './report.ts';
 
 export const VIRT_UART_BASE = 0x09000000;
 /** The PL011's interrupt: SPI 1 (INTID 33), as on QEMU virt. */
@@ -95,17 +117,6 @@ const SLICE_BLOCKS_SMP = 20_000;
 const CHUNK_MS = 20;
 /** With virtual time, counter ticks credited per translated block executed. */
 const VIRTUAL_TICKS_PER_BLOCK = 4;
-
-/** Syndrome fields (Arm ARM D17.2.37 ESR_ELx). */
-const ESR_IL = 1 << 25;
-const EC_UNKNOWN = 0x00;
-const EC_SVC64 = 0x15;
-const EC_IABT_CUR = 0x21;
-const EC_DABT_CUR = 0x25;
-const EC_BRK64 = 0x3c;
-/** Synchronous external abort, not on a table walk. */
-const FSC_EXTERNAL = 0x10;
-const ESR_WNR = 1 << 6;
 
 const PSTATE_RESET = 0x3c5; // EL1h, DAIF masked
 
@@ -135,45 +146,6 @@ export interface MachineOptions {
   /** List registers per vCPU. Default 4. */
   readonly lrs?: number;
 }
-
-export type StopReason =
-  | 'system-off'
-  | 'semihosting-exit'
-  | 'system-reset'
-  | 'time-limit'
-  | 'fault'
-  | 'cpus-off'
-  | 'idle';
-
-export interface MachineFault {
-  readonly cpu: number;
-  /** Where it happened (ELR the guest would have seen). */
-  readonly pc: number;
-  /** The syndrome vgic computed, when there is one. */
-  readonly esr?: number;
-  /** The faulting address, for aborts. */
-  readonly far?: number;
-  readonly what: string;
-}
-
-export interface RunReport {
-  readonly reason: StopReason;
-  /** The exit status: semihosting's, else a final `EXIT: STATUS=n` line's, else 0 (124 time limit, 125 fault, 126 idle). */
-  readonly status: number;
-  /** One line saying how the run ended. */
-  readonly message: string;
-  readonly fault?: MachineFault;
-  readonly elapsedMs: number;
-  /** Translation blocks executed, per vCPU. */
-  readonly blocks: readonly number[];
-  /** Synchronous exceptions delivered to the guest's vectors. */
-  readonly syncExceptions: number;
-  readonly gic: VgicStats;
-}
-
-export const STATUS_TIME_LIMIT = 124;
-export const STATUS_FAULT = 125;
-export const STATUS_IDLE = 126;
 
 const CPU_OFF = 0;
 const CPU_RUNNING = 1;
@@ -737,41 +709,12 @@ export class Machine {
 
   private report(): RunReport {
     const reason = this.reason ?? 'time-limit';
-    const elapsedMs = performance.now() - this.startMs;
-    let message: string;
-    switch (reason) {
-      case 'system-off':
-        message = `PSCI SYSTEM_OFF, exit status ${this.status}`;
-        break;
-      case 'system-reset':
-        message = `PSCI SYSTEM_RESET (the machine does not reboot), exit status ${this.status}`;
-        break;
-      case 'semihosting-exit':
-        message = `semihosting SYS_EXIT, exit status ${this.status}`;
-        break;
-      case 'time-limit':
-        message = `time limit of ${this.timeLimitMs} ms reached; ${this.describeCpus()}`;
-        break;
-      case 'cpus-off':
-        message = 'every vCPU is off (PSCI CPU_OFF)';
-        break;
-      case 'idle':
-        message = `every vCPU waits in WFI with no timer armed and no input to come; ${this.describeCpus()}`;
-        break;
-      default: {
-        const f = this.fault!;
-        message =
-          `guest fault on vCPU ${f.cpu} at PC ${hex(f.pc)}: ${f.what}` +
-          (f.esr !== undefined ? `; ESR_EL1 ${hex(f.esr)} (EC ${hex(f.esr >>> 26)})` : '') +
-          (f.far !== undefined && f.far !== 0 ? `; FAR_EL1 ${hex(f.far)}` : '');
-      }
-    }
     return {
       reason,
       status: this.status,
-      message,
+      message: reportMessage(reason, this.status, this.timeLimitMs, this.fault, () => this.describeCpus()),
       fault: this.fault,
-      elapsedMs,
+      elapsedMs: performance.now() - this.startMs,
       blocks: this.blocks.slice(),
       syncExceptions: this.syncExceptions,
       gic: this.gic.stats(),
