@@ -276,6 +276,11 @@ static uint32_t hook_msr(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *
 /* Before every translation block: the IRQ line, and the run's budget. */
 static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
   Cpu *c = user;
+  if (c->stopped) {
+    /* A stop requested in the same hook as a PC write is dropped by Unicorn: ask again. */
+    uc_emu_stop(uc);
+    return;
+  }
   uint32_t line = c->io[IO_LINE];
   if (line != 0) {
     uint64_t pstate = 0;
@@ -287,7 +292,7 @@ static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *use
       /* The handler's first block is translated next and runs with DAIF masked. */
     }
   }
-  if (c->stop_pending && !c->stopped) {
+  if (c->stop_pending) {
     c->stopped = 1;
     uc_emu_stop(uc);
     return;

@@ -497,7 +497,8 @@ export class Machine {
       const ret = semihostingCall(this.semihostingHost(), op, this.uc.getReg(h, 1));
       this.uc.setReg(h, 0, BigInt.asUintN(64, BigInt(ret)));
       this.uc.setReg(h, R_PC, pc + 4);
-      if (this.reason !== undefined) this.uc.stop(h);
+      // Not uc.stop(): Unicorn drops a stop made in the same hook as a PC write.
+      if (this.reason !== undefined) io[IO_STOP] = 1;
       return;
     }
     const imm16 = (insn >>> 5) & 0xffff;
