@@ -326,7 +326,6 @@ export class Machine {
         }
         if (performance.now() >= chunkEnd) break;
       }
-      this.flush();
       if (this.reason !== undefined) break;
       const now = performance.now();
       if (now >= deadline) {
@@ -672,10 +671,6 @@ export class Machine {
 
   private flushLine(): void {
     if (this.lineBuf) this.endLine(this.lineBuf);
-  }
-
-  private flush(): void {
-    // Output goes straight to the sink; nothing buffered here.
   }
 
   private feedInput(): void {
