@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Builds the machine's CPU addon (native/unicorn, N-API over Debian's libunicorn 2.0.1) with
+// Builds the machine's CPU addon (native/unicorn, N-API over libunicorn 2.1) with
 // node-gyp. Without libunicorn-dev it says so and exits 0: the library and the rest of the CLI
 // do not need it, and `vgic run` then names what is missing. Run by `npm install` and by
 // scripts/install-system-deps.sh; rebuilds only when the sources are newer than the addon.
@@ -20,7 +20,7 @@ if (!existsSync(header)) {
   );
   process.exit(0);
 }
-const sources = ['vgic_unicorn.c', 'binding.gyp'].map((f) => statSync(join(dir, f)).mtimeMs);
+const sources = ['vgic_unicorn.c', 'qemu_cpu.c', 'qemu_cpu.h', 'binding.gyp'].map((f) => statSync(join(dir, f)).mtimeMs);
 if (existsSync(addon) && statSync(addon).mtimeMs > Math.max(...sources)) process.exit(0);
 
 // npm runs scripts with npm_config_node_gyp set; otherwise use the node-gyp bundled with npm.

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The system packages vgic's machine and conformance runs use, and the CPU addon built on them.
 # The library and the rest of the CLI need none of this.
-#   libunicorn-dev              the CPU of `vgic run` (native/unicorn binds it)
+#   libunicorn-dev (>= 2.1)     the CPU of `vgic run` (native/unicorn binds it). Debian 13 ships
+#                               2.1.1; on Debian 12 (2.0.1, which looks virtual addresses up in
+#                               the physical map) it comes from trixie, pinned to these two
+#                               packages only (they need nothing newer than bookworm's libc6)
 #   qemu-system-arm             the reference machine of `vgic conformance`
 #   gcc-aarch64-linux-gnu,
 #   binutils-aarch64-linux-gnu  the bare-metal guest programs (guest/)
@@ -14,6 +17,10 @@ missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# An installed libunicorn-dev older than 2.1 counts as missing.
+if dpkg-query -W -f='${Version}' libunicorn-dev 2>/dev/null | grep -q '^2[.]0[.]'; then
+  [[ " ${missing[*]} " == *" libunicorn-dev "* ]] || missing+=(libunicorn-dev)
+fi
 if ((${#missing[@]})); then
   echo "vgic: installing ${missing[*]}"
   SUDO=""
@@ -26,6 +33,16 @@ if ((${#missing[@]})); then
     fi
   fi
   export DEBIAN_FRONTEND=noninteractive
+  if [[ " ${missing[*]} " == *" libunicorn-dev "* ]] && grep -q '^VERSION_CODENAME=bookworm' /etc/os-release; then
+    # trixie's suite at priority 1 for everything but libunicorn (990): nothing else upgrades.
+    printf '%s\n' 'Types: deb' 'URIs: http://deb.debian.org/debian' 'Suites: trixie' 'Components: main' \
+      'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' |
+      $SUDO tee /etc/apt/sources.list.d/vgic-trixie.sources >/dev/null
+    printf '%s\n' 'Package: *' 'Pin: release n=trixie' 'Pin-Priority: 1' '' \
+      'Package: libunicorn-dev libunicorn2t64' 'Pin: release n=trixie' 'Pin-Priority: 990' |
+      $SUDO tee /etc/apt/preferences.d/vgic-trixie >/dev/null
+    $SUDO apt-get update >/tmp/vgic-apt.log 2>&1 || { tail -20 /tmp/vgic-apt.log >&2; exit 1; }
+  fi
   if ! $SUDO apt-get install -y --no-install-recommends "${missing[@]}" >/tmp/vgic-apt.log 2>&1; then
     $SUDO apt-get update >>/tmp/vgic-apt.log 2>&1
     $SUDO apt-get install -y --no-install-recommends "${missing[@]}" >>/tmp/vgic-apt.log 2>&1 ||

@@ -1,13 +1,16 @@
 /*
- * vgic_unicorn: the AArch64 CPU of vgic's machine, an N-API binding of Debian's libunicorn 2.0.1.
+ * vgic_unicorn: the AArch64 CPU of vgic's machine, an N-API binding of libunicorn 2.1 (Debian 13's
+ * libunicorn-dev; on Debian 12 scripts/install-system-deps.sh takes it from trixie).
  *
  * Unicorn runs guest code; everything a GIC-bearing board adds is routed out to JavaScript through
  * one handler per machine and one shared exit record (`io`, a Uint32Array): MMIO to the mapped
- * frames, trapped MRS/MSR (ICC_*, CNT*), guest exceptions (SVC, HVC, BRK, UDF, HLT), accesses to
- * unmapped addresses. The IRQ/FIQ line is a word in `io` that JavaScript sets after every exit; a
- * native per-block hook takes the exception when PSTATE allows it (unicorn.md: a JS call per block
- * costs 65 ns, a native poll 1.4 ns). Exception entry is synthesised here because Unicorn never
- * delivers guest exceptions to the guest's vectors.
+ * frames, trapped MRS/MSR (ICC_*, CNT*), PSCI calls (HVC), semihosting (HLT #0xF000), accesses to
+ * unmapped addresses. Every other guest exception (page faults of the guest's own tables, SVC,
+ * BRK, UNDEF, EL0 faults) is entered by QEMU's own code (qemu_cpu.c), with the syndrome QEMU
+ * computed. The CPU interface's output is a word in `io` that JavaScript sets after every exit;
+ * it drives the CPU's IRQ/FIQ inputs, and QEMU takes the exception when PSTATE allows, as hardware.
+ * TLB and instruction-cache maintenance broadcast by one CPU (TLBI ...IS, IC IALLUIS, IC IVAU) is
+ * recorded in a word array shared by a machine's CPUs and applied to each before it next runs.
  *
  * Who may call: the thread that created the CPU, and only that one (Unicorn's TCG is not
  * thread-safe, and its atomics are not atomic across threads: every vCPU of a machine runs
@@ -18,7 +21,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unicorn/unicorn.h>
+
+#include "qemu_cpu.h"
 
 /* Exit record layout (io words), shared with src/machine/cpu.ts. */
 enum {
@@ -38,11 +44,16 @@ enum {
   IO_ERR,        /* uc_err of the last run */
   IO_BLOCKS_LO,  /* blocks executed by the last run */
   IO_BLOCKS_HI,
-  IO_IRQS,       /* exceptions taken by the native hook in the last run */
+  IO_EXCEPTIONS, /* synchronous exceptions QEMU entered in the last run */
+  IO_CLAMP,      /* handler -> native: end this run within this many more blocks (0: no change) */
+  IO_DEADLINE_US,/* JS -> native, before run: host microseconds after which the run ends (0: none) */
   IO_WORDS = 32
 };
 
-enum { EXIT_MMIO_READ = 1, EXIT_MMIO_WRITE, EXIT_MRS, EXIT_MSR, EXIT_EXCEPTION, EXIT_UNMAPPED };
+enum { EXIT_MMIO_READ = 1, EXIT_MMIO_WRITE, EXIT_MRS, EXIT_MSR, EXIT_EXCEPTION, EXIT_UNMAPPED, EXIT_ESCAPED };
+
+/* Words of the array shared by a machine's CPUs: bit k asks CPU k to flush before it next runs. */
+enum { SYNC_TLB = 0, SYNC_TB, SYNC_WORDS = 2 };
 
 /* run() results. */
 enum { RUN_BUDGET = 0, RUN_STOPPED, RUN_HALTED, RUN_UC_ERROR, RUN_THROWN };
@@ -76,7 +87,15 @@ struct Cpu {
   uint64_t mpidr;
   uint64_t blocks;
   uint64_t budget;
-  uint32_t irqs;
+  uint32_t exceptions;
+  void *cs;             /* QEMU's CPUState (qemu_cpu.h) */
+  uint32_t line_applied; /* the IO_LINE value the CPU's inputs reflect */
+  int running;          /* inside uc_emu_start */
+  int kick_pending;     /* the inputs rose during this run: leave chained blocks (hook_block) */
+  uint32_t *sync;       /* SYNC_* words shared by the machine's CPUs */
+  napi_ref syncRef;
+  struct timespec t0;   /* run start, for IO_DEADLINE_US */
+  uint64_t deadline_ns;
   int stopped;   /* a run-ending request was made during this run */
   int stop_pending; /* the handler asked to end the run: done at the next block */
   int thrown;    /* the handler threw: the exception is pending in env */
@@ -89,6 +108,7 @@ struct Cpu {
 };
 
 #define MPIDR_ENC ((3u << 14) | (0u << 11) | (0u << 7) | (0u << 3) | 5u)
+/* ID_AA64PFR0_EL1; with the low 4 bits free, the block 3,0,0,4..5,x of ID registers. */
 #define ID_AA64PFR0_ENC ((3u << 14) | (0u << 11) | (0u << 7) | (4u << 3) | 0u)
 
 static int bit(const uint8_t *map, uint32_t i) { return (map[i >> 3] >> (i & 7)) & 1; }
@@ -133,9 +153,11 @@ static int reg_access(Cpu *c, int write, uint32_t id, uint64_t *v) {
 }
 
 /*
- * Exception entry to EL1 (Arm ARM D1.10): ELR, SPSR, (ESR, FAR), PSTATE = DAIF masked at EL1h, PC =
- * VBAR_EL1 + the vector for the kind (0 sync, 1 IRQ, 2 FIQ, 3 SError) and the SP in use. Writing
- * PSTATE does not bank SP in Unicorn: a guest on SP_EL0 (EL1t, or EL0) has its SP saved by hand.
+ * Exception entry to EL1 by hand (Arm ARM D1.10), only for what QEMU cannot raise itself here: an
+ * external abort on an address with nothing mapped (Unicorn stops emulation instead). ELR, SPSR,
+ * ESR, FAR, PSTATE = DAIF masked at EL1h, PC = VBAR_EL1 + the vector and the SP in use. Writing
+ * PSTATE neither banks SP nor rebuilds QEMU's cached translation flags: SP is swapped here, and a
+ * system-register write through Unicorn (which calls arm_rebuild_hflags) refreshes the flags.
  */
 static void enter_exception(Cpu *c, uint32_t kind, uint64_t elr, int syndrome, uint64_t esr, uint64_t far) {
   uc_engine *uc = c->uc;
@@ -159,8 +181,28 @@ static void enter_exception(Cpu *c, uint32_t kind, uint64_t elr, int syndrome, u
   }
   uint64_t np = (pstate & 0xf0000000ull) | 0x3c5;
   uc_reg_write(uc, UC_ARM64_REG_PSTATE, &np);
+  cp_access(uc, 1, 3, 0, 12, 0, 0, &vbar);
   uint64_t pc = vbar + offset;
   uc_reg_write(uc, UC_ARM64_REG_PC, &pc);
+}
+
+/* Makes the CPU's IRQ/FIQ inputs follow IO_LINE (0 none, 1 IRQ, 2 FIQ). */
+static void sync_line(Cpu *c) {
+  uint32_t line = c->io[IO_LINE];
+  if (line == c->line_applied) return;
+  int had = c->line_applied == 1 ? QCPU_INTERRUPT_HARD : c->line_applied == 2 ? QCPU_INTERRUPT_FIQ : 0;
+  int want = line == 1 ? QCPU_INTERRUPT_HARD : line == 2 ? QCPU_INTERRUPT_FIQ : 0;
+  if (had) qcpu_clear_inputs(c->cs, had);
+  if (want) {
+    qcpu_set_inputs(c->cs, want, 0);
+    /*
+     * Chained blocks never return to the loop that samples the inputs, so a running CPU is asked
+     * to leave them; not from here (inside an MMIO or MRS/MSR callback that corrupts the access
+     * under way, seen on a 64-bit GICD_IROUTER store) but from the next block hook.
+     */
+    if (c->running) c->kick_pending = 1;
+  }
+  c->line_applied = want ? line : 0;
 }
 
 /* Calls the JS handler for the exit described in io; 0 if it threw (emulation then stops). */
@@ -184,6 +226,13 @@ static int call_handler(Cpu *c) {
    * next block boundary instead.
    */
   if (c->io[IO_STOP]) c->stop_pending = 1;
+  uint32_t clamp = c->io[IO_CLAMP];
+  if (clamp) {
+    /* A CPU that this exit kicked waits for this one's slice: shorten it, as a kick would. */
+    if (c->budget > c->blocks + clamp) c->budget = c->blocks + clamp;
+    c->io[IO_CLAMP] = 0;
+  }
+  sync_line(c);
   return 1;
 }
 
@@ -221,6 +270,37 @@ static void mmio_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t v
   call_handler(c);
 }
 
+/*
+ * The ID registers the guest sees (ID_AA64PFR0/PFR1/ZFR0/DFR0/SMFR0_EL1, encodings 3,0,0,4..5,x):
+ * what this board can honour, as QEMU's virt without EL2/EL3 does. Unicorn's CPU has no GIC (the
+ * system-register interface is vgic's: GIC = 1); its SVE state is uninitialised and every SVE
+ * access traps to EL3 (hidden, so no kernel argument is needed); its PMU counters count for EL2
+ * only (hidden); MTE and SME have no tag storage or state here (hidden). Nothing speculates in an
+ * emulator, so CSV2 and CSV3 say so, as QEMU's `max` does (no KPTI, no branch-predictor flush).
+ */
+static int id_register(uc_engine *uc, uint32_t enc, uint64_t *v) {
+  uint32_t crm = (enc >> 3) & 15, op2 = enc & 7;
+  cp_access(uc, 0, 3, 0, 0, crm, op2, v);
+  if (crm == 4 && op2 == 0) { /* ID_AA64PFR0_EL1 */
+    *v &= ~((0xfull << 24) | (0xfull << 32) | (0xfull << 56) | (0xfull << 60));
+    *v |= (1ull << 24) | (1ull << 56) | (1ull << 60);
+    return 1;
+  }
+  if (crm == 4 && op2 == 1) { /* ID_AA64PFR1_EL1: MTE [11:8], SME [27:24] */
+    *v &= ~((0xfull << 8) | (0xfull << 24));
+    return 1;
+  }
+  if (crm == 4 && (op2 == 4 || op2 == 5)) { /* ID_AA64ZFR0_EL1, ID_AA64SMFR0_EL1 */
+    *v = 0;
+    return 1;
+  }
+  if (crm == 5 && op2 == 0) { /* ID_AA64DFR0_EL1: PMUVer [11:8] */
+    *v &= ~(0xfull << 8);
+    return 1;
+  }
+  return 0;
+}
+
 static uint32_t sys_access(Cpu *c, uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp, int write) {
   uint32_t enc = (cp->op0 << 14) | (cp->op1 << 11) | (cp->crn << 7) | (cp->crm << 3) | cp->op2;
   enc &= 0xffff;
@@ -229,13 +309,12 @@ static uint32_t sys_access(Cpu *c, uc_engine *uc, uc_arm64_reg rt, const uc_arm6
     if (rt != UC_ARM64_REG_XZR) uc_reg_write(uc, rt, &c->mpidr);
     return 1;
   }
-  if (!write && enc == ID_AA64PFR0_ENC) {
-    /* Unicorn's CPU has no GIC: advertise the system-register interface (GIC, bits [27:24] = 1). */
+  if (!write && (enc & ~0xfu) == ID_AA64PFR0_ENC) {
     uint64_t v = 0;
-    cp_access(uc, 0, 3, 0, 0, 4, 0, &v);
-    v = (v & ~(0xfull << 24)) | (1ull << 24);
-    if (rt != UC_ARM64_REG_XZR) uc_reg_write(uc, rt, &v);
-    return 1;
+    if (id_register(uc, enc, &v)) {
+      if (rt != UC_ARM64_REG_XZR) uc_reg_write(uc, rt, &v);
+      return 1;
+    }
   }
   if (!bit(c->trap, enc)) return 0;
   uint32_t *io = c->io;
@@ -273,7 +352,13 @@ static uint32_t hook_msr(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *
   return sys_access(user, uc, rt, cp, 1);
 }
 
-/* Before every translation block: the IRQ line, and the run's budget. */
+static uint64_t elapsed_ns(const Cpu *c) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)(t.tv_sec - c->t0.tv_sec) * 1000000000ull + (uint64_t)t.tv_nsec - (uint64_t)c->t0.tv_nsec;
+}
+
+/* Before every translation block: requested stops, the run's budget and its host-time deadline. */
 static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
   Cpu *c = user;
   if (c->stopped) {
@@ -281,42 +366,82 @@ static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *use
     uc_emu_stop(uc);
     return;
   }
-  uint32_t line = c->io[IO_LINE];
-  if (line != 0) {
-    uint64_t pstate = 0;
-    uc_reg_read(uc, UC_ARM64_REG_PSTATE, &pstate);
-    /* PSTATE.I is bit 7, F bit 6. */
-    if ((line == 1 && !(pstate & 0x80)) || (line == 2 && !(pstate & 0x40))) {
-      enter_exception(c, line, address, 0, 0, 0);
-      c->irqs++;
-      /* The handler's first block is translated next and runs with DAIF masked. */
-    }
-  }
   if (c->stop_pending) {
     c->stopped = 1;
     uc_emu_stop(uc);
     return;
   }
-  if (++c->blocks >= c->budget && !c->stopped) {
+  if (c->kick_pending) {
+    c->kick_pending = 0;
+    qcpu_set_inputs(c->cs, 0, 1);
+  }
+  ++c->blocks;
+  /* The clock is read every 64 blocks (a vDSO call costs about 20 ns; a block about 5-50). */
+  if (c->blocks >= c->budget || (c->deadline_ns && (c->blocks & 63) == 0 && elapsed_ns(c) >= c->deadline_ns)) {
     c->stopped = 2;
     uc_emu_stop(uc);
   }
 }
 
+/* The instruction word at a virtual PC (0 when it does not translate to RAM). */
+static uint32_t insn_at(Cpu *c, uint64_t va) {
+  uint32_t insn = 0;
+  uint64_t pa = qcpu_virt_to_phys(c->cs, va);
+  if (pa == (uint64_t)-1 || uc_mem_read(c->uc, pa, &insn, 4) != UC_ERR_OK) return 0;
+  return insn;
+}
+
+#define HLT_SEMIHOSTING 0xd45e0000u /* HLT #0xF000 */
+
 static void hook_intr(uc_engine *uc, uint32_t intno, void *user) {
   Cpu *c = user;
   uint64_t pc = 0;
-  uint32_t insn = 0;
   uc_reg_read(uc, UC_ARM64_REG_PC, &pc);
   uint32_t *io = c->io;
-  io[IO_KIND] = EXIT_EXCEPTION;
-  io[IO_ID] = intno;
-  set_pc_io(c, pc);
-  /* SVC/HVC/SMC leave PC past the instruction; UDF/BRK/HLT at it. The handler decodes what it needs. */
-  uint64_t at = (intno == 2 || intno == 11 || intno == 13) ? pc - 4 : pc;
-  io[IO_INSN] = uc_mem_read(uc, at, &insn, 4) == UC_ERR_OK ? insn : 0;
-  io[IO_STOP] = 0;
-  call_handler(c);
+  /* HVC is PSCI (the board's conduit; PC is past the HVC); HLT #0xF000 is semihosting. */
+  uint32_t insn = intno == QCPU_EXCP_UDEF ? insn_at(c, pc) : 0;
+  if (intno == QCPU_EXCP_HVC || (intno == QCPU_EXCP_UDEF && insn == HLT_SEMIHOSTING)) {
+    io[IO_KIND] = EXIT_EXCEPTION;
+    io[IO_ID] = intno;
+    set_pc_io(c, pc);
+    io[IO_INSN] = insn;
+    call_handler(c);
+    return;
+  }
+  qcpu_do_interrupt(c->cs);
+  c->exceptions++;
+  uint64_t pstate = 0;
+  uc_reg_read(uc, UC_ARM64_REG_PSTATE, &pstate);
+  if (((pstate >> 2) & 3) >= 2) {
+    /* Nothing runs at EL2/EL3 on this board: an exception routed there is the board's error. */
+    io[IO_KIND] = EXIT_ESCAPED;
+    io[IO_ID] = intno;
+    set_pc_io(c, pc);
+    call_handler(c);
+    c->stopped = 1;
+    uc_emu_stop(uc);
+  }
+}
+
+/*
+ * SYS instructions (op0 = 1): TLB and instruction-cache maintenance that the architecture
+ * broadcasts to every CPU. Each Unicorn instance has its own TLB and translated code, so the
+ * other CPUs are asked to flush before they next run (they do not run meanwhile: one thread runs
+ * every CPU). The instruction itself is left to QEMU (return 0).
+ */
+static uint32_t hook_sys(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp, void *user) {
+  Cpu *c = user;
+  if (!c->sync) return 0;
+  uint32_t others = ~(1u << (c->index & 31));
+  if (cp->crn == 8 && cp->crm != 7 && cp->crm != 6) {
+    /* TLBI: CRm 7 and 6 are the non-shareable (local) forms; the rest are IS/OS. */
+    c->sync[SYNC_TLB] |= others;
+  } else if (cp->crn == 7 && ((cp->op1 == 0 && cp->crm == 1 && cp->op2 == 0) ||
+                              (cp->op1 == 3 && cp->crm == 5 && cp->op2 == 1))) {
+    /* IC IALLUIS, IC IVAU (to the point of unification: every CPU's instruction fetch). */
+    c->sync[SYNC_TB] |= others;
+  }
+  return 0;
 }
 
 static bool hook_unmapped(uc_engine *uc, uc_mem_type type, uint64_t address, int size, int64_t value, void *user) {
@@ -358,6 +483,7 @@ static void cpu_finalize(napi_env env, void *data, void *hint) {
   if (!c->closed && c->uc) uc_close(c->uc);
   if (c->handler) napi_delete_reference(env, c->handler);
   if (c->ioRef) napi_delete_reference(env, c->ioRef);
+  if (c->syncRef) napi_delete_reference(env, c->syncRef);
   for (uint32_t i = 0; i < c->nram; i++) napi_delete_reference(env, c->ramRefs[i]);
   free(c);
 }
@@ -394,11 +520,18 @@ static uint32_t arg_u32(napi_env env, napi_value v) {
   return x;
 }
 
-/* create(index, mpidr, handler, io: Uint32Array) -> handle */
+/* create(index, mpidr, handler, io: Uint32Array, sync?: Uint32Array) -> handle */
 static napi_value js_create(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char missing[512];
+  if (qcpu_init(missing, sizeof missing) != 0) {
+    char msg[700];
+    snprintf(msg, sizeof msg, "libunicorn does not export QEMU's %s: the machine needs libunicorn 2.1", missing);
+    napi_throw_error(env, "VGIC_UNICORN", msg);
+    return NULL;
+  }
   Cpu *c = calloc(1, sizeof *c);
   if (!c) {
     napi_throw_error(env, "VGIC_NATIVE", "out of memory");
@@ -420,6 +553,19 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
   }
   c->io = data;
   CHECK(napi_create_reference(env, argv[3], 1, &c->ioRef));
+  if (argc >= 5) {
+    napi_valuetype st;
+    napi_typeof(env, argv[4], &st);
+    if (st != napi_undefined) {
+      CHECK(napi_get_typedarray_info(env, argv[4], &tt, &len, &data, &ab, &off));
+      if (tt != napi_uint32_array || len < SYNC_WORDS) {
+        napi_throw_type_error(env, "VGIC_NATIVE", "sync must be a Uint32Array of at least 2 words");
+        return NULL;
+      }
+      c->sync = data;
+      CHECK(napi_create_reference(env, argv[4], 1, &c->syncRef));
+    }
+  }
   uc_err err = uc_open(UC_ARCH_ARM64, UC_MODE_ARM, &c->uc);
   if (err != UC_ERR_OK) {
     free(c);
@@ -427,21 +573,34 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
   }
   /* -cpu max: LSE atomics and the rest of Armv8.x that GCC may emit. */
   uc_ctl(c->uc, UC_CTL_WRITE(UC_CTL_CPU_MODEL, 1), UC_CPU_ARM64_MAX);
-  /* unicorn.md pitfall 2: EL1 is AArch64 only with SCR_EL3.RW; HVC reaches the hook with HCE. */
-  uint64_t scr = (1u << 10) | (1u << 8) | 1u;
+  /*
+   * What QEMU's boot code sets for a -kernel guest, since nothing runs at EL2/EL3 here: EL1 is
+   * AArch64 (SCR_EL3.RW, unicorn.md pitfall 2), HVC reaches the hook (HCE) as PSCI, SMC is
+   * undefined at EL1 (SMD: no firmware, PSCI's conduit is HVC), and pointer authentication does not
+   * trap to EL3 or EL2 (SCR_EL3.API/APK, HCR_EL2.API/APK).
+   */
+  uint64_t scr = (1ull << 17) | (1ull << 16) | (1u << 10) | (1u << 8) | (1u << 7) | 1u;
   cp_access(c->uc, 1, 3, 6, 1, 1, 0, &scr);
   /*
    * With SCR_EL3.NS set EL2 is enabled, and EL1 is AArch64 only if HCR_EL2.RW is set too: without
    * it every ERET is an illegal return (PSTATE.IL; it lands in the same mode, so a return to EL1t
    * stays at EL1h on the wrong stack).
    */
-  uint64_t hcr = 1ull << 31;
+  uint64_t hcr = (1ull << 41) | (1ull << 40) | (1ull << 31);
   cp_access(c->uc, 1, 3, 4, 1, 1, 0, &hcr);
   uc_hook_add(c->uc, &c->hooks[0], UC_HOOK_BLOCK, (void *)hook_block, c, 1, 0);
   uc_hook_add(c->uc, &c->hooks[1], UC_HOOK_INSN, (void *)hook_mrs, c, 1, 0, UC_ARM64_INS_MRS);
   uc_hook_add(c->uc, &c->hooks[2], UC_HOOK_INSN, (void *)hook_msr, c, 1, 0, UC_ARM64_INS_MSR);
   uc_hook_add(c->uc, &c->hooks[3], UC_HOOK_INTR, (void *)hook_intr, c, 1, 0);
   uc_hook_add(c->uc, &c->hooks[4], UC_HOOK_MEM_UNMAPPED, (void *)hook_unmapped, c, 1, 0);
+  uc_hook_add(c->uc, &c->hooks[5], UC_HOOK_INSN, (void *)hook_sys, c, 1, 0, UC_ARM64_INS_SYS);
+  c->cs = qcpu_get(c->uc);
+  if (!c->cs) {
+    uc_close(c->uc);
+    free(c);
+    napi_throw_error(env, "VGIC_UNICORN", "libunicorn's CPU could not be found (qemu_get_cpu returned none)");
+    return NULL;
+  }
   napi_value handle;
   CHECK(napi_create_external(env, c, cpu_finalize, NULL, &handle));
   return handle;
@@ -540,15 +699,30 @@ static napi_value js_run(napi_env env, napi_callback_info info) {
   c->stopped = 0;
   c->stop_pending = 0;
   c->thrown = 0;
-  c->irqs = 0;
+  c->exceptions = 0;
   c->io[IO_STOP] = 0;
+  c->io[IO_CLAMP] = 0;
+  c->deadline_ns = (uint64_t)c->io[IO_DEADLINE_US] * 1000u;
+  clock_gettime(CLOCK_MONOTONIC, &c->t0);
+  uint32_t me = 1u << (c->index & 31);
+  if (c->sync && (c->sync[SYNC_TLB] & me)) {
+    c->sync[SYNC_TLB] &= ~me;
+    uc_ctl(c->uc, UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0));
+  }
+  if (c->sync && (c->sync[SYNC_TB] & me)) {
+    c->sync[SYNC_TB] &= ~me;
+    uc_ctl(c->uc, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));
+  }
+  sync_line(c);
   uint64_t pc = 0;
   uc_reg_read(c->uc, UC_ARM64_REG_PC, &pc);
+  c->running = 1;
   uc_err err = uc_emu_start(c->uc, pc, 0, 0, 0);
+  c->running = 0;
   c->io[IO_ERR] = (uint32_t)err;
   c->io[IO_BLOCKS_LO] = (uint32_t)c->blocks;
   c->io[IO_BLOCKS_HI] = (uint32_t)(c->blocks >> 32);
-  c->io[IO_IRQS] = c->irqs;
+  c->io[IO_EXCEPTIONS] = c->exceptions;
   int result;
   if (c->thrown) result = RUN_THROWN; /* the handler's exception propagates from this call */
   else if (err != UC_ERR_OK) result = RUN_UC_ERROR;
@@ -684,6 +858,26 @@ static napi_value js_precise_aborts(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* selfCheck() -> null, or a message naming what this libunicorn lacks. */
+static napi_value js_self_check(napi_env env, napi_callback_info info) {
+  char missing[512];
+  char msg[700];
+  napi_value out;
+  unsigned major = 0, minor = 0;
+  uc_version(&major, &minor);
+  if (major < 2 || (major == 2 && minor < 1)) {
+    /* 2.0 looks virtual addresses up in the physical memory map (unicorn issue 1718). */
+    snprintf(msg, sizeof msg, "libunicorn %u.%u is too old: the machine needs 2.1 or later", major, minor);
+  } else if (qcpu_init(missing, sizeof missing) != 0) {
+    snprintf(msg, sizeof msg, "libunicorn %u.%u does not export QEMU's %s", major, minor, missing);
+  } else {
+    CHECK(napi_get_null(env, &out));
+    return out;
+  }
+  CHECK(napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &out));
+  return out;
+}
+
 static napi_value js_version(napi_env env, napi_callback_info info) {
   unsigned major = 0, minor = 0;
   unsigned v = uc_version(&major, &minor);
@@ -708,6 +902,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"preciseAborts", NULL, js_precise_aborts, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
       {"version", NULL, js_version, NULL, NULL, NULL, napi_default, NULL},
+      {"selfCheck", NULL, js_self_check, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -15,13 +15,18 @@ export const IO_PC_LO = 8;
 export const IO_PC_HI = 9;
 /** Handler → CPU: end the run after this exit. */
 export const IO_STOP = 10;
-/** Handler → CPU: the CPU interface's output (0 none, 1 vIRQ, 2 vFIQ), polled per block. */
+/** Handler → CPU: the CPU interface's output (0 none, 1 IRQ, 2 FIQ): drives the CPU's inputs. */
 export const IO_LINE = 11;
 export const IO_INSN = 12;
 export const IO_ERR = 13;
 export const IO_BLOCKS_LO = 14;
 export const IO_BLOCKS_HI = 15;
-export const IO_IRQS = 16;
+/** Synchronous exceptions QEMU's own code entered during the last run. */
+export const IO_EXCEPTIONS = 16;
+/** Handler → CPU: end this run within this many more blocks (a kicked CPU waits for it). */
+export const IO_CLAMP = 17;
+/** Before run(): host microseconds after which the run ends at a block boundary (0: none). */
+export const IO_DEADLINE_US = 18;
 export const IO_WORDS = 32;
 
 export const EXIT_MMIO_READ = 1;
@@ -30,6 +35,11 @@ export const EXIT_MRS = 3;
 export const EXIT_MSR = 4;
 export const EXIT_EXCEPTION = 5;
 export const EXIT_UNMAPPED = 6;
+/** An exception was routed to EL2 or EL3, where nothing runs on this board: the run ends. */
+export const EXIT_ESCAPED = 7;
+
+/** Words of the array a machine's CPUs share: bit k asks CPU k to flush its TLB / translated code. */
+export const SYNC_WORDS = 2;
 
 /** run() results. */
 export const RUN_BUDGET = 0;

@@ -7,9 +7,12 @@
  * The run loop is KVM's shape on one thread: each vCPU runs a slice in Unicorn; MMIO to the GIC
  * frames and trapped ICC_* and CNT* accesses exit to the vCPU's VCpu (device/vcpu.ts: flush/sync of
  * the LRs, the virtual CPU interface) and return; after every exit the CPU interface's output
- * line is written where the native block hook polls it, which takes the IRQ/FIQ exception when
- * PSTATE allows. Every vCPU runs round-robin on this thread: Unicorn's exclusives are not atomic
- * across threads (unicorn.md), so they stay atomic here by construction.
+ * line drives the CPU's IRQ/FIQ inputs, and QEMU's code takes the exception when PSTATE allows.
+ * Guest exceptions (page faults, SVC, UNDEF, EL0 faults) are entered by QEMU's own code in the
+ * addon; only PSCI (HVC), semihosting and aborts on unmapped addresses reach this file. Every
+ * vCPU runs round-robin on this thread: Unicorn's exclusives are not atomic across threads
+ * (unicorn.md), so they stay atomic here by construction; a slice ends at the next timer
+ * deadline, and shortly after it kicks a vCPU that is spinning rather than waiting.
  *
  * Who may call: one thread, the one that created the machine. Guest input is untrusted: every
  * guest-supplied address goes through bounds-checked accessors, and a guest that faults, spins or
@@ -25,13 +28,9 @@ import { VgicError } from '../device/errors.ts';
 import type { VCpu } from '../device/vcpu.ts';
 import { Vgic } from '../device/vgic.ts';
 import {
-  EXCP_BKPT,
-  EXCP_DATA_ABORT,
   EXCP_HVC,
-  EXCP_PREFETCH_ABORT,
-  EXCP_SMC,
-  EXCP_SWI,
   EXCP_UDEF,
+  EXIT_ESCAPED,
   EXIT_EXCEPTION,
   EXIT_MMIO_READ,
   EXIT_MMIO_WRITE,
@@ -41,7 +40,10 @@ import {
   IO_ADDR_LO,
   IO_BLOCKS_HI,
   IO_BLOCKS_LO,
+  IO_CLAMP,
+  IO_DEADLINE_US,
   IO_ERR,
+  IO_EXCEPTIONS,
   IO_ID,
   IO_INSN,
   IO_KIND,
@@ -53,12 +55,16 @@ import {
   IO_VAL_HI,
   IO_VAL_LO,
   IO_WORDS,
+  R_ELR_EL1,
+  R_ESR_EL1,
+  R_FAR_EL1,
   R_PC,
   R_PSTATE,
   R_SCTLR_EL1,
   R_VBAR_EL1,
   RUN_HALTED,
   RUN_UC_ERROR,
+  SYNC_WORDS,
   UC_ERR_FETCH_UNMAPPED,
   UC_ERR_READ_UNMAPPED,
   UC_ERR_WRITE_UNMAPPED,
@@ -79,16 +85,7 @@ import {
   type StopReason,
 } from './report.ts';
 import { SEMIHOSTING_HLT, semihostingCall } from './semihosting.ts';
-import {
-  EC_BRK64,
-  EC_DABT_CUR,
-  EC_IABT_CUR,
-  EC_SVC64,
-  EC_UNKNOWN,
-  ESR_IL,
-  ESR_WNR,
-  FSC_EXTERNAL,
-} from './syndrome.ts';
+import { describeEsr, EC_DABT_CUR, EC_IABT_CUR, ESR_IL, ESR_WNR, FSC_EXTERNAL } from './syndrome.ts';
 import { virtDeviceTree } from './virt-dt.ts';
 
 export type { MachineFault, RunReport, StopReason } from './report.ts';
@@ -117,6 +114,14 @@ const SLICE_BLOCKS_SMP = 20_000;
 const CHUNK_MS = 20;
 /** With virtual time, counter ticks credited per translated block executed. */
 const VIRTUAL_TICKS_PER_BLOCK = 4;
+/**
+ * Blocks a vCPU may still run after it made another vCPU, one that is running rather than waiting
+ * in WFI, pending an interrupt: that vCPU only runs once this slice ends, so the slice is cut to
+ * about a microsecond of guest code instead of a whole slice (an IPI to a spinning CPU).
+ */
+const KICK_BLOCKS = 256;
+/** SCTLR_EL1.M: the MMU is on (addresses are virtual). */
+const SCTLR_M = 1n;
 
 const PSTATE_RESET = 0x3c5; // EL1h, DAIF masked
 
@@ -166,6 +171,8 @@ export class Machine {
   private readonly uc: UnicornAddon;
   private readonly ram: Uint8Array;
   private readonly handles: CpuHandle[] = [];
+  /** Broadcast TLB / I-cache maintenance between the vCPUs' Unicorn instances (cpu-io.ts). */
+  private readonly sync = new Uint32Array(SYNC_WORDS);
   private readonly ios: Uint32Array[] = [];
   private readonly vcpus: VCpu[] = [];
   private readonly state: Uint8Array;
@@ -236,7 +243,7 @@ export class Machine {
     const trapped = Object.values(SYSREG_NAMES);
     for (let k = 0; k < smp; k++) {
       const io = new Uint32Array(IO_WORDS);
-      const handle = this.uc.create(k, mpidrOf(k), () => this.onExit(k), io);
+      const handle = this.uc.create(k, mpidrOf(k), () => this.onExit(k), io, this.sync);
       this.uc.mapRam(handle, VIRT_RAM_BASE, this.ram);
       this.uc.mapMmio(handle, VIRT_GICD_BASE, GICD_SIZE, REGION_GICD);
       this.uc.mapMmio(handle, VIRT_GITS_BASE, GITS_SIZE, REGION_ITS);
@@ -384,9 +391,19 @@ export class Machine {
     // Kicks and the virtual timer are taken at entry, then the line says what the CPU takes.
     vcpu.step();
     io[IO_LINE] = virqLine(this.gic.state, k);
-    const r = this.uc.run(this.handles[k], this.sliceBlocks);
+    // The slice ends at the vCPU's next timer deadline, so its timers' lines follow the counter.
+    let budget = this.sliceBlocks;
+    io[IO_DEADLINE_US] = 0;
+    const ticks = Math.min(this.timerTicks(k), this.ptimer.ticksToFire(k));
+    if (ticks > 0 && ticks !== Number.POSITIVE_INFINITY) {
+      if (isVirtualTime(this.gic.state))
+        budget = Math.min(budget, Math.ceil(ticks / VIRTUAL_TICKS_PER_BLOCK));
+      else io[IO_DEADLINE_US] = Math.min(0xffffffff, Math.max(1, Math.ceil((ticks * 1e6) / CNTFRQ_HZ)));
+    }
+    const r = this.uc.run(this.handles[k], budget);
     const blocks = io[IO_BLOCKS_LO] + io[IO_BLOCKS_HI] * 2 ** 32;
     this.blocks[k] += blocks;
+    this.syncExceptions += io[IO_EXCEPTIONS];
     if (isVirtualTime(this.gic.state)) this.gic.advanceTime(blocks * VIRTUAL_TICKS_PER_BLOCK);
     if (r === RUN_HALTED) {
       if (this.state[k] === CPU_RUNNING && !vcpu.wfiPoll()) this.state[k] = CPU_WFI;
@@ -395,13 +412,27 @@ export class Machine {
     }
   }
 
-  /** Whether a vCPU waiting in WFI now has an interrupt to wake it (after an SGI or a GIC write). */
-  private anyWoken(): boolean {
-    if (this.smp === 1) return false;
-    for (let k = 0; k < this.smp; k++) {
-      if (this.state[k] === CPU_WFI && vcpuPendingIrq(this.gic.state, k)) return true;
+  /** Counter ticks until vCPU k's virtual timer fires (Infinity: disarmed; 0: due or firing). */
+  private timerTicks(k: number): number {
+    const ms = this.vcpus[k].wfiSleepMs();
+    return ms === Number.POSITIVE_INFINITY ? ms : Math.floor((ms * CNTFRQ_HZ) / 1000);
+  }
+
+  /**
+   * After vCPU k's exit changed GIC state: a vCPU waiting in WFI that now has an interrupt runs
+   * next (the slice stops); one that is running and now has one pending runs soon (the slice is
+   * cut to KICK_BLOCKS), as it would on parallel hardware.
+   */
+  private kick(k: number, io: Uint32Array): void {
+    if (this.smp === 1) return;
+    for (let j = 0; j < this.smp; j++) {
+      if (j === k || this.state[j] === CPU_OFF || !vcpuPendingIrq(this.gic.state, j)) continue;
+      if (this.state[j] === CPU_WFI) {
+        io[IO_STOP] = 1;
+        return;
+      }
+      io[IO_CLAMP] = KICK_BLOCKS;
     }
-    return false;
   }
 
   /** How long every vCPU may sleep: until the earliest timer deadline (Infinity: none armed). */
@@ -447,14 +478,16 @@ export class Machine {
         if (region === REGION_UART) this.uart.write(io[IO_ADDR_LO], io[IO_SIZE], io[IO_VAL_LO]);
         else
           vcpu.mmioWrite(this.regionBase[region] + io[IO_ADDR_LO], io[IO_SIZE], io[IO_VAL_LO], io[IO_VAL_HI]);
-        // A GIC write that woke a vCPU waiting in WFI lets it run soon.
-        if (region !== REGION_UART && this.anyWoken()) io[IO_STOP] = 1;
+        if (region !== REGION_UART) this.kick(k, io);
         break;
       }
       case EXIT_MRS: {
         const enc = io[IO_ID];
-        if (isPhysTimerReg(enc)) this.ptimer.read(k, enc, io, IO_VAL_LO);
-        else {
+        if (isPhysTimerReg(enc)) {
+          // A guest polling ISTATUS sees the interrupt line change with it.
+          this.ptimer.update(k);
+          this.ptimer.read(k, enc, io, IO_VAL_LO);
+        } else {
           io[IO_VAL_LO] = vcpu.readSysreg(enc);
           io[IO_VAL_HI] = vcpu.hi;
         }
@@ -464,21 +497,24 @@ export class Machine {
         const enc = io[IO_ID];
         if (isPhysTimerReg(enc)) this.ptimer.write(k, enc, io[IO_VAL_LO], io[IO_VAL_HI]);
         else vcpu.writeSysreg(enc, io[IO_VAL_LO], io[IO_VAL_HI]);
-        if ((enc === ICC_SGI1R_EL1 || enc === ICC_ASGI1R_EL1 || enc === ICC_SGI0R_EL1) && this.anyWoken()) {
-          // A target woken from WFI runs next, as it would in parallel. A running sender is not
-          // cut short otherwise: it would leave its handler half done while others run on.
-          io[IO_STOP] = 1;
-        }
+        if (enc === ICC_SGI1R_EL1 || enc === ICC_ASGI1R_EL1 || enc === ICC_SGI0R_EL1) this.kick(k, io);
         break;
       }
       case EXIT_EXCEPTION:
         this.exception(k);
         break;
+      case EXIT_ESCAPED:
+        this.stopWithFault({
+          cpu: k,
+          pc: io[IO_PC_LO] + io[IO_PC_HI] * 2 ** 32,
+          what: `CPU exception ${io[IO_ID]} was routed to EL2/EL3, where nothing runs on this board`,
+        });
+        break;
     }
     io[IO_LINE] = virqLine(this.gic.state, k);
   }
 
-  /** A guest exception Unicorn reported (it never enters the guest's vectors itself). */
+  /** PSCI (HVC) and semihosting (HLT #0xF000): the exceptions the board itself answers. */
   private exception(k: number): void {
     const io = this.ios[k];
     const h = this.handles[k];
@@ -500,34 +536,8 @@ export class Machine {
       if (this.reason !== undefined) io[IO_STOP] = 1;
       return;
     }
-    const imm16 = (insn >>> 5) & 0xffff;
-    switch (intno) {
-      case EXCP_UDEF:
-        this.deliverSync(k, pc, (EC_UNKNOWN << 26) | ESR_IL, 0, 'undefined instruction');
-        return;
-      case EXCP_SWI:
-        this.deliverSync(k, pc, (EC_SVC64 << 26) | ESR_IL | imm16, 0, 'SVC');
-        return;
-      case EXCP_BKPT:
-        this.deliverSync(k, pc, (EC_BRK64 << 26) | ESR_IL | imm16, 0, 'BRK');
-        return;
-      case EXCP_SMC:
-        // No EL3 firmware on this board (PSCI is over HVC): SMC is undefined at EL1, as on QEMU virt.
-        this.deliverSync(k, pc - 4, (EC_UNKNOWN << 26) | ESR_IL, 0, 'SMC');
-        return;
-      case EXCP_DATA_ABORT:
-      case EXCP_PREFETCH_ABORT:
-        // A translation or permission fault of the guest's own page tables: Unicorn keeps its
-        // syndrome to itself, so the exception cannot be delivered faithfully.
-        this.stopWithFault({
-          cpu: k,
-          pc,
-          what: `${intno === EXCP_DATA_ABORT ? 'data' : 'instruction'} abort from the guest's translation tables (MMU fault; its syndrome is not available from Unicorn, not delivered)`,
-        });
-        return;
-      default:
-        this.stopWithFault({ cpu: k, pc, what: `CPU exception ${intno} the machine does not model` });
-    }
+    // The addon hands QEMU every other exception; one arriving here is a mismatch with it.
+    this.stopWithFault({ cpu: k, pc, what: `CPU exception ${intno} the machine does not model` });
   }
 
   /** Unicorn stopped on an error: an unmapped access becomes an external abort, the rest a report. */
@@ -547,6 +557,7 @@ export class Machine {
       );
       return;
     }
+    if (err === UC_ERR_FETCH_UNMAPPED && this.vectorFetch(k, addr)) return;
     if (err === UC_ERR_FETCH_UNMAPPED) {
       this.deliverSync(
         k,
@@ -562,20 +573,47 @@ export class Machine {
   }
 
   /**
-   * Enters the guest's synchronous exception vector, unless it has none (VBAR_EL1 outside RAM) or
-   * the fault is in the vectors themselves (a handler that faults would loop forever): those end
-   * the run with a report.
+   * With the MMU off, a fetch from VBAR_EL1's vectors that hit nothing is QEMU having entered an
+   * exception for a guest with no vectors: the report names that exception, not the fetch.
+   */
+  private vectorFetch(k: number, addr: number): boolean {
+    const h = this.handles[k];
+    const vbar = Number(this.uc.getReg(h, R_VBAR_EL1));
+    if ((this.uc.getReg(h, R_SCTLR_EL1) & SCTLR_M) !== 0n || addr < vbar || addr >= vbar + 0x800)
+      return false;
+    const esr = Number(this.uc.getReg(h, R_ESR_EL1)) >>> 0;
+    const elr = Number(this.uc.getReg(h, R_ELR_EL1));
+    const far = Number(this.uc.getReg(h, R_FAR_EL1));
+    this.stopWithFault({
+      cpu: k,
+      pc: elr,
+      esr,
+      far,
+      what: `${describeEsr(esr)}, and VBAR_EL1 (${hex(vbar)}) has no vectors in RAM`,
+    });
+    return true;
+  }
+
+  /**
+   * Enters the guest's synchronous exception vector for an external abort (an access to an
+   * address where nothing is mapped: Unicorn stops instead of raising it). With the MMU off, a
+   * guest with no vectors (VBAR_EL1 outside RAM) or faulting in its vectors (it would loop
+   * forever) ends the run with a report; with the MMU on, VBAR_EL1 is virtual and QEMU's rules hold.
    */
   private deliverSync(k: number, elr: number, esr: number, far: number, what: string): void {
     const h = this.handles[k];
     const vbar = Number(this.uc.getReg(h, R_VBAR_EL1));
     const fault = { cpu: k, pc: elr, esr: esr >>> 0, far, what };
+    if ((this.uc.getReg(h, R_SCTLR_EL1) & SCTLR_M) !== 0n) {
+      this.uc.enterException(h, VECTOR_SYNC, elr, esr >>> 0, far);
+      this.syncExceptions++;
+      return;
+    }
     if (!this.inRam(vbar, 0x800)) {
       this.stopWithFault({ ...fault, what: `${what}, and VBAR_EL1 (${hex(vbar)}) has no vectors in RAM` });
       return;
     }
-    const ec = esr >>> 26;
-    if (elr >= vbar && elr < vbar + 0x800 && ec !== EC_SVC64 && ec !== EC_BRK64) {
+    if (elr >= vbar && elr < vbar + 0x800) {
       this.stopWithFault({
         ...fault,
         what: `${what} inside the exception vectors (a fault while handling one)`,

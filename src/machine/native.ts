@@ -1,7 +1,8 @@
 /**
- * Loads the machine's CPU addon (native/unicorn: N-API over Debian's libunicorn 2.0.1) and says
- * exactly what is missing when it cannot: the library never needs it, only `vgic run` and
- * `vgic conformance` do.
+ * Loads the machine's CPU addon (native/unicorn: N-API over libunicorn 2.1) and says exactly what
+ * is missing when it cannot: the library never needs it, only `vgic run`, `vgic linux` and
+ * `vgic conformance` do. The addon's self-check refuses a libunicorn older than 2.1 or one that
+ * does not export the QEMU functions the CPU layer calls (native/unicorn/qemu_cpu.h).
  *
  * Who may call: the machine, once per process (the addon is cached).
  */
@@ -14,8 +15,11 @@ import { fileURLToPath } from 'node:url';
 export type CpuHandle = { readonly __cpu: unique symbol };
 
 export interface UnicornAddon {
-  /** A CPU whose exits call `handler()` with the exit described in `io` (see cpu-io.ts). */
-  create(index: number, mpidr: number, handler: () => void, io: Uint32Array): CpuHandle;
+  /**
+   * A CPU whose exits call `handler()` with the exit described in `io` (see cpu-io.ts). CPUs of
+   * one machine share `sync` (SYNC_WORDS words): broadcast TLB and I-cache maintenance.
+   */
+  create(index: number, mpidr: number, handler: () => void, io: Uint32Array, sync?: Uint32Array): CpuHandle;
   mapRam(cpu: CpuHandle, base: number, bytes: Uint8Array): void;
   mapMmio(cpu: CpuHandle, base: number, size: number, id: number): void;
   trapSysreg(cpu: CpuHandle, encoding: number, advancePc: boolean): void;
@@ -35,6 +39,8 @@ export interface UnicornAddon {
   flushTb(cpu: CpuHandle): void;
   close(cpu: CpuHandle): void;
   version(): number;
+  /** null, or what this libunicorn lacks (too old, or QEMU functions not exported). */
+  selfCheck(): string | null;
 }
 
 /** The one command that installs what the machine needs (Debian packages, then the addon). */
@@ -68,8 +74,14 @@ export function loadUnicorn(): UnicornAddon {
   if (!existsSync(path)) missing.push(`the CPU addon ${path} (built by scripts/build-native.mjs)`);
   if (missing.length > 0) throw new MachineUnavailableError(missing);
   try {
-    cached = createRequire(import.meta.url)(path) as UnicornAddon;
+    const addon = createRequire(import.meta.url)(path) as UnicornAddon;
+    const lacks =
+      typeof addon.selfCheck === 'function' ? addon.selfCheck() : 'an addon built before the self-check';
+    if (lacks !== null)
+      throw new MachineUnavailableError(['libunicorn 2.1 (Debian trixie libunicorn-dev)'], lacks);
+    cached = addon;
   } catch (e) {
+    if (e instanceof MachineUnavailableError) throw e;
     throw new MachineUnavailableError(['a loadable CPU addon'], (e as Error).message);
   }
   return cached;
