@@ -110,7 +110,7 @@ async function main(argv: string[]): Promise<void> {
   }
   if (cmd === 'run') {
     const { report } = await runCli(rest);
-    process.exitCode = report.status & 0xff;
+    process.exitCode = report === undefined ? 0 : report.status & 0xff;
     return;
   }
   if (cmd === 'conformance' || cmd === 'guest-bench') {

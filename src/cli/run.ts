@@ -6,7 +6,7 @@
  * the run ended goes to stderr.
  */
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Machine, type MachineOptions, type RunReport } from '../machine/machine.ts';
 
@@ -17,14 +17,18 @@ export const RUN_USAGE = `  run IMAGE            boots IMAGE on vgic's machine (
                        else 0); 124 time limit, 125 guest fault, 126 every vCPU idle for good
       --smp N          vCPUs, 1..8 (default 1)
       --append ARGS    kernel command line (/chosen/bootargs, semihosting SYS_GET_CMDLINE)
-      -m, --memory SZ  RAM size, e.g. 128M (default 128M)
+      -m, --memory SZ  RAM size as QEMU's -m: 256M, 3G, 1.5G; a bare number is MiB (default 128M)
+      --initrd FILE    initial RAM disk, placed and described in /chosen as QEMU's -initrd
+      --dtb FILE       pass this device tree instead of the generated one
+      --dumpdtb FILE   write the generated device tree to FILE and exit
       --timeout SEC    host seconds before the run is stopped with a report (default 60; 0: none)
       --virtual-time   the counter advances with executed code, not host time (deterministic)
       --precise-aborts exact ELR for aborts on unmapped addresses (slower loads/stores)
       --report         print the run's report to stderr even when it ended normally`;
 
 export interface RunCliResult {
-  readonly report: RunReport;
+  /** undefined when nothing ran (--dumpdtb). */
+  readonly report: RunReport | undefined;
 }
 
 function bad(message: string): never {
@@ -35,14 +39,27 @@ export class RunUsageError extends Error {
   override name = 'RunUsageError';
 }
 
-function parseSize(v: string): number {
-  const m = /^(\d+)([KMG]?)$/i.exec(v);
-  if (!m) bad(`--memory takes a size like 128M or 1G, got '${v}'`);
-  const mul = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G'];
-  return Number(m[1]) * mul;
+/** QEMU's -m: a number with an optional B/K/M/G/T suffix (any case, optional "iB"); no suffix is MiB. */
+export function parseSize(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(?:([bkmgt])(?:i?b)?)?$/i.exec(v.trim());
+  if (!m) bad(`--memory takes a size like 256M, 3G or 1.5G (a bare number is MiB), got '${v}'`);
+  const unit = (m[2] ?? 'm').toLowerCase();
+  const mul = { b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[unit as 'b' | 'k' | 'm' | 'g' | 't'];
+  const bytes = Math.round(Number(m[1]) * mul);
+  // QEMU rounds RAM up to whole pages.
+  return Math.ceil(bytes / 4096) * 4096;
 }
 
-export function parseRunArgs(argv: string[]): { image: string; options: MachineOptions; report: boolean } {
+export interface RunArgs {
+  image: string;
+  options: MachineOptions;
+  report: boolean;
+  initrd?: string;
+  dtb?: string;
+  dumpdtb?: string;
+}
+
+export function parseRunArgs(argv: string[]): RunArgs {
   const { values, positionals } = parseArgs({
     args: argv,
     options: {
@@ -53,6 +70,9 @@ export function parseRunArgs(argv: string[]): { image: string; options: MachineO
       'virtual-time': { type: 'boolean' },
       report: { type: 'boolean' },
       'precise-aborts': { type: 'boolean' },
+      initrd: { type: 'string' },
+      dtb: { type: 'string' },
+      dumpdtb: { type: 'string' },
     },
     allowPositionals: true,
     strict: true,
@@ -65,6 +85,9 @@ export function parseRunArgs(argv: string[]): { image: string; options: MachineO
   return {
     image: positionals[0],
     report: values.report ?? false,
+    initrd: values.initrd,
+    dtb: values.dtb,
+    dumpdtb: values.dumpdtb,
     options: {
       smp,
       append: values.append,
@@ -78,15 +101,31 @@ export function parseRunArgs(argv: string[]): { image: string; options: MachineO
 
 /** Runs the command; the caller sets the exit code from report.status. */
 export async function runCli(argv: string[]): Promise<RunCliResult> {
-  const { image, options, report: always } = parseRunArgs(argv);
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(image);
-  } catch (e) {
-    bad(`cannot read ${image}: ${(e as Error).message}`);
-  }
+  const args = parseRunArgs(argv);
+  const read = (file: string, what: string): Uint8Array => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      bad(`cannot read ${what} ${file}: ${(e as Error).message}`);
+    }
+  };
+  const bytes = read(args.image, 'the image');
+  const options: MachineOptions = {
+    ...args.options,
+    initrd: args.initrd === undefined ? undefined : read(args.initrd, 'the initrd'),
+    dtb: args.dtb === undefined ? undefined : read(args.dtb, 'the device tree'),
+  };
+  const always = args.report;
   const m = new Machine(options);
-  m.load(bytes);
+  const loaded = m.load(bytes);
+  if (args.dumpdtb !== undefined) {
+    writeFileSync(args.dumpdtb, m.deviceTree());
+    m.close();
+    process.stderr.write(
+      `vgic run: device tree (${m.deviceTree().length} bytes, at ${loaded.dtbAddr.toString(16)}) written to ${args.dumpdtb}\n`,
+    );
+    return { report: undefined };
+  }
   const stdin = process.stdin;
   const onData = (b: Buffer) => m.input(b);
   const onEnd = () => m.endInput();

@@ -75,6 +75,8 @@ export interface LoadedImage {
   /** First byte used and first byte not used by the image (QEMU's image_low/high_addr). */
   imageLow: number;
   imageHigh: number;
+  /** Where the initrd goes (QEMU's rule); null without one. */
+  initrdAddr: number | null;
   /** Where our machine puts the DTB. */
   dtbAddr: number;
   /** x0 at entry for our machine: always dtbAddr. */
@@ -93,6 +95,8 @@ export interface RamRange {
 export interface LoadOptions {
   /** Size of the DTB that will be placed (bytes); default 64 KiB. */
   dtbSize?: number;
+  /** Size of an initrd to place (bytes); default none. */
+  initrdSize?: number;
 }
 
 const hex = (v: number) => `0x${v.toString(16)}`;
@@ -124,10 +128,27 @@ function ramText(ram: RamRange): string {
   return `RAM ${hex(ram.base)}..${hex(ram.base + ram.size)}`;
 }
 
-/** The Linux-style DTB address: QEMU's initrd_start rule with no initrd, aligned to 2 MiB. */
-function linuxDtbAddr(ram: RamRange, imageHigh: number): number {
-  const initrdStart = alignUp(Math.max(ram.base + Math.min(ram.size / 2, 128 * MiB), imageHigh), PAGE);
-  return alignUp(initrdStart, DTB_ALIGN);
+/** QEMU's initrd_start: RAM + min(RAM size / 2, 128 MiB), or after the image, page-aligned. */
+function initrdStartOf(ram: RamRange, imageHigh: number): number {
+  return alignUp(Math.max(ram.base + Math.min(ram.size / 2, 128 * MiB), imageHigh), PAGE);
+}
+
+/** The Linux-style DTB address: after the initrd (if any) at initrd_start, aligned to 2 MiB. */
+function linuxDtbAddr(ram: RamRange, imageHigh: number, initrdSize = 0): number {
+  return alignUp(initrdStartOf(ram, imageHigh) + initrdSize, DTB_ALIGN);
+}
+
+/** Where the initrd goes (null: none), checked to fit in RAM. */
+function placeInitrd(ram: RamRange, imageHigh: number, initrdSize: number): number | null {
+  if (initrdSize === 0) return null;
+  const at = initrdStartOf(ram, imageHigh);
+  if (at + initrdSize > ram.base + ram.size) {
+    throw new VgicError(
+      'INVALID_ADDRESS',
+      `the ${initrdSize}-byte initrd does not fit at ${hex(at)} in ${ramText(ram)}: give the machine more RAM`,
+    );
+  }
+  return at;
 }
 
 function checkDtbFits(ram: RamRange, addr: number, dtbSize: number, kind: string): void {
@@ -198,15 +219,16 @@ function parseElf(bytes: Uint8Array, ram: RamRange): { segments: ImageSegment[];
   return { segments, entry };
 }
 
-function loadElf(bytes: Uint8Array, ram: RamRange, dtbSize: number): LoadedImage {
+function loadElf(bytes: Uint8Array, ram: RamRange, dtbSize: number, initrdSize: number): LoadedImage {
   const { segments, entry } = parseElf(bytes, ram);
   const imageLow = Math.min(...segments.map((s) => s.addr));
   const imageHigh = Math.max(...segments.map((s) => s.addr + s.memSize));
   // QEMU: DTB at the RAM base when the ELF starts above it and the DTB fits below the ELF.
   const qemuDtbAddr = imageLow > ram.base && ram.base + dtbSize <= imageLow ? ram.base : null;
-  let dtbAddr = qemuDtbAddr;
+  const initrdAddr = placeInitrd(ram, imageHigh, initrdSize);
+  let dtbAddr = initrdAddr === null ? qemuDtbAddr : null;
   if (dtbAddr === null) {
-    dtbAddr = linuxDtbAddr(ram, imageHigh);
+    dtbAddr = linuxDtbAddr(ram, imageHigh, initrdSize);
     checkDtbFits(ram, dtbAddr, dtbSize, 'ELF');
   }
   return {
@@ -215,6 +237,7 @@ function loadElf(bytes: Uint8Array, ram: RamRange, dtbSize: number): LoadedImage
     entry,
     imageLow,
     imageHigh,
+    initrdAddr,
     dtbAddr,
     x0: dtbAddr,
     qemuDtbAddr,
@@ -222,7 +245,7 @@ function loadElf(bytes: Uint8Array, ram: RamRange, dtbSize: number): LoadedImage
   };
 }
 
-function loadLinux(bytes: Uint8Array, ram: RamRange, dtbSize: number): LoadedImage {
+function loadLinux(bytes: Uint8Array, ram: RamRange, dtbSize: number, initrdSize: number): LoadedImage {
   let offset = KERNEL64_LOAD_OFFSET;
   let kernelSize = 0;
   let kind: ImageKind = ImageKind.RAW;
@@ -265,7 +288,8 @@ function loadLinux(bytes: Uint8Array, ram: RamRange, dtbSize: number): LoadedIma
     );
   }
   const imageHigh = addr + span;
-  const dtbAddr = linuxDtbAddr(ram, imageHigh);
+  const initrdAddr = placeInitrd(ram, imageHigh, initrdSize);
+  const dtbAddr = linuxDtbAddr(ram, imageHigh, initrdSize);
   checkDtbFits(ram, dtbAddr, dtbSize, kind);
   return {
     kind,
@@ -273,6 +297,7 @@ function loadLinux(bytes: Uint8Array, ram: RamRange, dtbSize: number): LoadedIma
     entry: addr,
     imageLow: addr,
     imageHigh,
+    initrdAddr,
     dtbAddr,
     x0: dtbAddr,
     qemuDtbAddr: dtbAddr,
@@ -286,9 +311,12 @@ export function loadImage(bytes: Uint8Array, ram: RamRange, opts: LoadOptions = 
   const dtbSize = opts.dtbSize ?? 0x10000;
   if (!Number.isSafeInteger(dtbSize) || dtbSize <= 0)
     bad(`dtbSize must be a positive integer, got ${dtbSize}`);
+  const initrdSize = opts.initrdSize ?? 0;
+  if (!Number.isSafeInteger(initrdSize) || initrdSize < 0)
+    bad(`initrdSize must be an integer >= 0, got ${initrdSize}`);
   if (bytes.length === 0) bad('the image is empty');
   if (bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46) {
-    return loadElf(bytes, ram, dtbSize);
+    return loadElf(bytes, ram, dtbSize, initrdSize);
   }
   if (
     bytes.length >= 4 &&
@@ -304,9 +332,9 @@ export function loadImage(bytes: Uint8Array, ram: RamRange, opts: LoadOptions = 
       bad(`gzip image does not inflate into RAM (${(e as Error).message})`);
     }
     if (inflated.length === 0) bad('the gzip image inflates to nothing');
-    return loadLinux(inflated, ram, dtbSize);
+    return loadLinux(inflated, ram, dtbSize, initrdSize);
   }
-  return loadLinux(bytes, ram, dtbSize);
+  return loadLinux(bytes, ram, dtbSize, initrdSize);
 }
 
 /** Copies the segments into a RAM buffer that starts at ramBase, zero-filling each .bss tail. */

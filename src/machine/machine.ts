@@ -73,6 +73,7 @@ import {
 import { copySegments, type LoadedImage, loadImage } from './image.ts';
 import { type CpuHandle, loadUnicorn, type UnicornAddon } from './native.ts';
 import { PL011 } from './pl011.ts';
+import { PL031, PL031_SIZE } from './pl031.ts';
 import { psciCall } from './psci.ts';
 import { CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTP_TVAL_EL0, CNTPCT_EL0, PhysTimer } from './ptimer.ts';
 import {
@@ -94,6 +95,9 @@ export { STATUS_FAULT, STATUS_IDLE, STATUS_TIME_LIMIT } from './report.ts';
 export const VIRT_UART_BASE = 0x09000000;
 /** The PL011's interrupt: SPI 1 (INTID 33), as on QEMU virt. */
 export const VIRT_UART_INTID = 33;
+export const VIRT_RTC_BASE = 0x09010000;
+/** The PL031's interrupt: SPI 2 (INTID 34), as on QEMU virt. */
+export const VIRT_RTC_INTID = 34;
 export const MAX_MACHINE_CPUS = 8;
 export const DEFAULT_RAM_SIZE = 128 * 1024 * 1024;
 export const DEFAULT_TIME_LIMIT_MS = 60_000;
@@ -106,6 +110,7 @@ const REGION_GICD = 0;
 const REGION_ITS = 1;
 const REGION_GICR = 2;
 const REGION_UART = 3;
+const REGION_RTC = 4;
 
 /** Blocks per slice: one vCPU alone runs long slices; several share the thread in short ones. */
 const SLICE_BLOCKS_UP = 200_000;
@@ -150,6 +155,13 @@ export interface MachineOptions {
   readonly preciseAborts?: boolean;
   /** List registers per vCPU. Default 4. */
   readonly lrs?: number;
+  /**
+   * An initial RAM disk, placed as QEMU's -initrd places it (RAM + min(RAM/2, 128 MiB), or after
+   * the image) and described in /chosen (linux,initrd-start/end); the DTB goes after it.
+   */
+  readonly initrd?: Uint8Array;
+  /** A device tree to pass instead of the generated one (as QEMU's -dtb, used as given). */
+  readonly dtb?: Uint8Array;
 }
 
 const CPU_OFF = 0;
@@ -168,6 +180,7 @@ export class Machine {
   readonly ramBase = VIRT_RAM_BASE;
   readonly ramSize: number;
   readonly uart: PL011;
+  readonly rtc: PL031;
   private readonly uc: UnicornAddon;
   private readonly ram: Uint8Array;
   private readonly handles: CpuHandle[] = [];
@@ -184,8 +197,17 @@ export class Machine {
   private readonly append: string;
   private readonly resetSctlr: bigint;
   private readonly preciseAborts: boolean;
-  private readonly regionBase = [VIRT_GICD_BASE, VIRT_GITS_BASE, VIRT_GICR_BASE, VIRT_UART_BASE];
+  private readonly regionBase = [
+    VIRT_GICD_BASE,
+    VIRT_GITS_BASE,
+    VIRT_GICR_BASE,
+    VIRT_UART_BASE,
+    VIRT_RTC_BASE,
+  ];
+  private readonly initrd: Uint8Array | undefined;
+  private readonly userDtb: Uint8Array | undefined;
   private image: LoadedImage | undefined;
+  private dtb: Uint8Array | undefined;
   private reason: StopReason | undefined;
   private status = 0;
   private exitLineStatus: number | undefined;
@@ -235,6 +257,9 @@ export class Machine {
     this.state = new Uint8Array(smp);
     this.blocks = new Array<number>(smp).fill(0);
     this.ptimer = new PhysTimer(this.gic, smp);
+    this.initrd = opts.initrd;
+    this.userDtb = opts.dtb;
+    this.rtc = new PL031({ irq: (level) => this.gic.irqLine(VIRT_RTC_INTID, level) });
     this.uart = new PL011({
       output: (bytes) => this.output(bytes),
       irq: (level) => this.gic.irqLine(VIRT_UART_INTID, level),
@@ -249,6 +274,7 @@ export class Machine {
       this.uc.mapMmio(handle, VIRT_GITS_BASE, GITS_SIZE, REGION_ITS);
       this.uc.mapMmio(handle, VIRT_GICR_BASE, smp * GICR_STRIDE, REGION_GICR);
       this.uc.mapMmio(handle, VIRT_UART_BASE, UART_SIZE, REGION_UART);
+      this.uc.mapMmio(handle, VIRT_RTC_BASE, PL031_SIZE, REGION_RTC);
       for (const enc of trapped) {
         // ICC_* do not exist in Unicorn's CPU (the hook steps PC); the timer registers do.
         this.uc.trapSysreg(handle, enc, ((enc >> 7) & 15) !== 14);
@@ -270,19 +296,28 @@ export class Machine {
    * to the entry with x0 = the DTB's address; the other vCPUs wait for PSCI CPU_ON.
    */
   load(bytes: Uint8Array): LoadedImage {
-    const dtb = virtDeviceTree({
-      cpus: this.smp,
-      ramBase: VIRT_RAM_BASE,
-      ramSize: this.ramSize,
-      gicdBase: VIRT_GICD_BASE,
-      gicrBase: VIRT_GICR_BASE,
-      gicrSize: this.smp * GICR_STRIDE,
-      itsBase: VIRT_GITS_BASE,
-      uartBase: VIRT_UART_BASE,
-      bootargs: this.append || undefined,
-    });
-    const img = loadImage(bytes, { base: VIRT_RAM_BASE, size: this.ramSize }, { dtbSize: dtb.length });
+    const initrdSize = this.initrd?.length ?? 0;
+    const tree = (initrdStart: number) =>
+      virtDeviceTree({
+        cpus: this.smp,
+        ramBase: VIRT_RAM_BASE,
+        ramSize: this.ramSize,
+        gicdBase: VIRT_GICD_BASE,
+        gicrBase: VIRT_GICR_BASE,
+        gicrSize: this.smp * GICR_STRIDE,
+        itsBase: VIRT_GITS_BASE,
+        uartBase: VIRT_UART_BASE,
+        rtcBase: VIRT_RTC_BASE,
+        bootargs: this.append || undefined,
+        initrd: this.initrd ? { start: initrdStart, end: initrdStart + initrdSize } : undefined,
+      });
+    // The initrd's address does not change the tree's size: plan with a placeholder, then build.
+    const dtbSize = this.userDtb?.length ?? tree(0).length;
+    const img = loadImage(bytes, { base: VIRT_RAM_BASE, size: this.ramSize }, { dtbSize, initrdSize });
+    const dtb = this.userDtb ?? tree(img.initrdAddr ?? 0);
+    this.dtb = dtb;
     copySegments(img, VIRT_RAM_BASE, this.ram);
+    if (this.initrd && img.initrdAddr !== null) this.ram.set(this.initrd, img.initrdAddr - VIRT_RAM_BASE);
     const dtbAt = img.dtbAddr - VIRT_RAM_BASE;
     if (dtbAt < 0 || dtbAt + dtb.length > this.ram.length) {
       throw new VgicError('INVALID_ADDRESS', `the device tree does not fit in RAM at ${hex(img.dtbAddr)}`);
@@ -299,6 +334,13 @@ export class Machine {
     }
     this.resetCpu(0, BigInt(img.entry), BigInt(img.x0));
     return img;
+  }
+
+  /** The device tree load() placed (the generated one, or the one given as `dtb`). */
+  deviceTree(): Uint8Array {
+    if (!this.dtb)
+      throw new VgicError('INVALID_ARGUMENT', 'load() an image before asking for its device tree');
+    return this.dtb;
   }
 
   /** Bytes for the UART's receiver (stdin). Kept until the guest's FIFO takes them: nothing is dropped. */
@@ -467,6 +509,9 @@ export class Machine {
         if (region === REGION_UART) {
           io[IO_VAL_LO] = this.uart.read(io[IO_ADDR_LO], io[IO_SIZE]);
           io[IO_VAL_HI] = 0;
+        } else if (region === REGION_RTC) {
+          io[IO_VAL_LO] = this.rtc.read(io[IO_ADDR_LO], io[IO_SIZE]);
+          io[IO_VAL_HI] = 0;
         } else {
           io[IO_VAL_LO] = vcpu.mmioRead(this.regionBase[region] + io[IO_ADDR_LO], io[IO_SIZE]);
           io[IO_VAL_HI] = vcpu.hi;
@@ -476,9 +521,10 @@ export class Machine {
       case EXIT_MMIO_WRITE: {
         const region = io[IO_ID];
         if (region === REGION_UART) this.uart.write(io[IO_ADDR_LO], io[IO_SIZE], io[IO_VAL_LO]);
+        else if (region === REGION_RTC) this.rtc.write(io[IO_ADDR_LO], io[IO_SIZE], io[IO_VAL_LO]);
         else
           vcpu.mmioWrite(this.regionBase[region] + io[IO_ADDR_LO], io[IO_SIZE], io[IO_VAL_LO], io[IO_VAL_HI]);
-        if (region !== REGION_UART) this.kick(k, io);
+        if (region < REGION_UART) this.kick(k, io);
         break;
       }
       case EXIT_MRS: {

@@ -1,12 +1,13 @@
 /**
  * The device tree QEMU 7.2's `virt` board writes (hw/arm/virt.c, `-M virt,gic-version=3 -cpu max`),
  * cut down to the devices vgic's machine has: RAM, CPUs with PSCI, the GICv3 with its ITS, one
- * PL011 and the generic timer. Node order, property order and phandle numbering follow QEMU's dumped
+ * PL011, the PL031 RTC (when given its base), an initrd in /chosen, and the generic timer. Node
+ * order, property order and phandle numbering follow QEMU's dumped
  * DTB (`-M virt,dumpdtb=...`) so the two can be compared property by property. Bindings: Linux's
  * Documentation/devicetree/bindings (arm/cpus, arm/psci, interrupt-controller/arm,gic-v3,
  * serial/pl011, timer/arm,arch_timer, clock/fixed-clock).
  *
- * Left out on purpose: virtio-mmio, fw-cfg, PCIe, PL031 RTC, PL061 GPIO/gpio-keys, flash,
+ * Left out on purpose: virtio-mmio, fw-cfg, PCIe, PL061 GPIO/gpio-keys, flash,
  * platform-bus and the PMU (the machine has none of them), and /chosen's rng-seed and kaslr-seed
  * (QEMU fills them with fresh random bytes each boot; leaving them out keeps the DTB reproducible).
  *
@@ -34,6 +35,8 @@ export const VIRT_TIMER_PPIS: Readonly<TimerPpis> = { secPhys: 13, phys: 14, vir
 export const VIRT_GIC_MAINT_PPI = 9;
 /** The PL011's SPI number (INTID 33). */
 export const VIRT_UART_SPI = 1;
+/** The PL031 RTC's SPI on QEMU virt (INTID 34). */
+export const VIRT_RTC_SPI = 2;
 
 /** PSCI 0.2 function IDs QEMU lists for the old "arm,psci" binding (SMC64 where there is one). */
 export const PSCI_FN = {
@@ -50,6 +53,10 @@ export interface VirtDtOptions {
   cpus: number;
   /** Kernel command line (/chosen/bootargs); QEMU writes it only when -append is given. */
   bootargs?: string;
+  /** The PL031 RTC's base (QEMU: 0x09010000, SPI 2); omitted when not given. */
+  rtcBase?: number;
+  /** The initrd's guest physical range (/chosen linux,initrd-start/-end, as QEMU's -initrd). */
+  initrd?: { start: number; end: number };
   gicdBase: number;
   gicrBase: number;
   /** The redistributor region's size (QEMU: 0xF60000 whatever the CPU count). */
@@ -67,6 +74,7 @@ export interface VirtDtOptions {
 const GICD_SIZE = 0x10000;
 const ITS_SIZE = 0x20000;
 const UART_SIZE = 0x1000;
+const RTC_SIZE = 0x1000;
 /** QEMU's apb-pclk: a fixed 24 MHz clock feeding the PL011. */
 const APB_PCLK_HZ = 24_000_000;
 /** QEMU's first phandle (qemu_fdt_alloc_phandle starts at 0x8000). */
@@ -126,6 +134,18 @@ export function virtDeviceTree(opts: VirtDtOptions): Uint8Array {
     .node(`memory@${hex(ramBase)}`)
     .u64s('reg', [ramBase, ramSize])
     .string('device_type', 'memory');
+
+  // QEMU creates the RTC after the UART; its dumped DTB lists nodes newest first.
+  if (opts.rtcBase !== undefined) {
+    const rtcBase = checkAddr('rtcBase', opts.rtcBase);
+    root
+      .node(`pl031@${hex(rtcBase)}`)
+      .string('clock-names', 'apb_pclk')
+      .u32('clocks', clkPhandle)
+      .cells('interrupts', [GicIrqType.SPI, VIRT_RTC_SPI, GIC_FDT_IRQ_FLAGS_LEVEL_HI])
+      .u64s('reg', [rtcBase, RTC_SIZE])
+      .strings('compatible', ['arm,pl031', 'arm,primecell']);
+  }
 
   // QEMU names the clock twice: the PL011 binding wants "uartclk" and "apb_pclk".
   root
@@ -188,6 +208,17 @@ export function virtDeviceTree(opts: VirtDtOptions): Uint8Array {
     .string('compatible', 'fixed-clock');
 
   const chosen = root.node('chosen');
+  if (opts.initrd !== undefined) {
+    const { start, end } = opts.initrd;
+    checkAddr('initrd.start', start);
+    checkAddr('initrd.end', end);
+    if (end < start)
+      throw new VgicError('INVALID_CONFIG', `initrd end ${hex(end)} is below its start ${hex(start)}`);
+    // QEMU 7.2 writes one cell when the address fits in 32 bits (dumped DTB), two otherwise.
+    const cell = (name: string, v: number) => (v < 2 ** 32 ? chosen.u32(name, v) : chosen.u64s(name, [v]));
+    cell('linux,initrd-end', end);
+    cell('linux,initrd-start', start);
+  }
   if (opts.bootargs !== undefined) chosen.string('bootargs', opts.bootargs);
   chosen.string('stdout-path', `/pl011@${hex(uartBase)}`);
 
