@@ -10,6 +10,8 @@ typedef void *(*get_cpu_fn)(uc_engine *, int);
 typedef void (*cs_fn)(void *);
 typedef void (*cs_mask_fn)(void *, int);
 typedef uint64_t (*phys_fn)(void *, uint64_t, void *);
+typedef uint64_t (*ram_addr_fn)(uc_engine *, void *);
+typedef void (*inval_fn)(uc_engine *, uint64_t, uint64_t);
 
 static get_cpu_fn p_get_cpu;
 static cs_fn p_do_interrupt;
@@ -17,6 +19,8 @@ static cs_fn p_cpu_exit;
 static cs_mask_fn p_reset_interrupt;
 static cs_mask_fn *p_interrupt_handler; /* a data symbol: QEMU's cpu_interrupt goes through it */
 static phys_fn p_phys;
+static ram_addr_fn p_ram_addr;
+static inval_fn p_invalidate;
 
 int qcpu_init(char *missing, size_t len) {
   if (p_get_cpu) return 0;
@@ -37,6 +41,8 @@ int qcpu_init(char *missing, size_t len) {
       {"cpu_reset_interrupt", (void **)&p_reset_interrupt},
       {"cpu_interrupt_handler", (void **)&p_interrupt_handler},
       {"arm_cpu_get_phys_page_attrs_debug_aarch64", (void **)&p_phys},
+      {"qemu_ram_addr_from_host_aarch64", (void **)&p_ram_addr},
+      {"tb_invalidate_phys_range_aarch64", (void **)&p_invalidate},
   };
   int bad = 0;
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -76,4 +82,10 @@ uint64_t qcpu_virt_to_phys(void *cs, uint64_t va) {
   uint64_t pa = p_phys(cs, page, &attrs);
   if (pa == (uint64_t)-1) return pa;
   return (pa & ~0xfffull) | (va & 0xfff);
+}
+
+void qcpu_invalidate_code(uc_engine *uc, void *host_page) {
+  uint64_t ra = p_ram_addr(uc, host_page);
+  if (ra == (uint64_t)-1) return; /* RAM_ADDR_INVALID: not guest RAM of this instance */
+  p_invalidate(uc, ra, ra + 4096);
 }

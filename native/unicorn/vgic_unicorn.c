@@ -47,13 +47,25 @@ enum {
   IO_EXCEPTIONS, /* synchronous exceptions QEMU entered in the last run */
   IO_CLAMP,      /* handler -> native: end this run within this many more blocks (0: no change) */
   IO_DEADLINE_US,/* JS -> native, before run: host microseconds after which the run ends (0: none) */
+  IO_TLB_FLUSHES,/* TLB flushes another CPU's broadcast maintenance caused, at the last run's start */
+  IO_TB_FLUSHES, /* translated-code flushes likewise */
+  IO_SPIN_LIMIT, /* JS -> native, before run: end the run after this many iterations of a loop of
+                    at most 4 blocks (a CPU spinning on a lock another CPU holds); 0: never */
+  IO_SPINS,      /* runs ended that way (running count) */
+  IO_CODE_PAGES, /* pages of translated code dropped for another CPU's IC IVAU (running count) */
   IO_WORDS = 32
 };
 
 enum { EXIT_MMIO_READ = 1, EXIT_MMIO_WRITE, EXIT_MRS, EXIT_MSR, EXIT_EXCEPTION, EXIT_UNMAPPED, EXIT_ESCAPED };
 
-/* Words of the array shared by a machine's CPUs: bit k asks CPU k to flush before it next runs. */
-enum { SYNC_TLB = 0, SYNC_TB, SYNC_WORDS = 2 };
+/*
+ * The array shared by a machine's CPUs. SYNC_TLB / SYNC_TB: bit k asks CPU k to flush its whole
+ * TLB / translated code before it next runs. Then per CPU k (up to SYNC_CPUS) a list of guest
+ * physical pages (PA >> 12) whose translated code it must drop (IC IVAU on another CPU); a full
+ * list becomes a whole flush.
+ */
+enum { SYNC_TLB = 0, SYNC_TB, SYNC_LISTS, SYNC_CPUS = 8, SYNC_LIST_WORDS = 32 };
+#define SYNC_WORDS (SYNC_LISTS + SYNC_CPUS * SYNC_LIST_WORDS)
 
 /* run() results. */
 enum { RUN_BUDGET = 0, RUN_STOPPED, RUN_HALTED, RUN_UC_ERROR, RUN_THROWN };
@@ -81,6 +93,10 @@ struct Cpu {
   napi_value recv;
   napi_ref ioRef;
   napi_ref ramRefs[8];
+  struct {
+    uint64_t base, len;
+    uint8_t *host;
+  } ram[8];
   uint32_t nram;
   uint32_t *io;
   uint32_t index;
@@ -92,6 +108,9 @@ struct Cpu {
   uint32_t line_applied; /* the IO_LINE value the CPU's inputs reflect */
   int running;          /* inside uc_emu_start */
   int kick_pending;     /* the inputs rose during this run: leave chained blocks (hook_block) */
+  uint64_t recent[4];   /* the last block addresses, for spin detection */
+  uint32_t spin;        /* consecutive blocks that repeat one of the last four */
+  uint32_t spin_limit;
   uint32_t *sync;       /* SYNC_* words shared by the machine's CPUs */
   napi_ref syncRef;
   struct timespec t0;   /* run start, for IO_DEADLINE_US */
@@ -108,7 +127,7 @@ struct Cpu {
 };
 
 #define MPIDR_ENC ((3u << 14) | (0u << 11) | (0u << 7) | (0u << 3) | 5u)
-/* ID_AA64PFR0_EL1; with the low 4 bits free, the block 3,0,0,4..5,x of ID registers. */
+/* ID_AA64PFR0_EL1; with the low 5 bits free, the block 3,0,0,4..7,x of ID registers. */
 #define ID_AA64PFR0_ENC ((3u << 14) | (0u << 11) | (0u << 7) | (4u << 3) | 0u)
 
 static int bit(const uint8_t *map, uint32_t i) { return (map[i >> 3] >> (i & 7)) & 1; }
@@ -271,12 +290,16 @@ static void mmio_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t v
 }
 
 /*
- * The ID registers the guest sees (ID_AA64PFR0/PFR1/ZFR0/DFR0/SMFR0_EL1, encodings 3,0,0,4..5,x):
+ * The ID registers the guest sees (ID_AA64PFR0/PFR1/ZFR0/SMFR0/DFR0/ISAR0/MMFR1_EL1, 3,0,0,4..7,x):
  * what this board can honour, as QEMU's virt without EL2/EL3 does. Unicorn's CPU has no GIC (the
  * system-register interface is vgic's: GIC = 1); its SVE state is uninitialised and every SVE
  * access traps to EL3 (hidden, so no kernel argument is needed); its PMU counters count for EL2
  * only (hidden); MTE and SME have no tag storage or state here (hidden). Nothing speculates in an
- * emulator, so CSV2 and CSV3 say so, as QEMU's `max` does (no KPTI, no branch-predictor flush).
+ * emulator, so CSV2, CSV3 and ECBHB say so, as QEMU's `max` does (no branch-predictor or
+ * branch-history mitigation). RNDR is hidden: it would seed KASLR, and on a CPU without E0PD
+ * (QEMU 5.0, Unicorn's base) KASLR forces KPTI, whose ASID switch at every kernel entry flushes
+ * QEMU's untagged TLB (measured: the boot's largest host cost). The guest's entropy then comes
+ * from its jitter source, as on CPUs without RNDR.
  */
 static int id_register(uc_engine *uc, uint32_t enc, uint64_t *v) {
   uint32_t crm = (enc >> 3) & 15, op2 = enc & 7;
@@ -298,6 +321,14 @@ static int id_register(uc_engine *uc, uint32_t enc, uint64_t *v) {
     *v &= ~(0xfull << 8);
     return 1;
   }
+  if (crm == 6 && op2 == 0) { /* ID_AA64ISAR0_EL1: RNDR [63:60] */
+    *v &= ~(0xfull << 60);
+    return 1;
+  }
+  if (crm == 7 && op2 == 1) { /* ID_AA64MMFR1_EL1: ECBHB [63:60] */
+    *v = (*v & ~(0xfull << 60)) | (1ull << 60);
+    return 1;
+  }
   return 0;
 }
 
@@ -309,7 +340,7 @@ static uint32_t sys_access(Cpu *c, uc_engine *uc, uc_arm64_reg rt, const uc_arm6
     if (rt != UC_ARM64_REG_XZR) uc_reg_write(uc, rt, &c->mpidr);
     return 1;
   }
-  if (!write && (enc & ~0xfu) == ID_AA64PFR0_ENC) {
+  if (!write && (enc & ~0x1fu) == ID_AA64PFR0_ENC) {
     uint64_t v = 0;
     if (id_register(uc, enc, &v)) {
       if (rt != UC_ARM64_REG_XZR) uc_reg_write(uc, rt, &v);
@@ -376,6 +407,25 @@ static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *use
     qcpu_set_inputs(c->cs, 0, 1);
   }
   ++c->blocks;
+  /*
+   * A loop of at most four blocks that runs long is, on a round-robin SMP board, most often a
+   * CPU waiting for another (spinlocks, csd_lock_wait, WFE loops: QEMU's WFE is only a hint):
+   * the CPU it waits for runs only once this run ends.
+   */
+  if (c->spin_limit) {
+    if (address == c->recent[0] || address == c->recent[1] || address == c->recent[2] || address == c->recent[3]) {
+      if (++c->spin >= c->spin_limit) {
+        c->spin = 0;
+        c->io[IO_SPINS]++;
+        c->stopped = 2;
+        uc_emu_stop(uc);
+        return;
+      }
+    } else {
+      c->spin = 0;
+    }
+    c->recent[c->blocks & 3] = address;
+  }
   /* The clock is read every 64 blocks (a vDSO call costs about 20 ns; a block about 5-50). */
   if (c->blocks >= c->budget || (c->deadline_ns && (c->blocks & 63) == 0 && elapsed_ns(c) >= c->deadline_ns)) {
     c->stopped = 2;
@@ -436,10 +486,29 @@ static uint32_t hook_sys(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *
   if (cp->crn == 8 && cp->crm != 7 && cp->crm != 6) {
     /* TLBI: CRm 7 and 6 are the non-shareable (local) forms; the rest are IS/OS. */
     c->sync[SYNC_TLB] |= others;
-  } else if (cp->crn == 7 && ((cp->op1 == 0 && cp->crm == 1 && cp->op2 == 0) ||
-                              (cp->op1 == 3 && cp->crm == 5 && cp->op2 == 1))) {
-    /* IC IALLUIS, IC IVAU (to the point of unification: every CPU's instruction fetch). */
+  } else if (cp->crn == 7 && cp->op1 == 0 && cp->crm == 1 && cp->op2 == 0) {
+    /* IC IALLUIS. */
     c->sync[SYNC_TB] |= others;
+  } else if (cp->crn == 7 && cp->op1 == 3 && cp->crm == 5 && cp->op2 == 1) {
+    /*
+     * IC IVAU, to the point of unification: every CPU's instruction fetch. A whole flush costs the
+     * other CPUs all their translated code (measured: most of an SMP boot's time, with Linux
+     * patching static keys), so only the page is dropped there.
+     */
+    uint64_t va = 0;
+    if (rt != UC_ARM64_REG_XZR) uc_reg_read(uc, rt, &va);
+    uint64_t pa = qcpu_virt_to_phys(c->cs, va);
+    for (uint32_t j = 0; j < SYNC_CPUS; j++) {
+      if (j == c->index) continue;
+      uint32_t *list = c->sync + SYNC_LISTS + j * SYNC_LIST_WORDS;
+      uint32_t n = list[0];
+      if (pa == (uint64_t)-1 || pa >= (1ull << 44) || n >= SYNC_LIST_WORDS - 1) {
+        c->sync[SYNC_TB] |= 1u << j;
+      } else if (n == 0 || list[n] != (uint32_t)(pa >> 12)) {
+        list[n + 1] = (uint32_t)(pa >> 12);
+        list[0] = n + 1;
+      }
+    }
   }
   return 0;
 }
@@ -559,7 +628,7 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     if (st != napi_undefined) {
       CHECK(napi_get_typedarray_info(env, argv[4], &tt, &len, &data, &ab, &off));
       if (tt != napi_uint32_array || len < SYNC_WORDS) {
-        napi_throw_type_error(env, "VGIC_NATIVE", "sync must be a Uint32Array of at least 2 words");
+        napi_throw_type_error(env, "VGIC_NATIVE", "sync must be a Uint32Array of SYNC_WORDS (258) words");
         return NULL;
       }
       c->sync = data;
@@ -640,6 +709,9 @@ static napi_value js_map_ram(napi_env env, napi_callback_info info) {
   }
   uc_err err = uc_mem_map_ptr(c->uc, base, len, UC_PROT_ALL, data);
   if (err != UC_ERR_OK) return throw_uc(env, "uc_mem_map_ptr", err);
+  c->ram[c->nram].base = base;
+  c->ram[c->nram].len = len;
+  c->ram[c->nram].host = data;
   CHECK(napi_create_reference(env, argv[2], 1, &c->ramRefs[c->nram++]));
   return NULL;
 }
@@ -703,15 +775,34 @@ static napi_value js_run(napi_env env, napi_callback_info info) {
   c->io[IO_STOP] = 0;
   c->io[IO_CLAMP] = 0;
   c->deadline_ns = (uint64_t)c->io[IO_DEADLINE_US] * 1000u;
+  c->spin_limit = c->io[IO_SPIN_LIMIT];
+  c->spin = 0;
+  memset(c->recent, 0xff, sizeof c->recent);
   clock_gettime(CLOCK_MONOTONIC, &c->t0);
   uint32_t me = 1u << (c->index & 31);
   if (c->sync && (c->sync[SYNC_TLB] & me)) {
     c->sync[SYNC_TLB] &= ~me;
     uc_ctl(c->uc, UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0));
+    c->io[IO_TLB_FLUSHES]++;
   }
   if (c->sync && (c->sync[SYNC_TB] & me)) {
     c->sync[SYNC_TB] &= ~me;
     uc_ctl(c->uc, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));
+    c->io[IO_TB_FLUSHES]++;
+    if (c->index < SYNC_CPUS) c->sync[SYNC_LISTS + c->index * SYNC_LIST_WORDS] = 0;
+  }
+  if (c->sync && c->index < SYNC_CPUS) {
+    uint32_t *list = c->sync + SYNC_LISTS + c->index * SYNC_LIST_WORDS;
+    for (uint32_t i = 1; i <= list[0] && i < SYNC_LIST_WORDS; i++) {
+      uint64_t pa = (uint64_t)list[i] << 12;
+      for (uint32_t r = 0; r < c->nram; r++) {
+        if (pa >= c->ram[r].base && pa - c->ram[r].base < c->ram[r].len) {
+          qcpu_invalidate_code(c->uc, c->ram[r].host + (pa - c->ram[r].base));
+          c->io[IO_CODE_PAGES]++;
+        }
+      }
+    }
+    list[0] = 0;
   }
   sync_line(c);
   uint64_t pc = 0;

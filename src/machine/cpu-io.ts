@@ -27,6 +27,16 @@ export const IO_EXCEPTIONS = 16;
 export const IO_CLAMP = 17;
 /** Before run(): host microseconds after which the run ends at a block boundary (0: none). */
 export const IO_DEADLINE_US = 18;
+/** Running counts (never reset): flushes of this CPU's TLB / translated code that another CPU's
+ * broadcast maintenance (TLBI ...IS, IC IALLUIS / IVAU) caused. */
+export const IO_TLB_FLUSHES = 19;
+export const IO_TB_FLUSHES = 20;
+/** Before run(): end the run after this many iterations of a loop of at most 4 blocks (0: never). */
+export const IO_SPIN_LIMIT = 21;
+/** Runs ended by IO_SPIN_LIMIT (a running count). */
+export const IO_SPINS = 22;
+/** Pages of translated code dropped because another CPU's IC IVAU named them (a running count). */
+export const IO_CODE_PAGES = 23;
 export const IO_WORDS = 32;
 
 export const EXIT_MMIO_READ = 1;
@@ -38,8 +48,11 @@ export const EXIT_UNMAPPED = 6;
 /** An exception was routed to EL2 or EL3, where nothing runs on this board: the run ends. */
 export const EXIT_ESCAPED = 7;
 
-/** Words of the array a machine's CPUs share: bit k asks CPU k to flush its TLB / translated code. */
-export const SYNC_WORDS = 2;
+/**
+ * Words of the array a machine's CPUs share (vgic_unicorn.c): masks asking CPU k to flush its TLB /
+ * translated code, then per CPU a list of pages whose code another CPU's IC IVAU invalidated.
+ */
+export const SYNC_WORDS = 2 + 8 * 32;
 
 /** run() results. */
 export const RUN_BUDGET = 0;

@@ -41,6 +41,7 @@ import {
   IO_BLOCKS_HI,
   IO_BLOCKS_LO,
   IO_CLAMP,
+  IO_CODE_PAGES,
   IO_DEADLINE_US,
   IO_ERR,
   IO_EXCEPTIONS,
@@ -51,7 +52,11 @@ import {
   IO_PC_HI,
   IO_PC_LO,
   IO_SIZE,
+  IO_SPIN_LIMIT,
+  IO_SPINS,
   IO_STOP,
+  IO_TB_FLUSHES,
+  IO_TLB_FLUSHES,
   IO_VAL_HI,
   IO_VAL_LO,
   IO_WORDS,
@@ -125,6 +130,12 @@ const VIRTUAL_TICKS_PER_BLOCK = 4;
  * about a microsecond of guest code instead of a whole slice (an IPI to a spinning CPU).
  */
 const KICK_BLOCKS = 256;
+/**
+ * Iterations of a loop of at most four blocks after which a vCPU yields to the others when one of
+ * them can run: it is most likely waiting for that one (a lock, a cross-call), which runs only
+ * when this slice ends. Legitimate long loops pay a slice switch every this many iterations.
+ */
+const SPIN_LIMIT = Number(process.env.VGIC_SPIN ?? 1000);
 /** SCTLR_EL1.M: the MMU is on (addresses are virtual). */
 const SCTLR_M = 1n;
 
@@ -215,6 +226,7 @@ export class Machine {
   private lineBuf = '';
   private startMs = 0;
   private syncExceptions = 0;
+  private idleMs = 0;
   private inputOpen = false;
   private readonly pendingInput: number[] = [];
   private readonly decoder = new TextDecoder();
@@ -391,7 +403,10 @@ export class Machine {
           this.stopWith('idle', STATUS_IDLE);
           break;
         }
-        if (waitMs > 0) await sleep(Math.min(waitMs, deadline - now, 50));
+        if (waitMs > 0) {
+          await sleep(Math.min(waitMs, deadline - now, 50));
+          this.idleMs += performance.now() - now;
+        }
       } else {
         await new Promise<void>((r) => setImmediate(r));
       }
@@ -442,6 +457,7 @@ export class Machine {
         budget = Math.min(budget, Math.ceil(ticks / VIRTUAL_TICKS_PER_BLOCK));
       else io[IO_DEADLINE_US] = Math.min(0xffffffff, Math.max(1, Math.ceil((ticks * 1e6) / CNTFRQ_HZ)));
     }
+    io[IO_SPIN_LIMIT] = this.othersRunnable(k) ? SPIN_LIMIT : 0;
     const r = this.uc.run(this.handles[k], budget);
     const blocks = io[IO_BLOCKS_LO] + io[IO_BLOCKS_HI] * 2 ** 32;
     this.blocks[k] += blocks;
@@ -452,6 +468,12 @@ export class Machine {
     } else if (r === RUN_UC_ERROR) {
       this.ucError(k);
     }
+  }
+
+  /** Whether a vCPU other than k is running (not off, not waiting in WFI). */
+  private othersRunnable(k: number): boolean {
+    for (let j = 0; j < this.smp; j++) if (j !== k && this.state[j] === CPU_RUNNING) return true;
+    return false;
   }
 
   /** Counter ticks until vCPU k's virtual timer fires (Infinity: disarmed; 0: due or firing). */
@@ -795,6 +817,11 @@ export class Machine {
       message: reportMessage(reason, this.status, this.timeLimitMs, this.fault, () => this.describeCpus()),
       fault: this.fault,
       elapsedMs: performance.now() - this.startMs,
+      idleMs: this.idleMs,
+      tlbFlushes: this.ios.map((io) => io[IO_TLB_FLUSHES]),
+      tbFlushes: this.ios.map((io) => io[IO_TB_FLUSHES]),
+      spinYields: this.ios.map((io) => io[IO_SPINS]),
+      codePages: this.ios.map((io) => io[IO_CODE_PAGES]),
       blocks: this.blocks.slice(),
       syncExceptions: this.syncExceptions,
       gic: this.gic.stats(),

@@ -37,6 +37,15 @@ export interface RunReport {
   readonly blocks: readonly number[];
   /** Synchronous exceptions delivered to the guest's vectors. */
   readonly syncExceptions: number;
+  /** Host milliseconds every vCPU spent waiting (WFI with nothing to run). */
+  readonly idleMs: number;
+  /** Per vCPU: TLB / translated-code flushes caused by other vCPUs' broadcast maintenance. */
+  readonly tlbFlushes: readonly number[];
+  readonly tbFlushes: readonly number[];
+  /** Per vCPU: slices ended because it spun in a short loop while another vCPU could run. */
+  readonly spinYields: readonly number[];
+  /** Per vCPU: pages of translated code dropped for another vCPU's IC IVAU. */
+  readonly codePages: readonly number[];
   readonly gic: VgicStats;
 }
 
