@@ -13,6 +13,7 @@
  * function takes the irq_locks it needs; none may be called with an ap_list or irq lock held.
  */
 
+import { paFromWords } from '../arch/addr.ts';
 import { VGIC_MIN_LPI } from '../arch/intid.ts';
 import {
   GICR_PENDBASER_HI_PTZ,
@@ -46,18 +47,15 @@ import { haltOwnerOf, haltVcpu, migrateFrom, resumeVcpu } from './vgic.ts';
 /** An LPI slot's flags when no ITE maps it: edge, Group 1 (LPIs are), not VALID. */
 export const LPI_FREE_FLAGS = IRQ_EDGE | IRQ_GROUP1;
 
-/** Table addresses are 48-bit here: the high word's low 16 bits hold PA bits 47:32. */
-const addr48 = (lo: number, hi: number): number => (hi & 0xffff) * 0x100000000 + lo;
-
 /** GICR_PROPBASER's table address (bits 47:12). */
 export function propbaseAddr(s: GicState): number {
-  return addr48(s.dist[D_PROPBASER_LO] & 0xfffff000, s.dist[D_PROPBASER_HI]);
+  return paFromWords(s.dist[D_PROPBASER_LO], s.dist[D_PROPBASER_HI], 0xfffff000, 0xffff);
 }
 
 /** vCPU v's GICR_PENDBASER table address (bits 47:16). */
 export function pendbaseAddr(s: GicState, v: number): number {
   const b = v * VCPU_STRIDE;
-  return addr48(s.vcpu[b + V_PENDBASER_LO] & 0xffff0000, s.vcpu[b + V_PENDBASER_HI]);
+  return paFromWords(s.vcpu[b + V_PENDBASER_LO], s.vcpu[b + V_PENDBASER_HI], 0xffff0000, 0xffff);
 }
 
 /**

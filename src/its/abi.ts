@@ -43,6 +43,7 @@ import {
   dteBits,
   dteItt,
   entry,
+  l2PageAddr,
   liveDte,
   readDte,
   setDeviceLive,
@@ -176,8 +177,8 @@ function walkDevices(s: GicState, mem: GuestMemory, k: number, colls: Int32Array
   for (let l1 = 0; l1 < bytes / 8 && l1 * perPage < 2 ** ITS_DEVBITS; l1++) {
     if (!mem.readWords(base + l1 * 8, entry)) fail(k, `level-1 device table entry ${l1} is not in RAM`);
     if ((entry[1] & ABI_L1E_HI_VALID) === 0) continue;
-    if (entry[1] & 0xf0000) fail(k, `level-1 entry ${l1} points beyond 2^48`);
-    const l2 = (entry[1] & 0xffff) * 0x100000000 + (entry[0] & 0xffff0000);
+    const l2 = l2PageAddr(entry[0], entry[1]);
+    if (l2 < 0) fail(k, `level-1 entry ${l1} points beyond 2^48`);
     if (!scanL2(l1 * perPage, l2, perPage)) return;
   }
 }

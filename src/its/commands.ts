@@ -11,6 +11,7 @@
  * Who may call: mmio/its.ts with the ITS's cmd_lock held; each command takes its_lock.
  */
 
+import { paFromWords } from '../arch/addr.ts';
 import { VGIC_MIN_LPI } from '../arch/intid.ts';
 import {
   cmdCollection,
@@ -119,7 +120,7 @@ export function processCommandsLocked(s: GicState, mem: GuestMemory, k: number):
   if (!itsEnabled(s, k) || (s.its[w + I_CBASER_HI] & GITS_CBASER_HI_VALID) === 0) return;
   const hi = s.its[w + I_CBASER_HI];
   if (hi & 0xf0000) return; // a queue above 2^48 is not RAM: every command would be a read fault
-  const base = (hi & 0xffff) * 0x100000000 + (s.its[w + I_CBASER_LO] & 0xffff0000) + 0;
+  const base = paFromWords(s.its[w + I_CBASER_LO], hi, 0xffff0000, 0xffff);
   const size = cmdQueueBytes(s, k);
   // CREADR and CWRITER are below `size` (their writes check it), so this ends within one lap.
   for (let n = 0; s.its[w + I_CWRITER] !== s.its[w + I_CREADR] && n < size / ITS_CMD_SIZE; n++) {

@@ -11,6 +11,7 @@
  * Results of reads go to module scratch (no allocation per walk).
  */
 
+import { paFromWords } from '../arch/addr.ts';
 import {
   ABI_DTE_HI_VALID,
   ABI_L1E_HI_VALID,
@@ -29,10 +30,10 @@ import { type GicState, I_BASER0_HI, I_BASER0_LO, ITS_DEVICE_WORDS, ITS_STRIDE }
 /** Scratch for 64-bit entries. */
 export const entry = new Uint32Array(2);
 
-/** A 48-bit address from a low word and a high word whose bits 19:16 (PA 51:48) must be zero. */
-function addr(lo: number, hi: number): number {
+/** A level-1 entry's 64K-aligned level-2 page (PA 47:16), or -1 if it sets PA bits 51:48. */
+export function l2PageAddr(lo: number, hi: number): number {
   if (hi & 0xf0000) return -1;
-  return (hi & 0xffff) * 0x100000000 + (lo >>> 0);
+  return paFromWords(lo, hi, 0xffff0000, 0xffff);
 }
 
 /** BASER<n>'s table address (64K-aligned), or -1. */
@@ -40,7 +41,7 @@ export function baserAddr(s: GicState, k: number, n: 0 | 1): number {
   const i = k * ITS_STRIDE + I_BASER0_LO + 2 * n;
   // With 64K pages, PA bits 51:48 sit in bits 15:12; the high word's 19:16 is Entry_Size.
   if (s.its[i] & 0xf000) return -1;
-  return (s.its[i + 1] & 0xffff) * 0x100000000 + ((s.its[i] & 0xffff0000) >>> 0);
+  return paFromWords(s.its[i], s.its[i + 1], 0xffff0000, 0xffff);
 }
 
 /** BASER<n>'s table size in bytes ((Size + 1) 64K pages). */
@@ -70,7 +71,7 @@ export function tableEntryAddr(s: GicState, mem: GuestMemory, k: number, n: 0 | 
     const l1 = Math.floor(id / perPage);
     if (l1 >= bytes / 8) return -1;
     if (!mem.readWords(base + l1 * 8, entry) || (entry[1] & ABI_L1E_HI_VALID) === 0) return -1;
-    const l2 = addr(entry[0] & 0xffff0000, entry[1]);
+    const l2 = l2PageAddr(entry[0], entry[1]);
     if (l2 < 0) return -1;
     at = l2 + (id % perPage) * ITS_DTE_SIZE;
   }
