@@ -25,7 +25,14 @@ import {
   ITS_TABLE_PAGE,
 } from '../arch/its.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
-import { type GicState, I_BASER0_HI, I_BASER0_LO, ITS_DEVICE_WORDS, ITS_STRIDE } from '../state/layout.ts';
+import {
+  type GicState,
+  I_BASER0_HI,
+  I_BASER0_LO,
+  ITS_DEVICE_WORDS,
+  ITS_DEVICES,
+  ITS_STRIDE,
+} from '../state/layout.ts';
 
 /** Scratch for 64-bit entries. */
 export const entry = new Uint32Array(2);
@@ -113,7 +120,24 @@ export function setDeviceLive(s: GicState, k: number, devid: number, live: boole
 /** Forgets every device of ITS k (reset, BASER0 made invalid): guest memory is not touched. */
 export function clearDevices(s: GicState, k: number): void {
   s.itsDevLive.fill(0, k * ITS_DEVICE_WORDS, (k + 1) * ITS_DEVICE_WORDS);
+  s.itsDevEvents.fill(0, k * ITS_DEVICES, (k + 1) * ITS_DEVICES);
 }
+
+/** The next mapped DeviceID of ITS k at or after `from`, or -1 (a walk of the device bitmap). */
+export function nextLiveDevice(s: GicState, k: number, from: number): number {
+  const base = k * ITS_DEVICE_WORDS;
+  let w = from >>> 5;
+  if (w >= ITS_DEVICE_WORDS) return -1;
+  let bits = s.itsDevLive[base + w] & (-1 << (from & 31));
+  while (bits === 0) {
+    if (++w >= ITS_DEVICE_WORDS) return -1;
+    bits = s.itsDevLive[base + w];
+  }
+  return (w << 5) | (31 - Math.clz32(bits & -bits));
+}
+
+/** itsDevEvents of (ITS k, devid): the valid ITEs its ITT holds. */
+export const devEventsAt = (k: number, devid: number): number => k * ITS_DEVICES + devid;
 
 /** The DTE address of a mapped device (its DTE read: dteItt / dteBits), or -1. */
 export function liveDte(s: GicState, mem: GuestMemory, k: number, devid: number): number {
@@ -149,13 +173,56 @@ export function writeIte(mem: GuestMemory, at: number, pintid: number, icid: num
 /** Address of ITE `eventid` in the ITT of the last DTE read. */
 export const iteAddr = (eventid: number): number => dteItt + eventid * ITS_ITE_SIZE;
 
+// ---- Scanning an ITT for its valid ITEs, with one range lookup instead of one per entry ----
+
+let scanItt = 0;
+let scanEnd = 0;
+let scanNext = 0;
+let scanView: DataView | undefined;
+
+/** Starts a scan of the 2^bits entries of the ITT at `itt` (iteScanNext gives the valid ones). */
+export function iteScanStart(mem: GuestMemory, itt: number, bits: number): void {
+  const len = 2 ** bits * ITS_ITE_SIZE;
+  const all = mem.bytesAt(itt, len);
+  scanView = all === undefined ? undefined : new DataView(all.buffer, all.byteOffset, len);
+  scanItt = itt;
+  scanEnd = 2 ** bits;
+  scanNext = 0;
+}
+
+/**
+ * The EventID of the next valid ITE (pINTID != 0) of the scan, its words in `entry`, or -1 at the
+ * end. Entries outside RAM are skipped.
+ */
+export function iteScanNext(mem: GuestMemory): number {
+  const v = scanView;
+  while (scanNext < scanEnd) {
+    const e = scanNext++;
+    let lo: number;
+    let hi: number;
+    if (v !== undefined) {
+      lo = v.getUint32(e * ITS_ITE_SIZE, true);
+      hi = v.getUint32(e * ITS_ITE_SIZE + 4, true);
+    } else {
+      if (!mem.readWords(scanItt + e * ITS_ITE_SIZE, entry)) continue;
+      lo = entry[0];
+      hi = entry[1];
+    }
+    if (lo >>> 16 !== 0 || (hi & 0xffff) !== 0) {
+      entry[0] = lo;
+      entry[1] = hi;
+      return e;
+    }
+  }
+  return -1;
+}
+
+/** Entries the current scan has read so far (its cost). */
+export const iteScanRead = (): number => scanNext;
+
 /** Zeroes the part of an ITT that is in RAM (a new mapping starts empty, whatever the memory held). */
 export function clearItt(mem: GuestMemory, itt: number, bits: number): void {
   const len = 2 ** bits * ITS_ITE_SIZE;
-  const all = mem.bytesAt(itt, len);
-  if (all !== undefined) {
-    all.fill(0);
-    return;
-  }
+  if (mem.fillZero(itt, len)) return;
   for (let at = itt; at < itt + len; at += ITS_ITE_SIZE) mem.writeWords(at, 0, 0);
 }
