@@ -19,6 +19,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { lockWord, unlockWord } from '../src/core/locks.ts';
 import { LPI_SET_NEW, lpiSetPending } from '../src/core/lpi.ts';
 import {
   GITS_TRANSLATER,
@@ -32,6 +33,7 @@ import {
 } from '../src/index.ts';
 import { MSI_DELIVERED } from '../src/its/translate.ts';
 import { Runtime } from '../src/runtime/runtime.ts';
+import { I_CACHE_GEN, I_LOCK } from '../src/state/layout.ts';
 import {
   type ChurnParams,
   K_ACKED,
@@ -71,6 +73,8 @@ interface RunConfig {
   readonly wfi: boolean;
   readonly injectorDevices?: readonly (readonly number[])[];
   readonly seed: number;
+  /** Make the translation cache's generation wrap again and again while the MSIs fly. */
+  readonly wrapGenerations?: boolean;
 }
 
 interface RunOutcome {
@@ -81,6 +85,8 @@ interface RunOutcome {
   readonly reports: { kind: string; index: number; result: Record<string, number> }[];
   /** LPI slots that still hold a pending latch after the drain (slot index, valid?). */
   readonly leftover: { lpi: number; valid: boolean }[];
+  /** Generation wraps seen while the MSIs flew (wrapGenerations). */
+  readonly wraps: number;
 }
 
 async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -120,6 +126,29 @@ function drain(gic: Vgic, nLpis: number, drained: Int32Array): number {
   return bad;
 }
 
+/** The last translation-cache generation before a wrap (its/cache.ts GEN_MAX). */
+const GEN_LAST = 0x7fff;
+
+/**
+ * Makes ITS 0's translation-cache generation wrap over and over while the MSIs fly: every ms,
+ * under its its_lock, the generation jumps to its last value, so the churn's next invalidation
+ * wraps. A jump forward is as safe as that many invalidations: no entry carries a later
+ * generation than the current one. Returns how many wraps happened.
+ */
+async function forceWraps(gic: Vgic, ms: number): Promise<number> {
+  const s = gic.state;
+  let wraps = 0;
+  const end = performance.now() + ms;
+  for (let poked = false; performance.now() < end; poked = true) {
+    lockWord(s, s.its, I_LOCK);
+    if (poked && s.its[I_CACHE_GEN] < GEN_LAST) wraps++;
+    Atomics.store(s.its, I_CACHE_GEN, GEN_LAST);
+    unlockWord(s, s.its, I_LOCK);
+    await sleep(1);
+  }
+  return wraps;
+}
+
 async function run(cfg: RunConfig): Promise<RunOutcome> {
   const gic = Vgic.create({
     vcpus: cfg.vcpus,
@@ -157,7 +186,9 @@ async function run(cfg: RunConfig): Promise<RunOutcome> {
   try {
     assert.ok(await rt.waitShared(W_SETUP, 1, PHASE_MS), 'the guest did not set the ITS up in time');
     rt.go();
-    await sleep(RUN_MS);
+    let wraps = 0;
+    if (cfg.wrapGenerations) wraps = await forceWraps(gic, Math.max(RUN_MS, 1500));
+    else await sleep(RUN_MS);
     Atomics.store(rt.shared, W_STOP_INJ, 1);
     const injReports = await within(rt.injectorsDone(), PHASE_MS, 'injectors');
     assert.equal(injReports.length, cfg.injectors, 'every injector reported');
@@ -185,7 +216,7 @@ async function run(cfg: RunConfig): Promise<RunOutcome> {
       const f = s.irqFlags[s.lpiBase + l];
       if (f & IRQ_PENDING_LATCH) leftover.push({ lpi: l, valid: (f & IRQ_VALID) !== 0 });
     }
-    return { gic, cfg, counters, drained, reports, leftover };
+    return { gic, cfg, counters, drained, reports, leftover, wraps };
   } catch (e) {
     await rt.stop(5000).catch(() => undefined);
     throw e;
@@ -379,11 +410,34 @@ const CHURN_RUNS: readonly { readonly name: string; readonly cfg: RunConfig }[] 
       seed: SEED ?? 4,
     },
   },
+  {
+    // A lock-free lookup that loads the generation while a wrap clears the cache must neither
+    // deliver an LPI nobody sent (a cleared entry's value is LPI 8192, a stable LPI here) nor lose
+    // the MSI: the per-LPI counts and the global law below would show either.
+    name: 'churn (e): as (a), with the translation-cache generation wrapping every millisecond',
+    cfg: {
+      vcpus: 4,
+      vcpuThreads: 2,
+      devices: 8,
+      stable: 4,
+      events: 8,
+      injectors: 8,
+      injectorThreads: 2,
+      mode: 'mixed',
+      wfi: false,
+      seed: SEED ?? 5,
+      wrapGenerations: true,
+    },
+  },
 ];
 
 for (const { name, cfg } of CHURN_RUNS) {
   test(name, { timeout: TEST_TIMEOUT_MS }, async (t) => {
     const o = await run(cfg);
+    if (cfg.wrapGenerations) {
+      assert.ok(o.wraps >= 5, `the generation wrapped ${o.wraps} times while the MSIs flew`);
+      t.diagnostic(`generation wraps: ${o.wraps}`);
+    }
     t.diagnostic(describe(o, check(o)));
   });
 }

@@ -321,6 +321,18 @@ describe('restoreTables: a migration answers as the source did', () => {
     assert.deepEqual(probe(migrate(src), PROBES), before);
   });
 
+  for (const ramBase of [0x80000000, 0x180000000]) {
+    test(`a migration with RAM at 0x${ramBase.toString(16)} and a two-level device table`, () => {
+      // Every table address has bit 31 set, the restored level-2 pages included.
+      const src = setup({ ramBase, indirect: true, deviceTablePages: 1 });
+      for (const id of [2, 20000]) src.its.mapL2Page(id);
+      mapMany(src);
+      const before = probe(src, PROBES);
+      assert.ok(before.includes('40/65535=3:8192'));
+      assert.deepEqual(probe(migrate(src), PROBES), before);
+    });
+  }
+
   test('map → unmap (MAPD V=0, DISCARD) → save → restore → save → restore resurrects nothing', () => {
     const src = setup({ deviceTablePages: 4 });
     const { itt } = mapMany(src);

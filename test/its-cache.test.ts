@@ -20,6 +20,9 @@ import {
   type VCpu,
   type Vgic,
 } from '../src/index.ts';
+import { cacheInvalidate } from '../src/its/cache.ts';
+import { itsInjectMsi, MSI_DELIVERED } from '../src/its/translate.ts';
+import { type GicState, I_CACHE_GEN } from '../src/state/layout.ts';
 import { lpiMachine, takeAll } from './helpers/its-machine.ts';
 
 const DEV = 2;
@@ -39,8 +42,15 @@ interface Env {
 }
 
 /** 4 vCPUs with LPIs on; collections 0..3 map to vCPUs 0..3; device 2 event 20 → LPI 8195 on vCPU 3. */
-function setup(opts: { itsCacheSize?: number; ram?: number; init?: ItsGuestOptions } = {}): Env {
-  const m = lpiMachine({ itsCacheSize: opts.itsCacheSize, ramSize: opts.ram, init: opts.init });
+function setup(
+  opts: { itsCacheSize?: number; ram?: number; init?: ItsGuestOptions; shared?: boolean } = {},
+): Env {
+  const m = lpiMachine({
+    itsCacheSize: opts.itsCacheSize,
+    ramSize: opts.ram,
+    init: opts.init,
+    shared: opts.shared,
+  });
   const itt = m.its.createDevice(DEV, 8);
   for (let c = 0; c < 4; c++) assert.ok(m.its.mapc(c, c));
   assert.ok(m.its.mapti(DEV, EVENT, LPI, ICID));
@@ -327,6 +337,48 @@ describe('cache capacity and generations', () => {
     assert.equal(take(e.cpus), '');
     assert.ok(e.its.mapti(DEV, EVENT, 8303, 1));
     twice(e, '1:8303');
+  });
+
+  test('a lookup that read the generation while a wrap cleared the cache delivers no phantom LPI', () => {
+    // The lock-free reader's view, made deterministic on one thread (an unshared state: the cache
+    // code then uses plain loads and stores, which a Proxy sees): every generation the wrapping
+    // invalidation publishes is recorded — a concurrent reader may load any of them — and after the
+    // wrap an MSI's lookup is run with each as the generation it loaded. Before the fix the wrap
+    // published 0 while the values were cleared to 0 with their keys left in place, so the reader
+    // matched the cleared entry: LPI 8192 (value 0) was delivered and the MSI's own LPI lost.
+    const e = setup({ shared: false });
+    assert.ok(e.its.mapti(DEV, 21, 8192, 0)); // LPI 8192 is mapped: a phantom would be delivered
+    const s = e.gic.state;
+    const genAt = I_CACHE_GEN; // ITS 0
+    s.its[genAt] = 0x7fff; // the next invalidation wraps
+    twice(e, `${TARGET}:${LPI}`); // cached at the last generation before the wrap
+    const published: number[] = [];
+    let held = -1;
+    const its = new Proxy(s.its, {
+      get(t, p) {
+        if (p === String(genAt) && held >= 0) {
+          const g = held;
+          held = -1; // the lookup's one load of the generation; the slow path reads the real one
+          return g;
+        }
+        const v = Reflect.get(t, p, t);
+        return typeof v === 'function' ? v.bind(t) : v;
+      },
+      set(t, p, v) {
+        if (p === String(genAt)) published.push(v);
+        return Reflect.set(t, p, v, t);
+      },
+    });
+    const reader = Object.create(s, { its: { value: its } }) as GicState;
+    cacheInvalidate(reader, 0);
+    assert.equal(s.its[genAt], 1, 'the generation wrapped');
+    assert.ok(published.length >= 1);
+    for (const g of published) {
+      held = g;
+      const r = itsInjectMsi(reader, e.gic.memory, 0, DEV, EVENT);
+      assert.equal(r, MSI_DELIVERED, `generation ${g} loaded during the wrap`);
+      assert.equal(take(e.cpus), `${TARGET}:${LPI}`, `generation ${g} loaded during the wrap`);
+    }
   });
 });
 

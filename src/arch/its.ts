@@ -6,6 +6,7 @@
  * Pure data and pure field extractors: no state, callable from anywhere.
  */
 
+import { paFromWords } from './addr.ts';
 import { IMPLEMENTER_ARM, PRODUCT_ID_KVM } from './gicv3.ts';
 
 // ---- GITS_* register offsets (§12.19). The ITS is two 64K frames: control, then translation. ----
@@ -141,7 +142,7 @@ export const cmdTargetAddr = (w: Uint32Array): number => (w[4] >>> 16) + (w[5] &
 /** RDbase2 of MOVALL (DW3 51:16). */
 export const cmdTargetAddr2 = (w: Uint32Array): number => (w[6] >>> 16) + (w[7] & 0xfffff) * 0x10000;
 /** MAPD ITT_addr (DW2 51:8), a 256-byte-aligned guest physical address. */
-export const cmdIttAddr = (w: Uint32Array): number => (w[4] & 0xffffff00) + (w[5] & 0xfffff) * 0x100000000;
+export const cmdIttAddr = (w: Uint32Array): number => paFromWords(w[4], w[5], 0xffffff00);
 
 // ---- E_ITS_* error conditions (Linux include/linux/irqchip/arm-gic-v3.h) ----
 export const E_ITS_MOVI_UNMAPPED_INTERRUPT = 0x010107;

@@ -166,6 +166,14 @@ export function unlockWord(s: { readonly shared: boolean }, words: Int32Array, i
   else words[i] = 0;
 }
 
+/** Takes such a word only if it is free (never waits). */
+export function tryLockWord(s: { readonly shared: boolean }, words: Int32Array, i: number): boolean {
+  if (s.shared) return Atomics.compareExchange(words, i, 0, ownerId) === 0;
+  if (words[i] !== 0) return false;
+  words[i] = ownerId;
+  return true;
+}
+
 function plainLock(words: Int32Array, i: number): void {
   if (words[i] !== 0) throw new LockRecursionError(`lock word ${i} is already held in an unshared state`);
   words[i] = ownerId;

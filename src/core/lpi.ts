@@ -13,6 +13,7 @@
  * function takes the irq_locks it needs; none may be called with an ap_list or irq lock held.
  */
 
+import { paFromWords } from '../arch/addr.ts';
 import { VGIC_MIN_LPI } from '../arch/intid.ts';
 import {
   GICR_PENDBASER_HI_PTZ,
@@ -46,18 +47,15 @@ import { haltOwnerOf, haltVcpu, migrateFrom, resumeVcpu } from './vgic.ts';
 /** An LPI slot's flags when no ITE maps it: edge, Group 1 (LPIs are), not VALID. */
 export const LPI_FREE_FLAGS = IRQ_EDGE | IRQ_GROUP1;
 
-/** Table addresses are 48-bit here: the high word's low 16 bits hold PA bits 47:32. */
-const addr48 = (lo: number, hi: number): number => (hi & 0xffff) * 0x100000000 + lo;
-
 /** GICR_PROPBASER's table address (bits 47:12). */
 export function propbaseAddr(s: GicState): number {
-  return addr48(s.dist[D_PROPBASER_LO] & 0xfffff000, s.dist[D_PROPBASER_HI]);
+  return paFromWords(s.dist[D_PROPBASER_LO], s.dist[D_PROPBASER_HI], 0xfffff000, 0xffff);
 }
 
 /** vCPU v's GICR_PENDBASER table address (bits 47:16). */
 export function pendbaseAddr(s: GicState, v: number): number {
   const b = v * VCPU_STRIDE;
-  return addr48(s.vcpu[b + V_PENDBASER_LO] & 0xffff0000, s.vcpu[b + V_PENDBASER_HI]);
+  return paFromWords(s.vcpu[b + V_PENDBASER_LO], s.vcpu[b + V_PENDBASER_HI], 0xffff0000, 0xffff);
 }
 
 /**
@@ -92,11 +90,49 @@ export function updateLpiConfig(s: GicState, mem: GuestMemory, slot: number): vo
   queueIrqUnlock(s, slot);
 }
 
-/** INVALL / GICR_INVALLR: re-read the configuration of every mapped LPI that targets vCPU v. */
-export function invallLpis(s: GicState, mem: GuestMemory, v: number): void {
-  for (let i = 0; i < s.nLpis; i++) {
-    if (s.irqLpiRef[i] !== 0 && s.irqTarget[s.lpiBase + i] === v) updateLpiConfig(s, mem, s.lpiBase + i);
+/**
+ * Marks LPI index i (intid - 8192) mapped or not. Commands of different ITSes run concurrently,
+ * each under its own its_lock, and share the bitmap words: atomic read-modify-writes.
+ */
+function markMapped(s: GicState, i: number, mapped: boolean): void {
+  const w = i >>> 5;
+  const bit = 1 << (i & 31);
+  if (s.shared) {
+    if (mapped) Atomics.or(s.lpiMapped, w, bit);
+    else Atomics.and(s.lpiMapped, w, ~bit);
+  } else if (mapped) s.lpiMapped[w] |= bit;
+  else s.lpiMapped[w] &= ~bit;
+}
+
+/**
+ * The next mapped LPI index at or after `from`, or -1: walks the lpiMapped bitmap, so visiting every
+ * mapped LPI costs nLpis / 32 word reads plus one step per mapped LPI.
+ */
+export function nextMappedLpi(s: GicState, from: number): number {
+  const m = s.lpiMapped;
+  let w = from >>> 5;
+  if (w >= m.length) return -1;
+  let bits = m[w] & (-1 << (from & 31));
+  while (bits === 0) {
+    if (++w >= m.length) return -1;
+    bits = m[w];
   }
+  return (w << 5) | (31 - Math.clz32(bits & -bits));
+}
+
+/**
+ * INVALL / GICR_INVALLR: re-read the configuration of every mapped LPI that targets vCPU v.
+ * Returns how many LPIs it refreshed (the work done).
+ */
+export function invallLpis(s: GicState, mem: GuestMemory, v: number): number {
+  let n = 0;
+  for (let i = nextMappedLpi(s, 0); i >= 0; i = nextMappedLpi(s, i + 1)) {
+    if (s.irqLpiRef[i] !== 0 && s.irqTarget[s.lpiBase + i] === v) {
+      updateLpiConfig(s, mem, s.lpiBase + i);
+      n++;
+    }
+  }
+  return n;
 }
 
 /**
@@ -140,6 +176,7 @@ export function lpiMap(
   s.irqLpiRef[i]++;
   s.itsLpiRef[k * s.nLpis + i]++;
   if (first) {
+    markMapped(s, i, true);
     lockIrq(s, slot);
     s.irqFlags[slot] = LPI_FREE_FLAGS | IRQ_VALID;
     s.irqRouter[slot] = router;
@@ -167,7 +204,7 @@ export function lpiUnmap(s: GicState, k: number, slot: number): void {
 
 /** ITS k's device table is gone (BASER0.Valid cleared, ITS reset): drop every reference it held. */
 export function lpiDropIts(s: GicState, k: number): void {
-  for (let i = 0; i < s.nLpis; i++) {
+  for (let i = nextMappedLpi(s, 0); i >= 0; i = nextMappedLpi(s, i + 1)) {
     const r = s.itsLpiRef[k * s.nLpis + i];
     if (r === 0) continue;
     s.itsLpiRef[k * s.nLpis + i] = 0;
@@ -183,6 +220,7 @@ function countDropped(s: GicState): void {
 }
 
 function lpiFree(s: GicState, slot: number): void {
+  markMapped(s, slot - s.lpiBase, false);
   // Invalid first: from here no MSI (cache hit or not) can make it pending again (lpiSetPending
   // checks VALID under the irq_lock), so the halt below sees every LR that can hold it. Halting
   // first would leave a window where an MSI queues it and a flush puts it in an LR unseen.
@@ -325,7 +363,8 @@ export function savePendingTables(s: GicState, mem: GuestMemory): void {
 
 function writeBackPending(s: GicState, mem: GuestMemory, v: number, consume: boolean, clear = true): void {
   const base = pendbaseAddr(s, v);
-  for (let i = 0; i < s.nLpis; i++) {
+  // Only a mapped LPI has a latch: lpiFree drops it.
+  for (let i = nextMappedLpi(s, 0); i >= 0; i = nextMappedLpi(s, i + 1)) {
     const slot = s.lpiBase + i;
     if (s.irqTarget[slot] !== v) continue;
     const pending = (s.irqFlags[slot] & IRQ_PENDING_LATCH) !== 0;

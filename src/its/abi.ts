@@ -29,7 +29,7 @@ import {
   ITS_ITE_SIZE,
   ITS_TABLE_PAGE,
 } from '../arch/its.ts';
-import { lpiMap } from '../core/lpi.ts';
+import { lpiMap, nextMappedLpi } from '../core/lpi.ts';
 import { VgicError } from '../device/errors.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import { type GicState, I_BASER0_HI, ITS_COLLECTIONS, ITS_STRIDE } from '../state/layout.ts';
@@ -39,12 +39,16 @@ import {
   baserBytes,
   baserValid,
   clearDevices,
+  devEventsAt,
   deviceLive,
   dteBits,
   dteItt,
   entry,
+  iteScanNext,
+  iteScanStart,
+  l2PageAddr,
   liveDte,
-  readDte,
+  nextLiveDevice,
   setDeviceLive,
   tableEntryAddr,
   writeDte,
@@ -56,49 +60,68 @@ const fail = (k: number, what: string): never => {
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
-/** The valid devices of ITS k in DeviceID order, with their DTE addresses. */
-function liveDevices(s: GicState, mem: GuestMemory, k: number): { ids: number[]; at: number[] } {
-  const ids: number[] = [];
-  const at: number[] = [];
-  if (!baserValid(s, k, 0)) return { ids, at };
-  for (let id = 0; id < 2 ** ITS_DEVBITS; id++) {
-    const a = liveDte(s, mem, k, id);
-    if (a >= 0) {
-      ids.push(id);
-      at.push(a);
+/** DTE address of the device nextSavedDevice found. */
+let savedAt = 0;
+
+/** The first mapped device of ITS k at or after `from` whose DTE reads valid (savedAt, dteItt, dteBits set), or -1. */
+function nextSavedDevice(s: GicState, mem: GuestMemory, k: number, from: number): number {
+  for (let id = nextLiveDevice(s, k, from); id >= 0; id = nextLiveDevice(s, k, id + 1)) {
+    const at = liveDte(s, mem, k, id);
+    if (at >= 0) {
+      savedAt = at;
+      return id;
     }
   }
-  return { ids, at };
+  return -1;
 }
 
-/** vgic_its_save_tables_v0: write ITS k's state into its tables in guest memory. */
+/**
+ * vgic_its_save_tables_v0: write ITS k's state into its tables in guest memory. The cost follows
+ * what is mapped: the device bitmap gives the devices, and an ITT is read only until its device's
+ * count of ITEs is met (nothing of a device that maps no event).
+ */
 export function saveTablesLocked(s: GicState, mem: GuestMemory, k: number): void {
   const used = new Uint8Array(ITS_COLLECTIONS);
-  const { ids, at } = liveDevices(s, mem, k);
-  for (let d = 0; d < ids.length; d++) {
-    readDte(mem, at[d]);
+  let id = baserValid(s, k, 0) ? nextSavedDevice(s, mem, k, 0) : -1;
+  while (id >= 0) {
+    const at = savedAt;
     const itt = dteItt;
     const bits = dteBits;
-    // ITT first, each ITE's next pointing at the following valid one.
-    let prev = -1;
-    let prevLo = 0;
-    let prevHi = 0;
-    for (let e = 0; e < 2 ** bits; e++) {
-      if (!mem.readWords(itt + e * ITS_ITE_SIZE, entry)) continue;
-      const pintid = ((entry[0] >>> 16) | ((entry[1] & 0xffff) << 16)) >>> 0;
-      if (pintid === 0) continue;
-      used[entry[0] & 0xffff] = 1;
-      if (prev >= 0)
-        writeIteNext(mem, itt + prev * ITS_ITE_SIZE, prevLo, prevHi, Math.min(e - prev, ABI_ITE_NEXT_MAX));
-      prev = e;
-      prevLo = entry[0];
-      prevHi = entry[1];
-    }
-    if (prev >= 0) writeIteNext(mem, itt + prev * ITS_ITE_SIZE, prevLo, prevHi, 0);
-    const next = d + 1 < ids.length ? Math.min(ids[d + 1] - ids[d], ABI_DTE_NEXT_MAX) : 0;
-    if (!writeDte(mem, at[d], itt, bits, next)) fail(k, `DTE of device ${ids[d]} is not in RAM`);
+    saveItt(s, mem, k, id, itt, bits, used);
+    const nextId = nextSavedDevice(s, mem, k, id + 1);
+    const next = nextId >= 0 ? Math.min(nextId - id, ABI_DTE_NEXT_MAX) : 0;
+    if (!writeDte(mem, at, itt, bits, next)) fail(k, `DTE of device ${id} is not in RAM`);
+    id = nextId;
   }
   saveCollections(s, mem, k, used);
+}
+
+/** A device's ITEs, each one's next pointing at the following valid one (the ITT before its DTE). */
+function saveItt(
+  s: GicState,
+  mem: GuestMemory,
+  k: number,
+  devid: number,
+  itt: number,
+  bits: number,
+  used: Uint8Array,
+): void {
+  let left = s.itsDevEvents[devEventsAt(k, devid)];
+  if (left <= 0) return;
+  let prev = -1;
+  let prevLo = 0;
+  let prevHi = 0;
+  iteScanStart(mem, itt, bits);
+  for (let e = iteScanNext(mem); e >= 0; e = iteScanNext(mem)) {
+    used[entry[0] & 0xffff] = 1;
+    if (prev >= 0)
+      writeIteNext(mem, itt + prev * ITS_ITE_SIZE, prevLo, prevHi, Math.min(e - prev, ABI_ITE_NEXT_MAX));
+    prev = e;
+    prevLo = entry[0];
+    prevHi = entry[1];
+    if (--left === 0) break;
+  }
+  if (prev >= 0) writeIteNext(mem, itt + prev * ITS_ITE_SIZE, prevLo, prevHi, 0);
 }
 
 function writeIteNext(mem: GuestMemory, at: number, lo: number, hi: number, next: number): void {
@@ -133,22 +156,33 @@ function deviceLiveOrStale(s: GicState, mem: GuestMemory, k: number, id: number)
   return at >= 0 && mem.readWords(at, entry) && (entry[1] & 0x80000000) !== 0 ? at : -1;
 }
 
-/** What a walk of the device chain meets. */
-interface Walk {
-  /** Called for each device on the DTE chain, then each ITE on its ITT chain. */
-  device(id: number, dteAt: number, itt: number, bits: number): void;
-  ite(eventid: number, pintid: number, icid: number): void;
-}
+/**
+ * The device chain as restore reads it: at most 2^16 devices (DeviceIDs strictly increase along the
+ * chain), in fixed-size arrays, so restore holds no memory that grows with the guest's tables.
+ */
+const MAX_DEVICES = 2 ** ITS_DEVBITS;
+let chainIds = new Int32Array(0);
+let chainDte = new Float64Array(0);
+let chainItt = new Float64Array(0);
+let chainBits = new Uint8Array(0);
+let chainLen = 0;
 
-/** Follows the rev-0 chains of ITS k's device table, validating every entry met. */
-function walkDevices(s: GicState, mem: GuestMemory, k: number, colls: Int32Array, w: Walk): void {
+/** Reads the rev-0 DTE chain of ITS k's device table into the chain arrays, checking each DTE. */
+function readDeviceChain(s: GicState, mem: GuestMemory, k: number): void {
+  if (chainIds.length === 0) {
+    chainIds = new Int32Array(MAX_DEVICES);
+    chainDte = new Float64Array(MAX_DEVICES);
+    chainItt = new Float64Array(MAX_DEVICES);
+    chainBits = new Uint8Array(MAX_DEVICES);
+  }
+  chainLen = 0;
   if (!baserValid(s, k, 0)) return;
   const base = baserAddr(s, k, 0);
   const bytes = baserBytes(s, k, 0);
   if (base < 0) fail(k, 'the device table address is beyond 2^48');
   const scanL2 = (start: number, tableAt: number, entries: number): boolean => {
     let i = 0;
-    while (i < entries && start + i < 2 ** ITS_DEVBITS) {
+    while (i < entries && start + i < MAX_DEVICES) {
       const at = tableAt + i * ITS_DTE_SIZE;
       if (!mem.readWords(at, entry)) fail(k, `device table entry at ${hex(at)} is not in RAM`);
       if ((entry[1] & 0x80000000) === 0) {
@@ -157,12 +191,14 @@ function walkDevices(s: GicState, mem: GuestMemory, k: number, colls: Int32Array
       }
       const next = (entry[1] >>> 17) & ABI_DTE_NEXT_MAX;
       const bits = (entry[0] & 0x1f) + 1;
-      const itt = ((entry[0] >>> 5) + (entry[1] & 0x1ffff) * 2 ** 27) * 256;
       const id = start + i;
       if (bits > ITS_EVENT_IDBITS)
         fail(k, `device ${id} has ${bits} EventID bits (at most ${ITS_EVENT_IDBITS})`);
-      w.device(id, at, itt, bits);
-      walkItt(s, mem, k, colls, id, itt, bits, w);
+      chainIds[chainLen] = id;
+      chainDte[chainLen] = at;
+      chainItt[chainLen] = ((entry[0] >>> 5) + (entry[1] & 0x1ffff) * 2 ** 27) * 256;
+      chainBits[chainLen] = bits;
+      chainLen++;
       if (next === 0) return false;
       i += next;
     }
@@ -173,27 +209,67 @@ function walkDevices(s: GicState, mem: GuestMemory, k: number, colls: Int32Array
     return;
   }
   const perPage = ITS_TABLE_PAGE / ITS_DTE_SIZE;
-  for (let l1 = 0; l1 < bytes / 8 && l1 * perPage < 2 ** ITS_DEVBITS; l1++) {
+  for (let l1 = 0; l1 < bytes / 8 && l1 * perPage < MAX_DEVICES; l1++) {
     if (!mem.readWords(base + l1 * 8, entry)) fail(k, `level-1 device table entry ${l1} is not in RAM`);
     if ((entry[1] & ABI_L1E_HI_VALID) === 0) continue;
-    if (entry[1] & 0xf0000) fail(k, `level-1 entry ${l1} points beyond 2^48`);
-    const l2 = (entry[1] & 0xffff) * 0x100000000 + (entry[0] & 0xffff0000);
+    const l2 = l2PageAddr(entry[0], entry[1]);
+    if (l2 < 0) fail(k, `level-1 entry ${l1} points beyond 2^48`);
     if (!scanL2(l1 * perPage, l2, perPage)) return;
   }
 }
 
+/**
+ * Two devices whose ITTs overlap cannot be restored: each ITE would belong to both (KVM's save
+ * would have written both devices' ITEs into the same memory), and walking one shared ITT once per
+ * device is what let 700 DTEs naming one full 16-bit ITT gather 46 million entries.
+ */
+function checkIttsDisjoint(k: number): void {
+  if (chainLen < 2) return;
+  const order = new Int32Array(chainLen);
+  for (let d = 0; d < chainLen; d++) order[d] = d;
+  order.sort((a, b) => chainItt[a] - chainItt[b]);
+  for (let j = 1; j < chainLen; j++) {
+    const a = order[j - 1];
+    const b = order[j];
+    if (chainItt[a] + 2 ** chainBits[a] * ITS_ITE_SIZE > chainItt[b]) {
+      fail(
+        k,
+        `devices ${chainIds[a]} and ${chainIds[b]} have overlapping ITTs (${hex(chainItt[a])}, ${hex(chainItt[b])})`,
+      );
+    }
+  }
+}
+
+/** Zeroes the entries [from, to) of an ITT that are in RAM and not zero already. */
+function clearItes(mem: GuestMemory, itt: number, from: number, to: number): void {
+  if (from >= to) return;
+  if (mem.fillZero(itt + from * ITS_ITE_SIZE, (to - from) * ITS_ITE_SIZE)) return;
+  for (let e = from; e < to; e++) {
+    const at = itt + e * ITS_ITE_SIZE;
+    if (mem.readWords(at, entry) && (entry[0] | entry[1]) !== 0) mem.writeWords(at, 0, 0);
+  }
+}
+
+/**
+ * Follows device d's ITT chain, checking every ITE. With `apply`, also makes the state hold them:
+ * each ITE maps its LPI and loses its next field (live entries carry none), the entries the chain
+ * skips are cleared (they are not part of the restored state), and the device's count is set.
+ */
 function walkItt(
   s: GicState,
   mem: GuestMemory,
   k: number,
   colls: Int32Array,
-  devid: number,
-  itt: number,
-  bits: number,
-  w: Walk,
+  d: number,
+  apply: boolean,
 ): void {
+  const devid = chainIds[d];
+  const itt = chainItt[d];
+  const n = 2 ** chainBits[d];
+  let count = 0;
   let e = 0;
-  while (e < 2 ** bits) {
+  let cleared = 0;
+  while (e < n) {
     const at = itt + e * ITS_ITE_SIZE;
     if (!mem.readWords(at, entry)) fail(k, `ITE ${e} of device ${devid} at ${hex(at)} is not in RAM`);
     const pintid = ((entry[0] >>> 16) | ((entry[1] & 0xffff) << 16)) >>> 0;
@@ -207,19 +283,33 @@ function walkItt(
       fail(k, `ITE ${e} of device ${devid} maps INTID ${pintid}, not an LPI below ${VGIC_MIN_LPI + s.nLpis}`);
     }
     if (colls[icid] === -2) fail(k, `ITE ${e} of device ${devid} names collection ${icid}, which has no CTE`);
-    w.ite(e, pintid, icid);
-    if (next === 0) return;
+    if (apply) {
+      clearItes(mem, itt, cleared, e);
+      mem.writeWords(at, entry[0], entry[1] & 0xffff);
+      cleared = e + 1;
+      lpiMap(s, mem, k, s.lpiSlot(pintid), s.itsColl[k * ITS_COLLECTIONS + icid], (k << 16) | icid);
+    }
+    count++;
+    if (next === 0) break;
     e += next;
+  }
+  if (apply) {
+    clearItes(mem, itt, cleared, n);
+    s.itsDevEvents[devEventsAt(k, devid)] = count;
   }
 }
 
-/** vgic_its_restore_tables_v0: ITS k's state from its tables (collections, then devices). */
+/**
+ * vgic_its_restore_tables_v0: ITS k's state from its tables (collections, then devices). Streaming:
+ * the chains are read twice (check, then apply), never gathered, so memory stays fixed and time
+ * follows the size of the chains the tables hold.
+ */
 export function restoreTablesLocked(s: GicState, mem: GuestMemory, k: number): void {
   for (let i = 0; i < ITS_COLLECTIONS; i++) {
     if (s.itsColl[k * ITS_COLLECTIONS + i] >= 0)
       fail(k, `collection ${i} is mapped: restore needs a reset ITS`);
   }
-  for (let i = 0; i < s.nLpis; i++) {
+  for (let i = nextMappedLpi(s, 0); i >= 0; i = nextMappedLpi(s, i + 1)) {
     if (s.itsLpiRef[k * s.nLpis + i] !== 0) {
       fail(k, `LPI ${VGIC_MIN_LPI + i} is mapped by this ITS: restore needs a reset ITS`);
     }
@@ -243,22 +333,12 @@ export function restoreTablesLocked(s: GicState, mem: GuestMemory, k: number): v
       colls[icid] = rd === ABI_CTE_NOT_MAPPED ? -1 : rd;
     }
   }
-  const dtes: number[] = [];
-  const devIds: number[] = [];
-  const itts: number[] = [];
-  const mapped: number[] = [];
-  walkDevices(s, mem, k, colls, {
-    device: (id, at, itt, bits) => {
-      devIds.push(id);
-      dtes.push(at);
-      itts.push(itt, bits, mapped.length);
-    },
-    ite: (e, pintid, icid) => mapped.push(e, pintid, icid),
-  });
-  // Phase 2: apply. The device list is exactly the chain's devices; ITEs off the ITT chains are
-  // not part of the restored state: clear them.
+  readDeviceChain(s, mem, k);
+  checkIttsDisjoint(k);
+  for (let d = 0; d < chainLen; d++) walkItt(s, mem, k, colls, d, false);
+  // Phase 2: apply. The device list is exactly the chain's devices.
   clearDevices(s, k);
-  for (const id of devIds) setDeviceLive(s, k, id, true);
+  for (let d = 0; d < chainLen; d++) setDeviceLive(s, k, chainIds[d], true);
   if (baserValid(s, k, 0)) {
     for (let id = 0; id < 2 ** ITS_DEVBITS; id++) {
       const at = deviceLiveOrStale(s, mem, k, id);
@@ -267,26 +347,9 @@ export function restoreTablesLocked(s: GicState, mem: GuestMemory, k: number): v
   }
   for (let i = 0; i < ITS_COLLECTIONS; i++)
     s.itsColl[k * ITS_COLLECTIONS + i] = colls[i] >= 0 ? colls[i] : -1;
-  for (let d = 0; d < dtes.length; d++) {
-    const itt = itts[3 * d];
-    const bits = itts[3 * d + 1];
-    const from = itts[3 * d + 2];
-    const to = d + 1 < dtes.length ? itts[3 * (d + 1) + 2] : mapped.length;
-    const keep = new Uint8Array(2 ** bits);
-    for (let j = from; j < to; j += 3) keep[mapped[j]] = 1;
-    for (let e = 0; e < 2 ** bits; e++) {
-      const at = itt + e * ITS_ITE_SIZE;
-      if (keep[e] === 0) {
-        if (mem.readWords(at, entry) && (entry[0] | entry[1]) !== 0) mem.writeWords(at, 0, 0);
-      } else if (mem.readWords(at, entry)) {
-        mem.writeWords(at, entry[0], entry[1] & 0xffff); // live entries carry no next
-      }
-    }
-    writeDte(mem, dtes[d], itt, bits, 0);
-    for (let j = from; j < to; j += 3) {
-      const icid = mapped[j + 2];
-      lpiMap(s, mem, k, s.lpiSlot(mapped[j + 1]), s.itsColl[k * ITS_COLLECTIONS + icid], (k << 16) | icid);
-    }
+  for (let d = 0; d < chainLen; d++) {
+    walkItt(s, mem, k, colls, d, true);
+    writeDte(mem, chainDte[d], chainItt[d], chainBits[d], 0);
   }
   cacheInvalidateLocked(s, k);
 }

@@ -14,8 +14,12 @@
  * exceeds the cache by one, which is what cost KVM's old LRU 4911x in seed 001's measurements).
  * One device's events never collide with each other while they fit.
  *
- * Invalidation bumps the ITS's generation (one store invalidates every entry); on wrap-around
- * the values are cleared first, so a stale entry can never come back.
+ * Invalidation bumps the ITS's generation (one store invalidates every entry). On wrap-around the
+ * values are cleared before generation 1 is used again, so a stale entry can never come back. A
+ * cleared value (0) must match no generation a reader can hold, so 0 is never published: while
+ * the values are cleared the generation is GEN_NONE, which no value can carry (they hold 15 bits
+ * of it). A reader that read 0 mid-wrap would have matched every cleared entry whose key was
+ * left behind, and delivered LPI 8192 instead of its own translation.
  *
  * Readers take no lock: they load value, key, value again, and accept only if the value carries
  * the current generation and did not change across the key load. Writers hold the ITS's its_lock,
@@ -33,6 +37,8 @@ import { type GicState, I_CACHE_GEN, I_LOCK, ITS_STRIDE } from '../state/layout.
 import { globalCacheInvalidate } from './global-cache.ts';
 
 const GEN_MAX = 0x7fff;
+/** Published while a wrap clears the values: a hit needs value >>> 16 === generation, never true. */
+const GEN_NONE = 0x10000;
 
 /** Index of a key's entry (before the ITS's offset). */
 function cacheIndex(devid: number, eventid: number, mask: number): number {
@@ -94,9 +100,9 @@ export function cacheInvalidateLocked(s: GicState, k: number): void {
   const g = k * ITS_STRIDE + I_CACHE_GEN;
   let next = s.its[g] + 1;
   if (next > GEN_MAX) {
-    // Generation 0 matches no entry while the values are cleared; fills wait on the its_lock.
-    if (s.shared) Atomics.store(s.its, g, 0);
-    else s.its[g] = 0;
+    // Fills wait on the its_lock; lookups miss until generation 1 is published below.
+    if (s.shared) Atomics.store(s.its, g, GEN_NONE);
+    else s.its[g] = GEN_NONE;
     const from = k * s.itsCacheSize * 2;
     for (let e = from + 1; e < from + s.itsCacheSize * 2; e += 2) s.itsCache[e] = 0;
     next = 1;

@@ -6,11 +6,22 @@
  * A command that fails is skipped and the queue goes on (KVM and QEMU: CREADR advances, never
  * Stalled); each failure is counted per E_ITS code in the ITS's words. Unknown and GICv4 opcodes
  * are ignored (counted). A command that cannot be read from guest memory is skipped (§6.3.2).
- * The queue is processed synchronously in the CWRITER (or GITS_CTLR) write, at most one pass.
+ *
+ * The queue is processed in the CWRITER (or GITS_CTLR) write, but one guest access does at most
+ * WORK_BUDGET units of work (a unit is one table entry or LPI visited; each command costs at
+ * least CMD_COST): a full queue of the costliest commands would otherwise stall the vCPU, with the
+ * ITS locks held, for tens of seconds. What is left stays between CREADR and CWRITER and goes on
+ * at the next GITS_CREADR or GITS_CTLR read by the guest (and the next CWRITER/CTLR write), so a
+ * guest polling CREADR for completion — every driver does: Linux's
+ * its_wait_for_range_completion, kvm-unit-tests, the guest libraries here — sees it progress on
+ * every poll, and each poll costs at most one budget. KVM and QEMU run the whole queue in the
+ * write. At least one command runs per pass, and every command's own cost is bounded by what is
+ * mapped (per-device ITE counts, the mapped-LPI bitmap), at most 2^16 ITEs for one device.
  *
  * Who may call: mmio/its.ts with the ITS's cmd_lock held; each command takes its_lock.
  */
 
+import { paFromWords } from '../arch/addr.ts';
 import { VGIC_MIN_LPI } from '../arch/intid.ts';
 import {
   cmdCollection,
@@ -65,6 +76,7 @@ import {
   lpiRetarget,
   lpiSetPending,
   lpiUnmap,
+  nextMappedLpi,
   updateLpiConfig,
 } from '../core/lpi.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
@@ -86,11 +98,15 @@ import {
 import { cacheInvalidateLocked } from './cache.ts';
 import {
   clearItt,
+  devEventsAt,
   dteBits,
   dteItt,
   entry,
   iteIcid,
   itePintid,
+  iteScanNext,
+  iteScanRead,
+  iteScanStart,
   liveDte,
   readIte,
   setDeviceLive,
@@ -101,6 +117,16 @@ import {
 import { findIteLocked, itsEnabled, RESOLVE_BUSY, resolveLpiLocked } from './translate.ts';
 
 const OK = 0;
+
+/**
+ * The work one guest access may do in the queue. A unit is about 15 ns here (a 2-core EPYC VM):
+ * a word of the mapped-LPI bitmap or 8 ITEs scanned; a command, or an LPI whose state a command
+ * changes (locks, queueing, a property read), costs CMD_COST. Measured: test/its-bounds.test.ts.
+ */
+export const WORK_BUDGET = 1 << 15;
+const CMD_COST = 64;
+/** Work done by the command being run, beyond CMD_COST. */
+let work = 0;
 
 /** The command being processed, as 8 little-endian words. */
 const cmd = new Uint32Array(8);
@@ -119,10 +145,16 @@ export function processCommandsLocked(s: GicState, mem: GuestMemory, k: number):
   if (!itsEnabled(s, k) || (s.its[w + I_CBASER_HI] & GITS_CBASER_HI_VALID) === 0) return;
   const hi = s.its[w + I_CBASER_HI];
   if (hi & 0xf0000) return; // a queue above 2^48 is not RAM: every command would be a read fault
-  const base = (hi & 0xffff) * 0x100000000 + (s.its[w + I_CBASER_LO] & 0xffff0000) + 0;
+  const base = paFromWords(s.its[w + I_CBASER_LO], hi, 0xffff0000, 0xffff);
   const size = cmdQueueBytes(s, k);
   // CREADR and CWRITER are below `size` (their writes check it), so this ends within one lap.
-  for (let n = 0; s.its[w + I_CWRITER] !== s.its[w + I_CREADR] && n < size / ITS_CMD_SIZE; n++) {
+  let spent = 0;
+  for (
+    let n = 0;
+    s.its[w + I_CWRITER] !== s.its[w + I_CREADR] && n < size / ITS_CMD_SIZE && spent < WORK_BUDGET;
+    n++
+  ) {
+    work = CMD_COST;
     const at = base + s.its[w + I_CREADR];
     let ok = true;
     for (let j = 0; j < 4 && ok; j++) {
@@ -134,6 +166,7 @@ export function processCommandsLocked(s: GicState, mem: GuestMemory, k: number):
     else s.its[w + I_CMD_READ_FAULT]++;
     const next = s.its[w + I_CREADR] + ITS_CMD_SIZE;
     s.its[w + I_CREADR] = next >= size ? 0 : next;
+    spent += work;
   }
 }
 
@@ -185,7 +218,7 @@ function runCommandLocked(s: GicState, mem: GuestMemory, k: number): number {
     case GITS_CMD_INVALL: {
       const target = s.itsColl[k * ITS_COLLECTIONS + cmdCollection(cmd)];
       if (target < 0) return E_ITS_INVALL_UNMAPPED_COLLECTION;
-      invallLpis(s, mem, target);
+      work += s.lpiMapped.length + invallLpis(s, mem, target) * CMD_COST;
       return OK;
     }
     case GITS_CMD_MOVALL:
@@ -199,14 +232,30 @@ function runCommandLocked(s: GicState, mem: GuestMemory, k: number): number {
   }
 }
 
-/** Drops the references an ITT's valid entries hold (a device unmapped or remapped). */
-function releaseItt(s: GicState, mem: GuestMemory, k: number, itt: number, bits: number): void {
-  const n = 2 ** bits;
-  for (let e = 0; e < n; e++) {
-    if (!readIte(mem, itt + e * ITS_ITE_SIZE)) continue;
-    const slot = s.lpiSlot(itePintid);
+/**
+ * Drops the references a device's valid ITEs hold (the device unmapped or remapped). The ITT is
+ * read only until the device's count of ITEs is met: a device that maps nothing costs nothing.
+ */
+function releaseItt(
+  s: GicState,
+  mem: GuestMemory,
+  k: number,
+  devid: number,
+  itt: number,
+  bits: number,
+): void {
+  const at = devEventsAt(k, devid);
+  let left = s.itsDevEvents[at];
+  s.itsDevEvents[at] = 0;
+  if (left <= 0) return;
+  iteScanStart(mem, itt, bits);
+  for (let e = iteScanNext(mem); e >= 0; e = iteScanNext(mem)) {
+    const slot = s.lpiSlot(((entry[0] >>> 16) | ((entry[1] & 0xffff) << 16)) >>> 0);
     if (slot >= 0) lpiUnmap(s, k, slot);
+    work += CMD_COST;
+    if (--left === 0) break;
   }
+  work += iteScanRead() >>> 3;
 }
 
 /** MAPD DeviceID, ITT_addr, Size, V. */
@@ -218,9 +267,10 @@ function mapd(s: GicState, mem: GuestMemory, k: number): number {
   if (dte < 0) return E_ITS_MAPD_DEVICE_OOR;
   if (valid && bits > ITS_EVENT_IDBITS) return E_ITS_MAPD_ITTSIZE_OOR;
   if (liveDte(s, mem, k, devid) >= 0) {
-    releaseItt(s, mem, k, dteItt, dteBits);
+    releaseItt(s, mem, k, devid, dteItt, dteBits);
     cacheInvalidateLocked(s, k);
   }
+  s.itsDevEvents[devEventsAt(k, devid)] = 0;
   setDeviceLive(s, k, devid, valid);
   if (!valid) {
     // Clear the DTE (e9649129d33d): a later save must not resurrect the device.
@@ -230,6 +280,7 @@ function mapd(s: GicState, mem: GuestMemory, k: number): number {
   const itt = cmdIttAddr(cmd);
   // KVM keeps a new device's ITEs in a fresh list; here the ITT is the list, so it starts empty.
   clearItt(mem, itt, bits);
+  work += (2 ** bits) >>> 3;
   writeDte(mem, dte, itt, bits, 0);
   return OK;
 }
@@ -252,9 +303,13 @@ function mapc(s: GicState, mem: GuestMemory, k: number): number {
   s.itsColl[c] = rd;
   // update_affinity_collection: every LPI mapped through this collection follows it.
   const router = (k << 16) | icid;
-  for (let i = 0; i < s.nLpis; i++) {
+  work += s.lpiMapped.length;
+  for (let i = nextMappedLpi(s, 0); i >= 0; i = nextMappedLpi(s, i + 1)) {
     const slot = s.lpiBase + i;
-    if (s.irqLpiRef[i] !== 0 && s.irqRouter[slot] === router) lpiRetarget(s, slot, rd, router);
+    if (s.irqLpiRef[i] !== 0 && s.irqRouter[slot] === router) {
+      lpiRetarget(s, slot, rd, router);
+      work += CMD_COST;
+    }
   }
   return OK;
 }
@@ -274,6 +329,7 @@ function mapti(s: GicState, mem: GuestMemory, k: number, pintid: number): number
   // Mapping an event twice is UNPREDICTABLE; KVM (and vgic) keep the first mapping.
   if (readIte(mem, at)) return OK;
   writeIte(mem, at, pintid, icid, 0);
+  s.itsDevEvents[devEventsAt(k, devid)]++;
   lpiMap(s, mem, k, s.lpiSlot(pintid), target, (k << 16) | icid);
   return OK;
 }
@@ -303,6 +359,8 @@ function discard(s: GicState, mem: GuestMemory, k: number): number {
   lpiUnmap(s, k, slot);
   // Clear the ITE (7602ffd1d5e8): a later save must not resurrect it.
   mem.writeWords(at, 0, 0);
+  const n = devEventsAt(k, cmdDeviceId(cmd));
+  if (s.itsDevEvents[n] > 0) s.itsDevEvents[n]--;
   return OK;
 }
 
@@ -312,9 +370,13 @@ function movall(s: GicState, k: number): number {
   const to = cmdTargetAddr2(cmd);
   if (from >= s.nVcpus || to >= s.nVcpus) return E_ITS_MOVALL_PROCNUM_OOR;
   if (from === to) return OK;
-  for (let i = 0; i < s.nLpis; i++) {
+  work += s.lpiMapped.length;
+  for (let i = nextMappedLpi(s, 0); i >= 0; i = nextMappedLpi(s, i + 1)) {
     const slot = s.lpiBase + i;
-    if (s.irqLpiRef[i] !== 0 && s.irqTarget[slot] === from) lpiRetarget(s, slot, to, s.irqRouter[slot]);
+    if (s.irqLpiRef[i] !== 0 && s.irqTarget[slot] === from) {
+      lpiRetarget(s, slot, to, s.irqRouter[slot]);
+      work += CMD_COST;
+    }
   }
   cacheInvalidateLocked(s, k);
   return OK;

@@ -67,6 +67,19 @@ export class GuestMemory {
   }
 
   /**
+   * Zeroes [addr, addr+len) if it lies in one RAM region; false if not. 8-byte aligned ranges are
+   * filled through a Float64Array: Uint8Array.fill over a SharedArrayBuffer is 6x slower here.
+   */
+  fillZero(addr: number, len: number): boolean {
+    const r = this.find(addr, len);
+    if (r === undefined) return false;
+    const o = r.bytes.byteOffset + addr - r.base;
+    if (o % 8 === 0 && len % 8 === 0) new Float64Array(r.bytes.buffer, o, len / 8).fill(0);
+    else r.bytes.fill(0, addr - r.base, addr - r.base + len);
+    return true;
+  }
+
+  /**
    * Reads a little-endian 64-bit entry as two words into `out[0]` (low) and `out[1]` (high), without
    * BigInt. Returns false (and leaves `out` alone) if not RAM.
    */

@@ -4,7 +4,9 @@
  *
  * Writes the spec ignores while the ITS is enabled (CBASER, BASER<n>) are ignored; enabling is
  * refused while a BASER or CBASER is invalid (UNPREDICTABLE; KVM refuses too). The command queue
- * runs synchronously in the CWRITER write (or in the GITS_CTLR write that enables the ITS).
+ * runs in the CWRITER write (or in the GITS_CTLR write that enables the ITS), one work budget per
+ * guest access; what is left goes on at the guest's next GITS_CREADR or GITS_CTLR read
+ * (its/commands.ts). Userspace reads only read.
  *
  * Who may call: device/ through the dispatcher. Locks: CTLR/CBASER/CWRITER/CREADR take the ITS's
  * cmd_lock; BASER writes take its_lock (a table going invalid drops its mappings).
@@ -43,7 +45,7 @@ import {
   ITS_CMD_OFFSET_MASK,
   ITS_DTE_SIZE,
 } from '../arch/its.ts';
-import { lockWord, unlockWord } from '../core/locks.ts';
+import { lockWord, tryLockWord, unlockWord } from '../core/locks.ts';
 import { lpiDropIts } from '../core/lpi.ts';
 import { VgicError } from '../device/errors.ts';
 import { cacheInvalidate, cacheInvalidateLocked } from '../its/cache.ts';
@@ -66,7 +68,7 @@ import {
   ITS_STRIDE,
 } from '../state/layout.ts';
 import { readRaz, writeWi } from './irq-regs.ts';
-import { buildFrame, type ReadFn, type RegisterDesc, reg, type WriteFn } from './region.ts';
+import { buildFrame, type MmioContext, type ReadFn, type RegisterDesc, reg, type WriteFn } from './region.ts';
 
 /** Reset values of BASER0/1 (high words; low words are 64K pages): QEMU's 0x0107…0200 / 0x0407…0200. */
 export const BASER_RESET_HI = [
@@ -86,10 +88,38 @@ function withCmdLock(s: GicState, k: number, fn: () => void): void {
   }
 }
 
-const readCtlr: ReadFn = (c, k) => {
+/**
+ * A guest polling CREADR (or Quiescent) moves a queue left behind by the work budget. If another
+ * thread holds the cmd_lock it is processing that queue: the read does not wait for it.
+ */
+function resumeCommands(c: MmioContext, k: number): void {
+  const s = c.s;
+  const w = k * ITS_STRIDE;
+  if (s.its[w + I_CREADR] === s.its[w + I_CWRITER]) return;
+  if (!tryLockWord(s, s.its, w + I_CMD_LOCK)) return;
+  try {
+    processCommandsLocked(s, c.mem, k);
+  } finally {
+    unlockWord(s, s.its, w + I_CMD_LOCK);
+  }
+}
+
+const ureadCtlr: ReadFn = (c, k) => {
   const w = k * ITS_STRIDE;
   const quiescent = c.s.its[w + I_CREADR] === c.s.its[w + I_CWRITER] ? GITS_CTLR_QUIESCENT : 0;
   return (c.s.its[w + I_CTLR] & GITS_CTLR_ENABLED) | quiescent;
+};
+
+const readCtlr: ReadFn = (c, k, at, len) => {
+  resumeCommands(c, k);
+  return ureadCtlr(c, k, at, len);
+};
+
+const ureadCreadr: ReadFn = (c, k, at) => (at === 0 ? c.s.its[k * ITS_STRIDE + I_CREADR] : 0);
+
+const readCreadr: ReadFn = (c, k, at, len) => {
+  if (at === 0) resumeCommands(c, k);
+  return ureadCreadr(c, k, at, len);
 };
 
 const writeCtlr: WriteFn = (c, k, _at, _len, value) => {
@@ -225,7 +255,7 @@ const uwriteIidr: WriteFn = (_c, _k, _at, _len, value) => {
 };
 
 const regs: RegisterDesc[] = [
-  reg('GITS_CTLR', GITS_CTLR, 4, W32, { read: readCtlr, write: writeCtlr }),
+  reg('GITS_CTLR', GITS_CTLR, 4, W32, { read: readCtlr, uread: ureadCtlr, write: writeCtlr }),
   reg('GITS_IIDR', GITS_IIDR, 4, W32, { read: () => GITS_IIDR_VALUE, uwrite: uwriteIidr }),
   reg('GITS_TYPER', GITS_TYPER, 8, W32 | W64, { read: readTyper }),
   reg('GITS_STATUSR', GITS_STATUSR, 4, W32, { read: readRaz, write: writeWi }),
@@ -237,7 +267,8 @@ const regs: RegisterDesc[] = [
     uwrite: uwriteCwriter,
   }),
   reg('GITS_CREADR', GITS_CREADR, 8, W32 | W64, {
-    read: (c, k, at) => (at === 0 ? c.s.its[k * ITS_STRIDE + I_CREADR] : 0),
+    read: readCreadr,
+    uread: ureadCreadr,
     uwrite: uwriteCreadr,
   }),
   reg('GITS_BASER', GITS_BASER, 0x40, W32 | W64, { read: readBaser, write: writeBaser }),

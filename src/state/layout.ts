@@ -30,7 +30,7 @@
 import { VGIC_MIN_LPI, VGIC_NR_PRIVATE_IRQS } from '../arch/intid.ts';
 
 export const STATE_MAGIC = 0x43494756; // "VGIC"
-export const STATE_VERSION = 3;
+export const STATE_VERSION = 4;
 
 // ---- irqFlags bits ----
 export const IRQ_ENABLED = 1 << 0;
@@ -169,8 +169,10 @@ export const ITS_STRIDE = 40;
 
 /** Collection table entries per ITS: 16-bit ICIDs (GITS_TYPER.CIL = 0). */
 export const ITS_COLLECTIONS = 65536;
-/** Words of the per-ITS bitmap of mapped DeviceIDs (16 DeviceID bits). */
-export const ITS_DEVICE_WORDS = 65536 / 32;
+/** DeviceIDs per ITS (16 DeviceID bits). */
+export const ITS_DEVICES = 65536;
+/** Words of the per-ITS bitmap of mapped DeviceIDs. */
+export const ITS_DEVICE_WORDS = ITS_DEVICES / 32;
 
 export interface StateConfig {
   readonly nVcpus: number;
@@ -217,9 +219,11 @@ function sections(c: StateConfig): Section[] {
     { name: 'irqPriority', bytesPerElement: 1, count: nSlots },
     { name: 'irqLpiRef', bytesPerElement: 4, count: nLpis },
     { name: 'itsLpiRef', bytesPerElement: 4, count: nIts * nLpis },
+    { name: 'lpiMapped', bytesPerElement: 4, count: Math.ceil(nLpis / 32) },
     { name: 'its', bytesPerElement: 4, count: nIts * ITS_STRIDE },
     { name: 'itsColl', bytesPerElement: 4, count: nIts * ITS_COLLECTIONS },
     { name: 'itsDevLive', bytesPerElement: 4, count: nIts * ITS_DEVICE_WORDS },
+    { name: 'itsDevEvents', bytesPerElement: 4, count: nIts * ITS_DEVICES },
     { name: 'itsCache', bytesPerElement: 4, count: nIts * (c.itsCache ?? 0) * 2 },
     { name: 'globalCacheMeta', bytesPerElement: 4, count: gc > 0 ? GC_META_WORDS : 0 },
     { name: 'globalCacheEntry', bytesPerElement: 4, count: gc * GCE_WORDS },
@@ -291,6 +295,11 @@ export class GicState {
   readonly irqLpiRef: Uint32Array;
   /** Per ITS, per LPI: how many of that ITS's ITEs map it (irqLpiRef is the sum over ITSes). */
   readonly itsLpiRef: Uint32Array;
+  /**
+   * One bit per LPI (index intid - 8192): set while irqLpiRef is not 0. Commands that act on every
+   * mapped LPI (MAPC, MOVALL, INVALL) visit the set bits: their cost follows what is mapped.
+   */
+  readonly lpiMapped: Int32Array;
   /** Per-ITS words (I_*), ITS_STRIDE per ITS. */
   readonly its: Int32Array;
   /** Per ITS, ITS_COLLECTIONS entries: the target vCPU of each collection, or -1 (not mapped). */
@@ -300,6 +309,12 @@ export class GicState {
    * counts only with its bit set, so a reset forgets devices without writing guest RAM.
    */
   readonly itsDevLive: Int32Array;
+  /**
+   * Per ITS, per DeviceID: how many valid ITEs the device's ITT holds (MAPTI adds one, DISCARD
+   * takes one, MAPD and restore set it). An unmapping or a save stops reading the ITT once it has
+   * met that many, and reads nothing of a device that maps no event.
+   */
+  readonly itsDevEvents: Int32Array;
   /**
    * Per ITS, itsCacheSize entries of two words: key (DeviceID << 16 | EventID) and value
    * (generation << 16 | LPI INTID - 8192 + 1... see its/cache.ts).
@@ -358,9 +373,11 @@ export class GicState {
     this.irqPriority = new Uint8Array(buffer, offsets.irqPriority, n);
     this.irqLpiRef = new Uint32Array(buffer, offsets.irqLpiRef, this.nLpis);
     this.itsLpiRef = new Uint32Array(buffer, offsets.itsLpiRef, this.nIts * this.nLpis);
+    this.lpiMapped = i32('lpiMapped', Math.ceil(this.nLpis / 32));
     this.its = i32('its', this.nIts * ITS_STRIDE);
     this.itsColl = i32('itsColl', this.nIts * ITS_COLLECTIONS);
     this.itsDevLive = i32('itsDevLive', this.nIts * ITS_DEVICE_WORDS);
+    this.itsDevEvents = i32('itsDevEvents', this.nIts * ITS_DEVICES);
     this.itsCache = i32('itsCache', this.nIts * this.itsCacheSize * 2);
     const gc = c.globalCache ?? 0;
     this.globalLru = gc > 0;

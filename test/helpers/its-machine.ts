@@ -29,6 +29,8 @@ export interface LpiMachineOptions {
   readonly translationCache?: VgicV3Options['translationCache'];
   /** Base of the redistributors, when they do not sit at QEMU's 0x080A0000. */
   readonly redistBase?: number;
+  /** false: an unshared state (one thread; plain loads and stores). */
+  readonly shared?: boolean;
   readonly init?: ItsGuestOptions;
 }
 
@@ -52,6 +54,7 @@ export function lpiMachine(o: LpiMachineOptions = {}): LpiMachine {
     ram: { base: ramBase, size: ramSize },
     time: 'virtual',
     ...(o.lpiIdBits !== undefined ? { lpiIdBits: o.lpiIdBits } : {}),
+    ...(o.shared !== undefined ? { shared: o.shared } : {}),
     ...(o.itsCacheSize !== undefined ? { itsCacheSize: o.itsCacheSize } : {}),
     ...(o.translationCache !== undefined ? { translationCache: o.translationCache } : {}),
   };
