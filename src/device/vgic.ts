@@ -16,7 +16,14 @@ import {
   VGIC_NR_SGIS,
 } from '../arch/intid.ts';
 import { GITS_FRAME_SIZE, GITS_TRANSLATER } from '../arch/its.ts';
-import { advanceVirtualTicks, counterNow, initClock, isVirtualTime } from '../core/clock.ts';
+import {
+  advanceVirtualTicks,
+  counterHi,
+  counterNow,
+  counterRead,
+  initClock,
+  isVirtualTime,
+} from '../core/clock.ts';
 import { injectIrqSlot, updateIrqFlags } from '../core/irq.ts';
 import { savePendingTables } from '../core/lpi.ts';
 import { haltAll, haltOwnerOf, resumeAll, resumeVcpu } from '../core/vgic.ts';
@@ -488,19 +495,26 @@ export class Vgic {
 
   // ---- Time ----
 
-  /** CNTVCT now. */
+  /** CNTVCT now, as a number: exact below 2^53, rounded above (counter64() is exact). */
   counter(): number {
     return counterNow(this.state);
   }
 
-  /** Advances virtual time by `ticks` of CNTFRQ (62.5 MHz); only with time: 'virtual'. */
+  /** CNTVCT now, exactly (0 .. 2^64 - 1). */
+  counter64(): bigint {
+    const lo = counterRead(this.state);
+    return (BigInt(counterHi) << 32n) | BigInt(lo);
+  }
+
+  /**
+   * Advances virtual time by `ticks` of CNTFRQ (62.5 MHz), an integer in 0..2^53-1; the counter
+   * wraps modulo 2^64 as hardware's does. Only with time: 'virtual'.
+   */
   advanceTime(ticks: number): void {
     if (!isVirtualTime(this.state))
       throw new VgicError('INVALID_ARGUMENT', "advanceTime needs time: 'virtual'");
-    if (!(ticks >= 0) || !Number.isFinite(ticks)) {
-      throw new VgicError('INVALID_ARGUMENT', `ticks must be a finite number >= 0, got ${ticks}`);
-    }
-    advanceVirtualTicks(this.state, Math.floor(ticks));
+    checkInt('INVALID_ARGUMENT', 'advanceTime ticks', ticks, 0, Number.MAX_SAFE_INTEGER);
+    advanceVirtualTicks(this.state, ticks);
   }
 
   stats(): VgicStats {

@@ -204,7 +204,8 @@ function sections(c: StateConfig): Section[] {
     { name: 'lr', bytesPerElement: 4, count: c.nVcpus * c.nLrs * 2 },
     { name: 'timerCval', bytesPerElement: 8, count: c.nVcpus },
     { name: 'timerCvalWords', bytesPerElement: 4, count: c.nVcpus * 2 },
-    { name: 'clock', bytesPerElement: 8, count: 2 },
+    { name: 'clock', bytesPerElement: 8, count: 1 },
+    { name: 'clockWords', bytesPerElement: 4, count: 2 },
     { name: 'irqFlags', bytesPerElement: 4, count: nSlots },
     { name: 'irqLock', bytesPerElement: 4, count: nSlots },
     { name: 'irqTarget', bytesPerElement: 4, count: nSlots },
@@ -239,9 +240,11 @@ export function computeLayout(c: StateConfig): { offsets: Record<string, number>
   return { offsets, byteLength: (at + 7) & ~7 };
 }
 
-/** Clock words (Float64): the counter value of virtual time, and the real-time epoch in ms. */
-export const C_VIRTUAL_TICKS = 0;
-export const C_EPOCH_MS = 1;
+/** Clock (Float64): the real-time epoch in ms (host time at which CNTVCT was 0). */
+export const C_EPOCH_MS = 0;
+/** Clock words (Uint32): virtual time's CNTVCT, low and high word (core/clock.ts: exact modulo 2^64). */
+export const CW_LO = 0;
+export const CW_HI = 1;
 
 /**
  * Typed-array views over one buffer. Plain data: no behaviour, no per-thread fields, so the same
@@ -272,11 +275,15 @@ export class GicState {
   readonly stats: Uint32Array;
   readonly vcpu: Int32Array;
   readonly lr: Uint32Array;
-  /** CNTV_CVAL_EL0 as a number, for comparisons (exact below 2^53, which the counter never reaches). */
+  /**
+   * CNTV_CVAL_EL0 as a number, for deadlines and sleep durations only (rounded above 2^53); the
+   * timer's condition compares timerCvalWords with the counter exactly (core/clock.ts).
+   */
   readonly timerCval: Float64Array;
   /** CNTV_CVAL_EL0 exactly, as (lo, hi) words per vCPU. */
   readonly timerCvalWords: Uint32Array;
   readonly clock: Float64Array;
+  readonly clockWords: Uint32Array;
   readonly irqFlags: Int32Array;
   readonly irqLock: Int32Array;
   readonly irqTarget: Int32Array;
@@ -345,7 +352,8 @@ export class GicState {
     this.lr = new Uint32Array(buffer, offsets.lr, c.nVcpus * c.nLrs * 2);
     this.timerCval = new Float64Array(buffer, offsets.timerCval, c.nVcpus);
     this.timerCvalWords = new Uint32Array(buffer, offsets.timerCvalWords, c.nVcpus * 2);
-    this.clock = new Float64Array(buffer, offsets.clock, 2);
+    this.clock = new Float64Array(buffer, offsets.clock, 1);
+    this.clockWords = new Uint32Array(buffer, offsets.clockWords, 2);
     this.irqFlags = i32('irqFlags', n);
     this.irqLock = i32('irqLock', n);
     this.irqTarget = i32('irqTarget', n);
