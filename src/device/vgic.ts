@@ -26,7 +26,7 @@ import {
 } from '../core/clock.ts';
 import { injectIrqSlot, updateIrqFlags } from '../core/irq.ts';
 import { savePendingTables } from '../core/lpi.ts';
-import { haltAll, haltOwnerOf, resumeAll, resumeVcpu } from '../core/vgic.ts';
+import { haltAll, haltOwnerOf, pruneHalted, resumeAll, resumeVcpu } from '../core/vgic.ts';
 import { itsInjectMsi, MSI_BLOCKED, MSI_BUSY } from '../its/translate.ts';
 import { GuestMemory } from '../memory/guest-memory.ts';
 import { distributorFrame, FLAG_LPIS } from '../mmio/gicd.ts';
@@ -53,7 +53,8 @@ import {
 } from '../state/layout.ts';
 import { checkInt, VgicError } from './errors.ts';
 import { Its } from './its.ts';
-import { checkSnapshot, clearRunWords, resetState, validateOptions } from './setup.ts';
+import { clearRunWords, resetState, validateOptions } from './setup.ts';
+import { openSnapshot, sealSnapshot } from './snapshot.ts';
 import { VCpu } from './vcpu.ts';
 
 export interface RedistRegion {
@@ -546,40 +547,35 @@ export class Vgic {
   // ---- Save and restore ----
 
   /**
-   * The whole GIC state as bytes. Every vCPU in the guest is first made to exit (its LRs folded
-   * back), so the copy holds no live LR state; each re-enters at its next instruction. With
-   * worker threads, stop the vCPUs before saving (as KVM requires every vCPU to be stopped).
+   * The whole GIC state as bytes, in snapshot format v2 (docs/architecture.md, Save and restore):
+   * the state buffer with its exact length, format and a checksum in the header. Every vCPU in the
+   * guest is first made to exit (its LRs folded back) and every ap_list is pruned, so the copy
+   * holds no live LR state and every interrupt sits where its oracle says; each vCPU re-enters at
+   * its next instruction. With worker threads, stop the vCPUs before saving (as KVM requires).
    */
-  snapshot(): Uint8Array {
+  snapshot(): Uint8Array<ArrayBuffer> {
     const s = this.state;
     haltAll(s);
-    let copy: Uint8Array;
+    let copy: Uint8Array<ArrayBuffer>;
     try {
+      for (let v = 0; v < s.nVcpus; v++) pruneHalted(s, v);
       copy = new Uint8Array(s.buffer).slice();
     } finally {
       resumeAll(s);
     }
     // The copy holds this thread's run_locks and the runtime's sleep words: a restored GIC starts free.
     clearRunWords(attachState(copy.buffer));
+    sealSnapshot(copy.buffer);
     return copy;
   }
 
   /**
-   * A new GIC from a snapshot (and the address map it was created with). The snapshot is checked:
-   * a corrupt one throws VgicError and nothing is created.
+   * A new GIC from a snapshot (and the address map it was created with). Every field is checked
+   * (device/snapshot.ts): a corrupt snapshot, or one of another format, throws VgicError and
+   * nothing is created.
    */
   static restore(bytes: Uint8Array, map: VgicAddressMap & { shared?: boolean } = {}): Vgic {
-    const buffer =
-      map.shared === false ? new ArrayBuffer(bytes.byteLength) : new SharedArrayBuffer(bytes.byteLength);
-    new Uint8Array(buffer).set(bytes);
-    let state: GicState;
-    try {
-      state = attachState(buffer);
-    } catch (e) {
-      throw new VgicError('INVALID_ARGUMENT', `not a vgic snapshot: ${(e as Error).message}`);
-    }
-    clearRunWords(state);
-    checkSnapshot(state);
+    const state = openSnapshot(bytes, map.shared !== false);
     return new Vgic(state, Vgic.mapFor(state, map), Vgic.memoryFor(map));
   }
 

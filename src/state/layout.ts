@@ -30,7 +30,13 @@
 import { VGIC_MIN_LPI, VGIC_NR_PRIVATE_IRQS } from '../arch/intid.ts';
 
 export const STATE_MAGIC = 0x43494756; // "VGIC"
-export const STATE_VERSION = 3;
+/**
+ * 4: header words 9-11 (byte length, checksum, snapshot format) and the clock as exact words.
+ * A state of version 3 is what a snapshot of format v1 held (device/snapshot.ts refuses it).
+ */
+export const STATE_VERSION = 4;
+/** H_SNAPSHOT in a buffer made by Vgic.snapshot(): the snapshot format (device/snapshot.ts). */
+export const SNAPSHOT_FORMAT = 2;
 
 // ---- irqFlags bits ----
 export const IRQ_ENABLED = 1 << 0;
@@ -52,6 +58,9 @@ export const H_FLAGS = 5; // bits: FLAG_VIRTUAL_TIME (core/clock.ts), FLAG_LPIS 
 export const H_NR_LPIS = 6; // LPI slots: 0, or 2^lpiIdBits - 8192
 export const H_NR_ITS = 7;
 export const H_ITS_CACHE = 8; // translation-cache entries per ITS (a power of two)
+export const H_BYTE_LENGTH = 9; // the state's exact size in bytes (computeLayout's byteLength)
+export const H_CHECKSUM = 10; // snapshots: stateChecksum() of the whole buffer; 0 in a live state
+export const H_SNAPSHOT = 11; // snapshots: SNAPSHOT_FORMAT; 0 in a live state
 export const HEADER_WORDS = 12;
 
 /**
@@ -415,6 +424,7 @@ export function allocateState(c: StateConfig, shared: boolean): GicState {
   s.header[H_NR_LPIS] = c.nLpis ?? 0;
   s.header[H_NR_ITS] = c.nIts ?? 0;
   s.header[H_ITS_CACHE] = c.itsCache ?? 0;
+  s.header[H_BYTE_LENGTH] = byteLength;
   if ((c.globalCache ?? 0) > 0) {
     if (c.globalCache !== GLOBAL_CACHE_PER_VCPU * c.nVcpus) {
       throw new RangeError(`the global translation cache holds ${GLOBAL_CACHE_PER_VCPU} entries per vCPU`);
@@ -422,6 +432,18 @@ export function allocateState(c: StateConfig, shared: boolean): GicState {
     s.header[H_FLAGS] |= FLAG_GLOBAL_LRU;
   }
   return s;
+}
+
+/**
+ * FNV-1a over the buffer's 32-bit words, H_CHECKSUM counted as zero: any change of one word
+ * changes the result (each step is a bijection of the running hash). No allocation; the buffer's
+ * size is a multiple of 8 (computeLayout).
+ */
+export function stateChecksum(words: Int32Array): number {
+  let h = 0x811c9dc5;
+  const n = words.length;
+  for (let i = 0; i < n; i++) h = Math.imul(h ^ (i === H_CHECKSUM ? 0 : words[i]), 0x01000193);
+  return h >>> 0;
 }
 
 /** Attaches to an existing state buffer (for instance in a worker): the header says the geometry. */
