@@ -384,8 +384,13 @@ export class VCpu {
   /** MRS: reads a system register (ICC_*, CNT*). Unknown registers read as zero and are counted. */
   readSysreg(enc: number): number {
     this.begin();
-    // The hottest register first, outside the big switch, so it can be inlined.
-    const value = enc === ICC_IAR1_EL1 ? this.iar(true) : sysregRead(this, enc);
+    // The hottest register first, outside the big switch, so it can be inlined. It has no high
+    // word: clear the one an earlier 64-bit read left (sysregRead clears it for the others).
+    let value: number;
+    if (enc === ICC_IAR1_EL1) {
+      this.hi = 0;
+      value = this.iar(true);
+    } else value = sysregRead(this, enc);
     // The MRS completes before an IRQ taken at the next boundary; the handler must not clobber hi.
     const hi = this.hi;
     this.end();
