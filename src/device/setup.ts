@@ -57,20 +57,54 @@ import {
   V_WAKE_AT,
   VCPU_STRIDE,
 } from '../state/layout.ts';
-import { checkInt, VgicError } from './errors.ts';
+import { checkInt, describeValue, VgicError } from './errors.ts';
 import type { RedistRegion, VgicV3Options } from './vgic.ts';
 
 const MAX_VCPUS = 512;
 const REGION_ALIGN = 0x10000;
 const MAX_ITS = 16;
 
-function checkBase(name: string, base: number): void {
+function checkBase(name: string, base: unknown): void {
+  if (typeof base !== 'number') {
+    throw new VgicError('INVALID_ADDRESS', `${name} base must be a number, got ${describeValue(base)}`);
+  }
   if (!Number.isInteger(base) || base < 0 || base % REGION_ALIGN !== 0 || base >= MAX_GUEST_PA) {
-    throw new VgicError('INVALID_ADDRESS', `${name} base must be 64K-aligned and below 2^48, got ${base}`);
+    throw new VgicError(
+      'INVALID_ADDRESS',
+      `${name} base must be 64K-aligned and below 2^48, got ${describeValue(base)}`,
+    );
   }
 }
 
+const isObject = (x: unknown): boolean => typeof x === 'object' && x !== null;
+
 export function validateOptions(o: VgicV3Options) {
+  if (!isObject(o))
+    throw new VgicError('INVALID_CONFIG', `options must be an object, got ${describeValue(o)}`);
+  if (
+    o.redistRegions !== undefined &&
+    (!Array.isArray(o.redistRegions) || !o.redistRegions.every(isObject))
+  ) {
+    throw new VgicError(
+      'INVALID_CONFIG',
+      `redistRegions must be an array of { base, count }, got ${describeValue(o.redistRegions)}`,
+    );
+  }
+  if (Array.isArray(o.its) && !o.its.every(isObject)) {
+    throw new VgicError(
+      'INVALID_CONFIG',
+      `its must be a count or an array of { base }, got ${describeValue(o.its)}`,
+    );
+  }
+  if (o.shared !== undefined && typeof o.shared !== 'boolean') {
+    throw new VgicError('INVALID_CONFIG', `shared must be true or false, got ${describeValue(o.shared)}`);
+  }
+  if (o.ram !== undefined) {
+    if (!isObject(o.ram))
+      throw new VgicError('INVALID_CONFIG', `ram must be { base?, size }, got ${describeValue(o.ram)}`);
+    checkInt('INVALID_CONFIG', 'ram size', o.ram.size, 1, 2 ** 32);
+    if (o.ram.base !== undefined) checkBase('RAM', o.ram.base);
+  }
   const nVcpus = checkInt('INVALID_CONFIG', 'vcpus', o.vcpus ?? 1, 1, MAX_VCPUS);
   const nSpis = checkInt('INVALID_CONFIG', 'spis', o.spis ?? VGIC_DEFAULT_SPIS, 32, 960);
   if (nSpis % 32 !== 0) throw new VgicError('INVALID_CONFIG', `spis must be a multiple of 32, got ${nSpis}`);

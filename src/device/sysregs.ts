@@ -57,7 +57,7 @@ import { CNTFRQ_HZ, counterHi, counterRead } from '../core/clock.ts';
 import { icvDir, icvHppir, readVbpr, runningPriority, writeVbpr } from '../core/icv.ts';
 import { readCntvCtl, readCntvTval, writeCntvCtl, writeCntvCval, writeCntvTval } from '../core/timer.ts';
 import { S_SYSREG_UNKNOWN, V_AP0R0, V_AP1R0, V_VMCR } from '../state/layout.ts';
-import { VgicError } from './errors.ts';
+import { describeValue, VgicError } from './errors.ts';
 import type { VCpu } from './vcpu.ts';
 
 /** What the register file needs of a vCPU. */
@@ -88,10 +88,10 @@ export const USER_SYSREGS: readonly number[] = [
 ];
 
 export function checkUserSysreg(enc: number): void {
-  if (!USER_SYSREGS.includes(enc)) {
+  if (typeof enc !== 'number' || !USER_SYSREGS.includes(enc)) {
     throw new VgicError(
       'INVALID_REGISTER',
-      `${sysregName(enc)} is not a CPU interface register userspace can access; allowed: ${USER_SYSREGS.map(sysregName).join(', ')}`,
+      `${typeof enc === 'number' ? sysregName(enc) : describeValue(enc)} is not a CPU interface register userspace can access; allowed: ${USER_SYSREGS.map(sysregName).join(', ')}`,
     );
   }
 }

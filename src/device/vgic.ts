@@ -32,7 +32,13 @@ import { GuestMemory } from '../memory/guest-memory.ts';
 import { distributorFrame, FLAG_LPIS } from '../mmio/gicd.ts';
 import { redistributorFrame } from '../mmio/gicr.ts';
 import { itsFrame } from '../mmio/its.ts';
-import { dispatchRead, dispatchWrite, type Frame, type MmioContext } from '../mmio/region.ts';
+import {
+  checkHostAccess,
+  dispatchRead,
+  dispatchWrite,
+  type Frame,
+  type MmioContext,
+} from '../mmio/region.ts';
 import {
   allocateState,
   attachState,
@@ -51,7 +57,7 @@ import {
   V_MAINT,
   VCPU_STRIDE,
 } from '../state/layout.ts';
-import { checkInt, VgicError } from './errors.ts';
+import { checkBool, checkInt, checkRegValue, describeValue, VgicError } from './errors.ts';
 import { Its } from './its.ts';
 import { clearRunWords, resetState, validateOptions } from './setup.ts';
 import { openSnapshot, sealSnapshot } from './snapshot.ts';
@@ -273,7 +279,7 @@ export class Vgic {
       s.stats[S_INJECT_REJECTED]++;
       throw new VgicError(
         'INVALID_INTID',
-        `SPI INTID must be an integer in 32..${s.nrIrqs - 1}, got ${intid}`,
+        `SPI INTID must be an integer in 32..${s.nrIrqs - 1}, got ${describeValue(intid)}`,
       );
     }
     return s.slotOf(0, intid);
@@ -281,7 +287,8 @@ export class Vgic {
 
   /** Drives an SPI's input line (KVM_ARM_IRQ_TYPE_SPI). Returns whether the GIC took the change. */
   irqLine(intid: number, level: boolean): boolean {
-    return injectIrqSlot(this.state, this.spiSlot(intid), level);
+    const slot = this.spiSlot(intid);
+    return injectIrqSlot(this.state, slot, checkBool('irqLine level', level));
   }
 
   /** Drives a PPI's input line on one vCPU (KVM_ARM_IRQ_TYPE_PPI). The timer's PPI 27 is owned by the timer. */
@@ -296,64 +303,41 @@ export class Vgic {
       this.state.stats[S_INJECT_REJECTED]++;
       throw new VgicError(
         'INVALID_INTID',
-        `PPI INTID must be an integer in 16..31 other than the timer's ${PPI_VTIMER}, got ${intid}`,
+        `PPI INTID must be an integer in 16..31 other than the timer's ${PPI_VTIMER}, got ${describeValue(intid)}`,
       );
     }
-    return injectIrqSlot(this.state, this.state.slotOf(vcpu, intid), level);
+    return injectIrqSlot(this.state, this.state.slotOf(vcpu, intid), checkBool('ppiLine level', level));
   }
 
   // ---- Userspace register access (KVM_DEV_ARM_VGIC_GRP_DIST_REGS / _REDIST_REGS) ----
 
-  private checkRegAccess(offset: number, size: number, frameSize: number): void {
-    checkInt('INVALID_ADDRESS', 'register offset', offset, 0, frameSize - 1);
-    if (size !== 4 && size !== 8)
-      throw new VgicError('INVALID_ADDRESS', `register access size must be 4 or 8, got ${size}`);
-  }
-
   /** Reads a distributor register with userspace semantics (e.g. ISPENDR shows the latch). */
   readDistReg(offset: number, size: 4 | 8 = 4): bigint {
-    this.checkRegAccess(offset, size, GICD_FRAME_SIZE);
+    checkHostAccess(distributorFrame, offset, size);
     const lo = dispatchRead(distributorFrame, this.ctx, 0, offset, size, true);
     return (BigInt(this.ctx.hi) << 32n) | BigInt(lo);
   }
 
+  /** Writes a distributor register: `value` a bigint or a safe integer that fits `size` bytes. */
   writeDistReg(offset: number, value: bigint | number, size: 4 | 8 = 4): void {
-    this.checkRegAccess(offset, size, GICD_FRAME_SIZE);
-    const v = BigInt(value);
-    dispatchWrite(
-      distributorFrame,
-      this.ctx,
-      0,
-      offset,
-      size,
-      Number(v & 0xffffffffn),
-      Number((v >> 32n) & 0xffffffffn),
-      true,
-    );
+    checkHostAccess(distributorFrame, offset, size);
+    const w = checkRegValue('register value', value, size);
+    dispatchWrite(distributorFrame, this.ctx, 0, offset, size, w.lo, w.hi, true);
   }
 
   /** Reads a redistributor register (RD_base at 0, SGI_base at 0x10000) of vCPU `vcpu`. */
   readRedistReg(vcpu: number, offset: number, size: 4 | 8 = 4): bigint {
     checkInt('INVALID_VCPU', 'vcpu', vcpu, 0, this.state.nVcpus - 1);
-    this.checkRegAccess(offset, size, GICR_STRIDE_V3);
+    checkHostAccess(redistributorFrame, offset, size);
     const lo = dispatchRead(redistributorFrame, this.ctx, vcpu, offset, size, true);
     return (BigInt(this.ctx.hi) << 32n) | BigInt(lo);
   }
 
   writeRedistReg(vcpu: number, offset: number, value: bigint | number, size: 4 | 8 = 4): void {
     checkInt('INVALID_VCPU', 'vcpu', vcpu, 0, this.state.nVcpus - 1);
-    this.checkRegAccess(offset, size, GICR_STRIDE_V3);
-    const v = BigInt(value);
-    dispatchWrite(
-      redistributorFrame,
-      this.ctx,
-      vcpu,
-      offset,
-      size,
-      Number(v & 0xffffffffn),
-      Number((v >> 32n) & 0xffffffffn),
-      true,
-    );
+    checkHostAccess(redistributorFrame, offset, size);
+    const w = checkRegValue('register value', value, size);
+    dispatchWrite(redistributorFrame, this.ctx, vcpu, offset, size, w.lo, w.hi, true);
   }
 
   /**
@@ -375,6 +359,7 @@ export class Vgic {
   setLineLevel(vcpu: number, intid: number, bitmap: number): void {
     const s = this.state;
     this.checkLevelInfo(vcpu, intid);
+    checkInt('INVALID_ARGUMENT', 'line level bitmap (int32 or uint32)', bitmap, -0x80000000, 0xffffffff);
     for (let i = 0; i < 32; i++) {
       const id = intid + i;
       if (id < VGIC_NR_SGIS || id >= s.nrIrqs) continue;
@@ -458,6 +443,12 @@ export class Vgic {
    * device. Cost on a translation-cache hit: no lock, no allocation.
    */
   signalMsi(msi: { readonly doorbell: number; readonly devid: number; readonly eventid: number }): MsiResult {
+    if (typeof msi !== 'object' || msi === null) {
+      throw new VgicError(
+        'INVALID_ARGUMENT',
+        `signalMsi takes { doorbell, devid, eventid }, got ${describeValue(msi)}`,
+      );
+    }
     const r = this.injectMsi(msi.doorbell, msi.devid, msi.eventid);
     return r > 0 ? 'delivered' : r === MSI_BUSY ? 'busy' : 'blocked';
   }
@@ -468,9 +459,19 @@ export class Vgic {
    * 1), MSI_BLOCKED (0) or MSI_BUSY (-1). Any thread; the translation-cache hit takes no lock.
    */
   injectMsi(doorbell: number, devid: number, eventid: number): number {
-    if (!(devid >>> 0 === devid && eventid >>> 0 === eventid)) {
+    // typeof first: `>>>` on a bigint throws a TypeError.
+    if (
+      !(
+        typeof devid === 'number' &&
+        typeof eventid === 'number' &&
+        typeof doorbell === 'number' &&
+        devid >>> 0 === devid &&
+        eventid >>> 0 === eventid
+      )
+    ) {
       checkInt('INVALID_ARGUMENT', 'MSI devid', devid, 0, 0xffffffff);
       checkInt('INVALID_ARGUMENT', 'MSI eventid', eventid, 0, 0xffffffff);
+      checkInt('INVALID_ARGUMENT', 'MSI doorbell', doorbell, 0, Number.MAX_SAFE_INTEGER);
     }
     const its = this.itsBases;
     for (let k = 0; k < its.length; k++) {
@@ -541,7 +542,9 @@ export class Vgic {
   }
 
   writeCpuSysreg(vcpu: number, enc: number, value: number): void {
-    this.vcpu(vcpu).userWriteSysreg(enc, value);
+    const cpu = this.vcpu(vcpu);
+    checkInt('INVALID_ARGUMENT', 'CPU interface register value', value, 0, 0xffffffff);
+    cpu.userWriteSysreg(enc, value);
   }
 
   // ---- Save and restore ----
