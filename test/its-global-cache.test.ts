@@ -8,6 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { sealSnapshot } from '../src/device/snapshot.ts';
 import { GCE_ITS, GCE_WORDS, ItsGuest, type TranslationCacheDesign, Vgic, VgicError } from '../src/index.ts';
 import { type LpiMachine, lpiMachine, takeAll } from './helpers/its-machine.ts';
 
@@ -387,6 +388,7 @@ describe('option and shared state', () => {
     const order = m.gic.state.globalCacheOrder;
     const bad = bytes.slice();
     new Int32Array(bad.buffer, order.byteOffset, order.length)[1] = order[0];
+    sealSnapshot(bad.buffer); // a valid checksum: the field check must catch it
     assert.throws(
       () => Vgic.restore(bad),
       (e: unknown) => e instanceof VgicError && /global translation-cache order/.test(e.message),

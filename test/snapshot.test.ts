@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { sealSnapshot } from '../src/device/snapshot.ts';
 import {
   GicV3Guest,
   ICC_AP1R0_EL1,
@@ -90,13 +91,15 @@ describe('snapshot and restore', () => {
     const corrupt = (edit: (v: Vgic) => void) => {
       const copy = Vgic.restore(bytes); // a scratch GIC to edit
       edit(copy);
-      return new Uint8Array(copy.state.buffer).slice();
+      const out = new Uint8Array(copy.state.buffer).slice();
+      sealSnapshot(out.buffer); // a valid checksum: the field checks must catch it
+      return out;
     };
     const badMagic = bytes.slice();
     badMagic[0] ^= 0xff;
     assert.throws(
       () => Vgic.restore(badMagic),
-      (e) => e instanceof VgicError && /not a vgic snapshot/.test(e.message),
+      (e) => e instanceof VgicError && /corrupt vgic snapshot: bad magic/.test(e.message),
     );
     assert.throws(() => Vgic.restore(bytes.slice(0, 16)), VgicError);
     const cycle = corrupt((v) => {
@@ -104,7 +107,7 @@ describe('snapshot and restore', () => {
       const head = s.vcpu[1 * VCPU_STRIDE + V_AP_HEAD];
       s.irqApNext[head] = head;
     });
-    assert.throws(() => Vgic.restore(cycle), /inconsistent vgic snapshot/);
+    assert.throws(() => Vgic.restore(cycle), /corrupt vgic snapshot/);
     const locked = corrupt((v) => {
       v.state.vcpu[0 * VCPU_STRIDE + V_AP_LOCK] = 7;
     });
@@ -112,7 +115,7 @@ describe('snapshot and restore', () => {
     const stray = corrupt((v) => {
       v.state.irqApVcpu[v.state.nSlots - 1] = 0;
     });
-    assert.throws(() => Vgic.restore(stray), /inconsistent vgic snapshot/);
+    assert.throws(() => Vgic.restore(stray), /corrupt vgic snapshot/);
   });
 });
 

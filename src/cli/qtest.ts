@@ -181,10 +181,10 @@ export class QtestSession {
       case 'clock_step': {
         if (w.length !== 2) throw new QtestError('usage: clock_step TICKS');
         gic.advanceTime(parseSmall(w[1], 'TICKS', Number.MAX_SAFE_INTEGER));
-        return `OK ${hex16(BigInt(gic.counter()))}`;
+        return `OK ${hex16(gic.counter64())}`;
       }
       case 'clock_read':
-        return `OK ${hex16(BigInt(gic.counter()))}`;
+        return `OK ${hex16(gic.counter64())}`;
       case 'stats':
         return `OK ${JSON.stringify(gic.stats())}`;
       case 'help':

@@ -10,7 +10,7 @@
 import { PPI_VTIMER } from '../arch/intid.ts';
 import { CNTV_CTL_ENABLE, CNTV_CTL_IMASK, CNTV_CTL_ISTATUS } from '../arch/sysreg.ts';
 import { type GicState, IRQ_LINE_LEVEL, V_TIMER_CTL, V_TIMER_LEVEL, VCPU_STRIDE } from '../state/layout.ts';
-import { counterNow } from './clock.ts';
+import { counterAtLeast, counterHi, counterRead } from './clock.ts';
 import { injectIrqSlot, queueIrqUnlock } from './irq.ts';
 import { lockIrq } from './locks.ts';
 
@@ -18,7 +18,12 @@ import { lockIrq } from './locks.ts';
 export function timerLineLevel(s: GicState, v: number): boolean {
   const ctl = s.vcpu[v * VCPU_STRIDE + V_TIMER_CTL];
   if ((ctl & (CNTV_CTL_ENABLE | CNTV_CTL_IMASK)) !== CNTV_CTL_ENABLE) return false;
-  return counterNow(s) >= s.timerCval[v];
+  return counterAtLeast(s, s.timerCvalWords[2 * v], s.timerCvalWords[2 * v + 1]);
+}
+
+/** The timer's condition alone (CNTVCT >= CVAL, unsigned 64-bit), whatever CNTV_CTL says. */
+export function timerReached(s: GicState, v: number): boolean {
+  return counterAtLeast(s, s.timerCvalWords[2 * v], s.timerCvalWords[2 * v + 1]);
 }
 
 /** kvm_timer_update_irq: feed a change of the timer's output to the GIC. */
@@ -54,7 +59,7 @@ export function timerDeadline(s: GicState, v: number): number {
 
 export function readCntvCtl(s: GicState, v: number): number {
   const ctl = s.vcpu[v * VCPU_STRIDE + V_TIMER_CTL] & (CNTV_CTL_ENABLE | CNTV_CTL_IMASK);
-  const fired = (ctl & CNTV_CTL_ENABLE) !== 0 && counterNow(s) >= s.timerCval[v];
+  const fired = (ctl & CNTV_CTL_ENABLE) !== 0 && timerReached(s, v);
   return fired ? ctl | CNTV_CTL_ISTATUS : ctl;
 }
 
@@ -66,7 +71,7 @@ export function writeCntvCtl(s: GicState, v: number, value: number): void {
 function setCval(s: GicState, v: number, lo: number, hi: number): void {
   s.timerCvalWords[2 * v] = lo;
   s.timerCvalWords[2 * v + 1] = hi;
-  // Values at or above 2^53 round, but stay above any counter value: comparisons remain exact.
+  // Rounded above 2^53: a deadline for sleeping, never the timer's condition (timerReached).
   s.timerCval[v] = (hi >>> 0) * 0x1_0000_0000 + (lo >>> 0);
 }
 
@@ -78,13 +83,13 @@ export function writeCntvCval(s: GicState, v: number, lo: number, hi: number): v
 
 /** CNTV_TVAL_EL0 reads the low 32 bits of CVAL - CNTVCT, signed (exact from the low words). */
 export function readCntvTval(s: GicState, v: number): number {
-  return (s.timerCvalWords[2 * v] - (counterNow(s) >>> 0)) | 0;
+  return (s.timerCvalWords[2 * v] - counterRead(s)) | 0;
 }
 
 /** Writing TVAL sets CVAL = (CNTVCT + SignExtend(TVAL)) mod 2^64. */
 export function writeCntvTval(s: GicState, v: number, value: number): void {
-  const x = counterNow(s) + (value | 0);
-  if (x >= 0) setCval(s, v, x >>> 0, Math.floor(x / 0x1_0000_0000));
-  else setCval(s, v, x >>> 0, 0xffffffff); // wraps below zero: a deadline near 2^64, never reached
+  // In words: the low sum is in (-2^31, 2^33), so its carry (or borrow) into the high word is exact.
+  const lo = counterRead(s) + (value | 0);
+  setCval(s, v, lo >>> 0, (counterHi + Math.floor(lo / 0x1_0000_0000)) >>> 0);
   timerUpdate(s, v);
 }

@@ -234,6 +234,16 @@ export function haltVcpu(s: GicState, v: number): void {
   if (s.vcpu[b + V_IN_GUEST] !== 0) syncHwstate(s, v);
 }
 
+/**
+ * Prunes halted vCPU v's ap_list even if v is not in the guest (a sync without LRs): afterwards
+ * every interrupt on it belongs there, and interrupts retargeted meanwhile sit on their new list.
+ * Caller holds v's run_lock (haltVcpu) and no ap_list or irq lock.
+ */
+export function pruneHalted(s: GicState, v: number): void {
+  lockApList(s, v * VCPU_STRIDE + V_AP_LOCK);
+  pruneApListLocked(s, v);
+}
+
 /** kvm_arm_resume_guest for one vCPU; `v` < 0 (nothing was halted) is a no-op. */
 export function resumeVcpu(s: GicState, v: number): void {
   if (v >= 0) unlockRun(s, v * VCPU_STRIDE + V_RUN_LOCK);

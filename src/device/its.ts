@@ -7,10 +7,10 @@
  * Misuse throws VgicError; E_ITS conditions are counted, never thrown.
  */
 
-import { E_ITS_CODES, GITS_FRAME_SIZE, GITS_TRANSLATER } from '../arch/its.ts';
+import { E_ITS_CODES, GITS_TRANSLATER } from '../arch/its.ts';
 import { restoreTablesLocked, saveTablesLocked } from '../its/abi.ts';
 import { itsCtrlReset, itsFrame, withItsLocks } from '../mmio/its.ts';
-import { dispatchRead, dispatchWrite } from '../mmio/region.ts';
+import { checkHostAccess, dispatchRead, dispatchWrite } from '../mmio/region.ts';
 import {
   I_CACHE_MISS,
   I_CMD_READ_FAULT,
@@ -23,7 +23,7 @@ import {
   I_TABLE_FAULT,
   ITS_STRIDE,
 } from '../state/layout.ts';
-import { checkInt, VgicError } from './errors.ts';
+import { checkRegValue, VgicError } from './errors.ts';
 import type { Vgic } from './vgic.ts';
 
 export interface ItsStats {
@@ -96,15 +96,9 @@ export class Its {
     return n;
   }
 
-  private checkReg(offset: number, size: number): void {
-    checkInt('INVALID_ADDRESS', 'ITS register offset', offset, 0, GITS_FRAME_SIZE - 1);
-    if (size !== 4 && size !== 8)
-      throw new VgicError('INVALID_ADDRESS', `register access size must be 4 or 8, got ${size}`);
-  }
-
   /** KVM_DEV_ARM_VGIC_GRP_ITS_REGS read (e.g. GITS_CBASER, GITS_BASER<n>, GITS_CREADR). */
   readReg(offset: number, size: 4 | 8 = 8): bigint {
-    this.checkReg(offset, size);
+    checkHostAccess(itsFrame, offset, size);
     const ctx = this.gic.ctx;
     const lo = dispatchRead(itsFrame, ctx, this.index, offset, size, true);
     return (BigInt(ctx.hi) << 32n) | BigInt(lo);
@@ -113,20 +107,12 @@ export class Its {
   /**
    * KVM_DEV_ARM_VGIC_GRP_ITS_REGS write, with userspace semantics: CWRITER runs no command, CREADR
    * and IIDR are writable. Restore order (as KVM): CBASER, the other registers, restoreTables(), CTLR.
+   * `value` is a bigint or a safe integer that fits `size` bytes.
    */
   writeReg(offset: number, value: bigint | number, size: 4 | 8 = 8): void {
-    this.checkReg(offset, size);
-    const v = BigInt(value);
-    dispatchWrite(
-      itsFrame,
-      this.gic.ctx,
-      this.index,
-      offset,
-      size,
-      Number(v & 0xffffffffn),
-      Number((v >> 32n) & 0xffffffffn),
-      true,
-    );
+    checkHostAccess(itsFrame, offset, size);
+    const w = checkRegValue('ITS register value', value, size);
+    dispatchWrite(itsFrame, this.gic.ctx, this.index, offset, size, w.lo, w.hi, true);
   }
 
   /** KVM_DEV_ARM_ITS_CTRL_RESET. */

@@ -1,7 +1,7 @@
 /**
  * Creation-time checks and reset state of a GICv3 (KVM's vgic-init.c and the address checks of
  * vgic-kvm-device.c): option validation with the address map, the reset values of every slot, vCPU
- * and ITS, and the consistency check of a snapshot before it is used.
+ * and ITS, and the words a restored state must clear (device/snapshot.ts checks the rest).
  *
  * Who may call: device/vgic.ts only.
  */
@@ -31,7 +31,7 @@ import {
 import { GITS_FRAME_SIZE, LPI_ID_BITS_MAX, LPI_ID_BITS_MIN } from '../arch/its.ts';
 import { LPI_FREE_FLAGS } from '../core/lpi.ts';
 import { vcpuAffinity } from '../core/sgi.ts';
-import { globalCacheCheck, globalCacheReset } from '../its/global-cache.ts';
+import { globalCacheReset } from '../its/global-cache.ts';
 import { MAX_GUEST_PA } from '../memory/guest-memory.ts';
 import { FLAG_LPIS } from '../mmio/gicd.ts';
 import { resetIts } from '../mmio/its.ts';
@@ -44,11 +44,8 @@ import {
   IRQ_HW,
   IRQ_VALID,
   RD_LAST,
-  V_AP_COUNT,
   V_AP_HEAD,
-  V_AP_LOCK,
   V_AP_TAIL,
-  V_IN_GUEST,
   V_MPIDR,
   V_PSTATE_F,
   V_PSTATE_I,
@@ -60,20 +57,54 @@ import {
   V_WAKE_AT,
   VCPU_STRIDE,
 } from '../state/layout.ts';
-import { checkInt, VgicError } from './errors.ts';
+import { checkInt, describeValue, VgicError } from './errors.ts';
 import type { RedistRegion, VgicV3Options } from './vgic.ts';
 
 const MAX_VCPUS = 512;
 const REGION_ALIGN = 0x10000;
 const MAX_ITS = 16;
 
-function checkBase(name: string, base: number): void {
+function checkBase(name: string, base: unknown): void {
+  if (typeof base !== 'number') {
+    throw new VgicError('INVALID_ADDRESS', `${name} base must be a number, got ${describeValue(base)}`);
+  }
   if (!Number.isInteger(base) || base < 0 || base % REGION_ALIGN !== 0 || base >= MAX_GUEST_PA) {
-    throw new VgicError('INVALID_ADDRESS', `${name} base must be 64K-aligned and below 2^48, got ${base}`);
+    throw new VgicError(
+      'INVALID_ADDRESS',
+      `${name} base must be 64K-aligned and below 2^48, got ${describeValue(base)}`,
+    );
   }
 }
 
+const isObject = (x: unknown): boolean => typeof x === 'object' && x !== null;
+
 export function validateOptions(o: VgicV3Options) {
+  if (!isObject(o))
+    throw new VgicError('INVALID_CONFIG', `options must be an object, got ${describeValue(o)}`);
+  if (
+    o.redistRegions !== undefined &&
+    (!Array.isArray(o.redistRegions) || !o.redistRegions.every(isObject))
+  ) {
+    throw new VgicError(
+      'INVALID_CONFIG',
+      `redistRegions must be an array of { base, count }, got ${describeValue(o.redistRegions)}`,
+    );
+  }
+  if (Array.isArray(o.its) && !o.its.every(isObject)) {
+    throw new VgicError(
+      'INVALID_CONFIG',
+      `its must be a count or an array of { base }, got ${describeValue(o.its)}`,
+    );
+  }
+  if (o.shared !== undefined && typeof o.shared !== 'boolean') {
+    throw new VgicError('INVALID_CONFIG', `shared must be true or false, got ${describeValue(o.shared)}`);
+  }
+  if (o.ram !== undefined) {
+    if (!isObject(o.ram))
+      throw new VgicError('INVALID_CONFIG', `ram must be { base?, size }, got ${describeValue(o.ram)}`);
+    checkInt('INVALID_CONFIG', 'ram size', o.ram.size, 1, 2 ** 32);
+    if (o.ram.base !== undefined) checkBase('RAM', o.ram.base);
+  }
   const nVcpus = checkInt('INVALID_CONFIG', 'vcpus', o.vcpus ?? 1, 1, MAX_VCPUS);
   const nSpis = checkInt('INVALID_CONFIG', 'spis', o.spis ?? VGIC_DEFAULT_SPIS, 32, 960);
   if (nSpis % 32 !== 0) throw new VgicError('INVALID_CONFIG', `spis must be a multiple of 32, got ${nSpis}`);
@@ -222,39 +253,4 @@ export function clearRunWords(s: GicState): void {
     s.vcpu[b + V_SLEEPING] = 0;
     s.vcpu[b + V_WAKE_AT] = b + V_WAKE;
   }
-}
-
-/** Rejects a snapshot whose lists, locks or LR state could not have been saved by snapshot(). */
-export function checkSnapshot(s: GicState): void {
-  const bad = (why: string): never => {
-    throw new VgicError('INVALID_ARGUMENT', `inconsistent vgic snapshot: ${why}`);
-  };
-  for (let slot = 0; slot < s.nSlots; slot++) {
-    if (s.irqLock[slot] !== 0) bad(`irq_lock of slot ${slot} is held`);
-    const on = s.irqApVcpu[slot];
-    if (on < -1 || on >= s.nVcpus) bad(`slot ${slot} is on the ap_list of vCPU ${on}`);
-  }
-  let listed = 0;
-  for (let v = 0; v < s.nVcpus; v++) {
-    const b = v * VCPU_STRIDE;
-    if (s.vcpu[b + V_AP_LOCK] !== 0) bad(`ap_list_lock of vCPU ${v} is held`);
-    if (s.vcpu[b + V_IN_GUEST] !== 0) bad(`vCPU ${v} was in the guest`);
-    let n = 0;
-    let prev = -1;
-    for (let slot = s.vcpu[b + V_AP_HEAD]; slot !== -1; slot = s.irqApNext[slot]) {
-      if (slot < 0 || slot >= s.nSlots || n >= s.nSlots) bad(`the ap_list of vCPU ${v} is broken`);
-      if (s.irqApVcpu[slot] !== v || s.irqApPrev[slot] !== prev)
-        bad(`the ap_list of vCPU ${v} is inconsistent at slot ${slot}`);
-      prev = slot;
-      n++;
-    }
-    if (s.vcpu[b + V_AP_TAIL] !== prev || s.vcpu[b + V_AP_COUNT] !== n)
-      bad(`the ap_list of vCPU ${v} has a wrong tail or count`);
-    listed += n;
-  }
-  const gc = globalCacheCheck(s);
-  if (gc !== undefined) bad(gc);
-  let onLists = 0;
-  for (let slot = 0; slot < s.nSlots; slot++) if (s.irqApVcpu[slot] >= 0) onLists++;
-  if (onLists !== listed) bad('a slot claims an ap_list it is not on');
 }

@@ -53,11 +53,11 @@ import {
   ICC_SRE_EL1,
   sysregName,
 } from '../arch/sysreg.ts';
-import { CNTFRQ_HZ, counterNow } from '../core/clock.ts';
+import { CNTFRQ_HZ, counterHi, counterRead } from '../core/clock.ts';
 import { icvDir, icvHppir, readVbpr, runningPriority, writeVbpr } from '../core/icv.ts';
 import { readCntvCtl, readCntvTval, writeCntvCtl, writeCntvCval, writeCntvTval } from '../core/timer.ts';
 import { S_SYSREG_UNKNOWN, V_AP0R0, V_AP1R0, V_VMCR } from '../state/layout.ts';
-import { VgicError } from './errors.ts';
+import { describeValue, VgicError } from './errors.ts';
 import type { VCpu } from './vcpu.ts';
 
 /** What the register file needs of a vCPU. */
@@ -88,10 +88,10 @@ export const USER_SYSREGS: readonly number[] = [
 ];
 
 export function checkUserSysreg(enc: number): void {
-  if (!USER_SYSREGS.includes(enc)) {
+  if (typeof enc !== 'number' || !USER_SYSREGS.includes(enc)) {
     throw new VgicError(
       'INVALID_REGISTER',
-      `${sysregName(enc)} is not a CPU interface register userspace can access; allowed: ${USER_SYSREGS.map(sysregName).join(', ')}`,
+      `${typeof enc === 'number' ? sysregName(enc) : describeValue(enc)} is not a CPU interface register userspace can access; allowed: ${USER_SYSREGS.map(sysregName).join(', ')}`,
     );
   }
 }
@@ -147,8 +147,11 @@ export function sysregRead(cpu: SysregCpu, enc: number): number {
       return 0; // write-only
     case CNTFRQ_EL0:
       return CNTFRQ_HZ;
-    case CNTVCT_EL0:
-      return split(cpu, counterNow(s));
+    case CNTVCT_EL0: {
+      const lo = counterRead(s);
+      cpu.hi = counterHi;
+      return lo;
+    }
     case CNTV_CTL_EL0:
       return readCntvCtl(s, v);
     case CNTV_CVAL_EL0:
@@ -160,12 +163,6 @@ export function sysregRead(cpu: SysregCpu, enc: number): number {
       s.stats[S_SYSREG_UNKNOWN]++;
       return 0;
   }
-}
-
-/** Returns the low word of a non-negative integer < 2^53 and leaves the high word in cpu.hi. */
-function split(cpu: SysregCpu, value: number): number {
-  cpu.hi = Math.floor(value / 0x1_0000_0000);
-  return value >>> 0;
 }
 
 export function sysregWrite(cpu: SysregCpu, enc: number, lo: number, hi: number): void {

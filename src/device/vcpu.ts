@@ -19,7 +19,7 @@ import {
   ICC_IAR1_EL1,
   ICC_SGI1R_EL1,
 } from '../arch/sysreg.ts';
-import { counterNow, isVirtualTime, ticksToMs } from '../core/clock.ts';
+import { counterNow, isVirtualTime, setVirtualCounter, ticksToMs } from '../core/clock.ts';
 import {
   ICV_DEACTIVATE_PHYS,
   ICV_DEACTIVATE_SW,
@@ -35,12 +35,11 @@ import {
 } from '../core/icv.ts';
 import { lockOwnerId, lockRun, unlockRun } from '../core/locks.ts';
 import { dispatchSgi } from '../core/sgi.ts';
-import { timerDeadline, timerPhysDeactivate, timerUpdate } from '../core/timer.ts';
+import { timerDeadline, timerPhysDeactivate, timerReached, timerUpdate } from '../core/timer.ts';
 import { deactivateInSoftware, flushHwstate, syncHwstate, vcpuPendingIrq } from '../core/vgic.ts';
 import { lrSlot } from '../core/vgic-v3.ts';
 import { dispatchRead, dispatchWrite } from '../mmio/region.ts';
 import {
-  C_VIRTUAL_TICKS,
   type GicState,
   S_IRQ_NESTING_LIMIT,
   S_MMIO_BAD_ACCESS,
@@ -199,7 +198,7 @@ export class VCpu {
     const b = this.b;
     const ctl = s.vcpu[b + V_TIMER_CTL];
     if ((ctl & (CNTV_CTL_ENABLE | CNTV_CTL_IMASK)) === CNTV_CTL_ENABLE && s.vcpu[b + V_TIMER_LEVEL] === 0) {
-      if (counterNow(s) >= s.timerCval[this.index]) timerUpdate(s, this.index);
+      if (timerReached(s, this.index)) timerUpdate(s, this.index);
     }
   }
 
@@ -338,15 +337,16 @@ export class VCpu {
       const deadline = timerDeadline(s, v);
       // Sleep until the timer's deadline only if it is still ahead: once it has fired without
       // making an interrupt pending (the PPI is disabled or masked), it is no wake-up event.
-      const ahead = deadline !== Number.POSITIVE_INFINITY && counterNow(s) < deadline;
+      const ahead = deadline !== Number.POSITIVE_INFINITY && !timerReached(s, v);
       if (isVirtualTime(s) && ahead) {
-        s.clock[C_VIRTUAL_TICKS] = deadline;
+        // Exactly to CVAL: the rounded deadline could land past 2^64 - 1 or short of CVAL.
+        setVirtualCounter(s, s.timerCvalWords[2 * v], s.timerCvalWords[2 * v + 1]);
         continue;
       }
       const left = timeoutMs - (performance.now() - start);
       if (left <= 0) break;
       let wait = left;
-      if (ahead) wait = Math.min(wait, ticksToMs(deadline - counterNow(s)));
+      if (ahead) wait = Math.min(wait, ticksToMs(Math.max(0, deadline - counterNow(s))));
       if (s.shared) Atomics.wait(s.vcpu, wake, seen, wait);
       else if (wait === Number.POSITIVE_INFINITY)
         break; // nothing can ever wake a single thread
@@ -374,8 +374,9 @@ export class VCpu {
     const s = this.s;
     const deadline = timerDeadline(s, this.index);
     if (deadline === Number.POSITIVE_INFINITY) return deadline;
-    const now = counterNow(s);
-    return deadline > now ? ticksToMs(deadline - now) : 0;
+    if (timerReached(s, this.index)) return 0;
+    // Not reached, though the rounded numbers may say so above 2^53: at least one tick more.
+    return ticksToMs(Math.max(1, deadline - counterNow(s)));
   }
 
   // ---- System registers ----
@@ -383,8 +384,13 @@ export class VCpu {
   /** MRS: reads a system register (ICC_*, CNT*). Unknown registers read as zero and are counted. */
   readSysreg(enc: number): number {
     this.begin();
-    // The hottest register first, outside the big switch, so it can be inlined.
-    const value = enc === ICC_IAR1_EL1 ? this.iar(true) : sysregRead(this, enc);
+    // The hottest register first, outside the big switch, so it can be inlined. It has no high
+    // word: clear the one an earlier 64-bit read left (sysregRead clears it for the others).
+    let value: number;
+    if (enc === ICC_IAR1_EL1) {
+      this.hi = 0;
+      value = this.iar(true);
+    } else value = sysregRead(this, enc);
     // The MRS completes before an IRQ taken at the next boundary; the handler must not clobber hi.
     const hi = this.hi;
     this.end();

@@ -16,16 +16,29 @@ import {
   VGIC_NR_SGIS,
 } from '../arch/intid.ts';
 import { GITS_FRAME_SIZE, GITS_TRANSLATER } from '../arch/its.ts';
-import { advanceVirtualTicks, counterNow, initClock, isVirtualTime } from '../core/clock.ts';
+import {
+  advanceVirtualTicks,
+  counterHi,
+  counterNow,
+  counterRead,
+  initClock,
+  isVirtualTime,
+} from '../core/clock.ts';
 import { injectIrqSlot, updateIrqFlags } from '../core/irq.ts';
 import { savePendingTables } from '../core/lpi.ts';
-import { haltAll, haltOwnerOf, resumeAll, resumeVcpu } from '../core/vgic.ts';
+import { haltAll, haltOwnerOf, pruneHalted, resumeAll, resumeVcpu } from '../core/vgic.ts';
 import { itsInjectMsi, MSI_BLOCKED, MSI_BUSY } from '../its/translate.ts';
 import { GuestMemory } from '../memory/guest-memory.ts';
 import { distributorFrame, FLAG_LPIS } from '../mmio/gicd.ts';
 import { redistributorFrame } from '../mmio/gicr.ts';
 import { itsFrame } from '../mmio/its.ts';
-import { dispatchRead, dispatchWrite, type Frame, type MmioContext } from '../mmio/region.ts';
+import {
+  checkHostAccess,
+  dispatchRead,
+  dispatchWrite,
+  type Frame,
+  type MmioContext,
+} from '../mmio/region.ts';
 import {
   allocateState,
   attachState,
@@ -44,9 +57,10 @@ import {
   V_MAINT,
   VCPU_STRIDE,
 } from '../state/layout.ts';
-import { checkInt, VgicError } from './errors.ts';
+import { checkBool, checkInt, checkRegValue, describeValue, VgicError } from './errors.ts';
 import { Its } from './its.ts';
-import { checkSnapshot, clearRunWords, resetState, validateOptions } from './setup.ts';
+import { clearRunWords, resetState, validateOptions } from './setup.ts';
+import { openSnapshot, sealSnapshot } from './snapshot.ts';
 import { VCpu } from './vcpu.ts';
 
 export interface RedistRegion {
@@ -265,7 +279,7 @@ export class Vgic {
       s.stats[S_INJECT_REJECTED]++;
       throw new VgicError(
         'INVALID_INTID',
-        `SPI INTID must be an integer in 32..${s.nrIrqs - 1}, got ${intid}`,
+        `SPI INTID must be an integer in 32..${s.nrIrqs - 1}, got ${describeValue(intid)}`,
       );
     }
     return s.slotOf(0, intid);
@@ -273,7 +287,8 @@ export class Vgic {
 
   /** Drives an SPI's input line (KVM_ARM_IRQ_TYPE_SPI). Returns whether the GIC took the change. */
   irqLine(intid: number, level: boolean): boolean {
-    return injectIrqSlot(this.state, this.spiSlot(intid), level);
+    const slot = this.spiSlot(intid);
+    return injectIrqSlot(this.state, slot, checkBool('irqLine level', level));
   }
 
   /** Drives a PPI's input line on one vCPU (KVM_ARM_IRQ_TYPE_PPI). The timer's PPI 27 is owned by the timer. */
@@ -288,64 +303,41 @@ export class Vgic {
       this.state.stats[S_INJECT_REJECTED]++;
       throw new VgicError(
         'INVALID_INTID',
-        `PPI INTID must be an integer in 16..31 other than the timer's ${PPI_VTIMER}, got ${intid}`,
+        `PPI INTID must be an integer in 16..31 other than the timer's ${PPI_VTIMER}, got ${describeValue(intid)}`,
       );
     }
-    return injectIrqSlot(this.state, this.state.slotOf(vcpu, intid), level);
+    return injectIrqSlot(this.state, this.state.slotOf(vcpu, intid), checkBool('ppiLine level', level));
   }
 
   // ---- Userspace register access (KVM_DEV_ARM_VGIC_GRP_DIST_REGS / _REDIST_REGS) ----
 
-  private checkRegAccess(offset: number, size: number, frameSize: number): void {
-    checkInt('INVALID_ADDRESS', 'register offset', offset, 0, frameSize - 1);
-    if (size !== 4 && size !== 8)
-      throw new VgicError('INVALID_ADDRESS', `register access size must be 4 or 8, got ${size}`);
-  }
-
   /** Reads a distributor register with userspace semantics (e.g. ISPENDR shows the latch). */
   readDistReg(offset: number, size: 4 | 8 = 4): bigint {
-    this.checkRegAccess(offset, size, GICD_FRAME_SIZE);
+    checkHostAccess(distributorFrame, offset, size);
     const lo = dispatchRead(distributorFrame, this.ctx, 0, offset, size, true);
     return (BigInt(this.ctx.hi) << 32n) | BigInt(lo);
   }
 
+  /** Writes a distributor register: `value` a bigint or a safe integer that fits `size` bytes. */
   writeDistReg(offset: number, value: bigint | number, size: 4 | 8 = 4): void {
-    this.checkRegAccess(offset, size, GICD_FRAME_SIZE);
-    const v = BigInt(value);
-    dispatchWrite(
-      distributorFrame,
-      this.ctx,
-      0,
-      offset,
-      size,
-      Number(v & 0xffffffffn),
-      Number((v >> 32n) & 0xffffffffn),
-      true,
-    );
+    checkHostAccess(distributorFrame, offset, size);
+    const w = checkRegValue('register value', value, size);
+    dispatchWrite(distributorFrame, this.ctx, 0, offset, size, w.lo, w.hi, true);
   }
 
   /** Reads a redistributor register (RD_base at 0, SGI_base at 0x10000) of vCPU `vcpu`. */
   readRedistReg(vcpu: number, offset: number, size: 4 | 8 = 4): bigint {
     checkInt('INVALID_VCPU', 'vcpu', vcpu, 0, this.state.nVcpus - 1);
-    this.checkRegAccess(offset, size, GICR_STRIDE_V3);
+    checkHostAccess(redistributorFrame, offset, size);
     const lo = dispatchRead(redistributorFrame, this.ctx, vcpu, offset, size, true);
     return (BigInt(this.ctx.hi) << 32n) | BigInt(lo);
   }
 
   writeRedistReg(vcpu: number, offset: number, value: bigint | number, size: 4 | 8 = 4): void {
     checkInt('INVALID_VCPU', 'vcpu', vcpu, 0, this.state.nVcpus - 1);
-    this.checkRegAccess(offset, size, GICR_STRIDE_V3);
-    const v = BigInt(value);
-    dispatchWrite(
-      redistributorFrame,
-      this.ctx,
-      vcpu,
-      offset,
-      size,
-      Number(v & 0xffffffffn),
-      Number((v >> 32n) & 0xffffffffn),
-      true,
-    );
+    checkHostAccess(redistributorFrame, offset, size);
+    const w = checkRegValue('register value', value, size);
+    dispatchWrite(redistributorFrame, this.ctx, vcpu, offset, size, w.lo, w.hi, true);
   }
 
   /**
@@ -367,6 +359,7 @@ export class Vgic {
   setLineLevel(vcpu: number, intid: number, bitmap: number): void {
     const s = this.state;
     this.checkLevelInfo(vcpu, intid);
+    checkInt('INVALID_ARGUMENT', 'line level bitmap (int32 or uint32)', bitmap, -0x80000000, 0xffffffff);
     for (let i = 0; i < 32; i++) {
       const id = intid + i;
       if (id < VGIC_NR_SGIS || id >= s.nrIrqs) continue;
@@ -450,6 +443,12 @@ export class Vgic {
    * device. Cost on a translation-cache hit: no lock, no allocation.
    */
   signalMsi(msi: { readonly doorbell: number; readonly devid: number; readonly eventid: number }): MsiResult {
+    if (typeof msi !== 'object' || msi === null) {
+      throw new VgicError(
+        'INVALID_ARGUMENT',
+        `signalMsi takes { doorbell, devid, eventid }, got ${describeValue(msi)}`,
+      );
+    }
     const r = this.injectMsi(msi.doorbell, msi.devid, msi.eventid);
     return r > 0 ? 'delivered' : r === MSI_BUSY ? 'busy' : 'blocked';
   }
@@ -460,9 +459,19 @@ export class Vgic {
    * 1), MSI_BLOCKED (0) or MSI_BUSY (-1). Any thread; the translation-cache hit takes no lock.
    */
   injectMsi(doorbell: number, devid: number, eventid: number): number {
-    if (!(devid >>> 0 === devid && eventid >>> 0 === eventid)) {
+    // typeof first: `>>>` on a bigint throws a TypeError.
+    if (
+      !(
+        typeof devid === 'number' &&
+        typeof eventid === 'number' &&
+        typeof doorbell === 'number' &&
+        devid >>> 0 === devid &&
+        eventid >>> 0 === eventid
+      )
+    ) {
       checkInt('INVALID_ARGUMENT', 'MSI devid', devid, 0, 0xffffffff);
       checkInt('INVALID_ARGUMENT', 'MSI eventid', eventid, 0, 0xffffffff);
+      checkInt('INVALID_ARGUMENT', 'MSI doorbell', doorbell, 0, Number.MAX_SAFE_INTEGER);
     }
     const its = this.itsBases;
     for (let k = 0; k < its.length; k++) {
@@ -488,19 +497,26 @@ export class Vgic {
 
   // ---- Time ----
 
-  /** CNTVCT now. */
+  /** CNTVCT now, as a number: exact below 2^53, rounded above (counter64() is exact). */
   counter(): number {
     return counterNow(this.state);
   }
 
-  /** Advances virtual time by `ticks` of CNTFRQ (62.5 MHz); only with time: 'virtual'. */
+  /** CNTVCT now, exactly (0 .. 2^64 - 1). */
+  counter64(): bigint {
+    const lo = counterRead(this.state);
+    return (BigInt(counterHi) << 32n) | BigInt(lo);
+  }
+
+  /**
+   * Advances virtual time by `ticks` of CNTFRQ (62.5 MHz), an integer in 0..2^53-1; the counter
+   * wraps modulo 2^64 as hardware's does. Only with time: 'virtual'.
+   */
   advanceTime(ticks: number): void {
     if (!isVirtualTime(this.state))
       throw new VgicError('INVALID_ARGUMENT', "advanceTime needs time: 'virtual'");
-    if (!(ticks >= 0) || !Number.isFinite(ticks)) {
-      throw new VgicError('INVALID_ARGUMENT', `ticks must be a finite number >= 0, got ${ticks}`);
-    }
-    advanceVirtualTicks(this.state, Math.floor(ticks));
+    checkInt('INVALID_ARGUMENT', 'advanceTime ticks', ticks, 0, Number.MAX_SAFE_INTEGER);
+    advanceVirtualTicks(this.state, ticks);
   }
 
   stats(): VgicStats {
@@ -526,46 +542,43 @@ export class Vgic {
   }
 
   writeCpuSysreg(vcpu: number, enc: number, value: number): void {
-    this.vcpu(vcpu).userWriteSysreg(enc, value);
+    const cpu = this.vcpu(vcpu);
+    checkInt('INVALID_ARGUMENT', 'CPU interface register value', value, 0, 0xffffffff);
+    cpu.userWriteSysreg(enc, value);
   }
 
   // ---- Save and restore ----
 
   /**
-   * The whole GIC state as bytes. Every vCPU in the guest is first made to exit (its LRs folded
-   * back), so the copy holds no live LR state; each re-enters at its next instruction. With
-   * worker threads, stop the vCPUs before saving (as KVM requires every vCPU to be stopped).
+   * The whole GIC state as bytes, in snapshot format v2 (docs/architecture.md, Save and restore):
+   * the state buffer with its exact length, format and a checksum in the header. Every vCPU in the
+   * guest is first made to exit (its LRs folded back) and every ap_list is pruned, so the copy
+   * holds no live LR state and every interrupt sits where its oracle says; each vCPU re-enters at
+   * its next instruction. With worker threads, stop the vCPUs before saving (as KVM requires).
    */
-  snapshot(): Uint8Array {
+  snapshot(): Uint8Array<ArrayBuffer> {
     const s = this.state;
     haltAll(s);
-    let copy: Uint8Array;
+    let copy: Uint8Array<ArrayBuffer>;
     try {
+      for (let v = 0; v < s.nVcpus; v++) pruneHalted(s, v);
       copy = new Uint8Array(s.buffer).slice();
     } finally {
       resumeAll(s);
     }
     // The copy holds this thread's run_locks and the runtime's sleep words: a restored GIC starts free.
     clearRunWords(attachState(copy.buffer));
+    sealSnapshot(copy.buffer);
     return copy;
   }
 
   /**
-   * A new GIC from a snapshot (and the address map it was created with). The snapshot is checked:
-   * a corrupt one throws VgicError and nothing is created.
+   * A new GIC from a snapshot (and the address map it was created with). Every field is checked
+   * (device/snapshot.ts): a corrupt snapshot, or one of another format, throws VgicError and
+   * nothing is created.
    */
   static restore(bytes: Uint8Array, map: VgicAddressMap & { shared?: boolean } = {}): Vgic {
-    const buffer =
-      map.shared === false ? new ArrayBuffer(bytes.byteLength) : new SharedArrayBuffer(bytes.byteLength);
-    new Uint8Array(buffer).set(bytes);
-    let state: GicState;
-    try {
-      state = attachState(buffer);
-    } catch (e) {
-      throw new VgicError('INVALID_ARGUMENT', `not a vgic snapshot: ${(e as Error).message}`);
-    }
-    clearRunWords(state);
-    checkSnapshot(state);
+    const state = openSnapshot(bytes, map.shared !== false);
     return new Vgic(state, Vgic.mapFor(state, map), Vgic.memoryFor(map));
   }
 

@@ -12,6 +12,7 @@
  */
 
 import { W8, W16, W32, W64 } from '../arch/gicv3.ts';
+import { checkInt, describeValue, VgicError } from '../device/errors.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import { type GicState, S_MMIO_BAD_ACCESS, S_MMIO_RO_WRITE, S_MMIO_UNMAPPED } from '../state/layout.ts';
 
@@ -205,3 +206,30 @@ export function dispatchWrite(
 }
 
 export { W8, W16, W32, W64 };
+
+/**
+ * Why a host (userspace) access of `size` bytes at `offset` of `f` is not an access to one
+ * register, or undefined if it is. Guests get RAZ/WI for these; the host gets an error.
+ */
+export function hostAccessProblem(f: Frame, offset: number, size: number): string | undefined {
+  if (offset % 4 !== 0) return `${f.name} register offsets are multiples of 4, got 0x${offset.toString(16)}`;
+  const d = f.lookup[offset >>> 2];
+  if (d === 0) return `no ${f.name} register at offset 0x${offset.toString(16)}`;
+  const r = f.regs[d - 1];
+  if ((r.widths & size) === 0 || offset % size !== 0 || offset + size > r.offset + r.len) {
+    const widths = [W32, W64].filter((w) => r.widths & w).join(' or ');
+    return `${r.name} (0x${r.offset.toString(16)}) cannot be accessed with ${size} bytes at 0x${offset.toString(16)}; it allows ${widths || 'no host'}-byte accesses, naturally aligned`;
+  }
+  return undefined;
+}
+
+/** Checks a host register access (offset, size 4 or 8) to `f`; throws VgicError saying what is allowed. */
+export function checkHostAccess(f: Frame, offset: unknown, size: unknown): void {
+  checkInt('INVALID_ADDRESS', `${f.name} register offset`, offset, 0, f.size - 1);
+  if (size !== 4 && size !== 8) {
+    throw new VgicError('INVALID_ADDRESS', `register access size must be 4 or 8, got ${describeValue(size)}`);
+  }
+  const why = hostAccessProblem(f, offset as number, size);
+  if (why !== undefined)
+    throw new VgicError(why.startsWith('no ') ? 'INVALID_REGISTER' : 'INVALID_ADDRESS', why);
+}

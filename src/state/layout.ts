@@ -30,7 +30,15 @@
 import { VGIC_MIN_LPI, VGIC_NR_PRIVATE_IRQS } from '../arch/intid.ts';
 
 export const STATE_MAGIC = 0x43494756; // "VGIC"
-export const STATE_VERSION = 4;
+/**
+ * 5: per-device mapped-event counts and the mapped-LPI bitmap (ITS work bounded by what is
+ * mapped), with 4's header words 9-11 (byte length, checksum, snapshot format) and the clock as
+ * exact words. A state of version 3 is what a snapshot of format v1 held (device/snapshot.ts
+ * refuses it); 4 never left a development branch.
+ */
+export const STATE_VERSION = 5;
+/** H_SNAPSHOT in a buffer made by Vgic.snapshot(): the snapshot format (device/snapshot.ts). */
+export const SNAPSHOT_FORMAT = 2;
 
 // ---- irqFlags bits ----
 export const IRQ_ENABLED = 1 << 0;
@@ -52,6 +60,9 @@ export const H_FLAGS = 5; // bits: FLAG_VIRTUAL_TIME (core/clock.ts), FLAG_LPIS 
 export const H_NR_LPIS = 6; // LPI slots: 0, or 2^lpiIdBits - 8192
 export const H_NR_ITS = 7;
 export const H_ITS_CACHE = 8; // translation-cache entries per ITS (a power of two)
+export const H_BYTE_LENGTH = 9; // the state's exact size in bytes (computeLayout's byteLength)
+export const H_CHECKSUM = 10; // snapshots: stateChecksum() of the whole buffer; 0 in a live state
+export const H_SNAPSHOT = 11; // snapshots: SNAPSHOT_FORMAT; 0 in a live state
 export const HEADER_WORDS = 12;
 
 /**
@@ -206,7 +217,8 @@ function sections(c: StateConfig): Section[] {
     { name: 'lr', bytesPerElement: 4, count: c.nVcpus * c.nLrs * 2 },
     { name: 'timerCval', bytesPerElement: 8, count: c.nVcpus },
     { name: 'timerCvalWords', bytesPerElement: 4, count: c.nVcpus * 2 },
-    { name: 'clock', bytesPerElement: 8, count: 2 },
+    { name: 'clock', bytesPerElement: 8, count: 1 },
+    { name: 'clockWords', bytesPerElement: 4, count: 2 },
     { name: 'irqFlags', bytesPerElement: 4, count: nSlots },
     { name: 'irqLock', bytesPerElement: 4, count: nSlots },
     { name: 'irqTarget', bytesPerElement: 4, count: nSlots },
@@ -243,9 +255,11 @@ export function computeLayout(c: StateConfig): { offsets: Record<string, number>
   return { offsets, byteLength: (at + 7) & ~7 };
 }
 
-/** Clock words (Float64): the counter value of virtual time, and the real-time epoch in ms. */
-export const C_VIRTUAL_TICKS = 0;
-export const C_EPOCH_MS = 1;
+/** Clock (Float64): the real-time epoch in ms (host time at which CNTVCT was 0). */
+export const C_EPOCH_MS = 0;
+/** Clock words (Uint32): virtual time's CNTVCT, low and high word (core/clock.ts: exact modulo 2^64). */
+export const CW_LO = 0;
+export const CW_HI = 1;
 
 /**
  * Typed-array views over one buffer. Plain data: no behaviour, no per-thread fields, so the same
@@ -276,11 +290,15 @@ export class GicState {
   readonly stats: Uint32Array;
   readonly vcpu: Int32Array;
   readonly lr: Uint32Array;
-  /** CNTV_CVAL_EL0 as a number, for comparisons (exact below 2^53, which the counter never reaches). */
+  /**
+   * CNTV_CVAL_EL0 as a number, for deadlines and sleep durations only (rounded above 2^53); the
+   * timer's condition compares timerCvalWords with the counter exactly (core/clock.ts).
+   */
   readonly timerCval: Float64Array;
   /** CNTV_CVAL_EL0 exactly, as (lo, hi) words per vCPU. */
   readonly timerCvalWords: Uint32Array;
   readonly clock: Float64Array;
+  readonly clockWords: Uint32Array;
   readonly irqFlags: Int32Array;
   readonly irqLock: Int32Array;
   readonly irqTarget: Int32Array;
@@ -360,7 +378,8 @@ export class GicState {
     this.lr = new Uint32Array(buffer, offsets.lr, c.nVcpus * c.nLrs * 2);
     this.timerCval = new Float64Array(buffer, offsets.timerCval, c.nVcpus);
     this.timerCvalWords = new Uint32Array(buffer, offsets.timerCvalWords, c.nVcpus * 2);
-    this.clock = new Float64Array(buffer, offsets.clock, 2);
+    this.clock = new Float64Array(buffer, offsets.clock, 1);
+    this.clockWords = new Uint32Array(buffer, offsets.clockWords, 2);
     this.irqFlags = i32('irqFlags', n);
     this.irqLock = i32('irqLock', n);
     this.irqTarget = i32('irqTarget', n);
@@ -424,6 +443,7 @@ export function allocateState(c: StateConfig, shared: boolean): GicState {
   s.header[H_NR_LPIS] = c.nLpis ?? 0;
   s.header[H_NR_ITS] = c.nIts ?? 0;
   s.header[H_ITS_CACHE] = c.itsCache ?? 0;
+  s.header[H_BYTE_LENGTH] = byteLength;
   if ((c.globalCache ?? 0) > 0) {
     if (c.globalCache !== GLOBAL_CACHE_PER_VCPU * c.nVcpus) {
       throw new RangeError(`the global translation cache holds ${GLOBAL_CACHE_PER_VCPU} entries per vCPU`);
@@ -431,6 +451,18 @@ export function allocateState(c: StateConfig, shared: boolean): GicState {
     s.header[H_FLAGS] |= FLAG_GLOBAL_LRU;
   }
   return s;
+}
+
+/**
+ * FNV-1a over the buffer's 32-bit words, H_CHECKSUM counted as zero: any change of one word
+ * changes the result (each step is a bijection of the running hash). No allocation; the buffer's
+ * size is a multiple of 8 (computeLayout).
+ */
+export function stateChecksum(words: Int32Array): number {
+  let h = 0x811c9dc5;
+  const n = words.length;
+  for (let i = 0; i < n; i++) h = Math.imul(h ^ (i === H_CHECKSUM ? 0 : words[i]), 0x01000193);
+  return h >>> 0;
 }
 
 /** Attaches to an existing state buffer (for instance in a worker): the header says the geometry. */
