@@ -21,6 +21,7 @@ static cs_mask_fn *p_interrupt_handler; /* a data symbol: QEMU's cpu_interrupt g
 static phys_fn p_phys;
 static ram_addr_fn p_ram_addr;
 static inval_fn p_invalidate;
+static void (*p_flush_page)(void *, uint64_t);
 
 int qcpu_init(char *missing, size_t len) {
   if (p_get_cpu) return 0;
@@ -43,6 +44,7 @@ int qcpu_init(char *missing, size_t len) {
       {"arm_cpu_get_phys_page_attrs_debug_aarch64", (void **)&p_phys},
       {"qemu_ram_addr_from_host_aarch64", (void **)&p_ram_addr},
       {"tb_invalidate_phys_range_aarch64", (void **)&p_invalidate},
+      {"tlb_flush_page_aarch64", (void **)&p_flush_page},
   };
   int bad = 0;
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -89,3 +91,5 @@ void qcpu_invalidate_code(uc_engine *uc, void *host_page) {
   if (ra == (uint64_t)-1) return; /* RAM_ADDR_INVALID: not guest RAM of this instance */
   p_invalidate(uc, ra, ra + 4096);
 }
+
+void qcpu_flush_tlb_page(void *cs, uint64_t va) { p_flush_page(cs, va); }

@@ -43,6 +43,9 @@ void qcpu_clear_inputs(void *cs, int mask);
 /* Translates a virtual address with the CPU's current regime; -1 when it does not translate. */
 uint64_t qcpu_virt_to_phys(void *cs, uint64_t va);
 
+/* Drops one virtual page from the CPU's TLB, for every translation regime (tlb_flush_page). */
+void qcpu_flush_tlb_page(void *cs, uint64_t va);
+
 /* Drops the translated code of one guest RAM page, given by its host address (this instance's
  * RAM block offset is looked up from it: qemu_ram_addr_from_host, tb_invalidate_phys_range). */
 void qcpu_invalidate_code(uc_engine *uc, void *host_page);

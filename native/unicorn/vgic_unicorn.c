@@ -53,6 +53,7 @@ enum {
                     at most 4 blocks (a CPU spinning on a lock another CPU holds); 0: never */
   IO_SPINS,      /* runs ended that way (running count) */
   IO_CODE_PAGES, /* pages of translated code dropped for another CPU's IC IVAU (running count) */
+  IO_TLB_PAGES,  /* TLB pages dropped for another CPU's TLBI VA*IS (running count) */
   IO_WORDS = 32
 };
 
@@ -60,11 +61,15 @@ enum { EXIT_MMIO_READ = 1, EXIT_MMIO_WRITE, EXIT_MRS, EXIT_MSR, EXIT_EXCEPTION, 
 
 /*
  * The array shared by a machine's CPUs. SYNC_TLB / SYNC_TB: bit k asks CPU k to flush its whole
- * TLB / translated code before it next runs. Then per CPU k (up to SYNC_CPUS) a list of guest
- * physical pages (PA >> 12) whose translated code it must drop (IC IVAU on another CPU); a full
- * list becomes a whole flush.
+ * TLB / translated code before it next runs. Then per CPU k (up to SYNC_CPUS) two lists: guest
+ * physical pages (PA >> 12) whose translated code it must drop (another CPU's IC IVAU), and
+ * virtual pages (two words each) it must drop from its TLB (another CPU's TLBI VA*IS). A list
+ * that fills up becomes a whole flush. Whole flushes are what the lists avoid: each costs the
+ * CPU all its translated code, or a memset of QEMU's TLB tables, which grow to megabytes
+ * (measured: a quarter of an SMP boot's host time before the lists).
  */
-enum { SYNC_TLB = 0, SYNC_TB, SYNC_LISTS, SYNC_CPUS = 8, SYNC_LIST_WORDS = 32 };
+enum { SYNC_TLB = 0, SYNC_TB, SYNC_LISTS, SYNC_CPUS = 8, SYNC_CODE_WORDS = 32, SYNC_VA_WORDS = 64 };
+#define SYNC_LIST_WORDS (SYNC_CODE_WORDS + SYNC_VA_WORDS)
 #define SYNC_WORDS (SYNC_LISTS + SYNC_CPUS * SYNC_LIST_WORDS)
 
 /* run() results. */
@@ -484,8 +489,26 @@ static uint32_t hook_sys(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *
   if (!c->sync) return 0;
   uint32_t others = ~(1u << (c->index & 31));
   if (cp->crn == 8 && cp->crm != 7 && cp->crm != 6) {
-    /* TLBI: CRm 7 and 6 are the non-shareable (local) forms; the rest are IS/OS. */
-    c->sync[SYNC_TLB] |= others;
+    /*
+     * TLBI: CRm 7 and 6 are the non-shareable (local) forms; the rest are IS/OS. The EL1 VA forms
+     * (VAE1, VAAE1, VALE1, VAALE1: op2 odd, CRm 3 IS or 1 OS) name one page, VA[55:12] in
+     * Xt[43:0]; everything else (by ASID, all, ranges, EL2) flushes the whole TLB.
+     */
+    uint64_t xt = 0;
+    int page = cp->op1 == 0 && (cp->crm == 3 || cp->crm == 1) && (cp->op2 & 1);
+    if (page && rt != UC_ARM64_REG_XZR) uc_reg_read(uc, rt, &xt);
+    for (uint32_t j = 0; j < SYNC_CPUS; j++) {
+      if (j == c->index) continue;
+      uint32_t *list = c->sync + SYNC_LISTS + j * SYNC_LIST_WORDS + SYNC_CODE_WORDS;
+      uint32_t n = list[0];
+      if (!page || 1 + 2 * (n + 1) > SYNC_VA_WORDS) {
+        c->sync[SYNC_TLB] |= 1u << j;
+      } else {
+        list[1 + 2 * n] = (uint32_t)xt;
+        list[2 + 2 * n] = (uint32_t)(xt >> 32) & 0xfff;
+        list[0] = n + 1;
+      }
+    }
   } else if (cp->crn == 7 && cp->op1 == 0 && cp->crm == 1 && cp->op2 == 0) {
     /* IC IALLUIS. */
     c->sync[SYNC_TB] |= others;
@@ -502,7 +525,7 @@ static uint32_t hook_sys(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *
       if (j == c->index) continue;
       uint32_t *list = c->sync + SYNC_LISTS + j * SYNC_LIST_WORDS;
       uint32_t n = list[0];
-      if (pa == (uint64_t)-1 || pa >= (1ull << 44) || n >= SYNC_LIST_WORDS - 1) {
+      if (pa == (uint64_t)-1 || pa >= (1ull << 44) || n >= SYNC_CODE_WORDS - 1) {
         c->sync[SYNC_TB] |= 1u << j;
       } else if (n == 0 || list[n] != (uint32_t)(pa >> 12)) {
         list[n + 1] = (uint32_t)(pa >> 12);
@@ -628,7 +651,7 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     if (st != napi_undefined) {
       CHECK(napi_get_typedarray_info(env, argv[4], &tt, &len, &data, &ab, &off));
       if (tt != napi_uint32_array || len < SYNC_WORDS) {
-        napi_throw_type_error(env, "VGIC_NATIVE", "sync must be a Uint32Array of SYNC_WORDS (258) words");
+        napi_throw_type_error(env, "VGIC_NATIVE", "sync must be a Uint32Array of SYNC_WORDS (770) words");
         return NULL;
       }
       c->sync = data;
@@ -784,6 +807,18 @@ static napi_value js_run(napi_env env, napi_callback_info info) {
     c->sync[SYNC_TLB] &= ~me;
     uc_ctl(c->uc, UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0));
     c->io[IO_TLB_FLUSHES]++;
+    if (c->index < SYNC_CPUS) c->sync[SYNC_LISTS + c->index * SYNC_LIST_WORDS + SYNC_CODE_WORDS] = 0;
+  }
+  if (c->sync && c->index < SYNC_CPUS) {
+    uint32_t *list = c->sync + SYNC_LISTS + c->index * SYNC_LIST_WORDS + SYNC_CODE_WORDS;
+    for (uint32_t i = 0; i < list[0] && 2 + 2 * i < SYNC_VA_WORDS; i++) {
+      uint64_t xt = ((uint64_t)list[2 + 2 * i] << 32) | list[1 + 2 * i];
+      /* QEMU's pageaddr: VA[55:12] from Xt[43:0], sign-extended from bit 55. */
+      uint64_t va = (uint64_t)(((int64_t)(xt << 20)) >> 8);
+      qcpu_flush_tlb_page(c->cs, va);
+      c->io[IO_TLB_PAGES]++;
+    }
+    list[0] = 0;
   }
   if (c->sync && (c->sync[SYNC_TB] & me)) {
     c->sync[SYNC_TB] &= ~me;
@@ -793,7 +828,7 @@ static napi_value js_run(napi_env env, napi_callback_info info) {
   }
   if (c->sync && c->index < SYNC_CPUS) {
     uint32_t *list = c->sync + SYNC_LISTS + c->index * SYNC_LIST_WORDS;
-    for (uint32_t i = 1; i <= list[0] && i < SYNC_LIST_WORDS; i++) {
+    for (uint32_t i = 1; i <= list[0] && i < SYNC_CODE_WORDS; i++) {
       uint64_t pa = (uint64_t)list[i] << 12;
       for (uint32_t r = 0; r < c->nram; r++) {
         if (pa >= c->ram[r].base && pa - c->ram[r].base < c->ram[r].len) {

@@ -37,6 +37,8 @@ export const IO_SPIN_LIMIT = 21;
 export const IO_SPINS = 22;
 /** Pages of translated code dropped because another CPU's IC IVAU named them (a running count). */
 export const IO_CODE_PAGES = 23;
+/** TLB pages dropped because another CPU's TLBI VA*IS named them (a running count). */
+export const IO_TLB_PAGES = 24;
 export const IO_WORDS = 32;
 
 export const EXIT_MMIO_READ = 1;
@@ -50,9 +52,10 @@ export const EXIT_ESCAPED = 7;
 
 /**
  * Words of the array a machine's CPUs share (vgic_unicorn.c): masks asking CPU k to flush its TLB /
- * translated code, then per CPU a list of pages whose code another CPU's IC IVAU invalidated.
+ * translated code, then per CPU the pages whose code another CPU's IC IVAU invalidated and the
+ * virtual pages another CPU's TLBI VA*IS named.
  */
-export const SYNC_WORDS = 2 + 8 * 32;
+export const SYNC_WORDS = 2 + 8 * 96;
 
 /** run() results. */
 export const RUN_BUDGET = 0;

@@ -46,6 +46,8 @@ export interface RunReport {
   readonly spinYields: readonly number[];
   /** Per vCPU: pages of translated code dropped for another vCPU's IC IVAU. */
   readonly codePages: readonly number[];
+  /** Per vCPU: TLB pages dropped for another vCPU's TLBI VA*IS. */
+  readonly tlbPages: readonly number[];
   readonly gic: VgicStats;
 }
 
