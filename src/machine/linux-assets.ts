@@ -95,6 +95,13 @@ export async function ensureLinuxAssets(opts: EnsureLinuxAssetsOptions = {}): Pr
   return fetchAssets(cacheDir, suite, opts.mirror ?? DEFAULT_MIRROR, opts.log ?? (() => {}));
 }
 
+/** The assets if the cache already holds them, else undefined: no process, no network, no writes. */
+export function cachedLinuxAssets(
+  opts: Pick<EnsureLinuxAssetsOptions, 'cacheDir' | 'suite'> = {},
+): LinuxAssets | undefined {
+  return readStamp(opts.cacheDir ?? defaultLinuxCacheDir(), opts.suite ?? DEFAULT_SUITE);
+}
+
 /** The assets the stamp describes, if the stamp is current and the files are still as it says. */
 function readStamp(cacheDir: string, suite: string): LinuxAssets | undefined {
   let s: Stamp;
