@@ -18,7 +18,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildLinuxInitramfs, linuxSelftestScript, SCRIPT_DONE_PREFIX } from '../machine/initramfs.ts';
+import {
+  buildLinuxInitramfs,
+  linuxSelftestScript,
+  SCRIPT_DONE_PREFIX,
+  SHELL_READY_LINE,
+} from '../machine/initramfs.ts';
 import { ensureLinuxAssets } from '../machine/linux-assets.ts';
 import { qemuLinuxCommand } from '../machine/linux-bench.ts';
 import { Machine, type MachineOptions, type RunReport } from '../machine/machine.ts';
@@ -44,6 +49,14 @@ export const LINUX_USAGE = `  linux                boots Debian's arm64 Linux on
  * driver registers still shows. */
 export const LINUX_BASE_APPEND = 'console=ttyAMA0 earlycon=pl011,0x9000000';
 const MiB = 1024 * 1024;
+
+/**
+ * What the end of piped stdin becomes on the guest's console: a newline ends a partial last line,
+ * then `exit` ends the shell and /init powers off. Ctrl-D would not do: busybox's line editing
+ * reads it as "delete" on a non-empty line, and typed ahead before the shell switches its
+ * terminal to raw mode it is lost.
+ */
+const SHELL_EOF = new TextEncoder().encode('\nexit\n');
 
 export class LinuxUsageError extends Error {
   override name = 'LinuxUsageError';
@@ -112,6 +125,8 @@ export function parseLinuxArgs(argv: string[]): LinuxCliOptions {
 class Verdict {
   selftest: 'pass' | 'fail' | undefined;
   scriptStatus: number | undefined;
+  /** Called once, when the guest's shell is about to read its console. */
+  onShellReady: (() => void) | undefined;
   private partial = '';
   private readonly decoder = new TextDecoder();
 
@@ -121,6 +136,10 @@ class Verdict {
     this.partial = lines.pop() ?? '';
     for (const raw of lines) {
       const l = raw.replace(/\r$/, '');
+      if (l === SHELL_READY_LINE) {
+        this.onShellReady?.();
+        this.onShellReady = undefined;
+      }
       if (l === 'SELFTEST: PASS') this.selftest = 'pass';
       else if (/^SELFTEST: FAIL \d+ of \d+ checks$/.test(l)) this.selftest = 'fail';
       const m = l.startsWith(SCRIPT_DONE_PREFIX) ? /(\d+)$/.exec(l) : null;
@@ -133,6 +152,45 @@ class Verdict {
     if (opts.selftest) return this.selftest === 'pass' ? 0 : 1;
     if (opts.script !== undefined) return this.scriptStatus ?? (ended ? 1 : fallback);
     return ended ? 0 : fallback;
+  }
+}
+
+/**
+ * Holds console input until the guest's shell is up, then passes it on; the end of piped input
+ * becomes SHELL_EOF. Bytes the guest received before its PL011 port was opened would be drained
+ * and lost (pl011_enable_interrupts discards up to 2 FIFOs' worth), as on real hardware.
+ */
+class InputGate {
+  private held: Uint8Array[] | undefined = [];
+  private ended = false;
+  private readonly sink: (bytes: Uint8Array) => void;
+  private readonly onEnd: () => void;
+
+  constructor(sink: (bytes: Uint8Array) => void, onEnd: () => void = () => {}) {
+    this.sink = sink;
+    this.onEnd = onEnd;
+  }
+
+  write(bytes: Uint8Array): void {
+    if (this.held) this.held.push(bytes);
+    else this.sink(bytes);
+  }
+
+  end(): void {
+    if (this.held) this.ended = true;
+    else this.finish();
+  }
+
+  open(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const b of held) this.sink(b);
+    if (this.ended) this.finish();
+  }
+
+  private finish(): void {
+    this.sink(SHELL_EOF);
+    this.onEnd();
   }
 }
 
@@ -193,13 +251,29 @@ function runQemu(
   verdict: Verdict,
 ): Promise<{ code: number | null; timedOut: boolean }> {
   return new Promise((resolve, reject) => {
+    // On a terminal QEMU owns it (raw mode, Ctrl-A x). Piped input goes through us: it waits for
+    // the shell (InputGate), and its end becomes an EOF for the shell (a serial line has no end
+    // of its own: QEMU would wait forever).
+    const piped = interactive && process.stdin.isTTY !== true;
     const child = spawn(cmd[0], cmd.slice(1), {
-      stdio: interactive ? 'inherit' : ['ignore', 'pipe', 'inherit'],
+      stdio: interactive && !piped ? 'inherit' : [piped ? 'pipe' : 'ignore', 'pipe', 'inherit'],
     });
     child.stdout?.on('data', (b: Buffer) => {
       process.stdout.write(b);
       verdict.push(b);
     });
+    if (piped && child.stdin) {
+      const sink = child.stdin;
+      sink.on('error', () => {}); // QEMU gone before all input was taken
+      const gate = new InputGate((b) => sink.write(b));
+      verdict.onShellReady = () => gate.open();
+      process.stdin.on('data', (b: Buffer) => gate.write(b));
+      process.stdin.on('end', () => gate.end());
+      child.on('close', () => {
+        process.stdin.pause();
+        process.stdin.unref?.();
+      });
+    }
     let timedOut = false;
     const timer =
       timeoutSec > 0
@@ -254,24 +328,35 @@ type LinuxMachineOptions = MachineOptions & { readonly initrd?: Uint8Array | str
 export async function bootOnMachine(opts: BootOnMachineOptions): Promise<RunReport> {
   const kernel = typeof opts.kernel === 'string' ? readFileSync(opts.kernel) : opts.kernel;
   const initrd = typeof opts.initrd === 'string' ? readFileSync(opts.initrd) : opts.initrd;
+  // Input waits for the guest's shell (InputGate), so the console is watched for its line.
+  const ready = new Verdict();
+  const write = opts.output ?? ((b: Uint8Array) => process.stdout.write(b));
   const machineOptions: LinuxMachineOptions = {
     smp: opts.smp,
     ramSize: opts.ramSize,
     append: opts.append,
     timeLimitMs: opts.timeLimitMs,
     time: 'real',
-    output: opts.output,
+    output: (b) => {
+      write(b);
+      ready.push(b);
+    },
     initrd,
   };
   const m = new Machine(machineOptions);
   m.load(kernel);
+  const gate = new InputGate(
+    (b) => m.input(b),
+    () => m.endInput(),
+  );
+  ready.onShellReady = () => gate.open();
 
   const stdin = process.stdin;
   const raw = opts.interactive && stdin.isTTY === true;
   let ctrlA = false;
   const onData = (b: Buffer) => {
     if (!raw) {
-      m.input(b);
+      gate.write(b);
       return;
     }
     // Ctrl-A x quits, as in QEMU's -nographic; raw mode sends Ctrl-C to the guest's shell instead.
@@ -289,9 +374,9 @@ export async function bootOnMachine(opts: BootOnMachineOptions): Promise<RunRepo
       } else if (c === 0x01) ctrlA = true;
       else out.push(c);
     }
-    if (out.length > 0) m.input(Uint8Array.from(out));
+    if (out.length > 0) gate.write(Uint8Array.from(out));
   };
-  const onEnd = () => m.endInput();
+  const onEnd = () => gate.end();
   const restore = () => {
     if (raw) stdin.setRawMode(false);
   };

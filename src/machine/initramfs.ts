@@ -159,6 +159,11 @@ export function buildInitramfs(entries: readonly CpioEntry[]): Uint8Array {
 
 /** The first line userspace prints: the boot benchmarks and tests wait for it. */
 export const USERSPACE_UP_LINE = 'vgic: userspace up';
+/**
+ * Printed just before the interactive shell starts. Input sent earlier is lost in the guest (the
+ * PL011 driver drains its receive FIFO when the port is first opened), so piped input waits for it.
+ */
+export const SHELL_READY_LINE = 'vgic: busybox shell; exit (or Ctrl-D) powers off';
 /** Printed when a --script has run, before the power-off. */
 export const SCRIPT_DONE_PREFIX = 'vgic: script done, status';
 
@@ -183,7 +188,7 @@ function initScript(hasScript: boolean, echo: boolean): string {
   const run = hasScript
     ? [`sh ${echo ? '-v ' : ''}/etc/vgic/script`, `echo "${SCRIPT_DONE_PREFIX} $?"`]
     : [
-        'echo "vgic: busybox shell; exit (or Ctrl-D) powers off"',
+        `echo "${SHELL_READY_LINE}"`,
         // cttyhack opens the console's real tty (ttyAMA0) so that the shell gets job control and
         // Ctrl-C; /dev/console itself cannot be a controlling terminal.
         'setsid cttyhack sh -l',

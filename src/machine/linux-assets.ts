@@ -182,7 +182,24 @@ async function fetchAssets(
   try {
     const apt = aptOptions(work, suite, mirror);
     log(`vgic linux: fetching Debian ${suite}'s arm64 package lists (into ${cacheDir}, once)`);
-    await run('apt-get', [...apt, '-q', 'update'], work, `apt-get update (network: ${mirror})`);
+    const update = await run(
+      'apt-get',
+      [...apt, '-q', 'update'],
+      work,
+      `apt-get update (network: ${mirror})`,
+    );
+    // apt-get update exits 0 when an index cannot be fetched ("W: Failed to fetch …, Some index
+    // files failed to download"), so look for the index itself.
+    if (!readdirSync(join(work, 'lists')).some((f) => f.includes('_binary-arm64_Packages'))) {
+      const said = `${update.stdout}\n${update.stderr}`
+        .split('\n')
+        .filter((l) => /^(W|E|Err):/.test(l.trim()))
+        .join('\n  ');
+      throw new LinuxAssetsError(
+        `could not download Debian's arm64 package lists from ${mirror} (no network, or a proxy is ` +
+          `needed: set http_proxy, or Acquire::http::Proxy in /etc/apt/apt.conf.d). apt-get said:\n  ${said}`,
+      );
+    }
 
     const dep = await run('apt-cache', [...apt, 'depends', KERNEL_METAPACKAGE], work, 'apt-cache depends');
     const m = /^\s*Depends:\s*(linux-image-(\d\S*-arm64))\s*$/m.exec(dep.stdout);
