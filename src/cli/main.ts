@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `vgic` command line: demo, qtest, micro-bench, lpi-bench, lpi-stress. A thin shell over the library.
+ * The `vgic` command line: demo, qtest, micro-bench, lpi-bench, lpi-stress, run, linux, conformance,
+ * guest-bench. A thin shell over the library.
  */
 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -13,8 +14,10 @@ import { VgicError } from '../device/errors.ts';
 import { Vgic } from '../device/vgic.ts';
 import { formatConformance, runConformance } from '../machine/conformance.ts';
 import { formatGuestBench, runGuestBench } from '../machine/guest-bench.ts';
+import { LinuxAssetsError } from '../machine/linux-assets.ts';
 import { MachineUnavailableError } from '../machine/native.ts';
 import { formatDemo, runDemo } from './demo.ts';
+import { LINUX_USAGE, LinuxUsageError, runLinuxCli } from './linux.ts';
 import { LPI_STRESS_USAGE, parseLpiStressArgs, runLpiStressCli } from './lpi-stress.ts';
 import { runQtest } from './qtest.ts';
 import { RUN_USAGE, RunUsageError, runCli } from './run.ts';
@@ -51,6 +54,7 @@ Commands:
       --json FILE      also write the results as JSON (e.g. bench/results/lpi-bench.json)
 ${LPI_STRESS_USAGE}
 ${RUN_USAGE}
+${LINUX_USAGE}
   conformance          builds the bare-metal guest programs (guest/) and runs each on QEMU 7.2
                        (-M virt,gic-version=3 -cpu max) and on vgic's machine; diffs the
                        transcripts (MASK lines compare names only); exit 1 on any difference
@@ -111,6 +115,10 @@ async function main(argv: string[]): Promise<void> {
   if (cmd === 'run') {
     const { report } = await runCli(rest);
     process.exitCode = report === undefined ? 0 : report.status & 0xff;
+    return;
+  }
+  if (cmd === 'linux') {
+    process.exitCode = await runLinuxCli(rest);
     return;
   }
   if (cmd === 'conformance' || cmd === 'guest-bench') {
@@ -227,9 +235,14 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {
-  if (e instanceof VgicError || e instanceof RunUsageError || (e instanceof TypeError && 'code' in e))
+  if (
+    e instanceof VgicError ||
+    e instanceof RunUsageError ||
+    e instanceof LinuxUsageError ||
+    (e instanceof TypeError && 'code' in e)
+  )
     fail(e.message);
-  if (e instanceof MachineUnavailableError) {
+  if (e instanceof MachineUnavailableError || e instanceof LinuxAssetsError) {
     process.stderr.write(`vgic: ${e.message}\n`);
     process.exit(3);
   }
