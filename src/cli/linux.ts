@@ -313,15 +313,6 @@ export interface BootOnMachineOptions {
 }
 
 /**
- * The machine's options plus the initrd. INTEGRATION POINT: the machine's initrd loading is being
- * added (linux-boot.md item 8: QEMU puts the initrd at RAM + min(RAM/2, 128M) and the DTB after
- * it, /chosen/linux,initrd-start/end). Until MachineOptions has `initrd`, it is passed here and
- * ignored by the machine, and the kernel stops with "VFS: Unable to mount root fs". When it lands,
- * delete this type and pass `initrd` in MachineOptions directly.
- */
-type LinuxMachineOptions = MachineOptions & { readonly initrd?: Uint8Array | string };
-
-/**
  * Boots kernel + initramfs on vgic's machine in this process, the way `vgic run` does
  * (src/cli/run.ts): console to `output`, stdin to the PL011 when interactive.
  */
@@ -331,7 +322,7 @@ export async function bootOnMachine(opts: BootOnMachineOptions): Promise<RunRepo
   // Input waits for the guest's shell (InputGate), so the console is watched for its line.
   const ready = new Verdict();
   const write = opts.output ?? ((b: Uint8Array) => process.stdout.write(b));
-  const machineOptions: LinuxMachineOptions = {
+  const machineOptions: MachineOptions = {
     smp: opts.smp,
     ramSize: opts.ramSize,
     append: opts.append,
