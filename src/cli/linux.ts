@@ -27,13 +27,14 @@ import {
 import { ensureLinuxAssets } from '../machine/linux-assets.ts';
 import { qemuLinuxCommand } from '../machine/linux-bench.ts';
 import { Machine, type MachineOptions, type RunReport } from '../machine/machine.ts';
+import { parseSize } from './run.ts';
 
 export const LINUX_USAGE = `  linux                boots Debian's arm64 Linux on vgic's machine with a busybox initramfs: the
                        boot, then a shell on this terminal (exit powers off). The kernel
                        (linux-image-cloud-arm64) and busybox-static are fetched with apt into
                        the cache once (a private apt state: the system's is not touched)
       --smp N          vCPUs, 1..8 (default 2)
-      -m, --memory SZ  RAM size, e.g. 512M (default 512M)
+      -m, --memory SZ  RAM size as QEMU's -m: 512M, 1.5G, a bare number is MiB (default 512M)
       --script CMDS    run these shell commands (echoed), then power off; exit status: theirs
       --selftest       check /proc/interrupts (arch timer per CPU, IPIs, PL011) and fork/exec;
                        exit 0 on 'SELFTEST: PASS'
@@ -41,6 +42,7 @@ export const LINUX_USAGE = `  linux                boots Debian's arm64 Linux on
       --cache DIR      where the kernel and busybox are kept (default
                        $XDG_CACHE_HOME/vgic/linux or ~/.cache/vgic/linux)
       --qemu           boot the same kernel and initramfs on qemu-system-aarch64 instead
+      --fetch          only fetch the kernel and busybox into the cache (npm test does this)
       --timeout SEC    host seconds before the run is stopped (default: none for a shell, 600
                        with --script or --selftest)
                        On a terminal, Ctrl-A x stops the machine (as QEMU's -nographic).`;
@@ -76,6 +78,8 @@ export interface LinuxCliOptions {
   readonly append: string;
   /** 0: no limit. */
   readonly timeoutSec: number;
+  /** Only make sure the kernel and busybox are cached (what `npm test` needs), then exit. */
+  readonly fetchOnly: boolean;
 }
 
 export function parseLinuxArgs(argv: string[]): LinuxCliOptions {
@@ -90,6 +94,7 @@ export function parseLinuxArgs(argv: string[]): LinuxCliOptions {
       qemu: { type: 'boolean' },
       append: { type: 'string' },
       timeout: { type: 'string' },
+      fetch: { type: 'boolean' },
     },
     allowPositionals: true,
     strict: true,
@@ -97,10 +102,12 @@ export function parseLinuxArgs(argv: string[]): LinuxCliOptions {
   if (positionals.length > 0) bad(`linux takes no arguments, got '${positionals.join(' ')}'`);
   const smp = values.smp === undefined ? 2 : Number(values.smp);
   if (!Number.isInteger(smp) || smp < 1 || smp > 8) bad(`--smp takes 1..8, got '${values.smp}'`);
-  const mem = /^(\d+)([KMG]?)$/i.exec(values.memory ?? '512M');
-  if (!mem) bad(`--memory takes a size like 512M or 1G, got '${values.memory}'`);
-  const ramSize =
-    Number(mem[1]) * { '': 1, K: 1024, M: MiB, G: 1024 * MiB }[mem[2].toUpperCase() as '' | 'K' | 'M' | 'G'];
+  let ramSize: number;
+  try {
+    ramSize = parseSize(values.memory ?? '512M');
+  } catch (e) {
+    bad((e as Error).message);
+  }
   // QEMU takes whole MiB; the kernel wants room for itself (27 MB), the initramfs and page tables.
   if (ramSize % MiB !== 0 || ramSize < 128 * MiB || ramSize > 4096 * MiB) {
     bad(`--memory takes whole MiB from 128M to 4G, got '${values.memory}'`);
@@ -118,6 +125,7 @@ export function parseLinuxArgs(argv: string[]): LinuxCliOptions {
     qemu: values.qemu ?? false,
     append: values.append ? `${LINUX_BASE_APPEND} ${values.append}` : LINUX_BASE_APPEND,
     timeoutSec,
+    fetchOnly: values.fetch ?? false,
   };
 }
 
@@ -199,6 +207,10 @@ export async function runLinuxCli(argv: string[]): Promise<number> {
   const opts = parseLinuxArgs(argv);
   const log = (l: string) => process.stderr.write(`${l}\n`);
   const assets = await ensureLinuxAssets({ cacheDir: opts.cacheDir, log });
+  if (opts.fetchOnly) {
+    log(`vgic linux: ${assets.kernel} and ${assets.busybox} are cached (${assets.version})`);
+    return 0;
+  }
   const script = opts.selftest ? linuxSelftestScript({ cpus: opts.smp }) : opts.script;
   const initrd = buildLinuxInitramfs({ busybox: readFileSync(assets.busybox), script, echo: !opts.selftest });
   const interactive = script === undefined;
