@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { formatLinuxBench, runLinuxBench } from '../bench/linux-boot.ts';
 import { formatLpiBench, runLpiBench } from '../bench/lpi.ts';
 import { formatMicroBench, MICRO_TEST_NAMES, machineDescription, runMicroBench } from '../bench/micro.ts';
 import { VgicError } from '../device/errors.ts';
@@ -64,6 +65,12 @@ ${LINUX_USAGE}
                        median (min..max) ns per operation and the targets (LPI ≥ 5× QEMU, SGI ≥ QEMU)
       --trials N       runs per machine (default 3)
       --json FILE      also write the results as JSON (e.g. bench/results/guest-bench.json)
+  linux-bench          Debian's kernel + the same initramfs on QEMU 7.2 and on vgic's machine,
+                       alternating: seconds to Run /init, userspace, power-off; an in-guest shell
+                       loop and fork/exec; median (min..max) and vgic / QEMU
+      --trials N       boots per machine and vCPU count (default 3)
+      --smp LIST       vCPU counts (default 1,2)
+      --json FILE      also write the results as JSON (e.g. bench/results/linux-boot.json)
 
 Options:
   -h, --help           this text
@@ -115,6 +122,19 @@ async function main(argv: string[]): Promise<void> {
   if (cmd === 'run') {
     const { report } = await runCli(rest);
     process.exitCode = report === undefined ? 0 : report.status & 0xff;
+    return;
+  }
+  if (cmd === 'linux-bench') {
+    const { values } = parseArgs({
+      args: rest,
+      options: { json: { type: 'string' }, trials: { type: 'string' }, smp: { type: 'string' } },
+      strict: true,
+    });
+    const trials = intOption(values.trials, 'trials', 3);
+    const smps = (values.smp ?? '1,2').split(',').map((v) => intOption(v.trim(), 'smp', 1));
+    const r = await runLinuxBench({ trials, smps, log: (l) => process.stderr.write(`${l}\n`) });
+    process.stdout.write(`${formatLinuxBench(r)}\n`);
+    if (values.json) writeJson(values.json, 'linux-boot', r);
     return;
   }
   if (cmd === 'linux') {
