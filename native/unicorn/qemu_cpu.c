@@ -3,6 +3,8 @@
 #include "qemu_cpu.h"
 
 #include <dlfcn.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +24,7 @@ static phys_fn p_phys;
 static ram_addr_fn p_ram_addr;
 static inval_fn p_invalidate;
 static void (*p_flush_page)(void *, uint64_t);
+static void (*p_define_reg)(void *, const void *, void *);
 
 int qcpu_init(char *missing, size_t len) {
   if (p_get_cpu) return 0;
@@ -45,6 +48,7 @@ int qcpu_init(char *missing, size_t len) {
       {"qemu_ram_addr_from_host_aarch64", (void **)&p_ram_addr},
       {"tb_invalidate_phys_range_aarch64", (void **)&p_invalidate},
       {"tlb_flush_page_aarch64", (void **)&p_flush_page},
+      {"define_one_arm_cp_reg_with_opaque_aarch64", (void **)&p_define_reg},
   };
   int bad = 0;
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -93,3 +97,85 @@ void qcpu_invalidate_code(uc_engine *uc, void *host_page) {
 }
 
 void qcpu_flush_tlb_page(void *cs, uint64_t va) { p_flush_page(cs, va); }
+
+/*
+ * QEMU 5.0's ARMCPRegInfo as libunicorn 2.1 compiles it (unicorn's qemu/target/arm/cpu.h, checked
+ * against the debian/2.1.1 sources): the one private layout this module depends on. Unicorn 2.1
+ * keeps two extra function pointers at the end (orig_readfn/orig_writefn, for its own CP hooks).
+ */
+typedef struct QArmCpReg QArmCpReg;
+struct QArmCpReg {
+  const char *name;
+  uint8_t cp, crn, crm, opc0, opc1, opc2;
+  int state;
+  int type;
+  int access;
+  int secure;
+  void *opaque;
+  uint64_t resetvalue;
+  ptrdiff_t fieldoffset;
+  ptrdiff_t bank_fieldoffsets[2];
+  void *accessfn;
+  uint64_t (*readfn)(void *env, const QArmCpReg *ri);
+  void (*writefn)(void *env, const QArmCpReg *ri, uint64_t value);
+  void *raw_readfn;
+  void *raw_writefn;
+  void *resetfn;
+  void *orig_readfn;
+  void *orig_writefn;
+};
+
+#define Q_ARM_CP_STATE_AA64 1
+#define Q_ARM_CP_IO 0x0040     /* side effects: not a plain field */
+#define Q_ARM_CP_NO_RAW 0x0080 /* no raw (migration) access */
+#define Q_PL1_RW 0xfc          /* PL1_R | PL1_W with the higher ELs they imply */
+
+/* Per defined register: the machine's callbacks (QEMU copies the reginfo, opaque included). */
+typedef struct {
+  void *opaque;
+  qcpu_sysreg_read read;
+  qcpu_sysreg_write write;
+} SysregCb;
+
+static uint32_t enc_of(const QArmCpReg *ri) {
+  return ((uint32_t)ri->opc0 << 14) | ((uint32_t)ri->opc1 << 11) | ((uint32_t)ri->crn << 7) |
+         ((uint32_t)ri->crm << 3) | ri->opc2;
+}
+
+static uint64_t cp_read(void *env, const QArmCpReg *ri) {
+  const SysregCb *cb = ri->opaque;
+  return cb->read(cb->opaque, enc_of(ri));
+}
+
+static void cp_write(void *env, const QArmCpReg *ri, uint64_t value) {
+  const SysregCb *cb = ri->opaque;
+  cb->write(cb->opaque, enc_of(ri), value);
+}
+
+int qcpu_define_sysreg(void *cs, uint32_t enc, void *opaque, qcpu_sysreg_read read, qcpu_sysreg_write write) {
+  /* Lives as long as the process: QEMU keeps a pointer to it in its copy of the reginfo. */
+  SysregCb *cb = calloc(1, sizeof *cb);
+  if (!cb) return -1;
+  cb->opaque = opaque;
+  cb->read = read;
+  cb->write = write;
+  QArmCpReg r;
+  memset(&r, 0, sizeof r);
+  r.name = "vgic-icc";
+  r.opc0 = (enc >> 14) & 3;
+  r.opc1 = (enc >> 11) & 7;
+  r.crn = (enc >> 7) & 15;
+  r.crm = (enc >> 3) & 15;
+  r.opc2 = enc & 7;
+  if (r.opc1 != 0) {
+    free(cb);
+    return -1; /* only EL1 registers (op1 0): PL1_RW must not be laxer than the encoding */
+  }
+  r.state = Q_ARM_CP_STATE_AA64;
+  r.type = Q_ARM_CP_IO | Q_ARM_CP_NO_RAW;
+  r.access = Q_PL1_RW;
+  r.readfn = cp_read;
+  r.writefn = cp_write;
+  p_define_reg(cs, &r, cb);
+  return 0;
+}

@@ -43,6 +43,14 @@ void qcpu_clear_inputs(void *cs, int mask);
 /* Translates a virtual address with the CPU's current regime; -1 when it does not translate. */
 uint64_t qcpu_virt_to_phys(void *cs, uint64_t va);
 
+/* An AArch64 system register that QEMU does not implement (the GIC CPU interface: Unicorn's CPU has
+ * no GIC), defined in the CPU's register table with EL1 read/write access: QEMU's translated code
+ * then calls `read`/`write` with `opaque` and the encoding (op0:op1:CRn:CRm:op2, 16 bits), without a
+ * hook, a PC write or leaving the translation block. 0 on success. */
+typedef uint64_t (*qcpu_sysreg_read)(void *opaque, uint32_t enc);
+typedef void (*qcpu_sysreg_write)(void *opaque, uint32_t enc, uint64_t value);
+int qcpu_define_sysreg(void *cs, uint32_t enc, void *opaque, qcpu_sysreg_read read, qcpu_sysreg_write write);
+
 /* Drops one virtual page from the CPU's TLB, for every translation regime (tlb_flush_page). */
 void qcpu_flush_tlb_page(void *cs, uint64_t va);
 

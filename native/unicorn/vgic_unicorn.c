@@ -380,6 +380,28 @@ static uint32_t sys_access(Cpu *c, uc_engine *uc, uc_arm64_reg rt, const uc_arm6
   return 1;
 }
 
+/* A register defined with defineSysreg: QEMU's translated code calls these (qemu_cpu.c). */
+static uint64_t defined_read(void *opaque, uint32_t enc) {
+  Cpu *c = opaque;
+  uint32_t *io = c->io;
+  io[IO_KIND] = EXIT_MRS;
+  io[IO_ID] = enc;
+  io[IO_VAL_LO] = 0;
+  io[IO_VAL_HI] = 0;
+  call_handler(c);
+  return ((uint64_t)io[IO_VAL_HI] << 32) | io[IO_VAL_LO];
+}
+
+static void defined_write(void *opaque, uint32_t enc, uint64_t value) {
+  Cpu *c = opaque;
+  uint32_t *io = c->io;
+  io[IO_KIND] = EXIT_MSR;
+  io[IO_ID] = enc;
+  io[IO_VAL_LO] = (uint32_t)value;
+  io[IO_VAL_HI] = (uint32_t)(value >> 32);
+  call_handler(c);
+}
+
 static uint32_t hook_mrs(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp, void *user) {
   return sys_access(user, uc, rt, cp, 0);
 }
@@ -777,6 +799,26 @@ static napi_value js_trap_sysreg(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * defineSysreg(cpu, encoding): an EL1 register QEMU does not implement (ICC_*), added to the CPU's
+ * own register table so that an access calls the handler from translated code: no MRS/MSR hook,
+ * no PC step (whose write ends the translation block and re-enters Unicorn's loop). Before the
+ * CPU first runs.
+ */
+static napi_value js_define_sysreg(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Cpu *c = get_cpu(env, argv[0]);
+  if (!c) return NULL;
+  uint32_t enc = arg_u32(env, argv[1]) & 0xffff;
+  if (qcpu_define_sysreg(c->cs, enc, c, defined_read, defined_write) != 0) {
+    napi_throw_range_error(env, "VGIC_NATIVE", "defineSysreg takes an EL1 register encoding (op1 0)");
+    return NULL;
+  }
+  return NULL;
+}
+
 /* run(cpu, maxBlocks) -> RUN_* ; io gets IO_ERR and the block count */
 static napi_value js_run(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -1018,6 +1060,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"mapRam", NULL, js_map_ram, NULL, NULL, NULL, napi_default, NULL},
       {"mapMmio", NULL, js_map_mmio, NULL, NULL, NULL, napi_default, NULL},
       {"trapSysreg", NULL, js_trap_sysreg, NULL, NULL, NULL, napi_default, NULL},
+      {"defineSysreg", NULL, js_define_sysreg, NULL, NULL, NULL, napi_default, NULL},
       {"run", NULL, js_run, NULL, NULL, NULL, napi_default, NULL},
       {"stop", NULL, js_stop, NULL, NULL, NULL, napi_default, NULL},
       {"getReg", NULL, js_get_reg, NULL, NULL, NULL, napi_default, NULL},

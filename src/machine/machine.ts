@@ -289,8 +289,10 @@ export class Machine {
       this.uc.mapMmio(handle, VIRT_UART_BASE, UART_SIZE, REGION_UART);
       this.uc.mapMmio(handle, VIRT_RTC_BASE, PL031_SIZE, REGION_RTC);
       for (const enc of trapped) {
-        // ICC_* do not exist in Unicorn's CPU (the hook steps PC); the timer registers do.
-        this.uc.trapSysreg(handle, enc, ((enc >> 7) & 15) !== 14);
+        // ICC_* do not exist in Unicorn's CPU: they are added to its register table (an access is
+        // then a call from translated code). The timer registers exist there: the hook skips them.
+        if (((enc >> 7) & 15) === 14) this.uc.trapSysreg(handle, enc, false);
+        else this.uc.defineSysreg(handle, enc);
       }
       for (const enc of [CNTPCT_EL0, CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTP_TVAL_EL0]) {
         this.uc.trapSysreg(handle, enc, false);

@@ -23,6 +23,8 @@ export interface UnicornAddon {
   mapRam(cpu: CpuHandle, base: number, bytes: Uint8Array): void;
   mapMmio(cpu: CpuHandle, base: number, size: number, id: number): void;
   trapSysreg(cpu: CpuHandle, encoding: number, advancePc: boolean): void;
+  /** An EL1 register QEMU lacks, defined in the CPU's register table: accesses exit without a hook. */
+  defineSysreg(cpu: CpuHandle, encoding: number): void;
   preciseAborts(cpu: CpuHandle, begin: number, end: number): void;
   run(cpu: CpuHandle, maxBlocks: number): number;
   stop(cpu: CpuHandle): void;
