@@ -120,7 +120,7 @@ const REGION_RTC = 4;
 
 /** Blocks per slice: one vCPU alone runs long slices; several share the thread in short ones. */
 const SLICE_BLOCKS_UP = 200_000;
-const SLICE_BLOCKS_SMP = 20_000;
+const SLICE_BLOCKS_SMP = 5_000;
 /** Host time between returns to the event loop (stdin, signals, output). */
 const CHUNK_MS = 20;
 /** With virtual time, counter ticks credited per translated block executed. */
