@@ -15,8 +15,8 @@ import { VGIC_MIN_LPI } from '../arch/intid.ts';
 import { ICC_EOIR1_EL1, ICC_IAR1_EL1 } from '../arch/sysreg.ts';
 import type { VCpu } from '../device/vcpu.ts';
 import type { Vgic } from '../device/vgic.ts';
+import { MSI_COALESCED, MSI_DELIVERED } from '../device/vgic.ts';
 import { enableLpisOnVcpu, ItsGuest } from '../guest/gic-v3-its.ts';
-import { MSI_COALESCED, MSI_DELIVERED } from '../its/translate.ts';
 import { type ProgramContext, until, YIELD, type Yield } from '../runtime/program.ts';
 
 export interface LpiStressParams {

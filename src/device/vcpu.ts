@@ -358,6 +358,25 @@ export class VCpu {
   }
 
   /**
+   * The CPU interface's output to this vCPU's CPU, from the list registers as the last entry
+   * (step(), or any access) left them: 0 none, 1 IRQ (a Group 1 interrupt it would take), 2 FIQ
+   * (Group 0). An outside CPU polls it after each exit and entry and drives its own IRQ/FIQ inputs
+   * with it; it takes them when its PSTATE allows. Reads only: no lock, no allocation.
+   */
+  outputLine(): 0 | 1 | 2 {
+    return virqLine(this.s, this.index) as 0 | 1 | 2;
+  }
+
+  /**
+   * Whether an interrupt this vCPU would take is pending for it (KVM's kvm_vgic_vcpu_pending_irq:
+   * enabled, pending, not active, above PMR; whatever PSTATE.I says): WFI's wake-up condition,
+   * without an exit. For schedulers deciding which vCPU to run.
+   */
+  hasPendingIrq(): boolean {
+    return vcpuPendingIrq(this.s, this.index);
+  }
+
+  /**
    * A WFI that does not block the thread, for runtimes that multiplex vCPUs on one thread
    * (runtime/scheduler.ts): exits, and answers whether a wake-up event is there (an interrupt this
    * vCPU would take, whatever PSTATE.I is). The caller runs step() once it is, and otherwise

@@ -18,6 +18,7 @@ import {
 import { GITS_FRAME_SIZE, GITS_TRANSLATER } from '../arch/its.ts';
 import {
   advanceVirtualTicks,
+  CNTFRQ_HZ,
   counterHi,
   counterNow,
   counterRead,
@@ -28,6 +29,10 @@ import { injectIrqSlot, updateIrqFlags } from '../core/irq.ts';
 import { savePendingTables } from '../core/lpi.ts';
 import { haltAll, haltOwnerOf, pruneHalted, resumeAll, resumeVcpu } from '../core/vgic.ts';
 import { itsInjectMsi, MSI_BLOCKED, MSI_BUSY } from '../its/translate.ts';
+
+/** injectMsi()'s answers. */
+export { MSI_BLOCKED, MSI_BUSY, MSI_COALESCED, MSI_DELIVERED } from '../its/translate.ts';
+
 import { GuestMemory } from '../memory/guest-memory.ts';
 import { distributorFrame, FLAG_LPIS } from '../mmio/gicd.ts';
 import { redistributorFrame } from '../mmio/gicr.ts';
@@ -496,6 +501,16 @@ export class Vgic {
   }
 
   // ---- Time ----
+
+  /** CNTFRQ_EL0: the counter's frequency in Hz (62.5 MHz, as QEMU's virt). */
+  get counterHz(): number {
+    return CNTFRQ_HZ;
+  }
+
+  /** Whether the counter moves only when advanced (options.time 'virtual'). */
+  get virtualTime(): boolean {
+    return isVirtualTime(this.state);
+  }
 
   /** CNTVCT now, as a number: exact below 2^53, rounded above (counter64() is exact). */
   counter(): number {

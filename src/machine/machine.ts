@@ -21,9 +21,6 @@
 
 import { VIRT_GICD_BASE, VIRT_GICR_BASE, VIRT_GITS_BASE, VIRT_RAM_BASE } from '../arch/gicv3.ts';
 import { ICC_ASGI1R_EL1, ICC_SGI0R_EL1, ICC_SGI1R_EL1, SYSREG_NAMES } from '../arch/sysreg.ts';
-import { CNTFRQ_HZ, counterNow, isVirtualTime } from '../core/clock.ts';
-import { virqLine } from '../core/icv.ts';
-import { vcpuPendingIrq } from '../core/vgic.ts';
 import { VgicError } from '../device/errors.ts';
 import type { VCpu } from '../device/vcpu.ts';
 import { Vgic } from '../device/vgic.ts';
@@ -450,22 +447,22 @@ export class Machine {
     const vcpu = this.vcpus[k];
     // Kicks and the virtual timer are taken at entry, then the line says what the CPU takes.
     vcpu.step();
-    io[IO_LINE] = virqLine(this.gic.state, k);
+    io[IO_LINE] = this.vcpus[k].outputLine();
     // The slice ends at the vCPU's next timer deadline, so its timers' lines follow the counter.
     let budget = this.sliceBlocks;
     io[IO_DEADLINE_US] = 0;
     const ticks = Math.min(this.timerTicks(k), this.ptimer.ticksToFire(k));
     if (ticks > 0 && ticks !== Number.POSITIVE_INFINITY) {
-      if (isVirtualTime(this.gic.state))
-        budget = Math.min(budget, Math.ceil(ticks / VIRTUAL_TICKS_PER_BLOCK));
-      else io[IO_DEADLINE_US] = Math.min(0xffffffff, Math.max(1, Math.ceil((ticks * 1e6) / CNTFRQ_HZ)));
+      if (this.gic.virtualTime) budget = Math.min(budget, Math.ceil(ticks / VIRTUAL_TICKS_PER_BLOCK));
+      else
+        io[IO_DEADLINE_US] = Math.min(0xffffffff, Math.max(1, Math.ceil((ticks * 1e6) / this.gic.counterHz)));
     }
     io[IO_SPIN_LIMIT] = this.othersRunnable(k) ? SPIN_LIMIT : 0;
     const r = this.uc.run(this.handles[k], budget);
     const blocks = io[IO_BLOCKS_LO] + io[IO_BLOCKS_HI] * 2 ** 32;
     this.blocks[k] += blocks;
     this.syncExceptions += io[IO_EXCEPTIONS];
-    if (isVirtualTime(this.gic.state)) this.gic.advanceTime(blocks * VIRTUAL_TICKS_PER_BLOCK);
+    if (this.gic.virtualTime) this.gic.advanceTime(blocks * VIRTUAL_TICKS_PER_BLOCK);
     if (r === RUN_HALTED) {
       if (this.state[k] === CPU_RUNNING && !vcpu.wfiPoll()) this.state[k] = CPU_WFI;
     } else if (r === RUN_UC_ERROR) {
@@ -482,7 +479,7 @@ export class Machine {
   /** Counter ticks until vCPU k's virtual timer fires (Infinity: disarmed; 0: due or firing). */
   private timerTicks(k: number): number {
     const ms = this.vcpus[k].wfiSleepMs();
-    return ms === Number.POSITIVE_INFINITY ? ms : Math.floor((ms * CNTFRQ_HZ) / 1000);
+    return ms === Number.POSITIVE_INFINITY ? ms : Math.floor((ms * this.gic.counterHz) / 1000);
   }
 
   /**
@@ -493,7 +490,7 @@ export class Machine {
   private kick(k: number, io: Uint32Array): void {
     if (this.smp === 1) return;
     for (let j = 0; j < this.smp; j++) {
-      if (j === k || this.state[j] === CPU_OFF || !vcpuPendingIrq(this.gic.state, j)) continue;
+      if (j === k || this.state[j] === CPU_OFF || !this.vcpus[j].hasPendingIrq()) continue;
       if (this.state[j] === CPU_WFI) {
         io[IO_STOP] = 1;
         return;
@@ -511,16 +508,18 @@ export class Machine {
       ms = Math.min(ms, this.vcpus[k].wfiSleepMs());
       ticks = Math.min(ticks, this.ptimer.ticksToFire(k));
     }
-    if (isVirtualTime(this.gic.state)) {
+    if (this.gic.virtualTime) {
       // Virtual time: jump to the deadline instead of sleeping.
       const vt =
-        ms === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : Math.ceil((ms * CNTFRQ_HZ) / 1000);
+        ms === Number.POSITIVE_INFINITY
+          ? Number.POSITIVE_INFINITY
+          : Math.ceil((ms * this.gic.counterHz) / 1000);
       const jump = Math.min(vt, ticks);
       if (jump === Number.POSITIVE_INFINITY) return jump;
       this.gic.advanceTime(Math.max(1, jump));
       return 0;
     }
-    return Math.min(ms, (ticks * 1000) / CNTFRQ_HZ);
+    return Math.min(ms, (ticks * 1000) / this.gic.counterHz);
   }
 
   // ---- Exits ----
@@ -582,7 +581,7 @@ export class Machine {
         });
         break;
     }
-    io[IO_LINE] = virqLine(this.gic.state, k);
+    io[IO_LINE] = vcpu.outputLine();
   }
 
   /** PSCI (HVC) and semihosting (HLT #0xF000): the exceptions the board itself answers. */
@@ -844,7 +843,7 @@ export class Machine {
 
   /** The counter as the guest reads it (for tests and reports). */
   counter(): number {
-    return counterNow(this.gic.state);
+    return this.gic.counter();
   }
 }
 

@@ -7,7 +7,6 @@
  * Who may call: the machine, on its thread.
  */
 
-import { counterNow } from '../core/clock.ts';
 import type { Vgic } from '../device/vgic.ts';
 
 export const PPI_PTIMER = 30;
@@ -36,7 +35,7 @@ export class PhysTimer {
 
   /** Reads one of the registers above: the value's low and high words. */
   read(cpu: number, enc: number, out: Uint32Array, lo: number): void {
-    const now = counterNow(this.gic.state);
+    const now = this.gic.counter();
     let v = 0;
     if (enc === CNTPCT_EL0) v = now;
     else if (enc === CNTP_CVAL_EL0) v = this.cval[cpu];
@@ -54,15 +53,14 @@ export class PhysTimer {
   write(cpu: number, enc: number, lo: number, hi: number): void {
     if (enc === CNTP_CTL_EL0) this.ctl[cpu] = lo & (CTL_ENABLE | CTL_IMASK);
     else if (enc === CNTP_CVAL_EL0) this.cval[cpu] = (hi >>> 0) * 2 ** 32 + (lo >>> 0);
-    else if (enc === CNTP_TVAL_EL0) this.cval[cpu] = counterNow(this.gic.state) + (lo | 0);
+    else if (enc === CNTP_TVAL_EL0) this.cval[cpu] = this.gic.counter() + (lo | 0);
     this.update(cpu);
   }
 
   /** Recomputes the timer's output and drives PPI 30 when it changes. */
   update(cpu: number): void {
     const c = this.ctl[cpu];
-    const fire =
-      (c & (CTL_ENABLE | CTL_IMASK)) === CTL_ENABLE && counterNow(this.gic.state) >= this.cval[cpu];
+    const fire = (c & (CTL_ENABLE | CTL_IMASK)) === CTL_ENABLE && this.gic.counter() >= this.cval[cpu];
     const level = fire ? 1 : 0;
     if (level !== this.level[cpu]) {
       this.level[cpu] = level;
@@ -73,6 +71,6 @@ export class PhysTimer {
   /** Counter ticks until this CPU's timer fires (Infinity when disarmed or already firing). */
   ticksToFire(cpu: number): number {
     if ((this.ctl[cpu] & (CTL_ENABLE | CTL_IMASK)) !== CTL_ENABLE || this.level[cpu] === 1) return Infinity;
-    return Math.max(0, this.cval[cpu] - counterNow(this.gic.state));
+    return Math.max(0, this.cval[cpu] - this.gic.counter());
   }
 }
