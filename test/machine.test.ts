@@ -933,7 +933,76 @@ s_wakes: .asciz " wakes "
   .balign 4
 `;
 
+/**
+ * Polls a timer's ISTATUS with interrupts masked and, the moment it reads 1, asks the GIC: the
+ * interrupt must already be pending (the line follows the counter, not slice boundaries).
+ * TIMER is p (physical, PPI 30) or v (virtual, PPI 27).
+ */
+const istatusGuest = (t: 'p' | 'v') => `
+_start:
+  ldr x1, =GICD
+  mov w0, #0x12
+  str w0, [x1]
+  ldr x1, =GICR
+  str wzr, [x1, #0x14]
+1: ldr w0, [x1, #0x14]
+  tbnz w0, #2, 1b
+  ldr x1, =(GICR + 0x10000)
+  mov w0, #-1
+  str w0, [x1, #0x80]          // IGROUPR0: group 1
+  mov w0, #(1 << ${t === 'p' ? 30 : 27})
+  str w0, [x1, #0x100]         // ISENABLER0
+  mrs x0, S3_0_C12_C12_5
+  orr x0, x0, #1
+  msr S3_0_C12_C12_5, x0       // ICC_SRE_EL1.SRE
+  mov x0, #0xff
+  msr S3_0_C4_C6_0, x0         // ICC_PMR_EL1
+  mov x0, #1
+  msr S3_0_C12_C12_7, x0       // ICC_IGRPEN1_EL1
+  isb
+  mrs x20, cntfrq_el0
+  mov x1, #1000
+  udiv x20, x20, x1            // 1 ms of ticks
+  msr cnt${t}_tval_el0, x20
+  mov x0, #1
+  msr cnt${t}_ctl_el0, x0
+  isb
+  mov x25, #0
+2: add x25, x25, #1
+  mrs x0, cnt${t}_ctl_el0
+  tbz x0, #2, 2b               // ISTATUS
+  mrs x22, S3_0_C12_C12_2      // ICC_HPPIR1_EL1
+  ldr x1, =(GICR + 0x10000)
+  ldr w23, [x1, #0x200]        // ISPENDR0
+  adr x0, s_hppir
+  bl puts
+  mov x0, x22
+  bl puthex
+  adr x0, s_pend
+  bl puts
+  mov x0, x23
+  bl puthex
+  bl newline
+  poweroff
+s_hppir: .asciz "hppir "
+s_pend: .asciz " ispendr0 "
+  .balign 4
+`;
+
 describe('machine: timers', () => {
+  for (const [t, ppi] of [
+    ['p', 30],
+    ['v', 27],
+  ] as const) {
+    it(`the ${t === 'p' ? 'physical' : 'virtual'} timer's line follows the counter: pending at the GIC when ISTATUS reads 1`, {
+      skip,
+    }, async () => {
+      const { report, out } = await runAsm(istatusGuest(t));
+      assert.equal(report.reason, 'system-off', report.message);
+      assert.equal(out, `hppir ${h16(ppi)} ispendr0 ${h16(2 ** ppi)}\n`);
+    });
+  }
+
   it('the physical timer fires PPI 30 after TVAL and wakes WFI', { skip }, async () => {
     const { report, out } = await runAsm(PTIMER_GUEST);
     assert.equal(report.reason, 'system-off', report.message);
