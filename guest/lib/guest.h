@@ -57,6 +57,7 @@ struct exc_frame {
  * 4..7 cur EL SPx, 8..11 lower EL AArch64, 12..15 lower EL AArch32. */
 #define EXC_SYNC(k) (((k) & 3) == 0)
 typedef void (*exc_handler_t)(struct exc_frame *f, int kind);
+/* The handlers get the current-EL kinds (0..7) and the lower-EL AArch64 ones (8..11). */
 void set_sync_handler(exc_handler_t h);   /* NULL restores the default */
 void set_irq_handler(exc_handler_t h);
 void set_fiq_handler(exc_handler_t h);
@@ -265,5 +266,26 @@ u64 its_cwriter(void);
 
 /* ---- MMU ---- */
 void mmu_enable_identity(void);   /* RAM Normal WB, 0..1G Device-nGnRE */
+/* Stage-1 descriptor bits (4K granule). MAIR index 0 is Device-nGnRE, 1 Normal WB. */
+#define MT_DEVICE 0
+#define MT_NORMAL 1
+#define PTE_VALID    (1UL << 0)
+#define PTE_PAGE     (3UL << 0)      /* level-3 page (a table at levels 1 and 2) */
+#define PTE_ATTR(i)  ((u64)(i) << 2)
+#define PTE_AP_EL0   (1UL << 6)      /* AP[1]: EL0 access */
+#define PTE_AP_RO    (1UL << 7)      /* AP[2]: read-only */
+#define PTE_SH_INNER (3UL << 8)
+#define PTE_AF       (1UL << 10)
+#define PTE_PXN      (1UL << 53)
+#define PTE_UXN      (1UL << 54)
+#define PTE_NORMAL_PAGE(pa) ((u64)(pa) | PTE_PAGE | PTE_AF | PTE_SH_INNER | PTE_ATTR(MT_NORMAL))
+#define TTBR1_VA_BASE 0xffffff8000000000UL   /* T1SZ = 25 */
+#define MMU_POOL_TABLES 16
+/* The descriptor of va at level (1..3) in the TTBR0 (ttbr1 = 0) or TTBR1 tables: tables are
+ * created, and blocks split into tables of the same mapping, on the way down. The identity map is
+ * built on first use; split RAM blocks before mmu_enable_identity(). Changes made with the MMU on
+ * need the caller's TLB maintenance. */
+u64 *mmu_entry(int ttbr1, u64 va, int level);
+void mmu_enable_ttbr1(void);      /* TTBR1 walks on (T1SZ 25, 4K), its table empty until mmu_entry */
 
 #endif

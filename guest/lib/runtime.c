@@ -38,7 +38,7 @@ void exc_dispatch(struct exc_frame *f, u64 kind)
 {
     switch (kind & 3) {
     case 0:
-        if (sync_handler && kind < 8) {
+        if (sync_handler && kind < 12) {
             sync_handler(f, (int)kind);
             return;
         }
@@ -46,13 +46,13 @@ void exc_dispatch(struct exc_frame *f, u64 kind)
                read_sysreg(esr_el1), f->elr, read_sysreg(far_el1), kind_names[kind]);
         exit_status(3);
     case 1:
-        if (irq_handler && kind < 8) {
+        if (irq_handler && kind < 12) {
             irq_handler(f, (int)kind);
             return;
         }
         break;
     case 2:
-        if (fiq_handler && kind < 8) {
+        if (fiq_handler && kind < 12) {
             fiq_handler(f, (int)kind);
             return;
         }

@@ -96,6 +96,12 @@ void qcpu_invalidate_code(uc_engine *uc, void *host_page) {
   p_invalidate(uc, ra, ra + 4096);
 }
 
+void qcpu_invalidate_code_range(uc_engine *uc, void *host, uint64_t len) {
+  uint64_t ra = p_ram_addr(uc, host);
+  if (ra == (uint64_t)-1) return;
+  p_invalidate(uc, ra, ra + len);
+}
+
 void qcpu_flush_tlb_page(void *cs, uint64_t va) { p_flush_page(cs, va); }
 
 /*

@@ -58,4 +58,7 @@ void qcpu_flush_tlb_page(void *cs, uint64_t va);
  * RAM block offset is looked up from it: qemu_ram_addr_from_host, tb_invalidate_phys_range). */
 void qcpu_invalidate_code(uc_engine *uc, void *host_page);
 
+/* The same for len bytes of one RAM block from host: every translated block of that RAM. */
+void qcpu_invalidate_code_range(uc_engine *uc, void *host, uint64_t len);
+
 #endif

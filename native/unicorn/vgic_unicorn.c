@@ -864,7 +864,12 @@ static napi_value js_run(napi_env env, napi_callback_info info) {
   }
   if (c->sync && (c->sync[SYNC_TB] & me)) {
     c->sync[SYNC_TB] &= ~me;
-    uc_ctl(c->uc, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));
+    /*
+     * Not UC_CTL_TB_FLUSH: Unicorn 2.1.1's tb_flush (tcg_region_reset_all) memsets the whole
+     * code buffer, first-touching it (measured: 3.5 s for one IC IALLUIS in guest/progs/smp_tlb).
+     * All guest code is in RAM, so invalidating every RAM page's blocks drops the same code.
+     */
+    for (uint32_t r = 0; r < c->nram; r++) qcpu_invalidate_code_range(c->uc, c->ram[r].host, c->ram[r].len);
     c->io[IO_TB_FLUSHES]++;
     if (c->index < SYNC_CPUS) c->sync[SYNC_LISTS + c->index * SYNC_LIST_WORDS] = 0;
   }
