@@ -133,7 +133,7 @@ const KICK_BLOCKS = 256;
  * them can run: it is most likely waiting for that one (a lock, a cross-call), which runs only
  * when this slice ends. Legitimate long loops pay a slice switch every this many iterations.
  */
-const SPIN_LIMIT = Number(process.env.VGIC_SPIN ?? 1000);
+const SPIN_LIMIT = 256;
 /** SCTLR_EL1.M: the MMU is on (addresses are virtual). */
 const SCTLR_M = 1n;
 
