@@ -18,6 +18,7 @@ import {
   GITS_CWRITER,
   VgicError,
 } from '../src/index.ts';
+import { CMD_COST, WORK_BUDGET } from '../src/its/commands.ts';
 import { lpiMachine, takeAll } from './helpers/its-machine.ts';
 
 const q = (lo: number, hi = 0): bigint => (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
@@ -87,7 +88,7 @@ describe('restoreTables and saveTables in bounded memory and time', () => {
 });
 
 describe('one guest access does a bounded part of the command queue', () => {
-  test('a full queue of the costliest commands: every access fast, and CREADR polling completes it', (t) => {
+  test('a full queue of the costliest commands: each access runs at most one budget, and CREADR polling completes it', (t) => {
     const N_DEV = 16;
     const m = lpiMachine({ ramSize: 64 << 20, init: { deviceTablePages: 1, cmdQueuePages: 256 } });
     const cpu = m.cpus[0];
@@ -132,10 +133,17 @@ describe('one guest access does a bounded part of the command queue', () => {
       accesses++;
     };
     const before = m.gic.its(0).stats().commands;
-    timed(() => cpu.writeq(m.its.base + GITS_CWRITER, q(at)));
+    // Commands one guest access ran: at most one budget's worth (each costs at least CMD_COST).
+    let most = 0;
+    const ran = (fn: () => void): void => {
+      const c0 = m.gic.its(0).stats().commands;
+      timed(fn);
+      most = Math.max(most, m.gic.its(0).stats().commands - c0);
+    };
+    ran(() => cpu.writeq(m.its.base + GITS_CWRITER, q(at)));
     let creadr = -1;
     for (let polls = 0; polls < 100000 && creadr !== at; polls++) {
-      timed(() => {
+      ran(() => {
         creadr = Number(cpu.readq(m.its.base + GITS_CREADR));
       });
     }
@@ -153,7 +161,14 @@ describe('one guest access does a bounded part of the command queue', () => {
         .join(' ')}`,
     );
     t.diagnostic(`${sent} commands, ${accesses} guest accesses, the longest ${max.toFixed(3)} ms`);
-    assert.ok(max < 50, `the longest guest access took ${max.toFixed(1)} ms`);
+    // The time itself is a benchmark's business (vgic adversarial reports per-access times); here
+    // the structure that bounds it: the queue was split over many accesses, none ran more than
+    // one budget of commands, and each of these commands costs what is mapped, not 2^16.
+    assert.ok(most <= WORK_BUDGET / CMD_COST + 1, `one access ran ${most} commands`);
+    assert.ok(
+      accesses >= Math.ceil(sent / (WORK_BUDGET / CMD_COST + 1)),
+      `${accesses} accesses for ${sent} commands`,
+    );
     // The ITS still works: the last MAPTI of each device was remapped away; map one again.
     assert.ok(m.its.mapti(0, 1, 9500, 2));
     assert.equal(m.gic.signalMsi({ doorbell: m.its.doorbell, devid: 0, eventid: 1 }), 'delivered');

@@ -124,7 +124,7 @@ const OK = 0;
  * changes (locks, queueing, a property read), costs CMD_COST. Measured: test/its-bounds.test.ts.
  */
 export const WORK_BUDGET = 1 << 15;
-const CMD_COST = 64;
+export const CMD_COST = 64;
 /** Work done by the command being run, beyond CMD_COST. */
 let work = 0;
 
