@@ -3,12 +3,12 @@
  * vgic is built. Public entry point.
  */
 
+export { VgicError, type VgicErrorCode } from './arch/errors.ts';
 export * from './arch/gicv3.ts';
 export * from './arch/intid.ts';
 export * from './arch/its.ts';
 export * from './arch/sysreg.ts';
 export { setLockOwnerId } from './core/locks.ts';
-export { VgicError, type VgicErrorCode } from './device/errors.ts';
 export { Its, type ItsStats } from './device/its.ts';
 export { USER_SYSREGS } from './device/sysregs.ts';
 export { type IrqHandler, MAX_IRQ_NESTING, VCpu, type WfiResult } from './device/vcpu.ts';

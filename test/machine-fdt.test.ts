@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { VgicError } from '../src/device/errors.ts';
+import { VgicError } from '../src/arch/errors.ts';
 import { Fdt } from '../src/machine/fdt.ts';
 import { type VirtDtOptions, virtDeviceTree } from '../src/machine/virt-dt.ts';
 import { type DecodedNode, decodeDtb, findNode, propCells, propStrings } from './helpers/fdt-decode.ts';

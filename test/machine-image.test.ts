@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { VgicError } from '../src/device/errors.ts';
+import { VgicError } from '../src/arch/errors.ts';
 import { copySegments, loadImage } from '../src/machine/image.ts';
 
 const MiB = 1024 * 1024;

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { VgicError } from '../src/device/errors.ts';
+import { VgicError } from '../src/arch/errors.ts';
 import { Machine, type MachineOptions, type RunReport } from '../src/machine/machine.ts';
 import {
   assemble,

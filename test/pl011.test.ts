@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { VgicError } from '../src/device/errors.ts';
+import { VgicError } from '../src/arch/errors.ts';
 import { PL011, PL011_ID, PL011Flag, PL011Int, PL011Reg, PL011Rsr } from '../src/machine/pl011.ts';
 
 const FEN = 1 << 4;

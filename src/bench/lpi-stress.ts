@@ -23,11 +23,11 @@
  */
 
 import os from 'node:os';
+import { checkInt, VgicError } from '../arch/errors.ts';
 import { VIRT_GITS_BASE } from '../arch/gicv3.ts';
 import { VGIC_MIN_LPI } from '../arch/intid.ts';
 import { GITS_TRANSLATER } from '../arch/its.ts';
 import { ICC_EOIR1_EL1, ICC_IAR1_EL1 } from '../arch/sysreg.ts';
-import { checkInt, VgicError } from '../device/errors.ts';
 import { Vgic, type VgicV3Options } from '../device/vgic.ts';
 import { Runtime } from '../runtime/runtime.ts';
 import { type LpiStressParams, MAX_STRESS_VCPUS, W_ACKS, W_SETUP, W_WARM } from './lpi-stress-programs.ts';

@@ -26,7 +26,7 @@
  * Who may call: bench/micro.ts (runMicroBench), tests.
  */
 
-import { checkInt } from '../device/errors.ts';
+import { checkInt } from '../arch/errors.ts';
 import { Vgic } from '../device/vgic.ts';
 import { Runtime } from '../runtime/runtime.ts';
 import type { MicroResult } from './micro.ts';

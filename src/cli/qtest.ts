@@ -11,8 +11,8 @@
  * Who may call: the CLI (main.ts) and tests, one session per Vgic.
  */
 
+import { VgicError } from '../arch/errors.ts';
 import { parseSysreg } from '../arch/sysreg.ts';
-import { VgicError } from '../device/errors.ts';
 import type { Vgic } from '../device/vgic.ts';
 
 const HELP = [

@@ -7,6 +7,7 @@
  * Misuse throws VgicError; E_ITS conditions are counted, never thrown.
  */
 
+import { checkRegValue, VgicError } from '../arch/errors.ts';
 import { E_ITS_CODES, GITS_TRANSLATER } from '../arch/its.ts';
 import { restoreTablesLocked, saveTablesLocked } from '../its/abi.ts';
 import { itsCtrlReset, itsFrame, withItsLocks } from '../mmio/its.ts';
@@ -23,7 +24,6 @@ import {
   I_TABLE_FAULT,
   ITS_STRIDE,
 } from '../state/layout.ts';
-import { checkRegValue, VgicError } from './errors.ts';
 import type { Vgic } from './vgic.ts';
 
 export interface ItsStats {

@@ -6,6 +6,7 @@
  * Who may call: device/vgic.ts only.
  */
 
+import { checkInt, describeValue, VgicError } from '../arch/errors.ts';
 import {
   GICD_FRAME_SIZE,
   GICR_STRIDE_V3,
@@ -57,7 +58,6 @@ import {
   V_WAKE_AT,
   VCPU_STRIDE,
 } from '../state/layout.ts';
-import { checkInt, describeValue, VgicError } from './errors.ts';
 import type { RedistRegion, VgicV3Options } from './vgic.ts';
 
 const MAX_VCPUS = 512;

@@ -13,6 +13,7 @@
  * Who may call: device/vgic.ts only.
  */
 
+import { VgicError } from '../arch/errors.ts';
 import { GICD_CTLR_ENABLE_GRP0, GICD_CTLR_ENABLE_GRP1, GICR_CTLR_ENABLE_LPIS } from '../arch/gicv3.ts';
 import {
   HCR_LRENPIE,
@@ -133,7 +134,6 @@ import {
   V_VMCR,
   VCPU_STRIDE,
 } from '../state/layout.ts';
-import { VgicError } from './errors.ts';
 import { clearRunWords } from './setup.ts';
 
 const MAX_VCPUS = 512;

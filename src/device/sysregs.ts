@@ -7,6 +7,7 @@
  * Who may call: device/vcpu.ts, on the thread running the vCPU.
  */
 
+import { describeValue, VgicError } from '../arch/errors.ts';
 import {
   VGIC_PRI_BITS,
   VGIC_PRI_MASK,
@@ -57,7 +58,6 @@ import { CNTFRQ_HZ, counterHi, counterRead } from '../core/clock.ts';
 import { icvDir, icvHppir, readVbpr, runningPriority, writeVbpr } from '../core/icv.ts';
 import { readCntvCtl, readCntvTval, writeCntvCtl, writeCntvCval, writeCntvTval } from '../core/timer.ts';
 import { S_SYSREG_UNKNOWN, V_AP0R0, V_AP1R0, V_VMCR } from '../state/layout.ts';
-import { describeValue, VgicError } from './errors.ts';
 import type { VCpu } from './vcpu.ts';
 
 /** What the register file needs of a vCPU. */

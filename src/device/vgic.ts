@@ -33,6 +33,7 @@ import { itsInjectMsi, MSI_BLOCKED, MSI_BUSY } from '../its/translate.ts';
 /** injectMsi()'s answers. */
 export { MSI_BLOCKED, MSI_BUSY, MSI_COALESCED, MSI_DELIVERED } from '../its/translate.ts';
 
+import { checkBool, checkInt, checkRegValue, describeValue, VgicError } from '../arch/errors.ts';
 import { GuestMemory } from '../memory/guest-memory.ts';
 import { distributorFrame, FLAG_LPIS } from '../mmio/gicd.ts';
 import { redistributorFrame } from '../mmio/gicr.ts';
@@ -62,7 +63,6 @@ import {
   V_MAINT,
   VCPU_STRIDE,
 } from '../state/layout.ts';
-import { checkBool, checkInt, checkRegValue, describeValue, VgicError } from './errors.ts';
 import { Its } from './its.ts';
 import { clearRunWords, resetState, validateOptions } from './setup.ts';
 import { openSnapshot, sealSnapshot } from './snapshot.ts';

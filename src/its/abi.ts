@@ -14,6 +14,7 @@
  * Who may call: device/its.ts with ITS k's cmd_lock and its_lock held, vCPUs stopped.
  */
 
+import { VgicError } from '../arch/errors.ts';
 import { VGIC_MIN_LPI } from '../arch/intid.ts';
 import {
   ABI_CTE_HI_VALID,
@@ -30,7 +31,6 @@ import {
   ITS_TABLE_PAGE,
 } from '../arch/its.ts';
 import { lpiMap, nextMappedLpi } from '../core/lpi.ts';
-import { VgicError } from '../device/errors.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import { type GicState, I_BASER0_HI, ITS_COLLECTIONS, ITS_STRIDE } from '../state/layout.ts';
 import { cacheInvalidateLocked } from './cache.ts';

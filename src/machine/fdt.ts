@@ -8,7 +8,7 @@
  * of range, duplicates) throws VgicError('INVALID_ARGUMENT'); nothing here sees guest input.
  */
 
-import { VgicError } from '../device/errors.ts';
+import { VgicError } from '../arch/errors.ts';
 
 export const FDT_MAGIC = 0xd00dfeed;
 export const FDT_VERSION = 17;

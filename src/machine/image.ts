@@ -37,7 +37,7 @@
  */
 
 import { gunzipSync } from 'node:zlib';
-import { VgicError } from '../device/errors.ts';
+import { VgicError } from '../arch/errors.ts';
 
 export const ImageKind = { ELF: 'elf', IMAGE: 'image', RAW: 'raw' } as const;
 export type ImageKind = (typeof ImageKind)[keyof typeof ImageKind];

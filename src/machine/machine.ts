@@ -19,9 +19,9 @@
  * writes garbage ends with a report, never an exception out of run().
  */
 
+import { VgicError } from '../arch/errors.ts';
 import { VIRT_GICD_BASE, VIRT_GICR_BASE, VIRT_GITS_BASE, VIRT_RAM_BASE } from '../arch/gicv3.ts';
 import { ICC_ASGI1R_EL1, ICC_SGI0R_EL1, ICC_SGI1R_EL1, SYSREG_NAMES } from '../arch/sysreg.ts';
-import { VgicError } from '../device/errors.ts';
 import type { VCpu } from '../device/vcpu.ts';
 import { Vgic } from '../device/vgic.ts';
 import {

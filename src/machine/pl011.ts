@@ -20,7 +20,7 @@
  * thread; getState()/setState() for snapshots.
  */
 
-import { VgicError } from '../device/errors.ts';
+import { VgicError } from '../arch/errors.ts';
 
 export const PL011_SIZE = 0x1000;
 export const PL011_FIFO_DEPTH = 16;

@@ -14,7 +14,7 @@
  * Who may call: the machine, once per boot. Bad options throw VgicError('INVALID_CONFIG').
  */
 
-import { checkInt, VgicError } from '../device/errors.ts';
+import { checkInt, VgicError } from '../arch/errors.ts';
 import { Fdt } from './fdt.ts';
 
 /** The virt board's GIC interrupt specifier (bindings arm,gic-v3): type, number, flags. */

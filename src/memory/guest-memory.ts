@@ -7,7 +7,7 @@
  * Who may call: anyone; accesses are plain loads and stores (no lock).
  */
 
-import { VgicError } from '../device/errors.ts';
+import { VgicError } from '../arch/errors.ts';
 
 export interface RamRegion {
   readonly base: number;

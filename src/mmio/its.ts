@@ -12,6 +12,7 @@
  * cmd_lock; BASER writes take its_lock (a table going invalid drops its mappings).
  */
 
+import { VgicError } from '../arch/errors.ts';
 import { W16, W32, W64 } from '../arch/gicv3.ts';
 import {
   GITS_BASER,
@@ -47,7 +48,6 @@ import {
 } from '../arch/its.ts';
 import { lockWord, tryLockWord, unlockWord } from '../core/locks.ts';
 import { lpiDropIts } from '../core/lpi.ts';
-import { VgicError } from '../device/errors.ts';
 import { cacheInvalidate, cacheInvalidateLocked } from '../its/cache.ts';
 import { cmdQueueBytes, processCommandsLocked } from '../its/commands.ts';
 import { clearDevices } from '../its/tables.ts';

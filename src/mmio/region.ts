@@ -11,8 +11,8 @@
  * Who may call: device/ on behalf of a vCPU that has exited (its LRs are folded back).
  */
 
+import { checkInt, describeValue, VgicError } from '../arch/errors.ts';
 import { W8, W16, W32, W64 } from '../arch/gicv3.ts';
-import { checkInt, describeValue, VgicError } from '../device/errors.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import { type GicState, S_MMIO_BAD_ACCESS, S_MMIO_RO_WRITE, S_MMIO_UNMAPPED } from '../state/layout.ts';
 

@@ -17,8 +17,8 @@
 
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { checkInt, VgicError } from '../arch/errors.ts';
 import { kickVcpu } from '../core/irq.ts';
-import { checkInt, VgicError } from '../device/errors.ts';
 import type { Vgic } from '../device/vgic.ts';
 import { V_RUN_LOCK, V_SLEEPING, VCPU_STRIDE } from '../state/layout.ts';
 import { C_EPOCH, C_GO, C_STOP, C_USER, CONTROL_WORDS, USER_WORDS } from './program.ts';
