@@ -297,6 +297,42 @@ _start:
 });
 
 describe('machine: robustness (every bad guest ends with a report)', () => {
+  it('a guest that arms hardware breakpoints and watchpoints neither crashes the host nor loses the values', {
+    skip,
+  }, async () => {
+    // Unicorn crashes the process when QEMU inserts a breakpoint from translated code: the debug
+    // registers are kept by the addon and never reach QEMU (the breakpoint does not fire).
+    const { report, out } = await runAsm(`
+_start:
+  adr x1, 2f
+  msr dbgbvr0_el1, x1
+  mov x0, #((0xf << 5) | (1 << 1) | 1)
+  msr dbgbcr0_el1, x0
+  msr dbgwvr1_el1, x1
+  mov x0, #((0xff << 5) | (3 << 3) | (1 << 1) | 1)
+  msr dbgwcr1_el1, x0
+  msr oslar_el1, xzr
+  mrs x0, mdscr_el1
+  orr x0, x0, #(1 << 15)
+  orr x0, x0, #(1 << 13)
+  msr mdscr_el1, x0
+  msr daifclr, #8
+  isb
+  bl 2f
+  ldr x2, [x1]
+  mrs x0, dbgbcr0_el1
+  bl puthex
+  bl newline
+  mrs x0, dbgwcr1_el1
+  bl puthex
+  bl newline
+  poweroff
+2: ret
+`);
+    assert.equal(report.reason, 'system-off', report.message);
+    assert.equal(out, `${h16(0x1e3)}\n${h16(0x1ffb)}\n`);
+  });
+
   it('a guest that spins forever ends at the time limit with its PC', { skip }, async () => {
     const { report, wallMs } = await runAsm(
       `

@@ -116,6 +116,7 @@ struct Cpu {
   uint64_t recent[4];   /* the last block addresses, for spin detection */
   uint32_t spin;        /* consecutive blocks that repeat one of the last four */
   uint32_t spin_limit;
+  uint64_t dbg[64];     /* DBGBVR/BCR/WVR/WCR<n>_EL1, stored only (see sys_access) */
   uint32_t *sync;       /* SYNC_* words shared by the machine's CPUs */
   napi_ref syncRef;
   struct timespec t0;   /* run start, for IO_DEADLINE_US */
@@ -340,6 +341,23 @@ static int id_register(uc_engine *uc, uint32_t enc, uint64_t *v) {
 static uint32_t sys_access(Cpu *c, uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp, int write) {
   uint32_t enc = (cp->op0 << 14) | (cp->op1 << 11) | (cp->crn << 7) | (cp->crm << 3) | cp->op2;
   enc &= 0xffff;
+  if (cp->op0 == 2 && cp->op1 == 0 && cp->crn == 0 && cp->op2 >= 4) {
+    /*
+     * DBGBVR/DBGBCR/DBGWVR/DBGWCR<n>_EL1 (op2 4..7, n = CRm): a breakpoint QEMU inserts from
+     * translated code flushes the code it is running and crashes the host process (seen: a guest
+     * that enables one SIGSEGVs Node), and Unicorn compiles watchpoints out. The registers are
+     * kept here, read back as written, and never reach QEMU: breakpoints and watchpoints do not fire.
+     */
+    uint64_t *slot = &c->dbg[(cp->op2 - 4) * 16 + cp->crm];
+    if (write) {
+      uint64_t v = 0;
+      if (rt != UC_ARM64_REG_XZR) uc_reg_read(uc, rt, &v);
+      *slot = v;
+    } else if (rt != UC_ARM64_REG_XZR) {
+      uc_reg_write(uc, rt, slot);
+    }
+    return 1;
+  }
   if (!write && enc == MPIDR_ENC) {
     /* Every Unicorn instance is CPU 0: the board's MPIDR comes from here, without a JS call. */
     if (rt != UC_ARM64_REG_XZR) uc_reg_write(uc, rt, &c->mpidr);
