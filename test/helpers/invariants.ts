@@ -19,10 +19,15 @@ import {
 import { targetOracle } from '../../src/core/irq.ts';
 import {
   GC_LOCK,
+  GITS_BASER_HI_VALID,
+  I_BASER0_HI,
   I_CMD_LOCK,
   I_LOCK,
   IRQ_GROUP1,
   IRQ_HW,
+  ITS_DEVICE_WORDS,
+  ITS_DEVICES,
+  ITS_EVENT_IDBITS,
   ITS_STRIDE,
   V_AP_COUNT,
   V_AP_HEAD,
@@ -144,5 +149,38 @@ export function checkInvariants(gic: Vgic, o: InvariantOptions = {}): string[] {
         say(`LR ${n} of vCPU ${v}: group mask differs`);
     }
   }
+  checkLpiBooks(gic, say);
   return bad;
+}
+
+/**
+ * The ITS's books: lpiMapped has a bit exactly for the LPIs with references, those add up over the
+ * ITSes, a device's ITE count is 0 unless it is mapped and never above 2^16, and an ITS whose device
+ * table is invalid maps no device and holds no reference.
+ */
+function checkLpiBooks(gic: Vgic, say: (m: string) => void): void {
+  const s = gic.state;
+  for (let i = 0; i < s.nLpis; i++) {
+    const bit = (s.lpiMapped[i >>> 5] >>> (i & 31)) & 1;
+    if (bit !== (s.irqLpiRef[i] !== 0 ? 1 : 0))
+      say(`LPI ${8192 + i}: mapped bit ${bit} with ${s.irqLpiRef[i]} references`);
+    let refs = 0;
+    for (let k = 0; k < s.nIts; k++) refs += s.itsLpiRef[k * s.nLpis + i];
+    if (refs !== s.irqLpiRef[i]) say(`LPI ${8192 + i}: ${s.irqLpiRef[i]} references, ITSes hold ${refs}`);
+  }
+  for (let w = Math.ceil(s.nLpis / 32) * 32; w < s.lpiMapped.length * 32; w++)
+    if ((s.lpiMapped[w >>> 5] >>> (w & 31)) & 1) say(`mapped bit ${w} beyond the LPI store`);
+  for (let k = 0; k < s.nIts; k++) {
+    const table = (s.its[k * ITS_STRIDE + I_BASER0_HI] & GITS_BASER_HI_VALID) !== 0;
+    for (let d = 0; d < ITS_DEVICES; d++) {
+      const live = (s.itsDevLive[k * ITS_DEVICE_WORDS + (d >>> 5)] >>> (d & 31)) & 1;
+      const n = s.itsDevEvents[k * ITS_DEVICES + d];
+      if (live && !table) say(`ITS ${k} device ${d} mapped without a device table`);
+      if (n < 0 || n > 2 ** ITS_EVENT_IDBITS || (!live && n !== 0))
+        say(`ITS ${k} device ${d} (live ${live}) counts ${n} ITEs`);
+    }
+    if (!table)
+      for (let i = 0; i < s.nLpis; i++)
+        if (s.itsLpiRef[k * s.nLpis + i] !== 0) say(`ITS ${k} holds LPI ${8192 + i} without a device table`);
+  }
 }
