@@ -176,7 +176,7 @@ function sendCmd(gic: Vgic, dw0: bigint, dw1: bigint, dw2: bigint, dw3 = 0n): vo
   const q = Number(cbaser & 0xffffffffff000n);
   const size = (Number(cbaser & 0xffn) + 1) * 4096;
   const w = Number(c.readq(base + GITS_CWRITER) & 0xfffe0n);
-  [dw0, dw1, dw2, dw3].forEach((d, i) => c.writeq(q + w + 8 * i, d));
+  for (const [i, d] of [dw0, dw1, dw2, dw3].entries()) c.writeq(q + w + 8 * i, d);
   c.writeq(base + GITS_CWRITER, BigInt((w + 32) % size));
   for (let i = 0; i < 100 && c.readq(base + GITS_CREADR) !== c.readq(base + GITS_CWRITER); i++);
 }
