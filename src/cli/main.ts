@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { formatAdversarial, runAdversarial } from '../bench/adversarial.ts';
 import { formatLpiBench, runLpiBench } from '../bench/lpi.ts';
 import { formatMicroBench, MICRO_TEST_NAMES, machineDescription, runMicroBench } from '../bench/micro.ts';
 import { VgicError } from '../device/errors.ts';
@@ -60,6 +61,17 @@ ${RUN_USAGE}
                        median (min..max) ns per operation and the targets (LPI ≥ 5× QEMU, SGI ≥ QEMU)
       --trials N       runs per machine (default 3)
       --json FILE      also write the results as JSON (e.g. bench/results/guest-bench.json)
+  adversarial          seeded adversarial operations (guest MMIO on every frame, ICC_* and random
+                       sysregs, ITS command streams valid and garbage, wild table bases, host
+                       misuse, snapshot/restore of clean and mutated blobs) on varied GICs, every
+                       invariant checked after each; exit 1 on a failure, with its replay command
+      --ops N          operations (default 10000000)
+      --seed S         the PRNG seed (default 1)
+      --max-op-ms MS   fail when one operation takes longer (default 50)
+      --seconds S      stop after S seconds (the report gives the operations that ran)
+      --light          smaller GICs only (2^14 LPI INTIDs, caches up to 1024 entries), as CI runs
+      --trace-from I   print every operation from index I on (replay)
+      --json FILE      also write the results as JSON
 
 Options:
   -h, --help           this text
@@ -137,6 +149,35 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(`${formatGuestBench(rows)}\n`);
       if (values.json) writeJson(values.json, 'guest-bench', rows);
     }
+    return;
+  }
+  if (cmd === 'adversarial') {
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        ops: { type: 'string' },
+        seed: { type: 'string' },
+        'max-op-ms': { type: 'string' },
+        seconds: { type: 'string' },
+        light: { type: 'boolean' },
+        'trace-from': { type: 'string' },
+        json: { type: 'string' },
+      },
+      strict: true,
+    });
+    const traceFrom = values['trace-from'];
+    const r = runAdversarial({
+      ops: intOption(values.ops, 'ops', 10_000_000),
+      seed: intOption(values.seed, 'seed', 1),
+      maxOpMs: intOption(values['max-op-ms'], 'max-op-ms', 50),
+      ...(values.seconds !== undefined ? { seconds: intOption(values.seconds, 'seconds', 0) } : {}),
+      light: values.light === true,
+      ...(traceFrom !== undefined ? { traceFrom: intOption(traceFrom, 'trace-from', 0) } : {}),
+      progress: (n, ms) => process.stderr.write(`${n} operations, ${(ms / 1000).toFixed(0)} s\n`),
+    });
+    process.stdout.write(`${formatAdversarial(r)}\n`);
+    if (values.json) writeJson(values.json, 'adversarial', r);
+    if (r.failures > 0) process.exitCode = 1;
     return;
   }
   if (cmd === 'lpi-stress') {
