@@ -67,7 +67,8 @@ ${RUN_USAGE}
                        invariant checked after each; exit 1 on a failure, with its replay command
       --ops N          operations (default 10000000)
       --seed S         the PRNG seed (default 1)
-      --max-op-ms MS   fail when one operation takes longer (default 50)
+      --max-op-ms MS   fail when one operation takes longer, wall and CPU time (default 50;
+                       snapshot and restore 4x)
       --seconds S      stop after S seconds (the report gives the operations that ran)
       --light          smaller GICs only (2^14 LPI INTIDs, caches up to 1024 entries), as CI runs
       --trace-from I   print every operation from index I on (replay)
