@@ -15,19 +15,26 @@ import {
   CNTV_CVAL_EL0,
   CNTVCT_EL0,
   computeLayout,
+  GITS_BASER_HI_VALID,
+  GITS_CBASER,
+  GITS_CMD_MAPD,
+  GITS_CREADR,
   GITS_CWRITER,
   GicV3Guest,
   H_FLAGS,
   H_ITS_CACHE,
   H_VERSION,
+  I_BASER0_HI,
   I_CMD_LOCK,
   I_CREADR,
+  I_CTLR,
   I_LOCK,
   ICC_EOIR0_EL1,
   ICC_EOIR1_EL1,
   ICC_IAR0_EL1,
   ICC_IAR1_EL1,
   ICC_PMR_EL1,
+  ITS_DEVICES,
   PPI_VTIMER,
   V_VMCR,
   VCPU_STRIDE,
@@ -65,6 +72,43 @@ function itsState(): Saved {
   busyDevices(gic, guests);
   return {
     name: 'its',
+    bytes: gic.snapshot(),
+    ram: gic.memory.regions[0].bytes.buffer as ArrayBuffer,
+    nIts: 1,
+  };
+}
+
+/**
+ * The ITS's books under load: six devices (one mapping nothing, one unmapped again, one with a
+ * DISCARDed event), 150 ITEs over 130 LPIs (some LPIs named by two ITEs), four collections.
+ */
+function manyState(): Saved {
+  const m = lpiMachine({ vcpus: 2, lpiIdBits: 14, itsCacheSize: 256, ramSize: RAM_SIZE * 2 });
+  const { gic, its, cpus } = m;
+  for (let c = 0; c < 4; c++) assert.ok(its.mapc(c, c % 2));
+  let lpi = 8192;
+  for (const [dev, bits, events] of [
+    [1, 5, 32],
+    [3, 5, 30],
+    [7, 6, 40],
+    [9, 4, 0],
+    [12, 5, 28],
+    [20, 5, 20],
+  ] as const) {
+    its.createDevice(dev, bits);
+    for (let e = 0; e < events; e++) {
+      // Every fifth ITE of device 12 names an LPI another device maps too.
+      const intid = dev === 12 && e % 5 === 0 ? 8192 + e : lpi++;
+      assert.ok(its.mapti(dev, e, intid, e % 4));
+    }
+  }
+  assert.ok(its.discard(7, 3));
+  assert.ok(its.mapd(20, 0, 5, false));
+  for (let e = 0; e < 40; e += 3) gic.signalMsi({ doorbell: gic.its(0).doorbell, devid: 7, eventid: e });
+  takeAll([cpus[1]]);
+  for (let e = 0; e < 30; e += 4) gic.signalMsi({ doorbell: gic.its(0).doorbell, devid: 3, eventid: e });
+  return {
+    name: 'many',
     bytes: gic.snapshot(),
     ram: gic.memory.regions[0].bytes.buffer as ArrayBuffer,
     nIts: 1,
@@ -122,6 +166,21 @@ function edited(x: Saved, edit: (gic: Vgic) => void, extra = 0): Uint8Array<Arra
   return out;
 }
 
+const devEv = (k: number, dev: number): number => k * ITS_DEVICES + dev;
+
+/** Queues one command on ITS 0 of a restored GIC (the queue its guest programmed) and runs it. */
+function sendCmd(gic: Vgic, dw0: bigint, dw1: bigint, dw2: bigint, dw3 = 0n): void {
+  const c = gic.vcpu(0);
+  const base = gic.its(0).base;
+  const cbaser = c.readq(base + GITS_CBASER);
+  const q = Number(cbaser & 0xffffffffff000n);
+  const size = (Number(cbaser & 0xffn) + 1) * 4096;
+  const w = Number(c.readq(base + GITS_CWRITER) & 0xfffe0n);
+  for (const [i, d] of [dw0, dw1, dw2, dw3].entries()) c.writeq(q + w + 8 * i, d);
+  c.writeq(base + GITS_CWRITER, BigInt((w + 32) % size));
+  for (let i = 0; i < 100 && c.readq(base + GITS_CREADR) !== c.readq(base + GITS_CWRITER); i++);
+}
+
 const refused = (bytes: Uint8Array, x: Saved, re: RegExp) =>
   assert.throws(
     () => restore(x, bytes, true),
@@ -131,9 +190,10 @@ const refused = (bytes: Uint8Array, x: Saved, re: RegExp) =>
 describe('snapshot format v2: named corruptions are refused', () => {
   const its = itsState();
   const plain = plainState();
+  const many = manyState();
 
   test('the snapshots themselves restore and hold every invariant', () => {
-    for (const x of [its, plain]) {
+    for (const x of [its, plain, many]) {
       const gic = restore(x, x.bytes, true);
       assert.deepEqual(checkInvariants(gic, { settled: true }), [], x.name);
     }
@@ -238,6 +298,113 @@ describe('snapshot format v2: named corruptions are refused', () => {
     refused(its.bytes.slice(0, its.bytes.length - 8), its, /the geometry it declares needs exactly/);
   });
 
+  test('lpiMapped disagreeing with the references (a clear bit hides a mapped LPI from MAPC/MOVALL/INVALL)', () => {
+    const s0 = restore(many, many.bytes).state;
+    const mappedIdx = 5; // LPI 8197, mapped by device 1
+    assert.ok(s0.irqLpiRef[mappedIdx] > 0);
+    refused(
+      edited(many, (g) => {
+        g.state.lpiMapped[0] &= ~(1 << mappedIdx);
+      }),
+      many,
+      /mapped-LPI bitmap word 0 is/,
+    );
+    const free = s0.nLpis - 1;
+    assert.equal(s0.irqLpiRef[free], 0);
+    refused(
+      edited(many, (g) => {
+        g.state.lpiMapped[free >>> 5] |= 1 << (free & 31);
+      }),
+      many,
+      new RegExp(`mapped-LPI bitmap word ${free >>> 5} is`),
+    );
+  });
+
+  test('itsDevEvents out of bounds or set for a device that is not mapped', () => {
+    for (const n of [-1, 0x10001, 0x7fffffff]) {
+      refused(
+        edited(many, (g) => {
+          g.state.itsDevEvents[devEv(0, 7)] = n;
+        }),
+        many,
+        new RegExp(`device 7 of ITS 0 \\(mapped\\) counts ${n} ITEs`),
+      );
+    }
+    for (const dev of [20, 2, 65535]) {
+      refused(
+        edited(many, (g) => {
+          g.state.itsDevEvents[devEv(0, dev)] = 1;
+        }),
+        many,
+        new RegExp(`device ${dev} of ITS 0 \\(not mapped\\) counts 1 ITEs`),
+      );
+    }
+  });
+
+  test('itsDevLive set while the device table is invalid, or references without one', () => {
+    refused(
+      edited(many, (g) => {
+        g.state.its[I_CTLR] = 0;
+        g.state.its[I_BASER0_HI] &= ~GITS_BASER_HI_VALID;
+      }),
+      many,
+      /device 1 of ITS 0 is mapped without a valid device table/,
+    );
+    refused(
+      edited(many, (g) => {
+        g.state.its[I_CTLR] = 0;
+        g.state.its[I_BASER0_HI] &= ~GITS_BASER_HI_VALID;
+        g.state.itsDevLive.fill(0);
+        g.state.itsDevEvents.fill(0);
+      }),
+      many,
+      /ITS 0 holds references to LPI 8192 without a valid device table/,
+    );
+  });
+
+  test('counts the ITT disagrees with, and live bits of unmapped DTEs, are tolerated: unmapping stays bounded and correct', () => {
+    for (const edit of [
+      (g: Vgic) => {
+        g.state.itsDevEvents[devEv(0, 7)] = 1; // fewer than the ITT holds
+      },
+      (g: Vgic) => {
+        g.state.itsDevEvents[devEv(0, 3)] = 0x10000; // more than its 32 events
+      },
+      (g: Vgic) => {
+        g.state.itsDevLive[0] |= 1 << 2; // device 2: live bit, zero DTE in RAM
+      },
+    ]) {
+      const gic = restore(many, edited(many, edit));
+      assert.deepEqual(checkInvariants(gic, { settled: true }), []);
+      for (const dev of [1, 2, 3, 7, 9, 12])
+        gic.signalMsi({ doorbell: gic.its(0).doorbell, devid: dev, eventid: 1 });
+      for (const dev of [1, 2, 3, 7, 9, 12])
+        sendCmd(gic, BigInt(GITS_CMD_MAPD) | (BigInt(dev) << 32n), 4n, 0n);
+      for (let v = 0; v < gic.nVcpus; v++) gic.vcpu(v).step();
+      assert.deepEqual(checkInvariants(gic), []);
+      const again = gic.snapshot();
+      const back = restore(many, again);
+      assert.deepEqual(checkInvariants(back, { settled: true }), []);
+      for (const dev of [1, 2, 3, 7, 9, 12]) assert.equal(back.state.itsDevEvents[devEv(0, dev)], 0);
+    }
+  });
+
+  test('MAPTI after the guest cleared the ITE keeps the count within the ITT (it grew without bound)', () => {
+    const m = lpiMachine({ vcpus: 1, lpiIdBits: 14, itsCacheSize: 64, ramSize: RAM_SIZE });
+    assert.ok(m.its.mapc(0, 0));
+    const itt = m.its.createDevice(4, 1); // 2 events
+    for (let i = 0; i < 50; i++) {
+      assert.ok(m.its.mapti(4, 0, 8192 + (i % 10), 0));
+      m.cpus[0].writeq(itt, 0n); // behind the ITS's back
+    }
+    const s = m.gic.state;
+    assert.ok(s.itsDevEvents[devEv(0, 4)] <= 2, `count ${s.itsDevEvents[devEv(0, 4)]}`);
+    const gic = Vgic.restore(m.gic.snapshot(), {
+      ram: [{ base: RAM_BASE, buffer: m.gic.memory.regions[0].bytes.buffer as ArrayBuffer }],
+    });
+    assert.deepEqual(checkInvariants(gic, { settled: true }), []);
+  });
+
   test('a changed byte breaks the checksum; format v1 and unknown versions are named', () => {
     const flipped = its.bytes.slice();
     flipped[flipped.length - 1] ^= 1;
@@ -300,7 +467,13 @@ function mutant(x: Saved, rnd: () => number): { bytes: Uint8Array<ArrayBuffer>; 
     const edits = 1 + Math.floor(rnd() * 3);
     for (let e = 0; e < edits; e++) {
       const name = names[Math.floor(rnd() * names.length)];
-      const w = offsets[name] / 4 + Math.floor(rnd() * sectionWords(x, name));
+      // Half the time a word that holds something (a live device's count, a mapped LPI's bits, a
+      // linked slot): uniform picks in the large sparse tables would almost always hit zeros.
+      const live = liveWords(x, name);
+      const w =
+        live.length > 0 && rnd() < 0.5
+          ? live[Math.floor(rnd() * live.length)]
+          : offsets[name] / 4 + Math.floor(rnd() * sectionWords(x, name));
       if (rnd() < 0.5) words[w] ^= 1 << Math.floor(rnd() * 32);
       else {
         const v = BOUNDARY[Math.floor(rnd() * BOUNDARY.length)];
@@ -338,6 +511,22 @@ function layoutOf(x: Saved) {
   }
   return l;
 }
+const live = new Map<string, Int32Array>();
+/** The non-zero words of a section of `x` (absolute word indices). */
+function liveWords(x: Saved, name: string): Int32Array {
+  const key = `${x.name}/${name}`;
+  let l = live.get(key);
+  if (!l) {
+    const words = new Int32Array(x.bytes.buffer, x.bytes.byteOffset, x.bytes.byteLength >>> 2);
+    const from = layoutOf(x).offsets[name] / 4;
+    const found: number[] = [];
+    for (let w = from; w < from + sectionWords(x, name); w++) if (words[w] !== 0) found.push(w);
+    l = Int32Array.from(found);
+    live.set(key, l);
+  }
+  return l;
+}
+
 /** Words a section spans (its padding included). */
 function sectionWords(x: Saved, name: string): number {
   const l = layoutOf(x);
@@ -372,7 +561,7 @@ function exercise(gic: Vgic, x: Saved): void {
 
 describe('snapshot format v2: 10^4 mutants are refused or restore a working GIC', () => {
   test('seeded mutants (bit flips, boundary words, truncation and extension, resealed or not)', () => {
-    const states = [itsState(), plainState()];
+    const states = [itsState(), plainState(), manyState()];
     const N = Number(process.env.VGIC_MUTANTS ?? 10_000);
     const rnd = prng(Number(process.env.VGIC_SEED ?? 0x5eed13));
     const count = { refusedChecksum: 0, refusedFields: 0, accepted: 0, unsealedAccepted: 0 };

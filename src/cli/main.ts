@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { VgicError } from '../arch/errors.ts';
+import { formatAdversarial, runAdversarial } from '../bench/adversarial.ts';
 import { formatLinuxBench, runLinuxBench } from '../bench/linux-boot.ts';
 import { formatLpiBench, runLpiBench } from '../bench/lpi.ts';
 import { formatMicroBench, MICRO_TEST_NAMES, machineDescription, runMicroBench } from '../bench/micro.ts';
@@ -71,6 +72,18 @@ ${LINUX_USAGE}
       --trials N       boots per machine and vCPU count (default 3)
       --smp LIST       vCPU counts (default 1,2)
       --json FILE      also write the results as JSON (e.g. bench/results/linux-boot.json)
+  adversarial          seeded adversarial operations (guest MMIO on every frame, ICC_* and random
+                       sysregs, ITS command streams valid and garbage, wild table bases, host
+                       misuse, snapshot/restore of clean and mutated blobs) on varied GICs, every
+                       invariant checked after each; exit 1 on a failure, with its replay command
+      --ops N          operations (default 10000000)
+      --seed S         the PRNG seed (default 1)
+      --max-op-ms MS   fail when one operation takes longer, wall and CPU time (default 50;
+                       snapshot and restore 4x)
+      --seconds S      stop after S seconds (the report gives the operations that ran)
+      --light          smaller GICs only (2^14 LPI INTIDs, caches up to 1024 entries), as CI runs
+      --trace-from I   print every operation from index I on (replay)
+      --json FILE      also write the results as JSON
 
 Options:
   -h, --help           this text
@@ -165,6 +178,35 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(`${formatGuestBench(rows)}\n`);
       if (values.json) writeJson(values.json, 'guest-bench', rows);
     }
+    return;
+  }
+  if (cmd === 'adversarial') {
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        ops: { type: 'string' },
+        seed: { type: 'string' },
+        'max-op-ms': { type: 'string' },
+        seconds: { type: 'string' },
+        light: { type: 'boolean' },
+        'trace-from': { type: 'string' },
+        json: { type: 'string' },
+      },
+      strict: true,
+    });
+    const traceFrom = values['trace-from'];
+    const r = runAdversarial({
+      ops: intOption(values.ops, 'ops', 10_000_000),
+      seed: intOption(values.seed, 'seed', 1),
+      maxOpMs: intOption(values['max-op-ms'], 'max-op-ms', 50),
+      ...(values.seconds !== undefined ? { seconds: intOption(values.seconds, 'seconds', 0) } : {}),
+      light: values.light === true,
+      ...(traceFrom !== undefined ? { traceFrom: intOption(traceFrom, 'trace-from', 0) } : {}),
+      progress: (n, ms) => process.stderr.write(`${n} operations, ${(ms / 1000).toFixed(0)} s\n`),
+    });
+    process.stdout.write(`${formatAdversarial(r)}\n`);
+    if (values.json) writeJson(values.json, 'adversarial', r);
+    if (r.failures > 0) process.exitCode = 1;
     return;
   }
   if (cmd === 'lpi-stress') {

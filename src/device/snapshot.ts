@@ -54,6 +54,7 @@ import {
   GITS_CBASER_LO_RW,
   GITS_CTLR_ENABLED,
   ITS_CMD_OFFSET_MASK,
+  ITS_EVENT_IDBITS,
 } from '../arch/its.ts';
 import { CNTV_CTL_ENABLE, CNTV_CTL_IMASK } from '../arch/sysreg.ts';
 import { FLAG_VIRTUAL_TIME, nowMs, REAL_TIME_SPAN_MS } from '../core/clock.ts';
@@ -101,6 +102,8 @@ import {
   IRQ_PENDING_LATCH,
   IRQ_VALID,
   ITS_COLLECTIONS,
+  ITS_DEVICE_WORDS,
+  ITS_DEVICES,
   ITS_STRIDE,
   RD_LAST,
   REQ_IRQ_PENDING,
@@ -145,6 +148,8 @@ const ITS_USED_WORDS = I_COMMANDS + 1;
 /** vCPU words after V_FOLD_MERGED: unused, zero. */
 const VCPU_USED_WORDS = V_FOLD_MERGED + 1;
 const DIST_USED_WORDS = 3;
+/** The most ITEs a device can hold: MAPD accepts at most 16 EventID bits. */
+const ITS_MAX_EVENTS = 2 ** ITS_EVENT_IDBITS;
 
 const VMCR_VALID =
   VMCR_ENG0 |
@@ -273,8 +278,12 @@ export function checkState(s: GicState): void {
   checkClock(s);
   for (let v = 0; v < s.nVcpus; v++) checkVcpu(s, v);
   checkSlots(s);
+  checkLpiMapped(s);
   checkLists(s);
-  for (let k = 0; k < s.nIts; k++) checkIts(s, k);
+  for (let k = 0; k < s.nIts; k++) {
+    checkIts(s, k);
+    checkDevices(s, k);
+  }
   const gc = globalCacheCheck(s);
   if (gc !== undefined) refuse(gc);
 }
@@ -420,6 +429,50 @@ function checkSlots(s: GicState): void {
         if (!(router >= 0 && router >>> 16 < s.nIts)) refuse(`LPI ${intid} has collection ${hex(router)}`);
       }
     }
+  }
+}
+
+/**
+ * lpiMapped: one bit per LPI exactly while its references are not 0. MAPC, MOVALL, INVALL and
+ * GICR_INVALLR visit the set bits only, so a clear bit would hide a mapped LPI from a retarget,
+ * and a set bit past the store would have nextMappedLpi hand out a slot beyond it.
+ */
+function checkLpiMapped(s: GicState): void {
+  const m = s.lpiMapped;
+  for (let w = 0; w < m.length; w++) {
+    let want = 0;
+    for (let b = 0; b < 32; b++) {
+      const i = (w << 5) | b;
+      if (i < s.nLpis && s.irqLpiRef[i] !== 0) want |= 1 << b;
+    }
+    if (m[w] !== want)
+      refuse(`mapped-LPI bitmap word ${w} is ${hex(m[w])}; the LPIs' references say ${hex(want)}`);
+  }
+}
+
+/**
+ * A mapped device's count of valid ITEs bounds how much of its ITT an unmap, remap or save reads;
+ * the commands keep it at most the device's 2^Size events (at most 2^16), and 0 for a device that
+ * is not mapped. The exact count needs the ITT in guest RAM, which the guest may have rewritten
+ * anyway: the readers stop at the end of the ITT whatever the count says, and an ITE the count
+ * misses only keeps its LPI's reference (lpiUnmap ignores references the ITS does not hold). A
+ * device table made invalid drops every device and every reference the ITS held.
+ */
+function checkDevices(s: GicState, k: number): void {
+  const liveBase = k * ITS_DEVICE_WORDS;
+  const evBase = k * ITS_DEVICES;
+  const table = (s.its[k * ITS_STRIDE + I_BASER0_HI] & GITS_BASER_HI_VALID) !== 0;
+  for (let d = 0; d < ITS_DEVICES; d++) {
+    const live = (s.itsDevLive[liveBase + (d >>> 5)] & (1 << (d & 31))) !== 0;
+    const n = s.itsDevEvents[evBase + d];
+    if (live && !table) refuse(`device ${d} of ITS ${k} is mapped without a valid device table`);
+    if (!(n >= 0 && n <= ITS_MAX_EVENTS) || (!live && n !== 0))
+      refuse(`device ${d} of ITS ${k} (${live ? 'mapped' : 'not mapped'}) counts ${n} ITEs`);
+  }
+  if (!table) {
+    for (let i = 0; i < s.nLpis; i++)
+      if (s.itsLpiRef[k * s.nLpis + i] !== 0)
+        refuse(`ITS ${k} holds references to LPI ${VGIC_MIN_LPI + i} without a valid device table`);
   }
 }
 

@@ -329,7 +329,10 @@ function mapti(s: GicState, mem: GuestMemory, k: number, pintid: number): number
   // Mapping an event twice is UNPREDICTABLE; KVM (and vgic) keep the first mapping.
   if (readIte(mem, at)) return OK;
   writeIte(mem, at, pintid, icid, 0);
-  s.itsDevEvents[devEventsAt(k, devid)]++;
+  // A guest that clears ITEs behind the ITS's back and maps them again would otherwise push the
+  // count past the ITT's size (a snapshot then refused); the readers stop at the ITT's end anyway.
+  const n = devEventsAt(k, devid);
+  if (s.itsDevEvents[n] < 2 ** dteBits) s.itsDevEvents[n]++;
   lpiMap(s, mem, k, s.lpiSlot(pintid), target, (k << 16) | icid);
   return OK;
 }

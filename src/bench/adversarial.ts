@@ -1,0 +1,1065 @@
+/**
+ * The adversarial test (issue 13): a seeded stream of well-aimed and wild operations against GICs
+ * of varied shapes, with the whole state checked after every operation (bench/invariants.ts: no
+ * lock held, ap_lists against the oracle, LRs against the interrupts, the ITS's books, translation
+ * caches against a table walk), a time bound per operation and the process's memory sampled.
+ *
+ * Operations: guest MMIO of every size and alignment on every frame (GICD, GICR RD and SGI, each
+ * ITS), ICC_* system registers and random encodings, guests that acknowledge and end interrupts
+ * (IAR/EOIR/DIR), ITS command queues mostly of real MAPD/MAPC/MAPTI/... sequences over small id
+ * ranges (so they collide) mixed with garbage, wild table bases (GITS_BASER, CBASER, PROPBASER,
+ * PENDBASER anywhere: above 4 GiB, at the end of RAM, bit 31 set), guests rewriting their tables,
+ * host calls with boundary and misuse arguments, snapshot/restore of clean and mutated blobs.
+ *
+ * Everything is drawn from one PRNG seeded by `seed`: the same seed and op count replay the same
+ * run (real-time epochs aside: their counter follows the host clock). An epoch is one GIC of one
+ * configuration for a few thousand operations.
+ *
+ * Who calls: `vgic adversarial` (cli/main.ts) and test/adversarial.test.ts (the CI smoke). Runs on
+ * one thread; holds no lock between operations (the invariant checker proves it).
+ */
+
+import { paFromWords } from '../arch/addr.ts';
+import { VgicError } from '../arch/errors.ts';
+import { GICR_CTLR, GICR_PENDBASER, GICR_PROPBASER, GICR_STRIDE_V3, VIRT_GICD_BASE } from '../arch/gicv3.ts';
+import {
+  GITS_BASER,
+  GITS_CBASER,
+  GITS_CMD_CLEAR,
+  GITS_CMD_DISCARD,
+  GITS_CMD_INT,
+  GITS_CMD_INV,
+  GITS_CMD_INVALL,
+  GITS_CMD_MAPC,
+  GITS_CMD_MAPD,
+  GITS_CMD_MAPI,
+  GITS_CMD_MAPTI,
+  GITS_CMD_MOVALL,
+  GITS_CMD_MOVI,
+  GITS_CMD_SYNC,
+  GITS_CREADR,
+  GITS_CTLR,
+  GITS_CTLR_ENABLED,
+  GITS_CWRITER,
+  GITS_TRANSLATER,
+} from '../arch/its.ts';
+import {
+  CNTV_CTL_EL0,
+  CNTV_CVAL_EL0,
+  ICC_DIR_EL1,
+  ICC_EOIR0_EL1,
+  ICC_EOIR1_EL1,
+  ICC_IAR0_EL1,
+  ICC_IAR1_EL1,
+  ICC_SGI1R_EL1,
+  SYSREG_NAMES,
+} from '../arch/sysreg.ts';
+import { sealSnapshot } from '../device/snapshot.ts';
+import type { VCpu } from '../device/vcpu.ts';
+import { Vgic, type VgicV3Options } from '../device/vgic.ts';
+import { GicV3Guest } from '../guest/gic-v3.ts';
+import { GuestAllocator, ItsGuest, LpiTables } from '../guest/gic-v3-its.ts';
+import { cacheGeneration } from '../its/cache.ts';
+import { checkCaches, checkInvariants } from './invariants.ts';
+
+export interface AdversarialOptions {
+  readonly ops: number;
+  readonly seed: number;
+  /** Fail when one operation takes longer (ms). Default 50. */
+  readonly maxOpMs?: number;
+  /** Fail when heapUsed / arrayBuffers grow this much (bytes) above the plateau after warm-up. */
+  readonly heapBound?: number;
+  readonly arrayBufferBound?: number;
+  /** Print each operation from this index on (replaying a failure). */
+  readonly traceFrom?: number;
+  /**
+   * Smaller GICs only (LPI stores of 2^14 INTIDs, translation caches up to 1024 entries): the
+   * whole-state check after each operation then costs ~0.1 ms, which is what lets CI run 10^5.
+   */
+  readonly light?: boolean;
+  /** Stop after this many seconds (the result says how many operations ran). */
+  readonly seconds?: number;
+  /** Progress callback every 10^5 operations. */
+  readonly progress?: (done: number, elapsedMs: number) => void;
+}
+
+export interface KindStats {
+  count: number;
+  maxMs: number;
+  p999Ms: number;
+  p99Ms: number;
+  meanUs: number;
+}
+
+export interface AdversarialResult {
+  seed: number;
+  ops: number;
+  epochs: number;
+  failures: number;
+  failure?: { op: number; epoch: number; config: string; what: string; detail: string[] };
+  elapsedMs: number;
+  checkMs: number;
+  perKind: Record<string, KindStats>;
+  maxOpMs: number;
+  memory: {
+    heapUsedStart: number;
+    heapUsedPlateau: number;
+    heapUsedMax: number;
+    arrayBuffersPlateau: number;
+    arrayBuffersMax: number;
+    samples: number;
+  };
+  counts: {
+    hostErrors: number;
+    restoresRefused: number;
+    restoresAccepted: number;
+    cacheCompared: number;
+    msiDelivered: number;
+    acked: number;
+  };
+}
+
+/** mulberry32. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Latency histogram: 16 buckets per power of two of nanoseconds, so p99.9 costs no sample store. */
+class Hist {
+  readonly b = new Float64Array(64 * 16);
+  n = 0;
+  sum = 0;
+  max = 0;
+  add(ms: number): void {
+    const ns = Math.max(1, ms * 1e6);
+    const i = Math.min(this.b.length - 1, Math.floor(Math.log2(ns) * 16));
+    this.b[i]++;
+    this.n++;
+    this.sum += ms;
+    if (ms > this.max) this.max = ms;
+  }
+  quantile(q: number): number {
+    let want = q * this.n;
+    for (let i = 0; i < this.b.length; i++) {
+      want -= this.b[i];
+      if (want <= 0) return 2 ** ((i + 1) / 16) / 1e6;
+    }
+    return this.max;
+  }
+}
+
+const RAM_BASE = 0x40000000;
+const U32 = 0x1_0000_0000;
+const BOUNDARY = [
+  0, 1, 2, 3, 0x7f, 0x80, 0xff, 0x100, 0x3ff, 0x400, 1020, 1023, 1024, 8191, 8192, 0xffff, 0x10000,
+  0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff,
+];
+const ENCODINGS = Object.values(SYSREG_NAMES);
+const MISUSE: unknown[] = [
+  -1,
+  1.5,
+  Number.NaN,
+  Number.POSITIVE_INFINITY,
+  2 ** 53,
+  '3',
+  null,
+  undefined,
+  10n,
+  {},
+  -0,
+];
+
+interface Config {
+  vcpus: number;
+  lrs: number;
+  its: number;
+  lpiIdBits: number;
+  itsCacheSize: number;
+  time: 'real' | 'virtual';
+  shared: boolean;
+  translationCache: 'per-its' | 'global-lru';
+  ramSize: number;
+  spis: number;
+}
+
+/** The guest's side of one epoch: where its tables are, what it acknowledged. */
+interface World {
+  gic: Vgic;
+  cfg: Config;
+  cpus: VCpu[];
+  guests: GicV3Guest[];
+  itsGuests: ItsGuest[];
+  lpi: LpiTables | undefined;
+  rdBase: number;
+  ittArea: number[];
+  bigItt: number[];
+  /** (ITS, DeviceID, EventID) the guest asked to map: MSIs aim at them. */
+  mapped: [number, number, number][];
+  acked: number[][];
+  /** Some table or queue base was pointed anywhere since the last re-initialisation. */
+  wild: boolean;
+  /** Per ITS: the cache generation at which the guest rewrote tables (its cache may disagree). */
+  tamperGen: number[];
+}
+
+/** Calls of an operation kind exempt from the time bound while V8 compiles it. */
+const WARM_CALLS = 20;
+const ITT_DEV_BYTES = 2 ** 8 * 8; // event bits up to 8 in the aimed area
+const AIMED_DEVS = 16;
+
+export function runAdversarial(o: AdversarialOptions): AdversarialResult {
+  const rnd = prng(o.seed);
+  const int = (n: number) => Math.floor(rnd() * n);
+  const pick = <T>(a: readonly T[]): T => a[int(a.length)];
+  const chance = (p: number) => rnd() < p;
+  const u32 = () => (chance(0.3) ? pick(BOUNDARY) : Math.floor(rnd() * U32)) >>> 0;
+  const maxOpMs = o.maxOpMs ?? 50;
+  const hists = new Map<string, Hist>();
+  const counts = {
+    hostErrors: 0,
+    restoresRefused: 0,
+    restoresAccepted: 0,
+    cacheCompared: 0,
+    msiDelivered: 0,
+    acked: 0,
+  };
+  let checkMs = 0;
+  let epochs = 0;
+  let w: World | undefined;
+  let epochLeft = 0;
+  let desc = '';
+  /** Violations found by a check inside an operation, and the time it took (not the operation's). */
+  let settledBad: string[] = [];
+  let insideCheckMs = 0;
+  const mem0 = process.memoryUsage();
+  const memory = {
+    heapUsedStart: mem0.heapUsed,
+    heapUsedPlateau: 0,
+    heapUsedMax: 0,
+    arrayBuffersPlateau: 0,
+    arrayBuffersMax: 0,
+    samples: 0,
+  };
+  const warmup = Math.min(Math.max(20_000, o.ops / 10), o.ops);
+  const heapBound = o.heapBound ?? 96 << 20;
+  const abBound = o.arrayBufferBound ?? 256 << 20;
+  const t0 = performance.now();
+
+  const result = (failure?: AdversarialResult['failure']): AdversarialResult => {
+    const perKind: Record<string, KindStats> = {};
+    let maxAll = 0;
+    for (const [k, h] of [...hists].sort()) {
+      perKind[k] = {
+        count: h.n,
+        maxMs: round(h.max),
+        p999Ms: round(Math.min(h.quantile(0.999), h.max)),
+        p99Ms: round(Math.min(h.quantile(0.99), h.max)),
+        meanUs: round((h.sum / Math.max(1, h.n)) * 1000),
+      };
+      maxAll = Math.max(maxAll, h.max);
+    }
+    return {
+      seed: o.seed,
+      ops: failure ? failure.op : done,
+      epochs,
+      failures: failure ? 1 : 0,
+      ...(failure ? { failure } : {}),
+      elapsedMs: Math.round(performance.now() - t0),
+      checkMs: Math.round(checkMs),
+      perKind,
+      maxOpMs: round(maxAll),
+      memory,
+      counts,
+    };
+  };
+
+  let done = 0;
+  const deadline = o.seconds !== undefined ? t0 + o.seconds * 1000 : Number.POSITIVE_INFINITY;
+  for (let i = 0; i < o.ops; i++, done = i) {
+    if (i % 1000 === 0 && performance.now() > deadline) break;
+    if (w === undefined || epochLeft-- <= 0) {
+      w = newWorld(rnd);
+      epochs++;
+      epochLeft = 1000 + int(5000);
+    }
+    const world = w;
+    let kind = '';
+    let settled = false;
+    let fail: string | undefined;
+    const start = performance.now();
+    const cpu0 = process.cpuUsage();
+    try {
+      const r = step(world);
+      kind = r.kind;
+      settled = r.settled;
+      if (r.next) w = r.next;
+    } catch (e) {
+      fail = `threw ${e instanceof Error ? `${e.name}: ${e.message}\n${e.stack}` : String(e)}`;
+    }
+    const ms = performance.now() - start - insideCheckMs;
+    const cpu1 = process.cpuUsage(cpu0);
+    const cpuMs = (cpu1.user + cpu1.system) / 1000 - insideCheckMs;
+    checkMs += insideCheckMs;
+    insideCheckMs = 0;
+    if (o.traceFrom !== undefined && i >= o.traceFrom)
+      console.log(`op ${i} [${kind}] ${desc} (${ms.toFixed(3)} ms)`);
+    let h = hists.get(kind);
+    if (!h) {
+      h = new Hist();
+      hists.set(kind, h);
+    }
+    h.add(ms);
+    const failure = (what: string, detail: string[] = []) =>
+      result({
+        op: i,
+        epoch: epochs,
+        config: JSON.stringify(w?.cfg),
+        what: `${what}: [${kind}] ${desc}`,
+        detail,
+      });
+    if (fail !== undefined) return failure(fail);
+    // The first calls of a kind run cold (V8 compiles them): the bound is for the warm code.
+    // Wall and CPU time both over the bound: the shared cores' other tenants stretch wall time alone.
+    // snapshot()/restore() copy and check the whole state (5 MB with 2^16 LPI INTIDs): a host
+    // call at migration, bounded at 4x a guest access's bound.
+    const bound = kind === 'restore' || kind === 'snapshot' ? 4 * maxOpMs : maxOpMs;
+    if (ms > bound && cpuMs > bound && h.n > WARM_CALLS)
+      return failure(`operation took ${ms.toFixed(1)} ms, ${cpuMs.toFixed(1)} ms CPU (bound ${bound} ms)`);
+    const c0 = performance.now();
+    if (settledBad.length > 0) return failure('invariants broken right after snapshot/restore', settledBad);
+    const bad = checkInvariants(w.gic, { settled });
+    const wc = w;
+    const caches = checkCaches(w.gic, (k) => wc.wild || wc.tamperGen[k] === cacheGeneration(wc.gic.state, k));
+    counts.cacheCompared += caches.compared;
+    checkMs += performance.now() - c0;
+    if (bad.length > 0 || caches.bad.length > 0) return failure('invariants broken', [...bad, ...caches.bad]);
+    if (i % 1000 === 999) {
+      const m = process.memoryUsage();
+      memory.samples++;
+      if (i < warmup) {
+        memory.heapUsedPlateau = Math.max(memory.heapUsedPlateau, m.heapUsed);
+        memory.arrayBuffersPlateau = Math.max(memory.arrayBuffersPlateau, m.arrayBuffers);
+      } else {
+        memory.heapUsedMax = Math.max(memory.heapUsedMax, m.heapUsed);
+        memory.arrayBuffersMax = Math.max(memory.arrayBuffersMax, m.arrayBuffers);
+        if (
+          m.heapUsed > memory.heapUsedPlateau + heapBound ||
+          m.arrayBuffers > memory.arrayBuffersPlateau + abBound
+        )
+          return failure(
+            `memory grew: heapUsed ${mb(m.heapUsed)} MB, arrayBuffers ${mb(m.arrayBuffers)} MB (plateau ${mb(memory.heapUsedPlateau)} / ${mb(memory.arrayBuffersPlateau)} MB)`,
+          );
+      }
+    }
+    if (o.progress && i % 100_000 === 99_999) o.progress(i + 1, performance.now() - t0);
+  }
+  return result();
+
+  // ---- operations ----
+
+  function step(x: World): { kind: string; settled: boolean; next?: World } {
+    // Weighted so that interrupts flow: chaos (wild bases, tampering, control-register noise) is
+    // rare enough, and re-initialisation frequent enough, that most epochs deliver and take LPIs.
+    const r = rnd();
+    const lpis = x.cfg.its > 0;
+    if (r < 0.15) return { kind: mmio(x), settled: false };
+    if (r < 0.23) return { kind: sysreg(x), settled: false };
+    if (r < 0.43) return { kind: ackEoi(x), settled: false };
+    if (r < 0.51) return { kind: inject(x), settled: false };
+    if (lpis && r < 0.65) return { kind: itsQueue(x), settled: false };
+    if (lpis && r < 0.75) return { kind: msi(x), settled: false };
+    if (r < 0.85) return { kind: host(x), settled: false };
+    if (r < 0.9) return { kind: timeOp(x), settled: false };
+    if (r < 0.92 && lpis) return { kind: wildBase(x), settled: false };
+    if (r < 0.93 && lpis) return { kind: tamper(x), settled: false };
+    if (r < 0.935) return { kind: reinit(x), settled: false };
+    if (r < 0.945) return snapRestore(x);
+    return { kind: stepCpu(x), settled: false };
+  }
+
+  function cpu(x: World): VCpu {
+    return x.cpus[int(x.cpus.length)];
+  }
+
+  function frameAddr(x: World): { addr: number; frame: string; off: number } {
+    const r = rnd();
+    if (r < 0.3)
+      return { addr: VIRT_GICD_BASE + (chance(0.7) ? gicdOff() : int(0x10000)), frame: 'gicd', off: -1 };
+    if (r < 0.7 || x.cfg.its === 0) {
+      const v = int(x.cfg.vcpus + (chance(0.05) ? 1 : 0));
+      const sgi = chance(0.5);
+      const rdOff = chance(0.8) ? pick(GICR_QUIET_OFFS) : pick(GICR_OFFS);
+      const off = (sgi ? 0x10000 : 0) + (chance(0.7) ? (sgi ? gicdOff() & 0xfff : rdOff) : int(0x10000));
+      return { addr: x.rdBase + v * GICR_STRIDE_V3 + off, frame: sgi ? 'gicr-sgi' : 'gicr-rd', off };
+    }
+    const k = int(x.cfg.its);
+    const off = chance(0.8) ? (chance(0.8) ? pick(ITS_QUIET_OFFS) : pick(ITS_OFFS)) : int(0x20000);
+    return { addr: x.gic.its(k).base + off, frame: 'its', off };
+  }
+
+  function gicdOff(): number {
+    const r = rnd();
+    if (r < 0.05) return int(0x20) & ~3;
+    if (r < 0.7) return 0x80 + int(0xd00 - 0x80);
+    if (r < 0.9) return 0x6100 + int(0x1f00);
+    return 0xffd0 + int(0x30);
+  }
+
+  function mmio(x: World): string {
+    const { addr: a0, frame, off: off0 } = frameAddr(x);
+    const size = pick([1, 2, 4, 4, 4, 8, 8, 3, 16]);
+    // Mostly aligned; sometimes off by a few bytes.
+    const addr = chance(0.85) ? a0 - (a0 % Math.min(size, 8)) : a0 + int(8);
+    const off = off0 + addr - a0;
+    const c = cpu(x);
+    const write = chance(0.5);
+    if (write && (frame === 'gicr-rd' || frame === 'its') && touchesBase(frame, off, addr, size))
+      x.wild = true;
+    desc = `${write ? 'write' : 'read'} ${frame} ${hex(addr)} size ${size}`;
+    if (!write) {
+      c.mmioRead(addr, size);
+    } else {
+      const lo = u32();
+      const hi = u32();
+      desc += ` value ${hex(hi)}:${hex(lo)}`;
+      c.mmioWrite(addr, size, lo, hi);
+    }
+    return `mmio-${frame}`;
+  }
+
+  function sysreg(x: World): string {
+    const c = cpu(x);
+    const enc = chance(0.85) ? pick(ENCODINGS) : int(0x10000);
+    if (chance(0.5)) {
+      desc = `read sysreg ${hex(enc)} on vCPU ${c.index}`;
+      c.readSysreg(enc);
+    } else {
+      // SGIs: a valid target list mostly, so they arrive.
+      const lo = enc === ICC_SGI1R_EL1 && chance(0.7) ? int(0x10000) : u32();
+      const hi = enc === ICC_SGI1R_EL1 && chance(0.7) ? (int(16) << 24) | (chance(0.2) ? 1 << 8 : 0) : u32();
+      desc = `write sysreg ${hex(enc)} ${hex(hi)}:${hex(lo)} on vCPU ${c.index}`;
+      c.writeSysreg(enc, lo, hi);
+    }
+    return 'sysreg';
+  }
+
+  /** A guest that takes its interrupts: IAR, then EOIR (or DIR after a split EOI), in LIFO order. */
+  function ackEoi(x: World): string {
+    const c = cpu(x);
+    const st = x.acked[c.index];
+    const r = rnd();
+    if (r < 0.45 || st.length === 0) {
+      const grp1 = chance(0.85);
+      const intid = c.readSysreg(grp1 ? ICC_IAR1_EL1 : ICC_IAR0_EL1);
+      desc = `IAR${grp1 ? 1 : 0} on vCPU ${c.index} → ${intid}`;
+      if (intid < 1020 || intid >= 8192) {
+        counts.acked++;
+        if (st.length < 64) st.push(grp1 ? intid : -intid - 1);
+      }
+      return 'iar';
+    }
+    if (r < 0.95) {
+      const top = chance(0.9) ? (st.pop() ?? 0) : pick([...BOUNDARY, 8192 + int(64)]);
+      const grp1 = top >= 0;
+      const intid = grp1 ? top : -top - 1;
+      desc = `EOIR${grp1 ? 1 : 0} ${intid} on vCPU ${c.index}`;
+      c.writeSysreg(grp1 ? ICC_EOIR1_EL1 : ICC_EOIR0_EL1, intid >>> 0);
+      if (chance(0.3)) c.writeSysreg(ICC_DIR_EL1, intid >>> 0); // a split-EOI guest (or a wrong one)
+      return 'eoi';
+    }
+    desc = `DIR of a random INTID on vCPU ${c.index}`;
+    c.writeSysreg(ICC_DIR_EL1, chance(0.5) ? int(64) : u32());
+    return 'dir';
+  }
+
+  function inject(x: World): string {
+    const r = rnd();
+    if (r < 0.6) {
+      const intid = 32 + int(x.cfg.spis);
+      const level = chance(0.5);
+      desc = `irqLine(${intid}, ${level})`;
+      x.gic.irqLine(intid, level);
+    } else {
+      const v = int(x.cfg.vcpus);
+      const intid = 16 + int(16);
+      const level = chance(0.5);
+      desc = `ppiLine(${v}, ${intid}, ${level})`;
+      try {
+        x.gic.ppiLine(v, intid, level);
+      } catch (e) {
+        hostError(e); // the timer's PPI belongs to the timer
+      }
+    }
+    return 'inject';
+  }
+
+  /** Writes a few commands at CWRITER of ITS k's queue (wherever CBASER says it is) and moves CWRITER. */
+  function itsQueue(x: World): string {
+    const k = int(x.cfg.its);
+    const c = x.cpus[0];
+    const base = x.gic.its(k).base;
+    const cbaser = c.readq(base + GITS_CBASER);
+    const q = paFromWords(Number(cbaser & 0xffffffffn), Number(cbaser >> 32n), 0xffff0000, 0xffff);
+    const size = (Number(cbaser & 0xffn) + 1) * 4096;
+    let cw = Number(c.readq(base + GITS_CWRITER) & 0xfffe0n) % size;
+    const n = 1 + int(chance(0.1) ? 64 : 6);
+    const names: string[] = [];
+    for (let j = 0; j < n; j++) {
+      const { words, name } = command(x, k);
+      names.push(name);
+      for (let d = 0; d < 4; d++) c.writeq(q + cw + 8 * d, words[d]);
+      cw = (cw + 32) % size;
+    }
+    desc = `ITS ${k} queue ${names.join(' ')}`;
+    c.writeq(base + GITS_CWRITER, BigInt(chance(0.97) ? cw : u32() & 0xfffe0));
+    for (let p = 0; p < 3; p++) c.readq(base + GITS_CREADR); // a driver polls for completion
+    return 'its-queue';
+  }
+
+  function command(x: World, k: number): { words: bigint[]; name: string } {
+    const r = rnd();
+    // Small id ranges so commands collide: mostly 4 devices, 4 events, 4 collections.
+    const dev = chance(0.7) ? int(4) : chance(0.7) ? int(AIMED_DEVS) : chance(0.5) ? int(0x10000) : u32();
+    const ev = chance(0.7) ? int(4) : chance(0.8) ? int(8) : chance(0.5) ? int(0x10000) : u32();
+    const icid = chance(0.7) ? int(4) : chance(0.8) ? int(8) : u32() & 0xffff;
+    const lpi = chance(0.9) ? 8192 + int(64) : chance(0.5) ? 8192 + int(2 ** x.cfg.lpiIdBits) : u32();
+    const rd = chance(0.95) ? int(x.cfg.vcpus) : int(0x10000);
+    const B = BigInt;
+    const dw0 = (op: number, d = dev) => B(op) | (B(d >>> 0) << 32n);
+    if (r < 0.08) {
+      // Device 15 may take a big ITT (up to 2^16 events, its own area); beyond 16 bits MAPD refuses.
+      const big = dev === AIMED_DEVS - 1 && chance(0.3);
+      const bits = big ? 9 + int(10) : chance(0.98) ? 1 + int(8) : 17 + int(16);
+      const valid = chance(0.8);
+      let itt: number;
+      if (big) itt = x.bigItt[k];
+      else if (chance(0.97) && dev < AIMED_DEVS) itt = x.ittArea[k] + dev * ITT_DEV_BYTES;
+      else {
+        itt = wildAddr(x) & ~0xff;
+        x.wild = true;
+      }
+      return {
+        words: [dw0(GITS_CMD_MAPD), B(bits - 1), (B(itt) & 0xffffffffff00n) | (valid ? 1n << 63n : 0n), 0n],
+        name: `MAPD(${dev},${bits},${valid ? 'V' : '-'})`,
+      };
+    }
+    if (r < 0.2) {
+      const valid = chance(0.95);
+      return {
+        words: [B(GITS_CMD_MAPC), 0n, B(icid) | (B(rd) << 16n) | (valid ? 1n << 63n : 0n), 0n],
+        name: `MAPC(${icid},${rd})`,
+      };
+    }
+    if (r < 0.5) {
+      if (x.mapped.length < 256) x.mapped.push([k, dev, ev]);
+      else x.mapped[int(256)] = [k, dev, ev];
+    }
+    if (r < 0.5)
+      return {
+        words: [dw0(GITS_CMD_MAPTI), B(ev >>> 0) | (B(lpi >>> 0) << 32n), B(icid), 0n],
+        name: `MAPTI(${dev},${ev},${lpi},${icid})`,
+      };
+    if (r < 0.58)
+      return { words: [dw0(GITS_CMD_MAPI), B(ev >>> 0), B(icid), 0n], name: `MAPI(${dev},${ev})` };
+    if (r < 0.64)
+      return { words: [dw0(GITS_CMD_MOVI), B(ev >>> 0), B(icid), 0n], name: `MOVI(${dev},${ev},${icid})` };
+    const devEv: [number, string][] = [
+      [GITS_CMD_DISCARD, 'DISCARD'],
+      [GITS_CMD_CLEAR, 'CLEAR'],
+      [GITS_CMD_INT, 'INT'],
+      [GITS_CMD_INV, 'INV'],
+    ];
+    if (r < 0.82) {
+      const [op, name] = pick(devEv);
+      return { words: [dw0(op), B(ev >>> 0), 0n, 0n], name: `${name}(${dev},${ev})` };
+    }
+    if (r < 0.86) return { words: [B(GITS_CMD_INVALL), 0n, B(icid), 0n], name: `INVALL(${icid})` };
+    if (r < 0.89) return { words: [B(GITS_CMD_SYNC), 0n, B(rd) << 16n, 0n], name: 'SYNC' };
+    if (r < 0.92) {
+      const rd2 = chance(0.95) ? int(x.cfg.vcpus) : int(0x10000);
+      return { words: [B(GITS_CMD_MOVALL), 0n, B(rd) << 16n, B(rd2) << 16n], name: `MOVALL(${rd},${rd2})` };
+    }
+    // Garbage: random words, a random opcode. A MAPD among them would name an ITT anywhere.
+    const g = [0, 1, 2, 3].map(() => (B(u32()) << 32n) | B(u32()));
+    if ((g[0] & 0xffn) === B(GITS_CMD_MAPD)) x.wild = true;
+    return { words: g, name: `garbage(${hex(Number(g[0] & 0xffn))})` };
+  }
+
+  function msi(x: World): string {
+    // Mostly an event the guest mapped (it may have been unmapped since), else anything.
+    const m = x.mapped.length > 0 && chance(0.8) ? pick(x.mapped) : undefined;
+    const k = m ? m[0] : int(x.cfg.its);
+    const dev = m ? m[1] : chance(0.9) ? int(AIMED_DEVS) : u32();
+    const ev = m ? m[2] : chance(0.9) ? int(8) : u32();
+    if (chance(0.2)) {
+      desc = `GITS_TRANSLATER write ${ev} on ITS ${k}`;
+      cpu(x).writel(x.gic.its(k).base + GITS_TRANSLATER, ev);
+      return 'msi';
+    }
+    const doorbell = chance(0.95) ? x.gic.its(k).doorbell : u32();
+    desc = `signalMsi(${hex(doorbell)}, ${dev}, ${ev})`;
+    try {
+      const res = x.gic.signalMsi({ doorbell, devid: dev, eventid: ev });
+      desc += ` → ${res}`;
+      if (res === 'delivered') counts.msiDelivered++;
+    } catch (e) {
+      hostError(e);
+    }
+    return 'msi';
+  }
+
+  /** Host API calls with valid, boundary and misuse arguments: only VgicError may come out. */
+  function host(x: World): string {
+    const g = x.gic;
+    const arg = (valid: () => unknown): unknown => (chance(0.85) ? valid() : pick(MISUSE));
+    const r = rnd();
+    const calls: [string, () => unknown][] = [
+      [
+        'irqLine',
+        () =>
+          g.irqLine(
+            arg(() => (chance(0.9) ? 32 + int(x.cfg.spis + 8) : pick(BOUNDARY))) as number,
+            chance(0.5),
+          ),
+      ],
+      [
+        'ppiLine',
+        () => g.ppiLine(arg(() => int(x.cfg.vcpus + 1)) as number, arg(() => int(40)) as number, chance(0.5)),
+      ],
+      [
+        'setLineLevel',
+        () =>
+          g.setLineLevel(
+            arg(() => int(x.cfg.vcpus)) as number,
+            arg(() => 32 * int(x.cfg.spis / 32 + 2)) as number,
+            arg(u32) as number,
+          ),
+      ],
+      [
+        'getLineLevel',
+        () =>
+          g.getLineLevel(
+            arg(() => int(x.cfg.vcpus)) as number,
+            arg(() => 32 * int(x.cfg.spis / 32 + 2)) as number,
+          ),
+      ],
+      ['readDistReg', () => g.readDistReg(arg(() => gicdOff() & ~3) as number, pick([4, 8, 4]) as 4 | 8)],
+      [
+        'writeDistReg',
+        () =>
+          g.writeDistReg(arg(() => gicdOff() & ~3) as number, arg(u32) as number, pick([4, 8, 4]) as 4 | 8),
+      ],
+      [
+        'readRedistReg',
+        () =>
+          g.readRedistReg(
+            arg(() => int(x.cfg.vcpus)) as number,
+            arg(() => pick(GICR_OFFS)) as number,
+            pick([4, 8]) as 4 | 8,
+          ),
+      ],
+      [
+        'writeRedistReg',
+        () => {
+          const off = arg(() => pick(GICR_OFFS)) as number;
+          if (off === GICR_PROPBASER || off === GICR_PENDBASER) x.wild = true;
+          g.writeRedistReg(
+            arg(() => int(x.cfg.vcpus)) as number,
+            off,
+            arg(u32) as number,
+            pick([4, 8]) as 4 | 8,
+          );
+        },
+      ],
+      [
+        'readCpuSysreg',
+        () => g.readCpuSysreg(arg(() => int(x.cfg.vcpus)) as number, arg(() => pick(ENCODINGS)) as number),
+      ],
+      [
+        'writeCpuSysreg',
+        () =>
+          g.writeCpuSysreg(
+            arg(() => int(x.cfg.vcpus)) as number,
+            arg(() => pick(ENCODINGS)) as number,
+            arg(u32) as number,
+          ),
+      ],
+      [
+        'advanceTime',
+        () => g.advanceTime(arg(() => (chance(0.95) ? int(1e6) : pick([0, 2 ** 53 - 1, 2 ** 40]))) as number),
+      ],
+      ['counter', () => g.counter64()],
+      ['stats', () => g.stats()],
+    ];
+    if (x.cfg.its > 0) {
+      const k = int(x.cfg.its);
+      calls.push(
+        ['itsReadReg', () => g.its(k).readReg(arg(() => pick(ITS_OFFS)) as number, pick([4, 8]) as 4 | 8)],
+        [
+          'itsWriteReg',
+          () => {
+            const off = arg(() => pick(ITS_OFFS)) as number;
+            if (typeof off === 'number' && touchesBase('its', off, off, 8)) x.wild = true;
+            g.its(k).writeReg(off, arg(u32) as number, pick([4, 8]) as 4 | 8);
+          },
+        ],
+        ['savePendingTables', () => g.savePendingTables()],
+        ['saveTables', () => g.its(k).saveTables()],
+        [
+          'restoreTables',
+          () => {
+            x.wild = true; // saved chains in guest memory are trusted only as far as they check out
+            g.its(k).restoreTables();
+          },
+        ],
+        ['itsStats', () => g.its(k).stats()],
+      );
+    }
+    const [name, call] = calls[Math.floor(r * calls.length)];
+    desc = `host ${name}`;
+    try {
+      call();
+    } catch (e) {
+      hostError(e);
+    }
+    return 'host';
+  }
+
+  function hostError(e: unknown): void {
+    if (!(e instanceof VgicError)) throw e;
+    counts.hostErrors++;
+  }
+
+  function timeOp(x: World): string {
+    const c = cpu(x);
+    const r = rnd();
+    if (r < 0.4) {
+      const ahead = BigInt(chance(0.8) ? int(5000) : u32());
+      desc = `timer on vCPU ${c.index} in ${ahead}`;
+      c.writeSysreg64(CNTV_CVAL_EL0, (x.gic.counter64() + ahead) & 0xffffffffffffffffn);
+      c.writeSysreg(CNTV_CTL_EL0, chance(0.8) ? 1 : int(8));
+      return 'timer';
+    }
+    if (x.cfg.time === 'virtual') {
+      const t = chance(0.97) ? int(10_000) : pick([2 ** 53 - 1, 2 ** 32, 2 ** 52]);
+      desc = `advanceTime(${t})`;
+      x.gic.advanceTime(t);
+    } else desc = 'real time: no advance';
+    return 'time';
+  }
+
+  function stepCpu(x: World): string {
+    const c = cpu(x);
+    if (chance(0.3)) {
+      desc = `wfiPoll on vCPU ${c.index}`;
+      c.wfiPoll();
+    } else {
+      desc = `step vCPU ${c.index}`;
+      c.step();
+    }
+    return 'step';
+  }
+
+  /** A guest points a table or queue base anywhere: above 4 GiB, at the end of RAM, bit 31 set. */
+  function wildBase(x: World): string {
+    x.wild = true;
+    const c = cpu(x);
+    const addr = wildAddr(x);
+    const lo = ((addr % U32) & ~0xfff) | int(256);
+    const hi = Math.floor(addr / U32) | (chance(0.8) ? 0x80000000 : 0) | (chance(0.1) ? u32() : 0);
+    const r = rnd();
+    if (r < 0.6) {
+      const k = int(x.cfg.its);
+      const reg = pick([GITS_CBASER, GITS_BASER, GITS_BASER + 8]);
+      const base = x.gic.its(k).base;
+      if (chance(0.5)) c.writel(base + GITS_CTLR, 0); // BASER/CBASER are writable only while disabled
+      desc = `ITS ${k} reg ${hex(reg)} = ${hex(hi >>> 0)}:${hex(lo >>> 0)}`;
+      c.mmioWrite(base + reg, 8, lo >>> 0, hi >>> 0);
+      if (chance(0.7)) c.writel(base + GITS_CTLR, GITS_CTLR_ENABLED);
+    } else {
+      const v = int(x.cfg.vcpus);
+      const rd = x.rdBase + v * GICR_STRIDE_V3;
+      const reg = pick([GICR_PROPBASER, GICR_PENDBASER]);
+      if (chance(0.5)) c.writel(rd + GICR_CTLR, 0);
+      desc = `GICR ${v} reg ${hex(reg)} = ${hex(hi >>> 0)}:${hex(lo >>> 0)}`;
+      c.mmioWrite(rd + reg, 8, lo >>> 0, (hi & 0x7fffffff) >>> 0);
+      if (chance(0.7)) c.writel(rd + GICR_CTLR, 1);
+    }
+    return 'wild-base';
+  }
+
+  /** The guest rewrites its device table, an ITT or its collection table behind the ITS's back. */
+  function tamper(x: World): string {
+    const k = int(x.cfg.its);
+    const it = x.itsGuests[k];
+    const where = pick([
+      it.deviceTable,
+      x.ittArea[k],
+      it.collectionTable,
+      x.ittArea[k] + int(AIMED_DEVS) * ITT_DEV_BYTES,
+    ]);
+    const at = where + 8 * int(chance(0.7) ? 32 : 4096);
+    const value = chance(0.5) ? 0n : (BigInt(u32()) << 32n) | BigInt(u32());
+    desc = `tamper ITS ${k} table word at ${hex(at)} = ${value}`;
+    x.cpus[0].writeq(at, value);
+    x.tamperGen[k] = cacheGeneration(x.gic.state, k);
+    return 'tamper';
+  }
+
+  /** The guest re-initialises its LPI tables and ITSes with sane values (back to aimed operation). */
+  function reinit(x: World): string {
+    desc = 'reinit: distributor, CPU interfaces, SPIs, LPI tables, ITSes';
+    guestSetup(x);
+    if (x.cfg.its > 0) setupLpis(x, true);
+    return 'reinit';
+  }
+
+  function guestSetup(x: World): void {
+    x.guests[0].enableDistributor();
+    for (const g of x.guests) g.enableCpu();
+    // Enable and route some SPIs, PPIs and SGIs, with varied priorities, edge and level.
+    for (let n = 32; n < 32 + Math.min(x.cfg.spis, 64); n++) {
+      x.guests[0].setPriority(n, (n * 8) & 0xf8);
+      x.guests[0].setEdge(n, n % 3 === 0);
+      x.guests[0].routeSpi(n, x.guests[n % x.cfg.vcpus].affinity);
+      x.guests[0].enableIrq(n);
+    }
+    for (const g of x.guests) for (let n = 0; n < 32; n++) g.enableIrq(n);
+  }
+
+  function snapRestore(x: World): { kind: string; settled: boolean; next?: World } {
+    desc = 'snapshot';
+    const blob = x.gic.snapshot();
+    // Settled only until the next instruction: a vCPU that re-enters holds state in its LRs again.
+    settledCheck(x.gic, 'after snapshot()');
+    if (chance(0.3)) return { kind: 'snapshot', settled: false };
+    const mutated = chance(0.5);
+    if (mutated) {
+      const words = new Int32Array(blob.buffer);
+      const n = 1 + int(3);
+      for (let e = 0; e < n; e++) {
+        const wi = int(words.length);
+        if (chance(0.5)) words[wi] ^= 1 << int(32);
+        else words[wi] = pick(BOUNDARY) | 0;
+      }
+      if (chance(0.9)) sealSnapshot(blob.buffer);
+      desc = `restore of a mutated snapshot (${n} words)`;
+    } else desc = 'snapshot + restore';
+    let gic: Vgic;
+    try {
+      gic = Vgic.restore(blob, { ...x.gic.addressMap(), shared: x.cfg.shared });
+    } catch (e) {
+      if (!(e instanceof VgicError) || !mutated) throw e;
+      counts.restoresRefused++;
+      return { kind: 'restore', settled: false };
+    }
+    counts.restoresAccepted++;
+    settledCheck(gic, 'after restore()'); // before the guest's next instruction refills the LRs
+    return { kind: 'restore', settled: false, next: adopt(x, gic) };
+  }
+
+  /** A GIC right after snapshot() or restore(): every interrupt on exactly its oracle's list. */
+  function settledCheck(gic: Vgic, when: string): void {
+    const c0 = performance.now();
+    const bad = checkInvariants(gic, { settled: true });
+    if (bad.length > 0) settledBad = [when, ...bad];
+    insideCheckMs += performance.now() - c0;
+  }
+
+  function wildAddr(x: World): number {
+    const end = RAM_BASE + x.cfg.ramSize;
+    const r = rnd();
+    if (r < 0.25) return end - 8 * int(64); // at the end of RAM
+    if (r < 0.45) return U32 + int(2 ** 20) * 4096; // above 4 GiB
+    if (r < 0.6) return 0x80000000 + int(2 ** 19) * 4096; // bit 31 set
+    if (r < 0.7) return 2 ** 47 + int(2 ** 20) * 4096;
+    if (r < 0.8) return int(2 ** 20) * 4096;
+    return RAM_BASE + int(x.cfg.ramSize / 4096) * 4096; // anywhere in RAM, over other tables
+  }
+
+  // ---- worlds ----
+
+  function newWorld(r: () => number): World {
+    const i = (n: number) => Math.floor(r() * n);
+    const its = [0, 1, 1, 2][i(4)];
+    const cfg: Config = {
+      vcpus: [1, 2, 2, 8][i(4)],
+      lrs: [1, 4, 4, 16][i(4)],
+      its,
+      lpiIdBits: its === 0 || o.light ? 14 : [14, 14, 14, 15, 16][i(5)],
+      itsCacheSize: o.light ? [16, 1024][i(2)] : [16, 1024, 65536][i(3)],
+      time: r() < 0.25 ? 'real' : 'virtual',
+      shared: r() < 0.5,
+      translationCache: its > 0 && r() < 0.2 ? 'global-lru' : 'per-its',
+      ramSize: 8 << 20,
+      spis: [32, 64, 224][i(3)],
+    };
+    const opts: VgicV3Options = {
+      vcpus: cfg.vcpus,
+      lrs: cfg.lrs,
+      spis: cfg.spis,
+      its: cfg.its,
+      shared: cfg.shared,
+      time: cfg.time,
+      ram: { base: RAM_BASE, size: cfg.ramSize },
+      ...(cfg.its > 0
+        ? { lpiIdBits: cfg.lpiIdBits, itsCacheSize: cfg.itsCacheSize, translationCache: cfg.translationCache }
+        : {}),
+    };
+    const gic = Vgic.create(opts);
+    const x = adopt(undefined, gic, cfg);
+    guestSetup(x);
+    if (cfg.its > 0) setupLpis(x, false);
+    return x;
+  }
+
+  /** Rebuilds the guest's view around a GIC (a new one, or one restored from `prev`'s snapshot). */
+  function adopt(prev: World | undefined, gic: Vgic, cfg0?: Config): World {
+    const cfg = cfg0 ?? (prev as World).cfg;
+    const rdBase = gic.addressMap().redistRegions?.[0]?.base ?? 0;
+    const cpus = Array.from({ length: gic.nVcpus }, (_, v) => gic.vcpu(v));
+    const guests = cpus.map((c) => new GicV3Guest(c, VIRT_GICD_BASE, rdBase));
+    if (prev) {
+      // The guest's memory layout carries over: same RAM, same tables.
+      const itsGuests = prev.itsGuests.map((it, k) => rebindIts(it, cpus[0], gic.its(k).base));
+      const lpi =
+        prev.lpi &&
+        (Object.assign(Object.create(LpiTables.prototype), prev.lpi, { cpu: cpus[0] }) as LpiTables);
+      return {
+        ...prev,
+        gic,
+        cpus,
+        guests,
+        itsGuests,
+        lpi,
+        acked: cpus.map(() => []),
+        tamperGen: prev.tamperGen.map(() => -1),
+      };
+    }
+    return {
+      gic,
+      cfg,
+      cpus,
+      guests,
+      itsGuests: [],
+      lpi: undefined,
+      rdBase,
+      ittArea: [],
+      bigItt: [],
+      mapped: [],
+      acked: cpus.map(() => []),
+      wild: false,
+      tamperGen: Array.from({ length: cfg.its }, () => -1),
+    };
+  }
+
+  function rebindIts(it: ItsGuest, c: VCpu, base: number): ItsGuest {
+    const n = new ItsGuest(c, it.alloc, base);
+    n.cmdq = it.cmdq;
+    n.cmdqBytes = it.cmdqBytes;
+    n.deviceTable = it.deviceTable;
+    n.collectionTable = it.collectionTable;
+    return n;
+  }
+
+  /** LPI tables and every ITS, from scratch (`again`: tables already allocated, re-programmed). */
+  function setupLpis(x: World, again: boolean): void {
+    const c = x.cpus[0];
+    for (const g of x.guests) c.writel(g.rd + GICR_CTLR, 0);
+    if (!again) {
+      const alloc = new GuestAllocator(RAM_BASE, x.cfg.ramSize);
+      x.lpi = new LpiTables(c, alloc, x.cfg.vcpus, x.cfg.lpiIdBits);
+      x.lpi.fillConfig();
+      for (let k = 0; k < x.cfg.its; k++) {
+        const it = new ItsGuest(c, alloc, x.gic.its(k).base);
+        it.init({ indirect: rnd() < 0.3 });
+        x.itsGuests.push(it);
+        x.ittArea.push(alloc.alloc(AIMED_DEVS * ITT_DEV_BYTES + 0x10000));
+        x.bigItt.push(alloc.alloc(2 ** 16 * 8));
+      }
+    }
+    const lpi = x.lpi as LpiTables;
+    x.guests.forEach((g, v) => {
+      lpi.program(g.rd, v);
+      lpi.enable(g.rd);
+    });
+    x.itsGuests.forEach((it, k) => {
+      const base = x.gic.its(k).base;
+      c.writel(base + GITS_CTLR, 0);
+      if (again) {
+        // Invalid first: the ITS forgets what it mapped through whatever tables it had; then a
+        // zeroed flat device table, the collection table and the queue where the guest keeps them.
+        c.writeq(base + GITS_BASER, 0n);
+        c.writeq(base + GITS_BASER + 8, 0n);
+        x.gic.memory.fillZero(it.deviceTable, 0x10000);
+        it.writeBaser(0, it.deviceTable, 1, false);
+        it.writeBaser(1, it.collectionTable, 1, false);
+        c.writeq(base + GITS_CBASER, BigInt(it.cmdq) | BigInt(it.cmdqBytes / 4096 - 1) | (1n << 63n));
+        c.writeq(base + GITS_CWRITER, 0n);
+      }
+      // A two-level device table: a level-2 page for the aimed DeviceIDs.
+      if (!again && (c.readq(base + GITS_BASER) >> 62n) & 1n) it.mapL2Page(0);
+      it.enable();
+    });
+    x.wild = false;
+    x.tamperGen = x.tamperGen.map(() => -1);
+  }
+}
+
+/** GICR RD-frame registers (and neighbours) the guest aims at. */
+const GICR_OFFS = [0x0, 0x4, 0x8, 0xc, 0x10, 0x14, 0x40, 0x48, 0x70, 0x78, 0xa0, 0xb0, 0xc0, 0xffe8, 0xfff8];
+/** Registers whose writes do not switch the ITS or the redistributor off or move its tables. */
+const ITS_QUIET_OFFS = [0x4, 0x8, 0xc, 0x88, 0x90, 0x94, 0xffe8, 0x10040, 0x10044];
+const GICR_QUIET_OFFS = [0x4, 0x8, 0xc, 0x10, 0x14, 0x40, 0x48, 0xa0, 0xb0, 0xc0, 0xffe8];
+const ITS_OFFS = [
+  0x0, 0x4, 0x8, 0xc, 0x80, 0x84, 0x88, 0x8c, 0x90, 0x94, 0x100, 0x104, 0x108, 0x10c, 0x130, 0x138, 0xffe8,
+  0x10040, 0x10044,
+];
+
+/** Does a write reach a table or queue base register (which the engine then treats as wild)? */
+function touchesBase(frame: string, off: number, addr: number, size: number): boolean {
+  const o = off >= 0 ? off : addr;
+  const hit = (reg: number) => o < reg + 8 && o + size > reg;
+  if (frame === 'gicr-rd') return hit(GICR_PROPBASER) || hit(GICR_PENDBASER);
+  return hit(GITS_CBASER) || hit(GITS_BASER) || hit(GITS_BASER + 8);
+}
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+const round = (x: number): number => Math.round(x * 1000) / 1000;
+const mb = (b: number): number => Math.round(b / 2 ** 20);
+
+/** A result as text: the verdict, the replay command on failure, per-kind times, memory. */
+export function formatAdversarial(r: AdversarialResult): string {
+  const lines: string[] = [];
+  lines.push(
+    `adversarial seed ${r.seed}: ${r.ops} operations in ${r.epochs} epochs, ${(r.elapsedMs / 1000).toFixed(1)} s (checks ${(r.checkMs / 1000).toFixed(1)} s), ${r.failures} failures`,
+  );
+  if (r.failure) {
+    const f = r.failure;
+    lines.push(`FAILED at operation ${f.op} (epoch ${f.epoch}, ${f.config}): ${f.what}`);
+    for (const d of f.detail) lines.push(`  ${d}`);
+    lines.push(`replay: vgic adversarial --seed ${r.seed} --ops ${f.op + 1} --trace-from ${f.op}`);
+  }
+  lines.push('kind            count      mean µs   p99 ms  p99.9 ms   max ms');
+  for (const [k, s] of Object.entries(r.perKind)) {
+    lines.push(
+      `${k.padEnd(14)} ${String(s.count).padStart(9)} ${s.meanUs.toFixed(1).padStart(10)} ${s.p99Ms.toFixed(3).padStart(8)} ${s.p999Ms.toFixed(3).padStart(9)} ${s.maxMs.toFixed(3).padStart(8)}`,
+    );
+  }
+  const m = r.memory;
+  lines.push(
+    `memory: heapUsed ${mb(m.heapUsedStart)} MB at start, plateau ${mb(m.heapUsedPlateau)} MB, max after warm-up ${mb(m.heapUsedMax)} MB; arrayBuffers plateau ${mb(m.arrayBuffersPlateau)} MB, max ${mb(m.arrayBuffersMax)} MB (${m.samples} samples)`,
+  );
+  const c = r.counts;
+  lines.push(
+    `host VgicErrors ${c.hostErrors}, restores accepted ${c.restoresAccepted} / refused ${c.restoresRefused}, cache entries compared ${c.cacheCompared}, MSIs delivered ${c.msiDelivered}, interrupts acknowledged ${c.acked}`,
+  );
+  return lines.join('\n');
+}
