@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { prng as rng } from '../src/bench/prng.ts';
 import {
   GICD_ISACTIVER,
   GICD_ISPENDR,
@@ -29,18 +30,6 @@ import {
 const SPURIOUS = 1023;
 /** Implemented priorities: 5 bits. 0xf8 never passes a PMR of 0xf8, so 31 values are usable. */
 const USABLE_PRIOS = 31;
-
-/** A small deterministic PRNG (mulberry32) for the fixed-size cases. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffle<T>(xs: T[], rand: () => number): T[] {
   for (let i = xs.length - 1; i > 0; i--) {

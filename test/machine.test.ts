@@ -884,9 +884,9 @@ done: .quad 0
 });
 
 /** The physical timer (CNTP_*, PPI 30): GICv3 set-up, TVAL 1 ms, WFI with IRQs masked, ack INTID 30. */
-const PTIMER_GUEST = `
-_start:
-  ldr x1, =GICD
+/** Guest set-up: the distributor (ARE, Group 1), this CPU's redistributor awake, every SGI/PPI in
+ * Group 1, PPI `ppi` enabled, the CPU interface on (SRE, PMR 0xff, IGRPEN1). */
+const gicOnWithPpi = (ppi: number) => `  ldr x1, =GICD
   mov w0, #0x12
   str w0, [x1]                 // GICD_CTLR: ARE | EnableGrp1
   ldr x1, =GICR
@@ -896,8 +896,8 @@ _start:
   ldr x1, =(GICR + 0x10000)
   mov w0, #-1
   str w0, [x1, #0x80]          // IGROUPR0: group 1
-  mov w0, #(1 << 30)
-  str w0, [x1, #0x100]         // ISENABLER0: PPI 30
+  mov w0, #(1 << ${ppi})
+  str w0, [x1, #0x100]         // ISENABLER0
   mrs x0, S3_0_C12_C12_5
   orr x0, x0, #1
   msr S3_0_C12_C12_5, x0       // ICC_SRE_EL1.SRE
@@ -906,7 +906,11 @@ _start:
   mov x0, #1
   msr S3_0_C12_C12_7, x0       // ICC_IGRPEN1_EL1
   isb
-  mrs x20, cntfrq_el0
+`;
+
+const PTIMER_GUEST = `
+_start:
+${gicOnWithPpi(30)}  mrs x20, cntfrq_el0
   mov x1, #1000
   udiv x20, x20, x1            // ticks per ms
   mov x25, #0                  // WFI wake-ups
@@ -976,27 +980,7 @@ s_wakes: .asciz " wakes "
  */
 const istatusGuest = (t: 'p' | 'v') => `
 _start:
-  ldr x1, =GICD
-  mov w0, #0x12
-  str w0, [x1]
-  ldr x1, =GICR
-  str wzr, [x1, #0x14]
-1: ldr w0, [x1, #0x14]
-  tbnz w0, #2, 1b
-  ldr x1, =(GICR + 0x10000)
-  mov w0, #-1
-  str w0, [x1, #0x80]          // IGROUPR0: group 1
-  mov w0, #(1 << ${t === 'p' ? 30 : 27})
-  str w0, [x1, #0x100]         // ISENABLER0
-  mrs x0, S3_0_C12_C12_5
-  orr x0, x0, #1
-  msr S3_0_C12_C12_5, x0       // ICC_SRE_EL1.SRE
-  mov x0, #0xff
-  msr S3_0_C4_C6_0, x0         // ICC_PMR_EL1
-  mov x0, #1
-  msr S3_0_C12_C12_7, x0       // ICC_IGRPEN1_EL1
-  isb
-  mrs x20, cntfrq_el0
+${gicOnWithPpi(t === 'p' ? 30 : 27)}  mrs x20, cntfrq_el0
   mov x1, #1000
   udiv x20, x20, x1            // 1 ms of ticks
   msr cnt${t}_tval_el0, x20

@@ -6,6 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { prng } from '../src/bench/prng.ts';
 import { FLAG_VIRTUAL_TIME } from '../src/core/clock.ts';
 import { sealSnapshot } from '../src/device/snapshot.ts';
 import {
@@ -429,18 +430,6 @@ describe('snapshot format v2: named corruptions are refused', () => {
     );
   });
 });
-
-/** mulberry32: a small seeded PRNG, so a failing mutant can be replayed from its index. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const BOUNDARY = [
   0, 1, -1, 2, 3, 0x7f, 0xff, 0x100, 5000, 0xffff, 0x10000, 0x7fffffff, -0x80000000, 1023, 8192,

@@ -61,6 +61,7 @@ import { GicV3Guest } from '../guest/gic-v3.ts';
 import { GuestAllocator, ItsGuest, LpiTables } from '../guest/gic-v3-its.ts';
 import { cacheGeneration } from '../its/cache.ts';
 import { checkCaches, checkInvariants } from './invariants.ts';
+import { prng } from './prng.ts';
 
 export interface AdversarialOptions {
   readonly ops: number;
@@ -116,18 +117,6 @@ export interface AdversarialResult {
     cacheCompared: number;
     msiDelivered: number;
     acked: number;
-  };
-}
-
-/** mulberry32. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

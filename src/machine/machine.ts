@@ -554,9 +554,10 @@ export class Machine {
       case EXIT_MRS: {
         const enc = io[IO_ID];
         if (isPhysTimerReg(enc)) {
-          // A guest polling ISTATUS sees the interrupt line change with it.
-          this.ptimer.update(k);
+          // A guest polling ISTATUS sees the interrupt line change with it: the line is updated
+          // after the read, with a later counter sample, so a read that saw ISTATUS set has it up.
           this.ptimer.read(k, enc, io, IO_VAL_LO);
+          this.ptimer.update(k);
         } else {
           io[IO_VAL_LO] = vcpu.readSysreg(enc);
           io[IO_VAL_HI] = vcpu.hi;
