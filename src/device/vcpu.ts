@@ -11,6 +11,7 @@
  * Who may call: one thread per vCPU (the one "running" it). The host API is in device/vgic.ts.
  */
 
+import { describeValue, VgicError } from '../arch/errors.ts';
 import { PPI_VTIMER } from '../arch/intid.ts';
 import {
   CNTV_CTL_ENABLE,
@@ -69,6 +70,24 @@ export const MAX_IRQ_NESTING = 64;
 
 /** Scratch for a 64-bit RAM load as two words (no BigInt on the access path). */
 const words64 = new Uint32Array(2);
+
+/**
+ * Host misuse of a guest-instruction method (a bigint, a string or null where a number is expected)
+ * throws here, before the instruction takes its run_lock; guest values themselves never throw.
+ */
+function badOperand(what: string, value: unknown): never {
+  throw new VgicError('INVALID_ARGUMENT', `${what} must be a number, got ${describeValue(value)}`);
+}
+
+/** A 64-bit operand given as a bigint or a safe integer (both in two's complement modulo 2^64). */
+function u64(what: string, value: unknown): bigint {
+  if (typeof value === 'bigint') return BigInt.asUintN(64, value);
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt.asUintN(64, BigInt(value));
+  throw new VgicError(
+    'INVALID_ARGUMENT',
+    `${what} must be a bigint or a safe integer, got ${describeValue(value)}`,
+  );
+}
 
 let sleepCell: Int32Array | undefined;
 function sleepMs(ms: number): void {
@@ -263,12 +282,33 @@ export class VCpu {
     this.unlockRun();
     try {
       (line === LINE_VIRQ ? this.handler : this.fiqHandler)!(this);
-    } finally {
-      this.lockRun();
+    } catch (e) {
+      // A throwing handler ends the instruction that took the exception: the error reaches the
+      // caller of that instruction once, and the vCPU is left as between two instructions (no lock
+      // held, PSTATE as before the exception), so the next step() or snapshot() proceeds. Whatever
+      // the handler did through the vCPU (an acknowledge, say) stands, as a guest's would.
       this.depth--;
       s.vcpu[b + V_PSTATE_I] = i;
       s.vcpu[b + V_PSTATE_F] = f;
+      this.releaseRunIfMine();
+      throw e;
     }
+    this.lockRun();
+    this.depth--;
+    s.vcpu[b + V_PSTATE_I] = i;
+    s.vcpu[b + V_PSTATE_F] = f;
+  }
+
+  /**
+   * Releases the run_lock if this thread holds it. After a throwing handler it normally does not
+   * (each of the handler's instructions released it), but an instruction cut short by an exception
+   * of vgic's own may have left it taken; never another thread's.
+   */
+  private releaseRunIfMine(): void {
+    const s = this.s;
+    const i = this.b + V_RUN_LOCK;
+    if (s.shared) Atomics.compareExchange(s.vcpu, i, lockOwnerId(), 0);
+    else s.vcpu[i] = 0;
   }
 
   /** Executes nothing: an instruction boundary where kicks and IRQs are taken (a NOP). */
@@ -279,11 +319,15 @@ export class VCpu {
 
   /** Installs the guest's IRQ exception handler (Group 1 interrupts arrive as IRQs). */
   onIrq(handler: IrqHandler | undefined): void {
+    if (handler !== undefined && typeof handler !== 'function')
+      badOperand('onIrq handler (a function)', handler);
     this.handler = handler;
   }
 
   /** Installs the guest's FIQ exception handler (Group 0 interrupts arrive as FIQs). */
   onFiq(handler: IrqHandler | undefined): void {
+    if (handler !== undefined && typeof handler !== 'function')
+      badOperand('onFiq handler (a function)', handler);
     this.fiqHandler = handler;
   }
 
@@ -319,6 +363,11 @@ export class VCpu {
    * advances virtual time to it instead.
    */
   wfi(timeoutMs = Number.POSITIVE_INFINITY): WfiResult {
+    if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0)
+      throw new VgicError(
+        'INVALID_ARGUMENT',
+        `wfi timeoutMs must be a number >= 0, got ${describeValue(timeoutMs)}`,
+      );
     const s = this.s;
     const v = this.index;
     const b = this.b;
@@ -402,6 +451,7 @@ export class VCpu {
 
   /** MRS: reads a system register (ICC_*, CNT*). Unknown registers read as zero and are counted. */
   readSysreg(enc: number): number {
+    if (typeof enc !== 'number') badOperand('system register encoding', enc);
     this.begin();
     // The hottest register first, outside the big switch, so it can be inlined. It has no high
     // word: clear the one an earlier 64-bit read left (sysregRead clears it for the others).
@@ -419,6 +469,9 @@ export class VCpu {
 
   /** MSR: writes a system register, given as low and high 32-bit words. */
   writeSysreg(enc: number, lo: number, hi = 0): void {
+    if (typeof enc !== 'number') badOperand('system register encoding', enc);
+    if (typeof lo !== 'number' || typeof hi !== 'number')
+      badOperand('writeSysreg value words (writeSysreg64 takes a bigint)', typeof lo !== 'number' ? lo : hi);
     this.begin();
     // The hottest registers first, outside the big switch, so they can be inlined.
     if (enc === ICC_EOIR1_EL1) this.eoir(true, lo & 0xffffff);
@@ -452,8 +505,8 @@ export class VCpu {
     return (BigInt(this.hi) << 32n) | BigInt(lo);
   }
 
-  writeSysreg64(enc: number, value: bigint): void {
-    const v = BigInt.asUintN(64, value);
+  writeSysreg64(enc: number, value: bigint | number): void {
+    const v = u64('writeSysreg64 value', value);
     this.writeSysreg(enc, Number(v & 0xffffffffn), Number(v >> 32n));
   }
 
@@ -509,6 +562,8 @@ export class VCpu {
    * word in `hi`.
    */
   mmioRead(addr: number, size: number): number {
+    if (typeof addr !== 'number' || typeof size !== 'number')
+      badOperand('mmioRead address and size', typeof addr !== 'number' ? addr : size);
     this.begin();
     const value = this.load(addr, size);
     // The load completes before an IRQ taken at the next boundary; the handler must not clobber hi.
@@ -520,6 +575,15 @@ export class VCpu {
 
   /** A store of `size` bytes (value as lo, and hi for 8 bytes). */
   mmioWrite(addr: number, size: number, lo: number, hi = 0): void {
+    if (
+      typeof addr !== 'number' ||
+      typeof size !== 'number' ||
+      typeof lo !== 'number' ||
+      typeof hi !== 'number'
+    ) {
+      const bad = [addr, size, lo, hi].find((x) => typeof x !== 'number');
+      badOperand('mmioWrite address, size and value words (writeq takes a bigint)', bad);
+    }
     this.begin();
     this.store(addr, size, lo, hi);
     this.end();
@@ -547,8 +611,8 @@ export class VCpu {
   writel(addr: number, value: number): void {
     this.mmioWrite(addr, 4, value);
   }
-  writeq(addr: number, value: bigint): void {
-    const v = BigInt.asUintN(64, value);
+  writeq(addr: number, value: bigint | number): void {
+    const v = u64('writeq value', value);
     this.mmioWrite(addr, 8, Number(v & 0xffffffffn), Number(v >> 32n));
   }
 
