@@ -122,7 +122,7 @@ function lockSlow(words: Int32Array, i: number): void {
     const held = Atomics.load(words, i);
     if (held !== 0) {
       // A non-shared buffer has a single thread: nobody else can release it.
-      if (!(words.buffer instanceof SharedArrayBuffer)) {
+      if (typeof SharedArrayBuffer !== 'function' || !(words.buffer instanceof SharedArrayBuffer)) {
         throw new LockRecursionError(`lock word ${i} is held by ${held} in an unshared state`);
       }
       if (canBlock()) Atomics.wait(words, i, held, 1);

@@ -34,7 +34,7 @@ import {
   maintenanceStatus,
   virqLine,
 } from '../core/icv.ts';
-import { lockOwnerId, lockRun, unlockRun } from '../core/locks.ts';
+import { canBlock, lockOwnerId, lockRun, unlockRun } from '../core/locks.ts';
 import { dispatchSgi } from '../core/sgi.ts';
 import { timerDeadline, timerPhysDeactivate, timerReached, timerUpdate } from '../core/timer.ts';
 import { deactivateInSoftware, flushHwstate, syncHwstate, vcpuPendingIrq } from '../core/vgic.ts';
@@ -88,6 +88,18 @@ function u64(what: string, value: unknown): bigint {
     `${what} must be a bigint or a safe integer, got ${describeValue(value)}`,
   );
 }
+
+function checkTimeout(timeoutMs: unknown): void {
+  if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0)
+    throw new VgicError(
+      'INVALID_ARGUMENT',
+      `wfi timeoutMs must be a number >= 0, got ${describeValue(timeoutMs)}`,
+    );
+}
+
+/** wfiAsync's longest single wait, and its poll period on an unshared state. */
+const ASYNC_SLICE_MS = 1000;
+const UNSHARED_POLL_MS = 4;
 
 let sleepCell: Int32Array | undefined;
 function sleepMs(ms: number): void {
@@ -360,29 +372,95 @@ export class VCpu {
   /**
    * WFI: exits and sleeps until an interrupt is pending for this vCPU (whatever PSTATE.I is) or
    * `timeoutMs` of host time has passed. With virtual time, sleeping until the timer's deadline
-   * advances virtual time to it instead.
+   * advances virtual time to it instead. Where the thread may not block (a browser's main thread)
+   * it does not sleep: it answers 'timeout' at once when nothing is pending, as a WFI may complete
+   * early on hardware; wfiAsync() waits without blocking.
    */
   wfi(timeoutMs = Number.POSITIVE_INFINITY): WfiResult {
-    if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0)
-      throw new VgicError(
-        'INVALID_ARGUMENT',
-        `wfi timeoutMs must be a number >= 0, got ${describeValue(timeoutMs)}`,
-      );
+    checkTimeout(timeoutMs);
     const s = this.s;
-    const v = this.index;
-    const b = this.b;
+    const wake = s.vcpu[this.b + V_WAKE_AT];
     this.exit();
     const start = performance.now();
     let result: WfiResult = 'timeout';
-    const wake = s.vcpu[b + V_WAKE_AT];
-    if (s.shared) Atomics.store(s.vcpu, b + V_SLEEPING, 1);
+    this.setSleeping(1);
     for (;;) {
+      // Read before looking: a kick after the look changes it, and the wait then returns at once.
       const seen = Atomics.load(s.vcpu, wake);
-      timerUpdate(s, v);
-      if (vcpuPendingIrq(s, v)) {
-        result = 'irq';
+      const look = this.wfiLook(start, timeoutMs);
+      if (typeof look === 'string') {
+        result = look;
         break;
       }
+      if (!canBlock()) break;
+      if (s.shared) Atomics.wait(s.vcpu, wake, seen, look);
+      else if (look === Number.POSITIVE_INFINITY)
+        break; // nothing can ever wake a single thread
+      else sleepMs(look);
+    }
+    this.setSleeping(0);
+    this.step();
+    return result;
+  }
+
+  /**
+   * WFI that waits without blocking the thread (a browser's main thread, an event loop): resolves
+   * as wfi() would return. On a shared state a kick from another thread (a Web Worker injecting)
+   * wakes it through Atomics.waitAsync; on an unshared one, code of this thread that injects while
+   * it waits is seen within a few milliseconds. The vCPU must not run other instructions meanwhile.
+   */
+  async wfiAsync(timeoutMs = Number.POSITIVE_INFINITY): Promise<WfiResult> {
+    checkTimeout(timeoutMs);
+    const s = this.s;
+    const wake = s.vcpu[this.b + V_WAKE_AT];
+    this.exit();
+    const start = performance.now();
+    let result: WfiResult = 'timeout';
+    this.setSleeping(1);
+    try {
+      for (;;) {
+        const seen = Atomics.load(s.vcpu, wake);
+        const look = this.wfiLook(start, timeoutMs);
+        if (typeof look === 'string') {
+          result = look;
+          break;
+        }
+        // Slices of at most ASYNC_SLICE_MS: a timer keeps a Node event loop alive (waitAsync alone
+        // does not), and an unshared state has no futex to be woken on.
+        const slice = Math.min(look, ASYNC_SLICE_MS);
+        const waiter =
+          s.shared && typeof Atomics.waitAsync === 'function'
+            ? Atomics.waitAsync(s.vcpu, wake, seen, slice)
+            : undefined;
+        if (waiter !== undefined && !waiter.async) continue;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const delay = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, waiter !== undefined ? slice : Math.min(slice, UNSHARED_POLL_MS));
+        });
+        await (waiter !== undefined ? Promise.race([waiter.value, delay]) : delay);
+        clearTimeout(timer);
+      }
+    } finally {
+      this.setSleeping(0);
+    }
+    this.step();
+    return result;
+  }
+
+  private setSleeping(on: number): void {
+    if (this.s.shared) Atomics.store(this.s.vcpu, this.b + V_SLEEPING, on);
+  }
+
+  /**
+   * One look of a WFI: 'irq' (a wake-up event is there), 'timeout', or how long it may sleep (ms)
+   * before looking again.
+   */
+  private wfiLook(start: number, timeoutMs: number): WfiResult | number {
+    const s = this.s;
+    const v = this.index;
+    for (;;) {
+      timerUpdate(s, v);
+      if (vcpuPendingIrq(s, v)) return 'irq';
       const deadline = timerDeadline(s, v);
       // Sleep until the timer's deadline only if it is still ahead: once it has fired without
       // making an interrupt pending (the PPI is disabled or masked), it is no wake-up event.
@@ -393,17 +471,9 @@ export class VCpu {
         continue;
       }
       const left = timeoutMs - (performance.now() - start);
-      if (left <= 0) break;
-      let wait = left;
-      if (ahead) wait = Math.min(wait, ticksToMs(Math.max(0, deadline - counterNow(s))));
-      if (s.shared) Atomics.wait(s.vcpu, wake, seen, wait);
-      else if (wait === Number.POSITIVE_INFINITY)
-        break; // nothing can ever wake a single thread
-      else sleepMs(wait);
+      if (left <= 0) return 'timeout';
+      return ahead ? Math.min(left, ticksToMs(Math.max(0, deadline - counterNow(s)))) : left;
     }
-    if (s.shared) Atomics.store(s.vcpu, b + V_SLEEPING, 0);
-    this.step();
-    return result;
   }
 
   /**
