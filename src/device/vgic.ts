@@ -239,11 +239,9 @@ export class Vgic {
     initClock(state, time === 'virtual');
     resetState(state, o.regions);
     const memory = new GuestMemory();
-    if (options.ram) {
-      const size = options.ram.size;
-      const buffer = state.shared ? new SharedArrayBuffer(size) : new ArrayBuffer(size);
-      memory.addRam(options.ram.base ?? 0x40000000, size, buffer);
-    }
+    // RAM is shared wherever the platform allows (memory/guest-memory.ts), even for an unshared
+    // GIC: a worker may still be given it, and the machine's CPUs map it as they always have.
+    if (options.ram) memory.addRam(options.ram.base ?? 0x40000000, options.ram.size);
     return new Vgic(state, o, memory);
   }
 
