@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Builds the machine's CPU addon (native/unicorn, N-API over libunicorn 2.1) with
 // node-gyp. Without libunicorn-dev it says so and exits 0: the library and the rest of the CLI
-// do not need it, and `vgic run` then names what is missing. Run by `npm install` and by
-// scripts/install-system-deps.sh; rebuilds only when the sources are newer than the addon.
+// do not need it, and `vgic run` then names what is missing. Run by scripts/install-system-deps.sh
+// and by the machine on its first use (src/machine/native.ts), never by `npm install`; rebuilds only
+// when the sources are newer than the addon.
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -34,7 +35,7 @@ const r = spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8' });
 if (r.status !== 0) {
   process.stderr.write(r.stdout + r.stderr);
   console.error('vgic: building native/unicorn failed (see above); `vgic run` will not work until it builds.');
-  // From `npm install` the library still installs; scripts/install-system-deps.sh passes --strict.
+  // Without --strict a failure is only reported; scripts/install-system-deps.sh and the machine pass it.
   process.exit(process.argv.includes('--strict') ? 1 : 0);
 }
 console.log(`vgic: built ${addon}`);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The system packages vgic's machine and conformance runs use, and the CPU addon built on them.
 # The library and the rest of the CLI need none of this.
+# Usage: install-system-deps.sh [PACKAGE...]  (default: all of them; a test may ask for only its own)
 #   libunicorn-dev (>= 2.1)     the CPU of `vgic run` (native/unicorn binds it). Debian 13 ships
 #                               2.1.1; on Debian 12 (2.0.1, which looks virtual addresses up in
 #                               the physical map) it comes from trixie, pinned to these two
@@ -9,10 +10,12 @@
 #   gcc-aarch64-linux-gnu,
 #   binutils-aarch64-linux-gnu  the bare-metal guest programs (guest/)
 #   device-tree-compiler        dtc, to check the device tree vgic's machine builds
+#   chromium                    the headless browser test/browser.test.ts drives (playwright-core)
 # Idempotent and quick when everything is there; called by `npm test` (pretest) and .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS=(libunicorn-dev qemu-system-arm gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu device-tree-compiler)
+PKGS=(libunicorn-dev qemu-system-arm gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu device-tree-compiler chromium)
+if (($#)); then PKGS=("$@"); fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -49,4 +52,4 @@ if ((${#missing[@]})); then
       { tail -20 /tmp/vgic-apt.log >&2; exit 1; }
   fi
 fi
-node scripts/build-native.mjs --strict
+if [[ " ${PKGS[*]} " == *" libunicorn-dev "* ]]; then node scripts/build-native.mjs --strict; fi

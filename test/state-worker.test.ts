@@ -44,6 +44,11 @@ function runWorker(task: StateWorkerTask): Promise<StateWorkerResult> {
   });
 }
 
+test('a worker attaching to a shared GIC without its own lock owner id is refused, saying how', async () => {
+  const r = await runWorker({ kind: 'attach-without-owner-id', buffer: sharedBuffer(make()) });
+  assert.match(r.error ?? '', /^VgicError: a worker attaching to a shared GIC needs its own lock owner id/);
+});
+
 function make(): Vgic {
   return Vgic.create({ vcpus: 2, spis: 96, lrs: 4, time: 'virtual' });
 }

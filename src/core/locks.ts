@@ -1,6 +1,8 @@
 /**
  * Locks are 32-bit words in the state buffer: 0 when free, else the owner's thread id.
- * A taker spins briefly, then sleeps in Atomics.wait (never an unbounded spin: these hosts have 2 cores).
+ * A taker spins briefly, then sleeps in Atomics.wait (never an unbounded spin: these hosts have 2 cores);
+ * where the platform forbids blocking (a browser's main thread) it spins and retries instead: the
+ * holder is another thread that holds a lock for one short operation.
  *
  * Lock order (KVM's, arch/arm64/kvm/vgic/vgic.c), outermost first:
  *
@@ -38,20 +40,30 @@
  * Who may call: core/ and device/. A lock taken twice by the same thread is a vgic bug and throws.
  */
 
-import { threadId } from 'node:worker_threads';
+import { describeValue, VgicError } from '../arch/errors.ts';
+
+/** The owner id of the thread that creates a GIC (and of any thread that sets none). */
+export const MAIN_OWNER_ID = 1;
 
 /**
- * This thread's lock owner id: Node's threadId + 1 (0 is the main thread), unique among the
- * threads of a process, so attaching from a worker needs no set-up. setLockOwnerId overrides it.
+ * This thread's lock owner id. Explicit, never derived from the platform: a core that imports
+ * nothing host-specific runs in browsers and bundlers (a bundler stubbing Node's threadId once
+ * turned it into NaN, which corrupted an ap_list). Every other thread attaching to a shared state
+ * sets a distinct one (Vgic.attach's ownerId, or setLockOwnerId).
  */
-let ownerId = threadId + 1;
+let ownerId = MAIN_OWNER_ID;
+let ownerIdSet = false;
 
 /** Sets this thread's lock owner id (must be unique among threads sharing a state, and non-zero). */
 export function setLockOwnerId(id: number): void {
   if (!Number.isInteger(id) || id <= 0 || id > 0x7fffffff) {
-    throw new RangeError(`lock owner id must be an integer in 1..2^31-1, got ${id}`);
+    throw new VgicError(
+      'INVALID_ARGUMENT',
+      `lock owner id must be an integer in 1..2^31-1, got ${describeValue(id)}`,
+    );
   }
   ownerId = id;
+  ownerIdSet = true;
 }
 
 /** This thread's lock owner id. */
@@ -59,6 +71,31 @@ export function lockOwnerId(): number {
   return ownerId;
 }
 
+/** Whether this thread chose its owner id (setLockOwnerId / Vgic.attach's ownerId). */
+export function lockOwnerIdSet(): boolean {
+  return ownerIdSet;
+}
+
+/**
+ * Whether this thread may block in Atomics.wait. A browser's main thread may not (it throws), and
+ * without SharedArrayBuffer there is nothing to wait on. Probed once, with a value that does not
+ * match: the platform's refusal comes before the comparison, so the probe never sleeps.
+ */
+let blocking: boolean | undefined;
+export function canBlock(): boolean {
+  if (blocking === undefined) {
+    blocking = false;
+    if (typeof SharedArrayBuffer === 'function') {
+      try {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+        blocking = true;
+      } catch {
+        // a window's main thread: spin, retry and return early instead of sleeping
+      }
+    }
+  }
+  return blocking;
+}
 export class LockRecursionError extends Error {
   override name = 'LockRecursionError';
 }
@@ -73,17 +110,22 @@ export function lock(words: Int32Array, i: number): void {
 function lockSlow(words: Int32Array, i: number): void {
   for (;;) {
     const cur = Atomics.load(words, i);
-    if (cur === ownerId) throw new LockRecursionError(`lock word ${i} is already held by this thread`);
+    if (cur === ownerId) {
+      throw new LockRecursionError(
+        `lock word ${i} is already held by owner id ${cur}, this thread's (a vgic bug, or two threads ` +
+          'sharing one owner id: give each attaching thread its own, Vgic.attach(buffer, { ownerId }))',
+      );
+    }
     for (let n = 0; n < SPINS; n++) {
       if (Atomics.load(words, i) === 0 && Atomics.compareExchange(words, i, 0, ownerId) === 0) return;
     }
     const held = Atomics.load(words, i);
     if (held !== 0) {
       // A non-shared buffer has a single thread: nobody else can release it.
-      if (!(words.buffer instanceof SharedArrayBuffer)) {
+      if (typeof SharedArrayBuffer !== 'function' || !(words.buffer instanceof SharedArrayBuffer)) {
         throw new LockRecursionError(`lock word ${i} is held by ${held} in an unshared state`);
       }
-      Atomics.wait(words, i, held, 1);
+      if (canBlock()) Atomics.wait(words, i, held, 1);
     }
   }
 }

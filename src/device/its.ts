@@ -11,7 +11,7 @@ import { checkRegValue, VgicError } from '../arch/errors.ts';
 import { E_ITS_CODES, GITS_TRANSLATER } from '../arch/its.ts';
 import { restoreTablesLocked, saveTablesLocked } from '../its/abi.ts';
 import { itsCtrlReset, itsFrame, withItsLocks } from '../mmio/its.ts';
-import { checkHostAccess, dispatchRead, dispatchWrite } from '../mmio/region.ts';
+import { checkHostAccess, dispatchRead, dispatchWrite, naturalHostSize } from '../mmio/region.ts';
 import {
   I_CACHE_MISS,
   I_CMD_READ_FAULT,
@@ -96,8 +96,12 @@ export class Its {
     return n;
   }
 
-  /** KVM_DEV_ARM_VGIC_GRP_ITS_REGS read (e.g. GITS_CBASER, GITS_BASER<n>, GITS_CREADR). */
-  readReg(offset: number, size: 4 | 8 = 8): bigint {
+  /**
+   * KVM_DEV_ARM_VGIC_GRP_ITS_REGS read (e.g. GITS_CBASER, GITS_BASER<n>, GITS_CREADR). `size`
+   * defaults to the register's width: 8 bytes for the 64-bit registers, 4 for GITS_CTLR and the
+   * other 32-bit ones.
+   */
+  readReg(offset: number, size: 4 | 8 = naturalHostSize(itsFrame, offset)): bigint {
     checkHostAccess(itsFrame, offset, size);
     const ctx = this.gic.ctx;
     const lo = dispatchRead(itsFrame, ctx, this.index, offset, size, true);
@@ -107,9 +111,10 @@ export class Its {
   /**
    * KVM_DEV_ARM_VGIC_GRP_ITS_REGS write, with userspace semantics: CWRITER runs no command, CREADR
    * and IIDR are writable. Restore order (as KVM): CBASER, the other registers, restoreTables(), CTLR.
-   * `value` is a bigint or a safe integer that fits `size` bytes.
+   * `value` is a bigint or a safe integer that fits `size` bytes; `size` defaults to the register's
+   * width (readReg).
    */
-  writeReg(offset: number, value: bigint | number, size: 4 | 8 = 8): void {
+  writeReg(offset: number, value: bigint | number, size: 4 | 8 = naturalHostSize(itsFrame, offset)): void {
     checkHostAccess(itsFrame, offset, size);
     const w = checkRegValue('ITS register value', value, size);
     dispatchWrite(itsFrame, this.gic.ctx, this.index, offset, size, w.lo, w.hi, true);

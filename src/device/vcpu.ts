@@ -11,6 +11,7 @@
  * Who may call: one thread per vCPU (the one "running" it). The host API is in device/vgic.ts.
  */
 
+import { describeValue, VgicError } from '../arch/errors.ts';
 import { PPI_VTIMER } from '../arch/intid.ts';
 import {
   CNTV_CTL_ENABLE,
@@ -33,7 +34,7 @@ import {
   maintenanceStatus,
   virqLine,
 } from '../core/icv.ts';
-import { lockOwnerId, lockRun, unlockRun } from '../core/locks.ts';
+import { canBlock, lockOwnerId, lockRun, unlockRun } from '../core/locks.ts';
 import { dispatchSgi } from '../core/sgi.ts';
 import { timerDeadline, timerPhysDeactivate, timerReached, timerUpdate } from '../core/timer.ts';
 import { deactivateInSoftware, flushHwstate, syncHwstate, vcpuPendingIrq } from '../core/vgic.ts';
@@ -69,6 +70,36 @@ export const MAX_IRQ_NESTING = 64;
 
 /** Scratch for a 64-bit RAM load as two words (no BigInt on the access path). */
 const words64 = new Uint32Array(2);
+
+/**
+ * Host misuse of a guest-instruction method (a bigint, a string or null where a number is expected)
+ * throws here, before the instruction takes its run_lock; guest values themselves never throw.
+ */
+function badOperand(what: string, value: unknown): never {
+  throw new VgicError('INVALID_ARGUMENT', `${what} must be a number, got ${describeValue(value)}`);
+}
+
+/** A 64-bit operand given as a bigint or a safe integer (both in two's complement modulo 2^64). */
+function u64(what: string, value: unknown): bigint {
+  if (typeof value === 'bigint') return BigInt.asUintN(64, value);
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt.asUintN(64, BigInt(value));
+  throw new VgicError(
+    'INVALID_ARGUMENT',
+    `${what} must be a bigint or a safe integer, got ${describeValue(value)}`,
+  );
+}
+
+function checkTimeout(timeoutMs: unknown): void {
+  if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0)
+    throw new VgicError(
+      'INVALID_ARGUMENT',
+      `wfi timeoutMs must be a number >= 0, got ${describeValue(timeoutMs)}`,
+    );
+}
+
+/** wfiAsync's longest single wait, and its poll period on an unshared state. */
+const ASYNC_SLICE_MS = 1000;
+const UNSHARED_POLL_MS = 4;
 
 let sleepCell: Int32Array | undefined;
 function sleepMs(ms: number): void {
@@ -263,12 +294,33 @@ export class VCpu {
     this.unlockRun();
     try {
       (line === LINE_VIRQ ? this.handler : this.fiqHandler)!(this);
-    } finally {
-      this.lockRun();
+    } catch (e) {
+      // A throwing handler ends the instruction that took the exception: the error reaches the
+      // caller of that instruction once, and the vCPU is left as between two instructions (no lock
+      // held, PSTATE as before the exception), so the next step() or snapshot() proceeds. Whatever
+      // the handler did through the vCPU (an acknowledge, say) stands, as a guest's would.
       this.depth--;
       s.vcpu[b + V_PSTATE_I] = i;
       s.vcpu[b + V_PSTATE_F] = f;
+      this.releaseRunIfMine();
+      throw e;
     }
+    this.lockRun();
+    this.depth--;
+    s.vcpu[b + V_PSTATE_I] = i;
+    s.vcpu[b + V_PSTATE_F] = f;
+  }
+
+  /**
+   * Releases the run_lock if this thread holds it. After a throwing handler it normally does not
+   * (each of the handler's instructions released it), but an instruction cut short by an exception
+   * of vgic's own may have left it taken; never another thread's.
+   */
+  private releaseRunIfMine(): void {
+    const s = this.s;
+    const i = this.b + V_RUN_LOCK;
+    if (s.shared) Atomics.compareExchange(s.vcpu, i, lockOwnerId(), 0);
+    else s.vcpu[i] = 0;
   }
 
   /** Executes nothing: an instruction boundary where kicks and IRQs are taken (a NOP). */
@@ -279,11 +331,15 @@ export class VCpu {
 
   /** Installs the guest's IRQ exception handler (Group 1 interrupts arrive as IRQs). */
   onIrq(handler: IrqHandler | undefined): void {
+    if (handler !== undefined && typeof handler !== 'function')
+      badOperand('onIrq handler (a function)', handler);
     this.handler = handler;
   }
 
   /** Installs the guest's FIQ exception handler (Group 0 interrupts arrive as FIQs). */
   onFiq(handler: IrqHandler | undefined): void {
+    if (handler !== undefined && typeof handler !== 'function')
+      badOperand('onFiq handler (a function)', handler);
     this.fiqHandler = handler;
   }
 
@@ -316,24 +372,95 @@ export class VCpu {
   /**
    * WFI: exits and sleeps until an interrupt is pending for this vCPU (whatever PSTATE.I is) or
    * `timeoutMs` of host time has passed. With virtual time, sleeping until the timer's deadline
-   * advances virtual time to it instead.
+   * advances virtual time to it instead. Where the thread may not block (a browser's main thread)
+   * it does not sleep: it answers 'timeout' at once when nothing is pending, as a WFI may complete
+   * early on hardware; wfiAsync() waits without blocking.
    */
   wfi(timeoutMs = Number.POSITIVE_INFINITY): WfiResult {
+    checkTimeout(timeoutMs);
     const s = this.s;
-    const v = this.index;
-    const b = this.b;
+    const wake = s.vcpu[this.b + V_WAKE_AT];
     this.exit();
     const start = performance.now();
     let result: WfiResult = 'timeout';
-    const wake = s.vcpu[b + V_WAKE_AT];
-    if (s.shared) Atomics.store(s.vcpu, b + V_SLEEPING, 1);
+    this.setSleeping(1);
     for (;;) {
+      // Read before looking: a kick after the look changes it, and the wait then returns at once.
       const seen = Atomics.load(s.vcpu, wake);
-      timerUpdate(s, v);
-      if (vcpuPendingIrq(s, v)) {
-        result = 'irq';
+      const look = this.wfiLook(start, timeoutMs);
+      if (typeof look === 'string') {
+        result = look;
         break;
       }
+      if (!canBlock()) break;
+      if (s.shared) Atomics.wait(s.vcpu, wake, seen, look);
+      else if (look === Number.POSITIVE_INFINITY)
+        break; // nothing can ever wake a single thread
+      else sleepMs(look);
+    }
+    this.setSleeping(0);
+    this.step();
+    return result;
+  }
+
+  /**
+   * WFI that waits without blocking the thread (a browser's main thread, an event loop): resolves
+   * as wfi() would return. On a shared state a kick from another thread (a Web Worker injecting)
+   * wakes it through Atomics.waitAsync; on an unshared one, code of this thread that injects while
+   * it waits is seen within a few milliseconds. The vCPU must not run other instructions meanwhile.
+   */
+  async wfiAsync(timeoutMs = Number.POSITIVE_INFINITY): Promise<WfiResult> {
+    checkTimeout(timeoutMs);
+    const s = this.s;
+    const wake = s.vcpu[this.b + V_WAKE_AT];
+    this.exit();
+    const start = performance.now();
+    let result: WfiResult = 'timeout';
+    this.setSleeping(1);
+    try {
+      for (;;) {
+        const seen = Atomics.load(s.vcpu, wake);
+        const look = this.wfiLook(start, timeoutMs);
+        if (typeof look === 'string') {
+          result = look;
+          break;
+        }
+        // Slices of at most ASYNC_SLICE_MS: a timer keeps a Node event loop alive (waitAsync alone
+        // does not), and an unshared state has no futex to be woken on.
+        const slice = Math.min(look, ASYNC_SLICE_MS);
+        const waiter =
+          s.shared && typeof Atomics.waitAsync === 'function'
+            ? Atomics.waitAsync(s.vcpu, wake, seen, slice)
+            : undefined;
+        if (waiter !== undefined && !waiter.async) continue;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const delay = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, waiter !== undefined ? slice : Math.min(slice, UNSHARED_POLL_MS));
+        });
+        await (waiter !== undefined ? Promise.race([waiter.value, delay]) : delay);
+        clearTimeout(timer);
+      }
+    } finally {
+      this.setSleeping(0);
+    }
+    this.step();
+    return result;
+  }
+
+  private setSleeping(on: number): void {
+    if (this.s.shared) Atomics.store(this.s.vcpu, this.b + V_SLEEPING, on);
+  }
+
+  /**
+   * One look of a WFI: 'irq' (a wake-up event is there), 'timeout', or how long it may sleep (ms)
+   * before looking again.
+   */
+  private wfiLook(start: number, timeoutMs: number): WfiResult | number {
+    const s = this.s;
+    const v = this.index;
+    for (;;) {
+      timerUpdate(s, v);
+      if (vcpuPendingIrq(s, v)) return 'irq';
       const deadline = timerDeadline(s, v);
       // Sleep until the timer's deadline only if it is still ahead: once it has fired without
       // making an interrupt pending (the PPI is disabled or masked), it is no wake-up event.
@@ -344,17 +471,9 @@ export class VCpu {
         continue;
       }
       const left = timeoutMs - (performance.now() - start);
-      if (left <= 0) break;
-      let wait = left;
-      if (ahead) wait = Math.min(wait, ticksToMs(Math.max(0, deadline - counterNow(s))));
-      if (s.shared) Atomics.wait(s.vcpu, wake, seen, wait);
-      else if (wait === Number.POSITIVE_INFINITY)
-        break; // nothing can ever wake a single thread
-      else sleepMs(wait);
+      if (left <= 0) return 'timeout';
+      return ahead ? Math.min(left, ticksToMs(Math.max(0, deadline - counterNow(s)))) : left;
     }
-    if (s.shared) Atomics.store(s.vcpu, b + V_SLEEPING, 0);
-    this.step();
-    return result;
   }
 
   /**
@@ -402,6 +521,7 @@ export class VCpu {
 
   /** MRS: reads a system register (ICC_*, CNT*). Unknown registers read as zero and are counted. */
   readSysreg(enc: number): number {
+    if (typeof enc !== 'number') badOperand('system register encoding', enc);
     this.begin();
     // The hottest register first, outside the big switch, so it can be inlined. It has no high
     // word: clear the one an earlier 64-bit read left (sysregRead clears it for the others).
@@ -419,6 +539,9 @@ export class VCpu {
 
   /** MSR: writes a system register, given as low and high 32-bit words. */
   writeSysreg(enc: number, lo: number, hi = 0): void {
+    if (typeof enc !== 'number') badOperand('system register encoding', enc);
+    if (typeof lo !== 'number' || typeof hi !== 'number')
+      badOperand('writeSysreg value words (writeSysreg64 takes a bigint)', typeof lo !== 'number' ? lo : hi);
     this.begin();
     // The hottest registers first, outside the big switch, so they can be inlined.
     if (enc === ICC_EOIR1_EL1) this.eoir(true, lo & 0xffffff);
@@ -452,8 +575,8 @@ export class VCpu {
     return (BigInt(this.hi) << 32n) | BigInt(lo);
   }
 
-  writeSysreg64(enc: number, value: bigint): void {
-    const v = BigInt.asUintN(64, value);
+  writeSysreg64(enc: number, value: bigint | number): void {
+    const v = u64('writeSysreg64 value', value);
     this.writeSysreg(enc, Number(v & 0xffffffffn), Number(v >> 32n));
   }
 
@@ -509,6 +632,8 @@ export class VCpu {
    * word in `hi`.
    */
   mmioRead(addr: number, size: number): number {
+    if (typeof addr !== 'number' || typeof size !== 'number')
+      badOperand('mmioRead address and size', typeof addr !== 'number' ? addr : size);
     this.begin();
     const value = this.load(addr, size);
     // The load completes before an IRQ taken at the next boundary; the handler must not clobber hi.
@@ -520,6 +645,15 @@ export class VCpu {
 
   /** A store of `size` bytes (value as lo, and hi for 8 bytes). */
   mmioWrite(addr: number, size: number, lo: number, hi = 0): void {
+    if (
+      typeof addr !== 'number' ||
+      typeof size !== 'number' ||
+      typeof lo !== 'number' ||
+      typeof hi !== 'number'
+    ) {
+      const bad = [addr, size, lo, hi].find((x) => typeof x !== 'number');
+      badOperand('mmioWrite address, size and value words (writeq takes a bigint)', bad);
+    }
     this.begin();
     this.store(addr, size, lo, hi);
     this.end();
@@ -547,8 +681,8 @@ export class VCpu {
   writel(addr: number, value: number): void {
     this.mmioWrite(addr, 4, value);
   }
-  writeq(addr: number, value: bigint): void {
-    const v = BigInt.asUintN(64, value);
+  writeq(addr: number, value: bigint | number): void {
+    const v = u64('writeq value', value);
     this.mmioWrite(addr, 8, Number(v & 0xffffffffn), Number(v >> 32n));
   }
 

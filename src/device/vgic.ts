@@ -26,6 +26,7 @@ import {
   isVirtualTime,
 } from '../core/clock.ts';
 import { injectIrqSlot, updateIrqFlags } from '../core/irq.ts';
+import { lockOwnerIdSet, MAIN_OWNER_ID, setLockOwnerId } from '../core/locks.ts';
 import { savePendingTables } from '../core/lpi.ts';
 import { haltAll, haltOwnerOf, pruneHalted, resumeAll, resumeVcpu } from '../core/vgic.ts';
 import { itsInjectMsi, MSI_BLOCKED, MSI_BUSY } from '../its/translate.ts';
@@ -82,7 +83,10 @@ export interface VgicV3Options {
   readonly spis?: number;
   /** List registers per vCPU, 1..16. Default 4. */
   readonly lrs?: number;
-  /** Put the state in a SharedArrayBuffer (workers can attach). Default true. */
+  /**
+   * Put the state (and the RAM created here) in a SharedArrayBuffer, so that workers can attach.
+   * Default: true where SharedArrayBuffer exists (Node; a cross-origin isolated page), else false.
+   */
   readonly shared?: boolean;
   /** The counter follows host time ('real', default) or moves only when advanced ('virtual'). */
   readonly time?: 'real' | 'virtual';
@@ -113,6 +117,16 @@ export interface VgicV3Options {
    * invalidation (its/global-cache.ts), for benchmarks. Ignored without an ITS.
    */
   readonly translationCache?: TranslationCacheDesign;
+}
+
+/** Vgic.attach's options: the creator's address map and this thread's lock owner id. */
+export interface VgicAttachOptions extends VgicAddressMap {
+  /**
+   * This thread's lock owner id (core/locks.ts): an integer in 1..2^31-1, distinct among the threads
+   * sharing the state. The creating thread's is 1; every other thread attaching to a shared state
+   * must give its own (for instance 2, 3, … or a worker index + 2). It holds for the whole thread.
+   */
+  readonly ownerId?: number;
 }
 
 /** VgicV3Options.translationCache. */
@@ -147,6 +161,33 @@ export interface VgicStats {
 
 /** What an MSI became (KVM_SIGNAL_MSI's 1 / 0 / -EBUSY). */
 export type MsiResult = 'delivered' | 'blocked' | 'busy';
+
+/** The `shared` option, defaulted to what the platform offers. */
+function wantShared(shared: boolean | undefined): boolean {
+  const available = typeof SharedArrayBuffer === 'function';
+  if (shared === true && !available) {
+    throw new VgicError(
+      'INVALID_CONFIG',
+      'shared: true needs SharedArrayBuffer, which this context lacks (in a browser: a page without ' +
+        'cross-origin isolation, i.e. the COOP/COEP headers); leave shared unset or false',
+    );
+  }
+  return shared ?? available;
+}
+
+/**
+ * Whether this code runs in a worker (a browser's or Node's). Only to refuse an attach that would
+ * share the creator's owner id; looked up without importing anything host-specific.
+ */
+function inWorkerThread(): boolean {
+  const g = globalThis as {
+    WorkerGlobalScope?: unknown;
+    process?: { getBuiltinModule?: (name: string) => unknown };
+  };
+  if (g.WorkerGlobalScope !== undefined) return true;
+  const wt = g.process?.getBuiltinModule?.('node:worker_threads') as { isMainThread?: boolean } | undefined;
+  return wt?.isMainThread === false;
+}
 
 export class Vgic {
   readonly state: GicState;
@@ -189,7 +230,7 @@ export class Vgic {
         itsCache: o.itsCache,
         globalCache: o.globalCache,
       },
-      options.shared ?? true,
+      wantShared(options.shared),
     );
     const time = options.time ?? 'real';
     if (time !== 'real' && time !== 'virtual') {
@@ -198,16 +239,29 @@ export class Vgic {
     initClock(state, time === 'virtual');
     resetState(state, o.regions);
     const memory = new GuestMemory();
+    // RAM is shared wherever the platform allows (memory/guest-memory.ts), even for an unshared
+    // GIC: a worker may still be given it, and the machine's CPUs map it as they always have.
     if (options.ram) memory.addRam(options.ram.base ?? 0x40000000, options.ram.size);
     return new Vgic(state, o, memory);
   }
 
   /**
    * Attaches to the state of a vgic created elsewhere (e.g. in another thread) through its buffer.
-   * The address map is not part of the state: pass the same one the creator used.
+   * The address map is not part of the state: pass the same one the creator used (addressMap()).
+   * A thread other than the creator's attaching to a shared state passes its own `ownerId`.
    */
-  static attach(buffer: ArrayBuffer | SharedArrayBuffer, map: VgicAddressMap = {}): Vgic {
+  static attach(buffer: ArrayBuffer | SharedArrayBuffer, options: VgicAttachOptions = {}): Vgic {
+    const map = options;
+    if (map.ownerId !== undefined) setLockOwnerId(map.ownerId);
     const state = attachState(buffer);
+    if (state.shared && !lockOwnerIdSet() && inWorkerThread()) {
+      // Two threads with one owner id would each take the other's locks for their own.
+      throw new VgicError(
+        'INVALID_ARGUMENT',
+        `a worker attaching to a shared GIC needs its own lock owner id: Vgic.attach(buffer, { ownerId }), ` +
+          `an integer in 2..2^31-1 distinct per thread (the creator's is ${MAIN_OWNER_ID})`,
+      );
+    }
     return new Vgic(state, Vgic.mapFor(state, map), Vgic.memoryFor(map));
   }
 
@@ -593,7 +647,7 @@ export class Vgic {
    * nothing is created.
    */
   static restore(bytes: Uint8Array, map: VgicAddressMap & { shared?: boolean } = {}): Vgic {
-    const state = openSnapshot(bytes, map.shared !== false);
+    const state = openSnapshot(bytes, wantShared(map.shared));
     return new Vgic(state, Vgic.mapFor(state, map), Vgic.memoryFor(map));
   }
 

@@ -15,7 +15,6 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTwoFilesPatch } from 'diff';
 import { Machine } from './machine.ts';
 import { INSTALL_COMMAND, loadUnicorn, MachineUnavailableError } from './native.ts';
 
@@ -202,6 +201,27 @@ export async function runOnVgic(elf: string, p: GuestProgram): Promise<SideResul
   }
 }
 
+/**
+ * jsdiff's unified diff, loaded here only: `diff` is an optional dependency, which the core never
+ * needs. Without it, every line that differs at its position is listed (same header shape).
+ */
+async function unifiedDiff(from: string, to: string, a: string, b: string): Promise<string> {
+  try {
+    const { createTwoFilesPatch } = await import('diff');
+    return createTwoFilesPatch(from, to, a, b, '', '', { context: 2 });
+  } catch {
+    const x = a.split('\n');
+    const y = b.split('\n');
+    const out = [`--- ${from}`, `+++ ${to}`];
+    for (let i = 0; i < Math.max(x.length, y.length); i++) {
+      if (x[i] === y[i]) continue;
+      if (x[i] !== undefined) out.push(`-${x[i]}`);
+      if (y[i] !== undefined) out.push(`+${y[i]}`);
+    }
+    return `${out.join('\n')}\n`;
+  }
+}
+
 /** Both machines, the diff, and the verdict for one program. */
 export async function compareProgram(buildDir: string, p: GuestProgram): Promise<ConformanceResult> {
   const elf = join(buildDir, `${p.name}.elf`);
@@ -214,7 +234,7 @@ export async function compareProgram(buildDir: string, p: GuestProgram): Promise
   let diff = '';
   let differingLines = 0;
   if (a !== b) {
-    diff = createTwoFilesPatch(`qemu/${p.name}`, `vgic/${p.name}`, a, b, '', '', { context: 2 });
+    diff = await unifiedDiff(`qemu/${p.name}`, `vgic/${p.name}`, a, b);
     for (const line of diff.split('\n').slice(2)) {
       if (
         (line.startsWith('+') || line.startsWith('-')) &&

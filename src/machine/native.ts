@@ -4,9 +4,13 @@
  * `vgic conformance` do. The addon's self-check refuses a libunicorn older than 2.1 or one that
  * does not export the QEMU functions the CPU layer calls (native/unicorn/qemu_cpu.h).
  *
+ * `npm install vgic` compiles nothing: the addon is built on the machine's first use, here, when
+ * libunicorn-dev is installed (scripts/build-native.mjs, node-gyp; about a minute, once per install).
+ *
  * Who may call: the machine, once per process (the addon is cached).
  */
 
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -63,7 +67,20 @@ export class MachineUnavailableError extends Error {
 }
 
 const ADDON_URL = new URL('../../../native/unicorn/build/Release/vgic_unicorn.node', import.meta.url);
+const BUILD_SCRIPT_URL = new URL('../../../scripts/build-native.mjs', import.meta.url);
 const UNICORN_HEADER = '/usr/include/unicorn/unicorn.h';
+
+/** First use with libunicorn-dev present and no addon: build it now, saying so (it takes a while). */
+function buildAddon(path: string): string | undefined {
+  const script = fileURLToPath(BUILD_SCRIPT_URL);
+  if (!existsSync(script)) return `${script} is missing`;
+  process.stderr.write(
+    `vgic: building the machine's CPU addon (first use; node-gyp, about a minute): ${path}\n`,
+  );
+  const r = spawnSync(process.execPath, [script, '--strict'], { encoding: 'utf8' });
+  if (r.status === 0 && existsSync(path)) return undefined;
+  return `node ${script} failed: ${(r.stderr || r.stdout || '').trim().split('\n').slice(-3).join(' / ')}`;
+}
 
 let cached: UnicornAddon | undefined;
 
@@ -73,8 +90,14 @@ export function loadUnicorn(): UnicornAddon {
   const path = fileURLToPath(ADDON_URL);
   const missing: string[] = [];
   if (!existsSync(UNICORN_HEADER)) missing.push('libunicorn-dev (Debian package)');
-  if (!existsSync(path)) missing.push(`the CPU addon ${path} (built by scripts/build-native.mjs)`);
-  if (missing.length > 0) throw new MachineUnavailableError(missing);
+  if (missing.length > 0) {
+    if (!existsSync(path)) missing.push(`the CPU addon ${path} (built by scripts/build-native.mjs)`);
+    throw new MachineUnavailableError(missing);
+  }
+  if (!existsSync(path)) {
+    const failed = buildAddon(path);
+    if (failed !== undefined) throw new MachineUnavailableError([`the CPU addon ${path}`], failed);
+  }
   try {
     const addon = createRequire(import.meta.url)(path) as UnicornAddon;
     const lacks =

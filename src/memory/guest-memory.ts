@@ -41,7 +41,10 @@ export class GuestMemory {
         );
       }
     }
-    const buf = buffer ?? new SharedArrayBuffer(size);
+    // Shared where the platform has it (a page without cross-origin isolation does not).
+    const buf =
+      buffer ??
+      (typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(size) : new ArrayBuffer(size));
     if (buf.byteLength < size)
       throw new VgicError('INVALID_ADDRESS', `RAM buffer is smaller than ${size} bytes`);
     const region = { base, size, bytes: new Uint8Array(buf, 0, size), view: new DataView(buf, 0, size) };

@@ -223,6 +223,18 @@ export function hostAccessProblem(f: Frame, offset: number, size: number): strin
   return undefined;
 }
 
+/**
+ * The width of the register at `offset` of `f` for a host access that names none: 8 bytes where the
+ * register allows them there, else 4 (checkHostAccess then judges the offset).
+ */
+export function naturalHostSize(f: Frame, offset: unknown): 4 | 8 {
+  if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0 || offset % 8 !== 0) return 4;
+  const d = f.lookup[offset >>> 2];
+  if (d === undefined || d === 0) return 4;
+  const r = f.regs[d - 1];
+  return (r.widths & W64) !== 0 && offset + 8 <= r.offset + r.len ? 8 : 4;
+}
+
 /** Checks a host register access (offset, size 4 or 8) to `f`; throws VgicError saying what is allowed. */
 export function checkHostAccess(f: Frame, offset: unknown, size: unknown): void {
   checkInt('INVALID_ADDRESS', `${f.name} register offset`, offset, 0, f.size - 1);

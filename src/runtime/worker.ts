@@ -6,7 +6,7 @@
  * Who may call: only `new Worker(...)` in runtime/runtime.ts.
  */
 
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { Vgic, type VgicAddressMap } from '../device/vgic.ts';
 import {
   C_GO,
@@ -39,7 +39,9 @@ export interface WorkerReport {
 }
 
 const init = workerData as WorkerInit;
-const gic = Vgic.attach(init.state, init.map);
+// Node's threadId is unique in the process and never 0 here (the main thread's): + 1 keeps it
+// clear of MAIN_OWNER_ID's 1.
+const gic = Vgic.attach(init.state, { ...init.map, ownerId: threadId + 1 });
 const control = new Int32Array(init.control);
 const shared = control.subarray(C_USER, C_USER + USER_WORDS);
 const mod = (await import(init.module)) as Record<string, unknown>;

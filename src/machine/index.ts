@@ -1,0 +1,15 @@
+/**
+ * `vgic/machine`: the AArch64 machine (QEMU virt's board on Unicorn CPUs, vgic as its GIC). Node
+ * only: it loads a native addon, which is built on first use (machine/native.ts), never at install.
+ * Kept out of the core entry (`vgic`) so that the core bundles for browsers without Node imports.
+ */
+
+export {
+  Machine,
+  type MachineFault,
+  type MachineOptions,
+  mpidrOf,
+  type RunReport,
+  type StopReason,
+} from './machine.ts';
+export { INSTALL_COMMAND, loadUnicorn, MachineUnavailableError } from './native.ts';
