@@ -83,6 +83,10 @@ ${LINUX_USAGE}
       --seconds S      stop after S seconds (the report gives the operations that ran)
       --light          smaller GICs only (2^14 LPI INTIDs, caches up to 1024 entries), as CI runs
       --trace-from I   print every operation from index I on (replay)
+      --full-check-every K
+                       check the whole state every K operations (default 1000) and after
+                       every operation that can reach the ITS books; between, only what each
+                       operation touched. 1: the whole state after every operation
       --json FILE      also write the results as JSON
 
 Options:
@@ -190,6 +194,7 @@ async function main(argv: string[]): Promise<void> {
         seconds: { type: 'string' },
         light: { type: 'boolean' },
         'trace-from': { type: 'string' },
+        'full-check-every': { type: 'string' },
         json: { type: 'string' },
       },
       strict: true,
@@ -202,6 +207,7 @@ async function main(argv: string[]): Promise<void> {
       ...(values.seconds !== undefined ? { seconds: intOption(values.seconds, 'seconds', 0) } : {}),
       light: values.light === true,
       ...(traceFrom !== undefined ? { traceFrom: intOption(traceFrom, 'trace-from', 0) } : {}),
+      fullCheckEvery: intOption(values['full-check-every'], 'full-check-every', 1000),
       progress: (n, ms) => process.stderr.write(`${n} operations, ${(ms / 1000).toFixed(0)} s\n`),
     });
     process.stdout.write(`${formatAdversarial(r)}\n`);
