@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { VgicError } from '../arch/errors.ts';
 import { formatAdversarial, runAdversarial } from '../bench/adversarial.ts';
+import { formatChurnLong, runChurnLong } from '../bench/churn.ts';
 import { formatLinuxBench, runLinuxBench } from '../bench/linux-boot.ts';
 import { formatLpiBench, runLpiBench } from '../bench/lpi.ts';
 import { formatMicroBench, MICRO_TEST_NAMES, machineDescription, runMicroBench } from '../bench/micro.ts';
@@ -87,6 +88,13 @@ ${LINUX_USAGE}
                        check the whole state every K operations (default 1000) and after
                        every operation that can reach the ITS books; between, only what each
                        operation touched. 1: the whole state after every operation
+      --json FILE      also write the results as JSON
+  churn                MSIs from injector threads while a churn thread issues MAPD unmap/remap,
+                       DISCARD, MOVI and MAPC and guests acknowledge on vCPU threads, the
+                       translation cache's generation wrapping every ms; then drains and closes
+                       the books: exit 1 on any phantom or lost interrupt (or command error)
+      --seconds N      how long the MSIs fly (default 10)
+      --seed S         the churn's choices (default 5)
       --json FILE      also write the results as JSON
 
 Options:
@@ -213,6 +221,31 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${formatAdversarial(r)}\n`);
     if (values.json) writeJson(values.json, 'adversarial', r);
     if (r.failures > 0) process.exitCode = 1;
+    return;
+  }
+  if (cmd === 'churn') {
+    const { values } = parseArgs({
+      args: rest,
+      options: { seconds: { type: 'string' }, seed: { type: 'string' }, json: { type: 'string' } },
+      strict: true,
+    });
+    const tty = process.stderr.isTTY;
+    const r = await runChurnLong({
+      seconds: intOption(values.seconds, 'seconds', 10),
+      seed: intOption(values.seed, 'seed', 5),
+      ...(tty
+        ? {
+            progress: (p) =>
+              process.stderr.write(
+                `\r\x1b[K${(p.elapsedMs / 1000).toFixed(0)} s: MSIs sent ${p.sent}, delivered ${p.delivered}, acked ${p.acked}, wraps ${p.wraps}, churn rounds ${p.rounds}`,
+              ),
+          }
+        : {}),
+    });
+    if (tty) process.stderr.write('\r\x1b[K');
+    process.stdout.write(`${formatChurnLong(r)}\n`);
+    if (values.json) writeJson(values.json, 'churn', r);
+    if (r.failed) process.exitCode = 1;
     return;
   }
   if (cmd === 'lpi-stress') {
