@@ -144,7 +144,8 @@ export function checkInvariants(gic: Vgic, o: InvariantOptions = {}): string[] {
     if (bad.length < 20) bad.push(m);
   };
   const scope = o.scope;
-  const lockEnd = scope ? s.lpiBase : s.nSlots;
+  // Scoped (not every LPI): the LPI slots' locks are checked below, those of the slots it visits.
+  const lockEnd = scope && !scope.lpiAll ? s.lpiBase : s.nSlots;
   if (!allZero(s.irqLock, 0, lockEnd))
     for (let slot = 0; slot < lockEnd; slot++) if (s.irqLock[slot] !== 0) say(`irq_lock ${slot} held`);
   for (let v = 0; v < s.nVcpus; v++) {
@@ -216,8 +217,13 @@ export function checkInvariants(gic: Vgic, o: InvariantOptions = {}): string[] {
       return;
     full(slot);
   };
+  const some = lockEnd === s.lpiBase;
+  const lockedLpi = (slot: number) => {
+    if (some && s.irqLock[slot] !== 0) say(`irq_lock ${slot} held`);
+    lpi(slot);
+  };
   // Listed LPIs first: a run found free below could still hold one (its ap field saying -1).
-  for (const slot of listed) if (slot >= s.lpiBase) lpi(slot);
+  for (const slot of listed) if (slot >= s.lpiBase) lockedLpi(slot);
   if (!scope || scope.lpiAll) {
     for (let i0 = 0; i0 < s.nLpis; i0 += 1024) {
       const i1 = Math.min(s.nLpis, i0 + 1024);
@@ -227,15 +233,13 @@ export function checkInvariants(gic: Vgic, o: InvariantOptions = {}): string[] {
   } else {
     // Mapped and addressed LPIs; a slot checked twice only costs time.
     for (const slot of scope.lpiSlots) {
-      if (!(slot >= s.lpiBase && slot < s.nSlots)) continue;
-      if (s.irqLock[slot] !== 0) say(`irq_lock ${slot} held`);
-      lpi(slot);
+      if (slot >= s.lpiBase && slot < s.nSlots) lockedLpi(slot);
     }
     const m = s.lpiMapped;
     for (let w = 0; w < m.length; w++) {
       for (let bits = m[w]; bits !== 0; bits &= bits - 1) {
         const slot = s.lpiBase + ((w << 5) | (31 - Math.clz32(bits & -bits)));
-        if (slot < s.nSlots) lpi(slot);
+        if (slot < s.nSlots) lockedLpi(slot);
       }
     }
   }
