@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatAdversarial, runAdversarial } from '../src/bench/adversarial.ts';
+import { formatAdversarial, memoryVerdict, runAdversarial } from '../src/bench/adversarial.ts';
 import { checkInvariants } from '../src/bench/invariants.ts';
 import { Vgic } from '../src/device/vgic.ts';
 
@@ -53,4 +53,35 @@ test('the invariant checker: native-compare runs still find one broken LPI anywh
   assert.match(checkInvariants(gic).join('\n'), /irq_lock .* held/);
   s.irqLock[s.nSlots - 1] = 0;
   assert.deepEqual(checkInvariants(gic), []);
+});
+
+test('the memory bound judges what is held after a collection, not garbage waiting for one', () => {
+  // Regression: the 10^7 run, 5x faster, failed "memory grew" on arrayBuffers a major GC frees.
+  const samples = [
+    { heapUsed: 10, arrayBuffers: 900 },
+    { heapUsed: 10, arrayBuffers: 100 },
+  ];
+  let collections = 0;
+  const v = memoryVerdict(
+    () => samples[collections],
+    50,
+    300,
+    () => collections++,
+  );
+  assert.deepEqual(v, { m: samples[1], collected: true, over: false });
+  const held = memoryVerdict(
+    () => ({ heapUsed: 10, arrayBuffers: 900 }),
+    50,
+    300,
+    () => undefined,
+  );
+  assert.equal(held.over, true, 'still over after the collection: it grew');
+  let none = 0;
+  const under = memoryVerdict(
+    () => ({ heapUsed: 10, arrayBuffers: 100 }),
+    50,
+    300,
+    () => none++,
+  );
+  assert.deepEqual([under.over, under.collected, none], [false, false, 0]);
 });

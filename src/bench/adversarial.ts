@@ -152,6 +152,27 @@ function collectGarbage(): void {
   gc();
 }
 
+/**
+ * Is the process holding more than the limits? A sample over them may be garbage: dead GICs and
+ * snapshot blobs (MBs each) wait for a major collection, which a fast run making little JS garbage
+ * triggers late (the 10^7 run's first try: 484 MB of arrayBuffers, a false "memory grew"). So a
+ * sample over is taken again after a full collection, and only what is still held counts.
+ */
+export function memoryVerdict(
+  sample: () => { heapUsed: number; arrayBuffers: number },
+  heapLimit: number,
+  arrayBufferLimit: number,
+  collect: () => void,
+): { m: { heapUsed: number; arrayBuffers: number }; collected: boolean; over: boolean } {
+  const over = (x: { heapUsed: number; arrayBuffers: number }) =>
+    x.heapUsed > heapLimit || x.arrayBuffers > arrayBufferLimit;
+  const m = sample();
+  if (!over(m)) return { m, collected: false, over: false };
+  collect();
+  const after = sample();
+  return { m: after, collected: true, over: over(after) };
+}
+
 /** mulberry32. */
 function prng(seed: number): () => number {
   let a = seed >>> 0;
@@ -443,26 +464,23 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
     checkMs += performance.now() - c0;
     if (bad.length > 0 || caches.bad.length > 0) return failure('invariants broken', [...bad, ...caches.bad]);
     if (i % 1000 === 999) {
-      let m = process.memoryUsage();
       memory.samples++;
-      const over = () =>
-        m.heapUsed > memory.heapUsedPlateau + heapBound ||
-        m.arrayBuffers > memory.arrayBuffersPlateau + abBound;
       if (i < warmup) {
+        const m = process.memoryUsage();
         memory.heapUsedPlateau = Math.max(memory.heapUsedPlateau, m.heapUsed);
         memory.arrayBuffersPlateau = Math.max(memory.arrayBuffersPlateau, m.arrayBuffers);
       } else {
-        // Over the bound: garbage or growth? Dead GICs and snapshot blobs (MBs each) wait for a
-        // major collection, which a fast run with little JS garbage triggers late. Collect, then
-        // judge what is still held.
-        if (over()) {
-          collectGarbage();
-          memory.collections++;
-          m = process.memoryUsage();
-        }
+        const v = memoryVerdict(
+          () => process.memoryUsage(),
+          memory.heapUsedPlateau + heapBound,
+          memory.arrayBuffersPlateau + abBound,
+          collectGarbage,
+        );
+        const m = v.m;
+        if (v.collected) memory.collections++;
         memory.heapUsedMax = Math.max(memory.heapUsedMax, m.heapUsed);
         memory.arrayBuffersMax = Math.max(memory.arrayBuffersMax, m.arrayBuffers);
-        if (over())
+        if (v.over)
           return failure(
             `memory grew: heapUsed ${mb(m.heapUsed)} MB, arrayBuffers ${mb(m.arrayBuffers)} MB (plateau ${mb(memory.heapUsedPlateau)} / ${mb(memory.arrayBuffersPlateau)} MB)`,
           );
