@@ -1,7 +1,6 @@
 /**
  * The adversarial test's CI smoke (issue 13): 5·10^5 operations of bench/adversarial.ts over fixed
- * seeds, on the smaller GIC shapes (`light`), the invariants checked after each operation (the
- * whole state every 1000 and after any that can reach the ITS books), no
+ * seeds, on the smaller GIC shapes (`light`), the whole state checked after each operation, no
  * operation over 50 ms, memory bounded. The long mode is `vgic adversarial --ops 10000000`. Also
  * the checker itself: its native-compare scan and its scoped mode still see a broken slot.
  */

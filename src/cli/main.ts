@@ -85,9 +85,9 @@ ${LINUX_USAGE}
       --light          smaller GICs only (2^14 LPI INTIDs, caches up to 1024 entries), as CI runs
       --trace-from I   print every operation from index I on (replay)
       --full-check-every K
-                       check the whole state every K operations (default 1000) and after
-                       every operation that can reach the ITS books; between, only what each
-                       operation touched. 1: the whole state after every operation
+                       check the whole state every K operations (default 1: after each) and
+                       after every operation that can reach the ITS books; between, only what
+                       each operation touched (K = 1000: ~20 % quicker)
       --json FILE      also write the results as JSON
   churn                MSIs from injector threads while a churn thread issues MAPD unmap/remap,
                        DISCARD, MOVI and MAPC and guests acknowledge on vCPU threads, the
@@ -215,7 +215,7 @@ async function main(argv: string[]): Promise<void> {
       ...(values.seconds !== undefined ? { seconds: intOption(values.seconds, 'seconds', 0) } : {}),
       light: values.light === true,
       ...(traceFrom !== undefined ? { traceFrom: intOption(traceFrom, 'trace-from', 0) } : {}),
-      fullCheckEvery: intOption(values['full-check-every'], 'full-check-every', 1000),
+      fullCheckEvery: intOption(values['full-check-every'], 'full-check-every', 1),
       progress: (n, ms) => process.stderr.write(`${n} operations, ${(ms / 1000).toFixed(0)} s\n`),
     });
     process.stdout.write(`${formatAdversarial(r)}\n`);
