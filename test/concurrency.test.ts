@@ -2,7 +2,8 @@
  * Concurrency of the threaded runtime (src/runtime): N injector threads × M vCPU threads, with a
  * churn thread (vCPU 0) issuing ITS commands — MAPD unmap/remap, DISCARD, MOVI, MAPC — while MSIs
  * fly. The race of KVM's CVE-2024-26598 (an MSI hitting the translation cache while DISCARD frees
- * the LPI) is one of them. Programs: test/fixtures/churn-programs.ts.
+ * the LPI) is one of them. The run and its accounting: src/bench/churn.ts (also `vgic churn`), the
+ * programs src/bench/churn-programs.ts.
  *
  * Properties:
  *  - no exception in any thread (rt.stop resolves, every program reported);
@@ -19,222 +20,38 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { lockWord, unlockWord } from '../src/core/locks.ts';
-import { LPI_SET_NEW, lpiSetPending } from '../src/core/lpi.ts';
 import {
-  GITS_TRANSLATER,
-  ICC_EOIR1_EL1,
-  ICC_IAR1_EL1,
-  IRQ_PENDING_LATCH,
-  IRQ_VALID,
-  VGIC_MIN_LPI,
-  Vgic,
-  VIRT_GITS_BASE,
-} from '../src/index.ts';
-import { MSI_DELIVERED } from '../src/its/translate.ts';
-import { Runtime } from '../src/runtime/runtime.ts';
-import { I_CACHE_GEN, I_LOCK } from '../src/state/layout.ts';
-import {
-  type ChurnParams,
+  type ChurnConfig,
+  type ChurnOutcome,
+  churnTotals,
   K_ACKED,
   K_BLOCKED,
-  K_BLOCKS,
   K_BUSY,
   K_COALESCED,
   K_DELIVERED,
   K_OTHER,
-  W_ACKS,
-  W_CHURN_DONE,
-  W_SETUP,
-  W_STOP_CHURN,
-  W_STOP_INJ,
-} from './fixtures/churn-programs.ts';
+  runChurn,
+} from '../src/bench/churn.ts';
+import { LPI_SET_NEW, lpiSetPending } from '../src/core/lpi.ts';
+import { VGIC_MIN_LPI } from '../src/index.ts';
+import { MSI_DELIVERED } from '../src/its/translate.ts';
 import { lpiMachine, takeAll } from './helpers/its-machine.ts';
 
 const RUN_MS = Number(process.env.CONCURRENCY_MS ?? 300);
 const SEED = process.env.CONCURRENCY_SEED === undefined ? undefined : Number(process.env.CONCURRENCY_SEED);
-const RAM_BASE = 0x40000000;
-const RAM_SIZE = 16 << 20;
-const LPI_ID_BITS = 14;
 /** Deadlock bounds (never timing assertions): generous for a loaded 2-core machine. */
 const PHASE_MS = 20000;
 const TEST_TIMEOUT_MS = 120000 + 2 * RUN_MS;
-const SPURIOUS = 1023;
 
-interface RunConfig {
-  readonly vcpus: number;
-  readonly vcpuThreads: number;
-  readonly devices: number;
-  readonly stable: number;
-  readonly events: number;
-  readonly injectors: number;
-  readonly injectorThreads: number;
-  readonly mode: ChurnParams['mode'];
-  readonly wfi: boolean;
-  readonly injectorDevices?: readonly (readonly number[])[];
-  readonly seed: number;
-  /** Make the translation cache's generation wrap again and again while the MSIs fly. */
-  readonly wrapGenerations?: boolean;
+type RunConfig = ChurnConfig;
+type RunOutcome = ChurnOutcome;
+
+/** One churn (bench/churn.ts); with the generation wrapping, at least 1.5 s of MSIs. */
+function run(cfg: RunConfig): Promise<RunOutcome> {
+  return runChurn(cfg, cfg.wrapGenerations ? Math.max(RUN_MS, 1500) : RUN_MS, { phaseMs: PHASE_MS });
 }
 
-interface RunOutcome {
-  readonly gic: Vgic;
-  readonly cfg: RunConfig;
-  readonly counters: Int32Array;
-  readonly drained: Int32Array;
-  readonly reports: { kind: string; index: number; result: Record<string, number> }[];
-  /** LPI slots that still hold a pending latch after the drain (slot index, valid?). */
-  readonly leftover: { lpi: number; valid: boolean }[];
-  /** Generation wraps seen while the MSIs flew (wrapGenerations). */
-  readonly wraps: number;
-}
-
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms (deadlock?)`)), ms);
-  });
-  try {
-    return await Promise.race([p, t]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Acknowledges and EOIs whatever is still pending on every vCPU, counting per LPI. */
-function drain(gic: Vgic, nLpis: number, drained: Int32Array): number {
-  let bad = 0;
-  for (let pass = 0; pass < 3; pass++) {
-    for (let v = 0; v < gic.nVcpus; v++) {
-      const cpu = gic.vcpu(v);
-      cpu.maskIrqs();
-      for (;;) {
-        cpu.step();
-        const intid = cpu.readSysreg(ICC_IAR1_EL1);
-        if (intid === SPURIOUS) break;
-        cpu.writeSysreg(ICC_EOIR1_EL1, intid);
-        const l = intid - VGIC_MIN_LPI;
-        if (l >= 0 && l < nLpis) drained[l]++;
-        else bad++;
-      }
-      // The exit prunes: an LPI left on this ap_list for another vCPU migrates now (next pass).
-      cpu.exit();
-    }
-  }
-  return bad;
-}
-
-/** The last translation-cache generation before a wrap (its/cache.ts GEN_MAX). */
-const GEN_LAST = 0x7fff;
-
-/**
- * Makes ITS 0's translation-cache generation wrap over and over while the MSIs fly: every ms,
- * under its its_lock, the generation jumps to its last value, so the churn's next invalidation
- * wraps. A jump forward is as safe as that many invalidations: no entry carries a later
- * generation than the current one. Returns how many wraps happened.
- */
-async function forceWraps(gic: Vgic, ms: number): Promise<number> {
-  const s = gic.state;
-  let wraps = 0;
-  const end = performance.now() + ms;
-  for (let poked = false; performance.now() < end; poked = true) {
-    lockWord(s, s.its, I_LOCK);
-    if (poked && s.its[I_CACHE_GEN] < GEN_LAST) wraps++;
-    Atomics.store(s.its, I_CACHE_GEN, GEN_LAST);
-    unlockWord(s, s.its, I_LOCK);
-    await sleep(1);
-  }
-  return wraps;
-}
-
-async function run(cfg: RunConfig): Promise<RunOutcome> {
-  const gic = Vgic.create({
-    vcpus: cfg.vcpus,
-    its: 1,
-    ram: { base: RAM_BASE, size: RAM_SIZE },
-    lpiIdBits: LPI_ID_BITS,
-  });
-  const nLpis = cfg.devices * cfg.events;
-  const counters = new Int32Array(new SharedArrayBuffer(K_BLOCKS * nLpis * 4));
-  const params: ChurnParams = {
-    vcpus: cfg.vcpus,
-    devices: cfg.devices,
-    events: cfg.events,
-    stable: cfg.stable,
-    mode: cfg.mode,
-    wfi: cfg.wfi,
-    injectorDevices: cfg.injectorDevices,
-    counters: counters.buffer as SharedArrayBuffer,
-    seed: cfg.seed,
-    ramBase: RAM_BASE,
-    ramSize: RAM_SIZE,
-    doorbell: VIRT_GITS_BASE + GITS_TRANSLATER,
-    lpiIdBits: LPI_ID_BITS,
-  };
-  const rt = Runtime.start({
-    gic,
-    module: new URL('./fixtures/churn-programs.js', import.meta.url),
-    vcpuProgram: 'churnVcpu',
-    vcpuThreads: cfg.vcpuThreads,
-    injectorProgram: 'churnInjector',
-    injectors: cfg.injectors,
-    injectorThreads: cfg.injectorThreads,
-    params,
-  });
-  try {
-    assert.ok(await rt.waitShared(W_SETUP, 1, PHASE_MS), 'the guest did not set the ITS up in time');
-    rt.go();
-    let wraps = 0;
-    if (cfg.wrapGenerations) wraps = await forceWraps(gic, Math.max(RUN_MS, 1500));
-    else await sleep(RUN_MS);
-    Atomics.store(rt.shared, W_STOP_INJ, 1);
-    const injReports = await within(rt.injectorsDone(), PHASE_MS, 'injectors');
-    assert.equal(injReports.length, cfg.injectors, 'every injector reported');
-    Atomics.store(rt.shared, W_STOP_CHURN, 1);
-    assert.ok(await rt.waitShared(W_CHURN_DONE, 1, PHASE_MS), 'the churn thread did not stop in time');
-    // Let the guests take what is pending: stop once their acks have not moved for 20 ms.
-    const acks = () => {
-      let n = 0;
-      for (let v = 0; v < cfg.vcpus; v++) n += Atomics.load(rt.shared, W_ACKS + v);
-      return n;
-    };
-    const settleEnd = performance.now() + 3000;
-    for (let last = -1; performance.now() < settleEnd; ) {
-      const now = acks();
-      if (now === last) break;
-      last = now;
-      await sleep(20);
-    }
-    const reports = await rt.stop(PHASE_MS);
-    const drained = new Int32Array(nLpis);
-    assert.equal(drain(gic, nLpis, drained), 0, 'the drain found no interrupt other than our LPIs');
-    const s = gic.state;
-    const leftover: { lpi: number; valid: boolean }[] = [];
-    for (let l = 0; l < nLpis; l++) {
-      const f = s.irqFlags[s.lpiBase + l];
-      if (f & IRQ_PENDING_LATCH) leftover.push({ lpi: l, valid: (f & IRQ_VALID) !== 0 });
-    }
-    return { gic, cfg, counters, drained, reports, leftover, wraps };
-  } catch (e) {
-    await rt.stop(5000).catch(() => undefined);
-    throw e;
-  }
-}
-
-interface Totals {
-  injected: number;
-  delivered: number;
-  coalesced: number;
-  blocked: number;
-  busy: number;
-  acked: number;
-  drained: number;
-  merged: number;
-  dropped: number;
-  lost: number;
-}
+type Totals = ReturnType<typeof churnTotals>;
 
 /** Every property of the file on one run; returns the totals (for the diagnostics). */
 function check(o: RunOutcome): Totals {
@@ -292,21 +109,8 @@ function check(o: RunOutcome): Totals {
   assert.equal(its.msiBusy, 0);
 
   // The global law.
-  let drainedAll = 0;
-  for (let l = 0; l < nLpis; l++) drainedAll += drained[l];
-  const merged = st.vcpus.reduce((a, v) => a + v.foldMerged, 0);
-  const t: Totals = {
-    injected: sum(K_DELIVERED) + sum(K_COALESCED) + sum(K_BLOCKED) + sum(K_BUSY),
-    delivered: sum(K_DELIVERED),
-    coalesced: sum(K_COALESCED),
-    blocked: sum(K_BLOCKED),
-    busy: sum(K_BUSY),
-    acked: sum(K_ACKED),
-    drained: drainedAll,
-    merged,
-    dropped: st.lpiPendingDropped,
-    lost: sum(K_DELIVERED) - sum(K_ACKED) - merged - drainedAll - st.lpiPendingDropped,
-  };
+  const t = churnTotals(o);
+  assert.equal(o.drainBad, 0, 'the drain found no interrupt other than our LPIs');
   assert.deepEqual(o.leftover, [], 'no LPI is left pending after the drain');
   assert.equal(t.lost, 0, `delivered = acked + merged + drained + dropped: ${JSON.stringify(t)}`);
 

@@ -8,6 +8,10 @@
  * Call it between instructions (no vCPU mid-instruction) on the thread that owns the GIC.
  * Returns the violations found (empty: all good), so a failing fuzz case can print them all.
  *
+ * With `scope`, only what one operation can have touched is re-checked (the adversarial engine's
+ * per-operation check, between its periodic full ones): the LPI store and the ITS books are the
+ * bulk of the state (2^16 slots, 2^16 devices per ITS) and most operations cannot reach them.
+ *
  * Who calls: the tests (test/helpers/invariants.ts re-exports it) and the adversarial engine
  * (bench/adversarial.ts) after every operation. Locks: none held on entry; checkCaches takes each
  * ITS's its_lock for its walks.
@@ -55,10 +59,83 @@ export interface InvariantOptions {
    * its oracle's list. Otherwise an interrupt retargeted meanwhile may still sit on its old list.
    */
   readonly settled?: boolean;
+  /** Check only this much of the LPI store and the ITS books; absent: the whole state. */
+  readonly scope?: CheckScope;
+  /** Filled with the LPI slots found on ap_lists (the next scoped check re-checks them). */
+  readonly listedOut?: number[];
 }
 
-/** The checker's list-membership scratch, reused: it runs after every adversarial operation. */
+/**
+ * What one operation can have touched beyond the always-checked part (locks outside the LPI store,
+ * ap_lists, every SPI/PPI/SGI, every listed or mapped LPI, the LRs). An LPI slot leaves the free
+ * state only through an ITS command, and returns to it only through one or by leaving an ap_list,
+ * so the caller names the LPI slots its operation addressed and those listed before it.
+ */
+export interface CheckScope {
+  /** LPI slots to check like the full scan does (free, or else every per-interrupt rule). */
+  readonly lpiSlots: readonly number[];
+  /** Every LPI slot (an MSI may reach any through a stale translation), not the books. */
+  readonly lpiAll?: boolean;
+  /** The ITS books (lpiMapped, references, device ITE counts): only ITS commands and bases move them. */
+  readonly books: boolean;
+}
+
+/**
+ * The checker's list-membership scratch, reused (it runs after every adversarial operation) and
+ * kept all -1 between calls: only the listed slots are reset, not the whole store.
+ */
 let scratch = new Int32Array(0);
+/**
+ * Templates to compare typed-array ranges against natively (memcmp beats a JS loop over 2^16
+ * words): zeros, a free LPI's flags, -1 (on no list), and the INTIDs 8192 + i.
+ */
+const tpl = {
+  zero: new Int32Array(0),
+  free: new Int32Array(0),
+  none: new Int32Array(0),
+  ids: new Int32Array(0),
+};
+
+function grow(n: number): void {
+  if (tpl.zero.length >= n) return;
+  const m = Math.max(n, 1 << 16);
+  tpl.zero = new Int32Array(m);
+  tpl.free = new Int32Array(m).fill(LPI_FREE_FLAGS);
+  tpl.none = new Int32Array(m).fill(-1);
+  tpl.ids = Int32Array.from({ length: m }, (_, i) => 8192 + i);
+}
+
+/** Is `a[from..from+n)` the same as `t[at..at+n)`, byte for byte? */
+function same(
+  a: Int32Array | Uint32Array,
+  from: number,
+  t: keyof typeof tpl,
+  at: number,
+  n: number,
+): boolean {
+  if (n <= 0) return true;
+  grow(at + n);
+  const view = Buffer.from(a.buffer, a.byteOffset + from * 4, n * 4);
+  return view.compare(new Uint8Array(tpl[t].buffer), at * 4, (at + n) * 4) === 0;
+}
+
+/** Are `a[from..to)` all 0? */
+function allZero(a: Int32Array | Uint32Array, from: number, to: number): boolean {
+  return same(a, from, 'zero', 0, to - from);
+}
+
+/** LPIs i0..i1 (indices from 8192) all free: no list, free flags, no reference, their INTID. */
+function freeRun(gic: Vgic, i0: number, i1: number): boolean {
+  const s = gic.state;
+  const n = i1 - i0;
+  const at = s.lpiBase + i0;
+  return (
+    allZero(s.irqLpiRef, i0, i1) &&
+    same(s.irqFlags, at, 'free', 0, n) &&
+    same(s.irqApVcpu, at, 'none', 0, n) &&
+    same(s.irqIntid, at, 'ids', i0, n)
+  );
+}
 
 export function checkInvariants(gic: Vgic, o: InvariantOptions = {}): string[] {
   const s = gic.state;
@@ -66,7 +143,11 @@ export function checkInvariants(gic: Vgic, o: InvariantOptions = {}): string[] {
   const say = (m: string) => {
     if (bad.length < 20) bad.push(m);
   };
-  for (let slot = 0; slot < s.nSlots; slot++) if (s.irqLock[slot] !== 0) say(`irq_lock ${slot} held`);
+  const scope = o.scope;
+  // Scoped (not every LPI): the LPI slots' locks are checked below, those of the slots it visits.
+  const lockEnd = scope && !scope.lpiAll ? s.lpiBase : s.nSlots;
+  if (!allZero(s.irqLock, 0, lockEnd))
+    for (let slot = 0; slot < lockEnd; slot++) if (s.irqLock[slot] !== 0) say(`irq_lock ${slot} held`);
   for (let v = 0; v < s.nVcpus; v++) {
     const b = v * VCPU_STRIDE;
     if (s.vcpu[b + V_AP_LOCK] !== 0) say(`ap_list_lock ${v} held`);
@@ -79,8 +160,9 @@ export function checkInvariants(gic: Vgic, o: InvariantOptions = {}): string[] {
   if (s.globalCacheSize > 0 && s.globalCacheMeta[GC_LOCK] !== 0) say('global cache lock held');
 
   // Lists: bounded walks, so a broken list is reported, not looped over.
-  if (scratch.length < s.nSlots) scratch = new Int32Array(s.nSlots);
-  const seenOn = scratch.subarray(0, s.nSlots).fill(-1);
+  if (scratch.length < s.nSlots) scratch = new Int32Array(s.nSlots).fill(-1);
+  const seenOn = scratch;
+  const listed: number[] = [];
   for (let v = 0; v < s.nVcpus; v++) {
     const b = v * VCPU_STRIDE;
     let prev = -1;
@@ -96,6 +178,7 @@ export function checkInvariants(gic: Vgic, o: InvariantOptions = {}): string[] {
         break;
       }
       seenOn[slot] = v;
+      listed.push(slot);
       if (s.irqApVcpu[slot] !== v) say(`slot ${slot} on ap_list ${v} says ${s.irqApVcpu[slot]}`);
       if (s.irqApPrev[slot] !== prev)
         say(`slot ${slot} on ap_list ${v}: prev ${s.irqApPrev[slot]} != ${prev}`);
@@ -122,7 +205,8 @@ export function checkInvariants(gic: Vgic, o: InvariantOptions = {}): string[] {
   for (let slot = 0; slot < s.lpiBase; slot++) full(slot);
   // Free LPIs (most of the store) in a tight loop: on no list, free flags, no reference, their INTID.
   const { irqApVcpu: ap, irqFlags: fl, irqLpiRef: ref, irqIntid: id } = s;
-  for (let slot = s.lpiBase, i = 0; slot < s.nSlots; slot++, i++) {
+  const lpi = (slot: number) => {
+    const i = slot - s.lpiBase;
     if (
       ap[slot] === -1 &&
       seenOn[slot] === -1 &&
@@ -130,8 +214,39 @@ export function checkInvariants(gic: Vgic, o: InvariantOptions = {}): string[] {
       ref[i] === 0 &&
       id[slot] === 8192 + i
     )
-      continue;
+      return;
     full(slot);
+  };
+  const some = lockEnd === s.lpiBase;
+  const lockedLpi = (slot: number) => {
+    if (some && s.irqLock[slot] !== 0) say(`irq_lock ${slot} held`);
+    lpi(slot);
+  };
+  // Listed LPIs first: a run found free below could still hold one (its ap field saying -1).
+  for (const slot of listed) if (slot >= s.lpiBase) lockedLpi(slot);
+  if (!scope || scope.lpiAll) {
+    for (let i0 = 0; i0 < s.nLpis; i0 += 1024) {
+      const i1 = Math.min(s.nLpis, i0 + 1024);
+      if (freeRun(gic, i0, i1)) continue;
+      for (let slot = s.lpiBase + i0; slot < s.lpiBase + i1; slot++) lpi(slot);
+    }
+  } else {
+    // Mapped and addressed LPIs; a slot checked twice only costs time.
+    for (const slot of scope.lpiSlots) {
+      if (slot >= s.lpiBase && slot < s.nSlots) lockedLpi(slot);
+    }
+    const m = s.lpiMapped;
+    for (let w = 0; w < m.length; w++) {
+      for (let bits = m[w]; bits !== 0; bits &= bits - 1) {
+        const slot = s.lpiBase + ((w << 5) | (31 - Math.clz32(bits & -bits)));
+        if (slot < s.nSlots) lockedLpi(slot);
+      }
+    }
+  }
+  for (const slot of listed) seenOn[slot] = -1;
+  if (o.listedOut) {
+    o.listedOut.length = 0;
+    for (const slot of listed) if (slot >= s.lpiBase) o.listedOut.push(slot);
   }
 
   // LRs of vCPUs in the guest: each holds an interrupt of this vCPU's list, as its state says.
@@ -174,7 +289,7 @@ export function checkInvariants(gic: Vgic, o: InvariantOptions = {}): string[] {
         say(`LR ${n} of vCPU ${v}: group mask differs`);
     }
   }
-  checkLpiBooks(gic, say);
+  if (!scope || scope.books) checkLpiBooks(gic, say);
   return bad;
 }
 
@@ -189,21 +304,30 @@ function checkLpiBooks(gic: Vgic, say: (m: string) => void): void {
   const ref = s.irqLpiRef;
   const itsRef = s.itsLpiRef;
   const mapped = s.lpiMapped;
-  // Word by word, zero words skipped: this runs after every adversarial operation.
-  for (let w = 0; w < mapped.length; w++) {
-    let want = 0;
-    for (let b = 0; b < 32; b++) {
-      const i = (w << 5) | b;
-      if (i < n && ref[i] !== 0) want |= 1 << b;
-    }
-    if (mapped[w] !== want) say(`lpiMapped word ${w} is ${mapped[w]}; the references say ${want}`);
-    if (want === 0) continue;
-    for (let b = 0; b < 32; b++) {
-      const i = (w << 5) | b;
-      if (i >= n || ref[i] === 0) continue;
-      let refs = 0;
-      for (let k = 0; k < s.nIts; k++) refs += itsRef[k * n + i];
-      if (refs !== ref[i]) say(`LPI ${8192 + i}: ${ref[i]} references, ITSes hold ${refs}`);
+  // 1024 LPIs at a time, skipped when no bit is set and no reference counted (compared natively).
+  for (let c = 0; c < n; c += 1024) {
+    const end = Math.min(n, c + 1024);
+    let any = 0;
+    for (let w = c >>> 5; w < (end + 31) >>> 5; w++) any |= mapped[w];
+    if (any === 0 && allZero(ref, c, end)) continue;
+    booksWords(c >>> 5, (end + 31) >>> 5);
+  }
+  function booksWords(w0: number, w1: number): void {
+    for (let w = w0; w < w1; w++) {
+      let want = 0;
+      for (let b = 0; b < 32; b++) {
+        const i = (w << 5) | b;
+        if (i < n && ref[i] !== 0) want |= 1 << b;
+      }
+      if (mapped[w] !== want) say(`lpiMapped word ${w} is ${mapped[w]}; the references say ${want}`);
+      if (want === 0) continue;
+      for (let b = 0; b < 32; b++) {
+        const i = (w << 5) | b;
+        if (i >= n || ref[i] === 0) continue;
+        let refs = 0;
+        for (let k = 0; k < s.nIts; k++) refs += itsRef[k * n + i];
+        if (refs !== ref[i]) say(`LPI ${8192 + i}: ${ref[i]} references, ITSes hold ${refs}`);
+      }
     }
   }
   const live = s.itsDevLive;
@@ -212,18 +336,24 @@ function checkLpiBooks(gic: Vgic, say: (m: string) => void): void {
     const table = (s.its[k * ITS_STRIDE + I_BASER0_HI] & GITS_BASER_HI_VALID) !== 0;
     const e0 = k * ITS_DEVICES;
     for (let d = 0; d < ITS_DEVICES; d++) {
+      // A run of 1024 devices none live and none counting ITEs: one native compare.
+      if ((d & 1023) === 0 && allZero(events, e0 + d, e0 + d + 1024)) {
+        d += 1023;
+        continue;
+      }
       const c = events[e0 + d];
       if (c === 0) continue;
       const on = (live[k * ITS_DEVICE_WORDS + (d >>> 5)] >>> (d & 31)) & 1;
       if (c < 0 || c > MAX_EVENTS || on === 0) say(`ITS ${k} device ${d} (live ${on}) counts ${c} ITEs`);
     }
     if (table) continue;
-    for (let w = 0; w < ITS_DEVICE_WORDS; w++)
-      if (live[k * ITS_DEVICE_WORDS + w] !== 0)
-        say(`ITS ${k} maps devices ${w * 32}.. without a device table`);
-    // Refs that are not 0 sit only on LPIs whose mapped bit is set (checked above).
-    for (let i = 0; i < n; i++)
-      if (itsRef[k * n + i] !== 0) say(`ITS ${k} holds LPI ${8192 + i} without a device table`);
+    if (!allZero(live, k * ITS_DEVICE_WORDS, (k + 1) * ITS_DEVICE_WORDS))
+      for (let w = 0; w < ITS_DEVICE_WORDS; w++)
+        if (live[k * ITS_DEVICE_WORDS + w] !== 0)
+          say(`ITS ${k} maps devices ${w * 32}.. without a device table`);
+    if (!allZero(itsRef, k * n, (k + 1) * n))
+      for (let i = 0; i < n; i++)
+        if (itsRef[k * n + i] !== 0) say(`ITS ${k} holds LPI ${8192 + i} without a device table`);
   }
 }
 
@@ -279,6 +409,11 @@ export function checkCaches(
     const c = s.itsCache;
     for (let i = 0; i < s.itsCacheSize; i++) {
       const b = (k * s.itsCacheSize + i) * 2;
+      // Empty runs (most of a 2^16-entry cache) in one native compare.
+      if ((i & 511) === 0 && i + 512 <= s.itsCacheSize && allZero(c, b, b + 1024)) {
+        i += 511;
+        continue;
+      }
       const v = c[b + 1];
       if (v === 0 || v >>> 16 !== gen) continue;
       walk(k, c[b], s.lpiBase + (v & 0xffff), 'cache');
