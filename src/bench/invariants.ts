@@ -215,6 +215,11 @@ export function checkInvariants(gic: Vgic, o: InvariantOptions = {}): string[] {
       id[slot] === 8192 + i
     )
       return;
+    // The snapshot's rule (device/snapshot.ts checkSlots): no reference, no state.
+    if (ref[i] === 0 && (fl[slot] !== LPI_FREE_FLAGS || s.irqTarget[slot] !== -1 || s.irqRouter[slot] !== -1))
+      say(
+        `unmapped LPI ${8192 + i} has state: flags ${fl[slot]}, target ${s.irqTarget[slot]}, router ${s.irqRouter[slot]}`,
+      );
     full(slot);
   };
   const some = lockEnd === s.lpiBase;
