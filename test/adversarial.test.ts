@@ -117,4 +117,10 @@ test('an ITE rewritten by the guest to name an unmapped LPI: INV and MOVI leave 
   assert.deepEqual(checkInvariants(back, { settled: true }), []);
   // The LPI the ITE named before still is mapped (its reference stays until DISCARD or MAPD).
   assert.equal(s.irqLpiRef[6], 1);
+  // The checker sees a free LPI given a target alone (what MOVI did), in its native-compare runs too.
+  s.irqTarget[free] = 1;
+  s.irqRouter[free] = 1;
+  assert.match(checkInvariants(gic).join('\n'), /unmapped LPI 8232 has state/);
+  s.irqTarget[free] = -1;
+  s.irqRouter[free] = -1;
 });
