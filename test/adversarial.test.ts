@@ -9,7 +9,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatAdversarial, memoryVerdict, runAdversarial } from '../src/bench/adversarial.ts';
 import { checkInvariants } from '../src/bench/invariants.ts';
+import { LPI_FREE_FLAGS } from '../src/core/lpi.ts';
 import { Vgic } from '../src/device/vgic.ts';
+import { writeIte } from '../src/its/tables.ts';
+import { lpiMachine } from './helpers/its-machine.ts';
 
 const SEEDS = [1, 2, 3, 4];
 const OPS = Number(process.env.VGIC_ADVERSARIAL_OPS ?? 100_000);
@@ -83,4 +86,41 @@ test('the memory bound judges what is held after a collection, not garbage waiti
     () => none++,
   );
   assert.deepEqual([under.over, under.collected, none], [false, false, 0]);
+});
+
+/**
+ * Found by the 10^7-operation run (seed 7, operation 7 537 045): a snapshot of a GIC whose guest had
+ * rewritten an ITE behind the ITS's back, naming an LPI no ITE of that ITS maps, and then sent INV
+ * (or MOVI) for that event, was refused by restore ("unmapped LPI … has state"): INV set the free
+ * slot's enable bit from the property table, MOVI its target and collection. A guest could make its
+ * VM unmigratable. An ITE whose LPI its ITS holds no reference for is now no mapping (findIteLocked),
+ * as lpiUnmap already ignored it; the checker has the snapshot's rule for free LPIs too.
+ */
+test('an ITE rewritten by the guest to name an unmapped LPI: INV and MOVI leave that LPI free, the snapshot restores', () => {
+  const m = lpiMachine({ vcpus: 2 });
+  const { gic, its } = m;
+  const DEV = 3;
+  its.mapc(0, 0);
+  its.mapc(1, 1);
+  const itt = its.createDevice(DEV, 2);
+  assert.ok(its.mapti(DEV, 0, 8192 + 5, 0));
+  assert.ok(its.mapti(DEV, 1, 8192 + 6, 0));
+  writeIte(gic.memory, itt + 8, 8192 + 40, 1, 0); // event 1 now names LPI 8232, mapped by no ITE
+  its.inv(DEV, 1);
+  its.movi(DEV, 1, 1);
+  its.clear(DEV, 1);
+  const s = gic.state;
+  const free = s.lpiSlot(8192 + 40);
+  assert.deepEqual([s.irqFlags[free], s.irqTarget[free], s.irqRouter[free]], [LPI_FREE_FLAGS, -1, -1]);
+  assert.deepEqual(checkInvariants(gic), []);
+  const back = Vgic.restore(gic.snapshot(), gic.addressMap());
+  assert.deepEqual(checkInvariants(back, { settled: true }), []);
+  // The LPI the ITE named before still is mapped (its reference stays until DISCARD or MAPD).
+  assert.equal(s.irqLpiRef[6], 1);
+  // The checker sees a free LPI given a target alone (what MOVI did), in its native-compare runs too.
+  s.irqTarget[free] = 1;
+  s.irqRouter[free] = 1;
+  assert.match(checkInvariants(gic).join('\n'), /unmapped LPI 8232 has state/);
+  s.irqTarget[free] = -1;
+  s.irqRouter[free] = -1;
 });

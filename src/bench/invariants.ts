@@ -124,7 +124,7 @@ function allZero(a: Int32Array | Uint32Array, from: number, to: number): boolean
   return same(a, from, 'zero', 0, to - from);
 }
 
-/** LPIs i0..i1 (indices from 8192) all free: no list, free flags, no reference, their INTID. */
+/** LPIs i0..i1 (indices from 8192) all free: no list, free flags, no reference, no target or collection, their INTID. */
 function freeRun(gic: Vgic, i0: number, i1: number): boolean {
   const s = gic.state;
   const n = i1 - i0;
@@ -133,6 +133,8 @@ function freeRun(gic: Vgic, i0: number, i1: number): boolean {
     allZero(s.irqLpiRef, i0, i1) &&
     same(s.irqFlags, at, 'free', 0, n) &&
     same(s.irqApVcpu, at, 'none', 0, n) &&
+    same(s.irqTarget, at, 'none', 0, n) &&
+    same(s.irqRouter, at, 'none', 0, n) &&
     same(s.irqIntid, at, 'ids', i0, n)
   );
 }
@@ -203,7 +205,7 @@ export function checkInvariants(gic: Vgic, o: InvariantOptions = {}): string[] {
     if (o.settled && oracle !== on) say(`INTID ${s.irqIntid[slot]} on ap_list ${on}, oracle says ${oracle}`);
   };
   for (let slot = 0; slot < s.lpiBase; slot++) full(slot);
-  // Free LPIs (most of the store) in a tight loop: on no list, free flags, no reference, their INTID.
+  // Free LPIs (most of the store): on no list, free flags, no reference or target, their INTID.
   const { irqApVcpu: ap, irqFlags: fl, irqLpiRef: ref, irqIntid: id } = s;
   const lpi = (slot: number) => {
     const i = slot - s.lpiBase;
@@ -212,9 +214,16 @@ export function checkInvariants(gic: Vgic, o: InvariantOptions = {}): string[] {
       seenOn[slot] === -1 &&
       fl[slot] === LPI_FREE_FLAGS &&
       ref[i] === 0 &&
+      s.irqTarget[slot] === -1 &&
+      s.irqRouter[slot] === -1 &&
       id[slot] === 8192 + i
     )
       return;
+    // The snapshot's rule (device/snapshot.ts checkSlots): no reference, no state.
+    if (ref[i] === 0 && (fl[slot] !== LPI_FREE_FLAGS || s.irqTarget[slot] !== -1 || s.irqRouter[slot] !== -1))
+      say(
+        `unmapped LPI ${8192 + i} has state: flags ${fl[slot]}, target ${s.irqTarget[slot]}, router ${s.irqRouter[slot]}`,
+      );
     full(slot);
   };
   const some = lockEnd === s.lpiBase;

@@ -59,8 +59,8 @@ export function itsEnabled(s: GicState, k: number): boolean {
 
 /**
  * findIte: the address of the ITE for (devid, eventid) if the device is mapped, the event in range,
- * and the ITE valid with a pINTID in the LPI store; else -1. itePintid / iteIcid hold the entry.
- * Caller holds its_lock.
+ * and the ITE valid with a pINTID in the LPI store that this ITS maps; else -1. itePintid / iteIcid
+ * hold the entry. Caller holds its_lock.
  */
 export function findIteLocked(
   s: GicState,
@@ -72,8 +72,11 @@ export function findIteLocked(
   if (liveDte(s, mem, k, devid) < 0 || eventid >= 2 ** dteBits) return -1;
   const at = iteAddr(eventid);
   if (!readIte(mem, at)) return -1;
-  if (s.lpiSlot(itePintid) < 0) {
-    // Only a guest writing into its ITT behind the ITS's back gets here.
+  const slot = s.lpiSlot(itePintid);
+  // Only a guest writing into its ITT behind the ITS's back gets here. An LPI this ITS holds no
+  // reference for is no mapping (lpiUnmap ignores it too): INV or MOVI through such an ITE would
+  // give a free LPI state, which a snapshot then refuses.
+  if (slot < 0 || s.itsLpiRef[k * s.nLpis + slot - s.lpiBase] === 0) {
     s.its[k * ITS_STRIDE + I_TABLE_FAULT]++;
     return -1;
   }
