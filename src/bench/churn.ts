@@ -48,6 +48,8 @@ const LPI_ID_BITS = 14;
 const SPURIOUS = 1023;
 /** The last translation-cache generation before a wrap (its/cache.ts GEN_MAX). */
 const GEN_LAST = 0x7fff;
+/** How long past `ms` the MSIs may fly while a stable LPI has not been sent yet. */
+const STABLE_GRACE_MS = 30_000;
 
 export interface ChurnConfig {
   readonly vcpus: number;
@@ -191,7 +193,20 @@ export async function runChurn(cfg: ChurnConfig, ms: number, o: ChurnRunOptions 
     const t0 = performance.now();
     const end = t0 + ms;
     let nextProgress = t0 + (o.progressMs ?? 2000);
-    for (let poked = false; performance.now() < end; ) {
+    // A loaded host can start an injector thread late: the MSIs fly until `ms` has passed and every
+    // stable LPI has been sent at least once (the checks expect each to be delivered), within a grace.
+    const graceEnd = end + STABLE_GRACE_MS;
+    const stableSent = () => {
+      for (let l = 0; l < cfg.stable * cfg.events; l++) {
+        let n = 0;
+        for (let k = 0; k < K_BLOCKS; k++) n += Atomics.load(counters, k * nLpis + l);
+        if (n === 0) return false;
+      }
+      return true;
+    };
+    for (let poked = false; ; ) {
+      const t = performance.now();
+      if (t >= end && (t >= graceEnd || stableSent())) break;
       if (cfg.wrapGenerations) {
         lockWord(s, s.its, I_LOCK);
         if (poked && s.its[I_CACHE_GEN] < GEN_LAST) wraps++;
