@@ -8,6 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { QtestSession } from '../src/cli/qtest.ts';
 import {
   GICD_ICFGR,
   GICD_ISENABLER,
@@ -49,6 +50,7 @@ import {
   V_RUN_LOCK,
   VCPU_STRIDE,
   VGIC_ADDR_UNDEF,
+  Vgic,
   VgicError,
 } from '../src/index.ts';
 
@@ -411,5 +413,43 @@ describe('GICv2 (KVM_DEV_TYPE_ARM_VGIC_V2): the parts before the GICv2 emulation
         (e: unknown) => e instanceof KvmUnsupportedError && /until the GICv2 emulation lands/.test(e.message),
       );
     }
+  });
+});
+
+describe('KvmVm.fromVgic and vgic qtest', () => {
+  test('an existing GIC answers KVM attributes: its addresses, NR_IRQS, registers, errnos', () => {
+    const g = Vgic.create({ vcpus: 2, spis: 96, its: 1, ram: { size: 1 << 20 }, time: 'virtual' });
+    const vm = KvmVm.fromVgic(g);
+    const gic = vm.gicDevice;
+    assert.ok(gic);
+    assert.equal(gic.getAttr(KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0), 128n);
+    assert.equal(gic.getAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST), BigInt(g.distBase));
+    assert.equal(
+      gic.getAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION, 0),
+      region(0, g.redistRegions[0].base, 2),
+    );
+    assert.equal(
+      vm.itsDevs[0].getAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_ITS_ADDR_TYPE),
+      BigInt(g.itsBases[0]),
+    );
+    errno('EEXIST', () => gic.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST, DIST));
+    errno('EBUSY', () => gic.setAttr(KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, 64));
+  });
+
+  test('qtest kvm_set_attr / kvm_get_attr / kvm_has_attr, refusals as ERR <errno>', () => {
+    const q = new QtestSession(Vgic.create({ vcpus: 2, its: 1, ram: { size: 1 << 20 } }));
+    const run = (line: string) => q.execute(line);
+    assert.equal(run('kvm_get_attr gic DIST_REGS 0x4'), 'OK 0x00000000027a0007');
+    assert.equal(run('kvm_set_attr gic KVM_DEV_ARM_VGIC_GRP_DIST_REGS 0x104 0x3'), 'OK');
+    assert.equal(run('kvm_get_attr gic 1 0x104'), 'OK 0x0000000000000003');
+    assert.equal(run('kvm_get_attr gic REDIST_REGS 0x100000008'), 'OK 0x0000000000000111');
+    assert.equal(run(`kvm_get_attr gic CPU_SYSREGS 0x${ICC_PMR_EL1.toString(16)}`), 'OK 0x0000000000000000');
+    assert.equal(run('kvm_has_attr gic CPU_SYSREGS 0x1234'), 'OK 0');
+    assert.equal(run('kvm_has_attr its0 CTRL 1'), 'OK 1');
+    assert.match(run('kvm_set_attr gic NR_IRQS 0 128'), /^ERR EBUSY: /);
+    assert.match(run('kvm_get_attr gic LEVEL_INFO 33'), /^ERR EINVAL: /);
+    assert.match(run('kvm_get_attr its0 ITS_REGS 0x84'), /^ERR EINVAL: /);
+    assert.match(run('kvm_get_attr its1 ITS_REGS 0x8'), /^ERR DEV must be gic or its0\.\.its0/);
+    assert.match(run('kvm_get_attr gic'), /^ERR usage: kvm_get_attr DEV GROUP ATTR/);
   });
 });

@@ -195,6 +195,24 @@ export class KvmVm {
     );
   }
 
+  /**
+   * A VM around a GIC created with the host API (Vgic.create / attach / restore): an initialised
+   * GICv3 device with that GIC's addresses and NR_IRQS, and one ITS device per ITS, for a VMM (or
+   * `vgic qtest`) that speaks KVM's attributes to an existing GIC.
+   */
+  static fromVgic(gic: Vgic): KvmVm {
+    const vm = new KvmVm({ vcpus: gic.nVcpus });
+    const dev = vm.createDevice(KVM_DEV_TYPE_ARM_VGIC_V3);
+    dev.adopt(gic);
+    gic.itsBases.forEach((base, k) => {
+      const its = vm.createDevice(KVM_DEV_TYPE_ARM_VGIC_ITS);
+      its.base = BigInt(base);
+      its.bind(gic.its(k));
+    });
+    vm.attachGic(gic);
+    return vm;
+  }
+
   /** The GIC device, once created. */
   get gicDevice(): KvmVgicDevice | undefined {
     return this.gicDev;
@@ -333,6 +351,15 @@ export class KvmVgicDevice implements KvmDevice {
   constructor(vm: KvmVm, type: number) {
     this.vm = vm;
     this.type = type;
+  }
+
+  /** @internal KvmVm.fromVgic: the attributes of an existing GIC. */
+  adopt(gic: Vgic): void {
+    this.distBase = BigInt(gic.distBase);
+    gic.redistRegions.forEach((r, index) => {
+      this.rdregs.push({ index, base: BigInt(r.base), count: r.count });
+    });
+    this.nrIrqs = gic.nrIrqs;
   }
 
   private get v3(): boolean {
