@@ -115,7 +115,10 @@ export interface KvmDevice {
    * before the call (REDIST_REGION reads take the region index from it).
    */
   getAttr(group: number, attr: bigint | number, value?: bigint | number): bigint;
-  /** KVM_HAS_DEVICE_ATTR: whether the device knows the attribute (KVM's 0 / -ENXIO). */
+  /**
+   * KVM_HAS_DEVICE_ATTR: whether the device knows the attribute (KVM's 0 / -ENXIO); a register
+   * attribute naming no vCPU throws EINVAL, as KVM's answer.
+   */
   hasAttr(group: number, attr: bigint | number): boolean;
 }
 
@@ -390,8 +393,10 @@ export class KvmVgicDevice implements KvmDevice {
           this.regAccess(group, a, false, 0n, true);
           return true;
         } catch (e) {
+          // KVM_HAS_DEVICE_ATTR answers -ENXIO for an unknown register; other errors (an mpidr no
+          // vCPU has: EINVAL) are errors of the call.
           if (e instanceof KvmError && e.errno === 'ENXIO') return false;
-          return true;
+          throw e;
         }
       case KVM_DEV_ARM_VGIC_GRP_CPU_REGS:
         return !this.v3; // GICv2: every offset of the CPU interface frame, at merge
