@@ -10,6 +10,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { formatDirtyLogBench, runDirtyLogBench } from '../src/bench/dirty-log.ts';
 import {
   DIRTY_PAGE_SHIFT,
   GICR_CTLR,
@@ -201,4 +202,14 @@ describe('live migration with the dirty log', () => {
       '40/0=2:16383',
     ]);
   });
+});
+
+test('dirty-log-bench runs every pattern with logging off and on', () => {
+  const rows = runDirtyLogBench({ writes: 5000, trials: 2 });
+  assert.deepEqual(
+    rows.map((r) => `${r.pattern}/${r.logging}`),
+    ['sequential/false', 'sequential/true', 'page-stride/false', 'page-stride/true'],
+  );
+  assert.ok(rows.every((r) => r.ns > 0 && r.minNs <= r.ns && r.ns <= r.maxNs));
+  assert.match(formatDirtyLogBench(rows), /^sequential {3}logging off {2}[\d.]+ ns\/write/);
 });

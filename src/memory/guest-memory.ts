@@ -27,6 +27,8 @@ export interface RamRegion {
    * (page p is bit p % 32 of word 1 + p / 32). Shared when the RAM is.
    */
   readonly dirty: Int32Array;
+  /** Whether `dirty` is shared (marked with Atomics.or). */
+  readonly dirtyShared: boolean;
 }
 
 /** Word 0 of a dirty log while logging is on. */
@@ -38,14 +40,20 @@ export function dirtyLogBytes(size: number): number {
   return 4 * (1 + Math.ceil(size / 2 ** DIRTY_PAGE_SHIFT / 32));
 }
 
-/** Sets the dirty bits of [o, o+len) (offsets in the region); the caller checked logging is on. */
+/**
+ * Sets the dirty bits of [o, o+len) (offsets in the region); the caller checked logging is on. A
+ * bit already set is left alone (a plain load: repeated writes to a page, as a table save makes,
+ * cost no atomic); a bit cleared by a concurrent getDirtyLog is set again by the atomic OR.
+ */
 function markDirty(r: RamRegion, o: number, len: number): void {
   const d = r.dirty;
   const last = (o + len - 1) >>> DIRTY_PAGE_SHIFT;
-  const shared = typeof SharedArrayBuffer === 'function' && d.buffer instanceof SharedArrayBuffer;
   for (let p = o >>> DIRTY_PAGE_SHIFT; p <= last; p++) {
-    if (shared) Atomics.or(d, 1 + (p >>> 5), 1 << (p & 31));
-    else d[1 + (p >>> 5)] |= 1 << (p & 31);
+    const w = 1 + (p >>> 5);
+    const bit = 1 << (p & 31);
+    if ((d[w] & bit) !== 0) continue;
+    if (r.dirtyShared) Atomics.or(d, w, bit);
+    else d[w] |= bit;
   }
 }
 
@@ -103,6 +111,7 @@ export class GuestMemory {
       bytes: new Uint8Array(buf, 0, size),
       view: new DataView(buf, 0, size),
       dirty: new Int32Array(log),
+      dirtyShared: typeof SharedArrayBuffer === 'function' && log instanceof SharedArrayBuffer,
     };
     this.regions.push(region);
     return region;
