@@ -33,6 +33,8 @@ import {
   KvmVm,
   type VCpu,
 } from '../src/index.ts';
+import { Runtime } from '../src/runtime/index.ts';
+import type { ResampleParams } from './fixtures/irqfd-programs.ts';
 import type { IrqfdWorkerTask } from './fixtures/irqfd-worker.ts';
 import { lpiMachine, takeAll } from './helpers/its-machine.ts';
 
@@ -359,5 +361,35 @@ describe('irqfds under threads', () => {
       0n,
       'the line is low at the end',
     );
+  });
+
+  test('resample with the vCPU on a worker thread: its folds lower the line and fire the resamplefd (200 rounds)', async () => {
+    const { vm, dev } = machine();
+    const fd = vm.irqfd({ gsi: 8, flags: KVM_IRQFD_FLAG_RESAMPLE });
+    const ROUNDS = 200;
+    const params: ResampleParams = { irqfds: vm.irqfds.buffer as SharedArrayBuffer, fd, rounds: ROUNDS };
+    const rt = Runtime.start({
+      gic: vm.gic,
+      module: new URL('./fixtures/irqfd-programs.js', import.meta.url),
+      vcpuProgram: 'resampleVcpu',
+      vcpus: [0],
+      injectorProgram: 'resampleDevice',
+      injectors: 1,
+      vcpuThreads: 1,
+      injectorThreads: 1,
+      params,
+    });
+    try {
+      rt.go();
+      const inj = await rt.injectorsDone();
+      assert.equal(inj[0].result.rounds, ROUNDS);
+    } finally {
+      const reports = await rt.stop();
+      const v = reports.find((r) => r.kind === 'vcpu');
+      assert.equal(v?.result.taken, ROUNDS, 'each assertion taken once');
+      assert.equal(v?.result.other, 0);
+    }
+    assert.equal(vm.irqfds.stats().resamples, ROUNDS);
+    assert.equal((dev.getAttr(KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO, 32) >> 8n) & 1n, 0n);
   });
 });
