@@ -13,6 +13,8 @@ import {
   GICD_ICFGR,
   GICD_ISENABLER,
   GICD_TYPER,
+  GICR_CTLR,
+  GICR_PENDBASER,
   GICR_TYPER,
   GITS_BASER,
   GITS_CBASER,
@@ -53,6 +55,7 @@ import {
   Vgic,
   VgicError,
 } from '../src/index.ts';
+import { lpiMachine } from './helpers/its-machine.ts';
 
 const DIST = 0x08000000;
 const RDIST = 0x080a0000;
@@ -121,6 +124,10 @@ describe('KVM_DEV_ARM_VGIC_GRP_ADDR (GICv3)', () => {
 
   test('64K alignment (EINVAL), the IPA range (E2BIG), unknown or GICv2 attributes (ENXIO)', () => {
     const gic = new KvmVm({ vcpus: 2 }).createDevice(KVM_DEV_TYPE_ARM_VGIC_V3);
+    // KVM's "invalid user pointer for attr->addr": a value that is no 64-bit number.
+    errno('EFAULT', () => gic.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST, 'x' as never));
+    errno('EFAULT', () => gic.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST, -1));
+    errno('EFAULT', () => gic.getAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION, 1.5));
     errno('EINVAL', () => gic.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST, DIST + 0x1000));
     errno('E2BIG', () =>
       gic.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST, 2 ** 48 - 0x10000 + 0x10000),
@@ -313,7 +320,11 @@ describe('the ITS device (arm-vgic-its.rst)', () => {
     assert.equal(its.getAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_ITS_ADDR_TYPE), VGIC_ADDR_UNDEF);
     errno('EINVAL', () => its.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_ITS_ADDR_TYPE, ITS + 0x8000));
     errno('E2BIG', () => its.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_ITS_ADDR_TYPE, 2 ** 48 - 0x10000));
-    errno('ENXIO', () => its.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST, ITS));
+    // The ITS answers -ENODEV for a wrong GRP_ADDR attribute (vgic_its_set_attr), not -ENXIO.
+    errno('ENODEV', () => its.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST, ITS));
+    errno('ENODEV', () => its.getAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, 0));
+    // "ITS not properly configured": no frame yet for the control operations.
+    errno('ENXIO', () => its.setAttr(KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_ITS_SAVE_TABLES));
     its.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_ITS_ADDR_TYPE, ITS);
     errno('EEXIST', () => its.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_ITS_ADDR_TYPE, ITS + 0x20000));
     // Registers exist once the GIC is initialised.
@@ -375,6 +386,33 @@ describe('the ITS device (arm-vgic-its.rst)', () => {
       'RESET clears BASER.Valid',
     );
     its.setAttr(KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_ITS_RESTORE_TABLES);
+    // Inconsistent restored data (EINVAL): a valid CTE naming vCPU 99 of a 1-vCPU VM.
+    its.setAttr(
+      KVM_DEV_ARM_VGIC_GRP_ITS_REGS,
+      GITS_BASER + 8,
+      (1n << 63n) | (4n << 56n) | (7n << 48n) | 0x40300000n,
+    );
+    vm.gic.memory.write64(0x40300000, (1n << 63n) | (99n << 16n) | 5n);
+    errno('EINVAL', () => its.setAttr(KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_ITS_RESTORE_TABLES));
+  });
+
+  test('SAVE_PENDING_TABLES with a pending table outside guest RAM is EFAULT', () => {
+    const m = lpiMachine({ vcpus: 2 });
+    const vm = KvmVm.fromVgic(m.gic);
+    // vCPU 1's pending table moved outside RAM (LPIs off while PENDBASER changes, then on again).
+    m.gic.writeRedistReg(1, GICR_CTLR, 0);
+    m.gic.writeRedistReg(1, GICR_PENDBASER, 0x20000000, 8);
+    m.gic.writeRedistReg(1, GICR_CTLR, 1);
+    m.its.createDevice(1, 2);
+    assert.ok(m.its.mapc(0, 1));
+    assert.ok(m.its.mapti(1, 0, 8200, 0));
+    assert.equal(m.gic.signalMsi({ doorbell: m.its.doorbell, devid: 1, eventid: 0 }), 'delivered');
+    errno('EFAULT', () =>
+      vm.gicDevice?.setAttr(KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES),
+    );
+    // With every pending table in RAM it succeeds.
+    const ok = KvmVm.fromVgic(lpiMachine({ vcpus: 2 }).gic);
+    ok.gicDevice?.setAttr(KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES);
   });
 });
 

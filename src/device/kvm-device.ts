@@ -413,7 +413,7 @@ export class KvmVgicDevice implements KvmDevice {
 
   setAttr(group: number, attr: bigint | number, value: bigint | number = 0n): void {
     const a = attrWord('attr', attr);
-    const val = attrWord('value', value);
+    const val = attrWord('value', value, 'EFAULT');
     switch (group) {
       case KVM_DEV_ARM_VGIC_GRP_ADDR:
         this.setAddr(a, val);
@@ -463,7 +463,7 @@ export class KvmVgicDevice implements KvmDevice {
 
   getAttr(group: number, attr: bigint | number, value: bigint | number = 0n): bigint {
     const a = attrWord('attr', attr);
-    const val = attrWord('value', value);
+    const val = attrWord('value', value, 'EFAULT');
     switch (group) {
       case KVM_DEV_ARM_VGIC_GRP_ADDR:
         return this.getAddr(a, val);
@@ -604,7 +604,16 @@ export class KvmVgicDevice implements KvmDevice {
       if (!this.vm.initialized)
         throw new KvmError('ENXIO', 'SAVE_PENDING_TABLES needs the GIC initialised (CTRL_INIT)');
       this.vm.checkVcpusStopped('SAVE_PENDING_TABLES');
-      this.vm.gic.savePendingTables();
+      const gic = this.vm.gic;
+      const faults = gic.stats().lpiTableFault;
+      gic.savePendingTables();
+      // A pending table outside RAM: KVM's failed guest write.
+      if (gic.stats().lpiTableFault !== faults) {
+        throw new KvmError(
+          'EFAULT',
+          'SAVE_PENDING_TABLES: a pending table (GICR_PENDBASER) is not in guest RAM',
+        );
+      }
       return;
     }
     throw new KvmError('ENXIO', `GRP_CTRL attribute ${a} is not a ${this.v3 ? 'GICv3' : 'GICv2'} control`);
@@ -849,11 +858,12 @@ export class KvmItsDevice implements KvmDevice {
 
   setAttr(group: number, attr: bigint | number, value: bigint | number = 0n): void {
     const a = attrWord('attr', attr);
-    const val = attrWord('value', value);
+    const val = attrWord('value', value, 'EFAULT');
     switch (group) {
       case KVM_DEV_ARM_VGIC_GRP_ADDR:
         if (a !== BigInt(KVM_VGIC_ITS_ADDR_TYPE)) {
-          throw new KvmError('ENXIO', `ITS GRP_ADDR attribute ${a} is not KVM_VGIC_ITS_ADDR_TYPE (4)`);
+          // vgic_its_set_attr / get_attr answer -ENODEV here (not mapped to -ENXIO as the GIC's).
+          throw new KvmError('ENODEV', `ITS GRP_ADDR attribute ${a} is not KVM_VGIC_ITS_ADDR_TYPE (4)`);
         }
         checkIorange(this.base, val, SZ_64K, KVM_VGIC_V3_ITS_SIZE, 'ITS');
         if (this.vm.initialized)
@@ -878,7 +888,8 @@ export class KvmItsDevice implements KvmDevice {
     switch (group) {
       case KVM_DEV_ARM_VGIC_GRP_ADDR:
         if (a !== BigInt(KVM_VGIC_ITS_ADDR_TYPE)) {
-          throw new KvmError('ENXIO', `ITS GRP_ADDR attribute ${a} is not KVM_VGIC_ITS_ADDR_TYPE (4)`);
+          // vgic_its_set_attr / get_attr answer -ENODEV here (not mapped to -ENXIO as the GIC's).
+          throw new KvmError('ENODEV', `ITS GRP_ADDR attribute ${a} is not KVM_VGIC_ITS_ADDR_TYPE (4)`);
         }
         return this.base;
       case KVM_DEV_ARM_VGIC_GRP_ITS_REGS:

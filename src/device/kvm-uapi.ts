@@ -8,7 +8,7 @@
  * Who may call: anyone (pure data and an error class).
  */
 
-import { VgicError, type VgicErrorCode } from '../arch/errors.ts';
+import { describeValue, VgicError, type VgicErrorCode } from '../arch/errors.ts';
 
 // ---- KVM_CREATE_DEVICE types ----
 export const KVM_DEV_TYPE_ARM_VGIC_V2 = 5;
@@ -125,9 +125,15 @@ export class KvmError extends VgicError {
   }
 }
 
-/** A bigint or a safe non-negative integer as a bigint (attribute words are 64-bit). */
-export function attrWord(what: string, x: unknown): bigint {
+/**
+ * A bigint or a safe non-negative integer as a bigint (attribute words are 64-bit). A value that is
+ * not one is KVM's unreadable attr->addr (`errno` EFAULT for the value, EINVAL for the attr).
+ */
+export function attrWord(what: string, x: unknown, errno: KvmErrno = 'EINVAL'): bigint {
   if (typeof x === 'bigint' && x >= 0n && x < 1n << 64n) return x;
   if (typeof x === 'number' && Number.isSafeInteger(x) && x >= 0) return BigInt(x);
-  throw new KvmError('EINVAL', `${what} must be a bigint or a safe integer in 0..2^64-1, got ${String(x)}`);
+  throw new KvmError(
+    errno,
+    `${what} must be a bigint or a safe integer in 0..2^64-1, got ${describeValue(x)}`,
+  );
 }
