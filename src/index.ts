@@ -32,6 +32,15 @@ export {
 } from './device/kvm-device.ts';
 /** KVM's uapi names for the vgic devices (kvm.h / asm/kvm.h), and KvmError with its errno name. */
 export {
+  KVM_ARM_IRQ_NUM_MASK,
+  KVM_ARM_IRQ_TYPE_CPU,
+  KVM_ARM_IRQ_TYPE_MASK,
+  KVM_ARM_IRQ_TYPE_PPI,
+  KVM_ARM_IRQ_TYPE_SHIFT,
+  KVM_ARM_IRQ_TYPE_SPI,
+  KVM_ARM_IRQ_VCPU_MASK,
+  KVM_ARM_IRQ_VCPU_SHIFT,
+  KVM_ARM_IRQ_VCPU2_SHIFT,
   KVM_DEV_ARM_ITS_CTRL_RESET,
   KVM_DEV_ARM_ITS_RESTORE_TABLES,
   KVM_DEV_ARM_ITS_SAVE_TABLES,

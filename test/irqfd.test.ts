@@ -14,6 +14,10 @@ import {
   ICC_EOIR1_EL1,
   ICC_IAR1_EL1,
   IrqfdSet,
+  KVM_ARM_IRQ_TYPE_CPU,
+  KVM_ARM_IRQ_TYPE_PPI,
+  KVM_ARM_IRQ_TYPE_SHIFT,
+  KVM_ARM_IRQ_TYPE_SPI,
   KVM_DEV_ARM_VGIC_CTRL_INIT,
   KVM_DEV_ARM_VGIC_GRP_ADDR,
   KVM_DEV_ARM_VGIC_GRP_CTRL,
@@ -162,6 +166,45 @@ describe('KVM_SET_GSI_ROUTING', () => {
     set.signal(pin);
     assert.equal(set.drain(), 0);
     errno('EINVAL', () => set.deassign(pin));
+  });
+});
+
+describe('KVM_IRQ_LINE and KVM_SIGNAL_MSI on the VM', () => {
+  test("KVM_IRQ_LINE's irq encoding: SPIs, PPIs of a vCPU; CPU type ENXIO; bad numbers EINVAL", () => {
+    const { vm, guest, cpus } = machine();
+    edge(guest, 50);
+    const spi = (n: number) => (KVM_ARM_IRQ_TYPE_SPI << KVM_ARM_IRQ_TYPE_SHIFT) | n;
+    const ppi = (v: number, n: number) => (KVM_ARM_IRQ_TYPE_PPI << KVM_ARM_IRQ_TYPE_SHIFT) | (v << 16) | n;
+    assert.equal(vm.irqLine(spi(50), 1), true);
+    assert.deepEqual(take(cpus[0]), [50]);
+    new GicV3Guest(cpus[1]).enableIrq(20);
+    assert.equal(vm.irqLine(ppi(1, 20), true), true);
+    cpus[1].step();
+    assert.equal(cpus[1].readSysreg(ICC_IAR1_EL1), 20);
+    assert.equal(vm.irqLine(ppi(1, 20), 0), true); // the level line drops
+    cpus[1].writeSysreg(ICC_EOIR1_EL1, 20);
+    assert.deepEqual(take(cpus[1]), []);
+    assert.deepEqual(take(cpus[0]), [], 'a PPI of vCPU 1 only');
+    errno('EINVAL', () => vm.irqLine(spi(20), 1));
+    errno('EINVAL', () => vm.irqLine(spi(500), 1));
+    errno('EINVAL', () => vm.irqLine(ppi(2, 20), 1));
+    errno('EINVAL', () => vm.irqLine(ppi(0, 40), 1));
+    errno('EINVAL', () => vm.irqLine(3 << KVM_ARM_IRQ_TYPE_SHIFT, 1));
+    errno('ENXIO', () => vm.irqLine((KVM_ARM_IRQ_TYPE_CPU << KVM_ARM_IRQ_TYPE_SHIFT) | 0, 1));
+  });
+
+  test('KVM_SIGNAL_MSI: 1 delivered, 0 blocked; KVM_MSI_VALID_DEVID required with an ITS (EINVAL)', () => {
+    const m = lpiMachine({ vcpus: 1 });
+    m.its.createDevice(4, 2);
+    assert.ok(m.its.mapc(0, 0));
+    assert.ok(m.its.mapti(4, 1, 8300, 0));
+    const vm = KvmVm.fromVgic(m.gic);
+    const msi = { address: m.its.doorbell, data: 1, devid: 4, flags: KVM_MSI_VALID_DEVID };
+    errno('EINVAL', () => vm.signalMsi({ ...msi, flags: 0 }));
+    errno('EINVAL', () => vm.signalMsi({ ...msi, flags: 4 }));
+    assert.equal(vm.signalMsi(msi), 1);
+    assert.equal(vm.signalMsi({ ...msi, devid: 5 }), 0);
+    assert.equal(takeAll(m.cpus), '0:8300');
   });
 });
 

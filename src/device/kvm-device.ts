@@ -31,6 +31,15 @@ import { type GsiRoute, IrqfdSet } from './irqfd.ts';
 import type { Its } from './its.ts';
 import {
   attrWord,
+  KVM_ARM_IRQ_NUM_MASK,
+  KVM_ARM_IRQ_TYPE_CPU,
+  KVM_ARM_IRQ_TYPE_MASK,
+  KVM_ARM_IRQ_TYPE_PPI,
+  KVM_ARM_IRQ_TYPE_SHIFT,
+  KVM_ARM_IRQ_TYPE_SPI,
+  KVM_ARM_IRQ_VCPU_MASK,
+  KVM_ARM_IRQ_VCPU_SHIFT,
+  KVM_ARM_IRQ_VCPU2_SHIFT,
   KVM_DEV_ARM_ITS_CTRL_RESET,
   KVM_DEV_ARM_ITS_RESTORE_TABLES,
   KVM_DEV_ARM_ITS_SAVE_TABLES,
@@ -269,6 +278,44 @@ export class KvmVm {
       return o.fd as number;
     }
     return this.irqfds.assign(o.gsi as number, flags);
+  }
+
+  /**
+   * KVM_IRQ_LINE: `irq` encodes vcpu2_index | type | vcpu_index | irq_id (KVM_ARM_IRQ_*). SPIs
+   * (type 1: irq_id 32..NR_IRQS-1) and PPIs (type 2: irq_id 16..31 of vCPU vcpu2 << 8 | vcpu)
+   * drive their lines; KVM_ARM_IRQ_TYPE_CPU is ENXIO with an in-kernel GIC; anything else EINVAL.
+   * Returns whether the GIC took the change.
+   */
+  irqLine(irq: number, level: boolean | number): boolean {
+    const gic = this.gic;
+    if (!Number.isInteger(irq) || irq < 0 || irq > 0xffffffff) {
+      throw new KvmError('EINVAL', `KVM_IRQ_LINE irq must be a 32-bit integer, got ${String(irq)}`);
+    }
+    const type = (irq >>> KVM_ARM_IRQ_TYPE_SHIFT) & KVM_ARM_IRQ_TYPE_MASK;
+    const num = irq & KVM_ARM_IRQ_NUM_MASK;
+    const vcpu =
+      ((irq >>> KVM_ARM_IRQ_VCPU2_SHIFT) << 8) | ((irq >>> KVM_ARM_IRQ_VCPU_SHIFT) & KVM_ARM_IRQ_VCPU_MASK);
+    const on = level === true || level === 1;
+    try {
+      if (type === KVM_ARM_IRQ_TYPE_SPI) {
+        if (num < VGIC_FIRST_SPI) throw new KvmError('EINVAL', `an SPI's irq_id is at least 32, got ${num}`);
+        return gic.irqLine(num, on);
+      }
+      if (type === KVM_ARM_IRQ_TYPE_PPI) {
+        if (vcpu >= gic.nVcpus) throw new KvmError('EINVAL', `no vCPU ${vcpu}`);
+        return gic.ppiLine(vcpu, num, on);
+      }
+    } catch (e) {
+      if (e instanceof KvmError || !(e instanceof VgicError)) throw e;
+      throw new KvmError('EINVAL', e.message, e.code);
+    }
+    if (type === KVM_ARM_IRQ_TYPE_CPU) {
+      throw new KvmError(
+        'ENXIO',
+        'KVM_ARM_IRQ_TYPE_CPU drives a CPU input without an in-kernel GIC; this VM has one',
+      );
+    }
+    throw new KvmError('EINVAL', `KVM_IRQ_LINE irq type ${type} is not SPI (1) or PPI (2)`);
   }
 
   /**

@@ -71,6 +71,17 @@ export const KVM_DEV_ARM_ITS_RESTORE_TABLES = 2;
 export const KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES = 3;
 export const KVM_DEV_ARM_ITS_CTRL_RESET = 4;
 
+// ---- KVM_IRQ_LINE's irq field: vcpu2_index[31:28] | irq_type[27:24] | vcpu_index[23:16] | irq_id[15:0] ----
+export const KVM_ARM_IRQ_VCPU2_SHIFT = 28;
+export const KVM_ARM_IRQ_TYPE_SHIFT = 24;
+export const KVM_ARM_IRQ_TYPE_MASK = 0xf;
+export const KVM_ARM_IRQ_VCPU_SHIFT = 16;
+export const KVM_ARM_IRQ_VCPU_MASK = 0xff;
+export const KVM_ARM_IRQ_NUM_MASK = 0xffff;
+export const KVM_ARM_IRQ_TYPE_CPU = 0;
+export const KVM_ARM_IRQ_TYPE_SPI = 1;
+export const KVM_ARM_IRQ_TYPE_PPI = 2;
+
 // ---- KVM_SET_GSI_ROUTING, KVM_IRQFD, KVM_SIGNAL_MSI ----
 export const KVM_IRQ_ROUTING_IRQCHIP = 1;
 export const KVM_IRQ_ROUTING_MSI = 2;
