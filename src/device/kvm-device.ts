@@ -245,19 +245,20 @@ export class KvmVm {
   /** @internal the INIT of the GIC device. */
   attachGic(gic: Vgic): void {
     this.vgic = gic;
-    this.irqfdSet = IrqfdSet.create({ nSpis: gic.nrIrqs - VGIC_FIRST_SPI, shared: gic.state.shared });
-    this.irqfdSet.bindGic(gic);
   }
 
   private irqfdSet: IrqfdSet | undefined;
 
   /**
-   * The VM's GSI routing and irqfds (created at INIT with KVM's flat default routing, bound to the
-   * GIC on this thread). Give `irqfds.buffer` to device and vCPU threads (IrqfdSet.attach).
+   * The VM's GSI routing and irqfds, created on first use after INIT with KVM's flat default
+   * routing and bound to the GIC on this thread. Give `irqfds.buffer` to device and vCPU threads
+   * (IrqfdSet.attach).
    */
   get irqfds(): IrqfdSet {
     if (this.irqfdSet === undefined) {
-      throw new KvmError('ENXIO', 'irqfds exist once the GIC is initialised (CTRL_INIT)');
+      const gic = this.gic; // ENXIO before INIT
+      this.irqfdSet = IrqfdSet.create({ nSpis: gic.nrIrqs - VGIC_FIRST_SPI, shared: gic.state.shared });
+      this.irqfdSet.bindGic(gic);
     }
     return this.irqfdSet;
   }
