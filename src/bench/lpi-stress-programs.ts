@@ -86,12 +86,15 @@ export function* lpiStressVcpu(cpu: VCpu, ctx: ProgramContext): Generator<Yield,
   let steps = 0;
   const irqfds = p.irqfds === undefined ? undefined : IrqfdSet.attach(p.irqfds);
   irqfds?.bindGic(ctx.gic);
+  // With irqfds: when this thread last consumed a signal (the end of the irqfd run).
+  let lastDrain = 0;
   while (!ctx.stopping) {
     cpu.step();
-    irqfds?.drain();
+    if (irqfds !== undefined && irqfds.drain() > 0) lastDrain = performance.timeOrigin + performance.now();
     steps++;
     yield YIELD;
   }
+  ctx.result.lastDrain = lastDrain;
   ctx.result.steps = steps;
   cpu.maskIrqs();
   ctx.result.acked = acked;

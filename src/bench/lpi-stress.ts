@@ -19,7 +19,8 @@
  * `--irqfd` (injection 'irqfd'): each (device, event) is a GSI routed to its MSI (KVM_SET_GSI_ROUTING
  * with devid) with an irqfd; injectors signal the irqfds (device/irqfd.ts: an atomic add and or, no
  * call into the GIC) and the vCPU threads consume them between guest instructions. The rate is then
- * signals / elapsed, elapsed ending when the last signal has been consumed; a drain injects once per
+ * signals / elapsed, elapsed ending when the last signal was consumed (the vCPU threads' last drain
+ * that found one); a drain injects once per
  * signalled irqfd (eventfd coalescing), so `injections` ≤ signals, and no signal may be lost:
  * signals consumed = signals sent, checked in `lost` with the MSI accounting below.
  *
@@ -195,12 +196,12 @@ export async function runLpiStress(o: LpiStressOptions): Promise<LpiStressResult
     const warmup = o.devices * params.warmup;
     const injected = o.devices * o.events * o.iterations;
     if (irqfds !== undefined) {
-      // The irqfd path ends when the vCPU threads have consumed the last signal (polled: ±1 ms).
+      // Wait until the vCPU threads have consumed every signal; the end of the run is the time of
+      // their last drain that consumed one (each vCPU program records it), not this poll's.
       const end = performance.now() + SETTLE_MAX_MS;
       while (irqfds.stats().signals < injected + warmup && performance.now() < end) {
         await new Promise((r) => setTimeout(r, 0));
       }
-      t1 = Math.max(t1, performance.timeOrigin + performance.now());
     }
     // Let the guests catch up: stop once their acknowledgements have not moved for SETTLE_MS.
     const acks = () => {
@@ -217,6 +218,7 @@ export async function runLpiStress(o: LpiStressOptions): Promise<LpiStressResult
     }
     const reports = await rt.stop();
     if (irqfds !== undefined) {
+      for (const r of reports) if (r.kind === 'vcpu') t1 = Math.max(t1, r.result.lastDrain ?? 0);
       // Whatever the vCPU threads left (nothing, unless the settle timed out) is consumed here.
       irqfds.bindGic(gic);
       irqfds.drain();
