@@ -6,13 +6,17 @@
  * acknowledges, checks INTID ≥ 8192 and EOIs. vCPU 0 then waits for the others and sets the ITS up:
  * MAPC (collection = vCPU) per vCPU, MAPD per device, MAPTI per event with collections
  * round-robin, INVALL on every collection. Then every vCPU spins (cpu_relax, no WFI) until stopped.
- * Injector d: i × e MSIs (devid d, eventid 0..e-1), each answer counted.
+ * Injector d: i × e MSIs (devid d, eventid 0..e-1), each answer counted. With `irqfds` (lpi-stress
+ * --irqfd) an injector only signals irqfd d·e + eventid (device/irqfd.ts: GSI d·e + eventid routes
+ * to that MSI), and every vCPU thread's run loop consumes the signals between guest instructions
+ * (IrqfdSet.drain), as a vCPU thread would pick work up on KVM's run path.
  *
  * Who may call: runtime workers import this module (compiled) by URL.
  */
 
 import { VGIC_MIN_LPI } from '../arch/intid.ts';
 import { ICC_EOIR1_EL1, ICC_IAR1_EL1 } from '../arch/sysreg.ts';
+import { IrqfdSet } from '../device/irqfd.ts';
 import type { VCpu } from '../device/vcpu.ts';
 import type { Vgic } from '../device/vgic.ts';
 import { MSI_COALESCED, MSI_DELIVERED } from '../device/vgic.ts';
@@ -30,6 +34,8 @@ export interface LpiStressParams {
   readonly lpiIdBits: number;
   /** MSIs each injector sends before the timed run (JIT warm-up; counted, not timed). */
   readonly warmup: number;
+  /** The irqfd set (IrqfdSet.buffer) when injectors signal irqfds instead of calling injectMsi. */
+  readonly irqfds?: SharedArrayBuffer;
 }
 
 /** Shared words (ProgramContext.shared). */
@@ -78,11 +84,17 @@ export function* lpiStressVcpu(cpu: VCpu, ctx: ProgramContext): Generator<Yield,
   }
   cpu.unmaskIrqs();
   let steps = 0;
+  const irqfds = p.irqfds === undefined ? undefined : IrqfdSet.attach(p.irqfds);
+  irqfds?.bindGic(ctx.gic);
+  // With irqfds: when this thread last consumed a signal (the end of the irqfd run).
+  let lastDrain = 0;
   while (!ctx.stopping) {
     cpu.step();
+    if (irqfds !== undefined && irqfds.drain() > 0) lastDrain = performance.timeOrigin + performance.now();
     steps++;
     yield YIELD;
   }
+  ctx.result.lastDrain = lastDrain;
   ctx.result.steps = steps;
   cpu.maskIrqs();
   ctx.result.acked = acked;
@@ -120,24 +132,41 @@ function injectBurst(
   }
 }
 
+/** signalBurst: injectBurst's loop on irqfds (device d's event e is irqfd d·events + e). */
+function signalBurst(set: IrqfdSet, d: number, events: number, first: number, n: number, t: Tally): void {
+  const base = d * events;
+  let e = first;
+  for (let j = 0; j < n; j++) {
+    set.signal(base + e);
+    if (++e === events) e = 0;
+  }
+  t.delivered += n;
+}
+
 export function* lpiStressInjector(ctx: ProgramContext): Generator<Yield, void, void> {
   const p = ctx.params as LpiStressParams;
   const gic = ctx.gic;
   const d = ctx.index;
   const t: Tally = { delivered: 0, coalesced: 0, failed: 0 };
+  const irqfds = p.irqfds === undefined ? undefined : IrqfdSet.attach(p.irqfds);
+  const burst = (first: number, n: number) => {
+    if (irqfds === undefined) injectBurst(gic, p.doorbell, d, p.events, first, n, t);
+    else signalBurst(irqfds, d, p.events, first, n, t);
+  };
   yield* until(() => Atomics.load(ctx.shared, W_SETUP) !== 0);
-  injectBurst(gic, p.doorbell, d, p.events, 0, p.warmup, t);
+  burst(0, p.warmup);
   Atomics.add(ctx.shared, W_WARM, 1);
   yield* until(() => ctx.started);
   const t0 = performance.timeOrigin + performance.now();
   // i × e MSIs, events in order, in bursts of whole iterations of about INJECT_CHUNK MSIs.
   const perBurst = Math.max(1, Math.floor(INJECT_CHUNK / p.events));
   for (let i = 0; i < p.iterations; i += perBurst) {
-    injectBurst(gic, p.doorbell, d, p.events, 0, Math.min(perBurst, p.iterations - i) * p.events, t);
+    burst(0, Math.min(perBurst, p.iterations - i) * p.events);
     yield YIELD;
   }
   ctx.result.start = t0;
   ctx.result.end = performance.timeOrigin + performance.now();
+  // With irqfds, `delivered` counts signals sent (their MSIs' answers are the consumers').
   ctx.result.delivered = t.delivered;
   ctx.result.coalesced = t.coalesced;
   ctx.result.failed = t.failed;

@@ -16,6 +16,14 @@
  * in a list register (stats().vcpus[].foldMerged) and "dropped" pending states an ITS command
  * removed (stats().lpiPendingDropped: DISCARD, CLEAR, unmapping; none here).
  *
+ * `--irqfd` (injection 'irqfd'): each (device, event) is a GSI routed to its MSI (KVM_SET_GSI_ROUTING
+ * with devid) with an irqfd; injectors signal the irqfds (device/irqfd.ts: an atomic add and or, no
+ * call into the GIC) and the vCPU threads consume them between guest instructions. The rate is then
+ * signals / elapsed, elapsed ending when the last signal was consumed (the vCPU threads' last drain
+ * that found one); a drain injects once per
+ * signalled irqfd (eventfd coalescing), so `injections` ≤ signals, and no signal may be lost:
+ * signals consumed = signals sent, checked in `lost` with the MSI accounting below.
+ *
  * `--design=global-lock` runs the v6.8-rc1 shape (one global lock, one global LRU translation
  * cache of 16 × vCPUs entries, every injection under the irq_lock) as the baseline.
  *
@@ -28,11 +36,15 @@ import { VIRT_GITS_BASE } from '../arch/gicv3.ts';
 import { VGIC_MIN_LPI } from '../arch/intid.ts';
 import { GITS_TRANSLATER } from '../arch/its.ts';
 import { ICC_EOIR1_EL1, ICC_IAR1_EL1 } from '../arch/sysreg.ts';
+import { IrqfdSet } from '../device/irqfd.ts';
+import { KVM_IRQ_ROUTING_MSI, KVM_MAX_IRQ_ROUTES, KVM_MSI_VALID_DEVID } from '../device/kvm-uapi.ts';
 import { Vgic, type VgicV3Options } from '../device/vgic.ts';
 import { Runtime } from '../runtime/runtime.ts';
 import { type LpiStressParams, MAX_STRESS_VCPUS, W_ACKS, W_SETUP, W_WARM } from './lpi-stress-programs.ts';
 
 export type LpiStressDesign = 'per-its' | 'global-lock';
+/** How injectors inject: KVM_SIGNAL_MSI (injectMsi) or irqfds (KVM_IRQFD on MSI routes). */
+export type LpiStressInjection = 'msi' | 'irqfd';
 
 export interface LpiStressConfig {
   readonly vcpus: number;
@@ -43,6 +55,8 @@ export interface LpiStressConfig {
 
 export interface LpiStressOptions extends LpiStressConfig {
   readonly design?: LpiStressDesign;
+  /** Default 'msi'. 'irqfd': devices × events ≤ 4096 (KVM_MAX_IRQ_ROUTES). */
+  readonly injection?: LpiStressInjection;
   /** Worker threads for the vCPUs and for the injectors (default: half the cores each, at least 1). */
   readonly vcpuThreads?: number;
   readonly injectorThreads?: number;
@@ -50,11 +64,16 @@ export interface LpiStressOptions extends LpiStressConfig {
 
 export interface LpiStressResult extends LpiStressConfig {
   readonly design: LpiStressDesign;
+  readonly injection: LpiStressInjection;
+  /** irqfd: MSIs the consumers injected (one per signalled irqfd per drain); msi: = answers. */
+  readonly injections: number;
   readonly vcpuThreads: number;
   readonly injectorThreads: number;
   /** LPIs/s: injected / elapsed (vgic_lpi_stress's "Rate"). */
   readonly rate: number;
   readonly elapsedMs: number;
+  /** From the first injector's first timed MSI (or signal) to the last one's last: the device side. */
+  readonly injectorMs: number;
   /** MSIs in the timed run (d · e · i). */
   readonly injected: number;
   /** Untimed MSIs sent first (each injector warms its code up); in the accounting below. */
@@ -97,6 +116,15 @@ function checkConfig(o: LpiStressOptions): void {
       `devices × events must be at most ${2 ** LPI_ID_BITS - VGIC_MIN_LPI} LPIs, got ${lpis}`,
     );
   }
+  if (o.injection !== undefined && o.injection !== 'msi' && o.injection !== 'irqfd') {
+    throw new VgicError('INVALID_ARGUMENT', `injection must be 'msi' or 'irqfd', got ${String(o.injection)}`);
+  }
+  if (o.injection === 'irqfd' && lpis > KVM_MAX_IRQ_ROUTES) {
+    throw new VgicError(
+      'INVALID_ARGUMENT',
+      `--irqfd routes one GSI per (device, event): devices × events must be at most ${KVM_MAX_IRQ_ROUTES}, got ${lpis}`,
+    );
+  }
   if (o.design !== undefined && o.design !== 'per-its' && o.design !== 'global-lock') {
     throw new VgicError(
       'INVALID_ARGUMENT',
@@ -125,6 +153,9 @@ export async function runLpiStress(o: LpiStressOptions): Promise<LpiStressResult
     translationCache: design === 'global-lock' ? 'global-lru' : 'per-its',
   } satisfies VgicV3Options;
   const gic = Vgic.create(opts);
+  const injection = o.injection ?? 'msi';
+  const doorbell = VIRT_GITS_BASE + GITS_TRANSLATER;
+  const irqfds = injection === 'irqfd' ? irqfdsFor(gic, o, doorbell) : undefined;
   const params: LpiStressParams = {
     vcpus: o.vcpus,
     devices: o.devices,
@@ -132,9 +163,10 @@ export async function runLpiStress(o: LpiStressOptions): Promise<LpiStressResult
     iterations: o.iterations,
     ramBase: RAM_BASE,
     ramSize: RAM_SIZE,
-    doorbell: VIRT_GITS_BASE + GITS_TRANSLATER,
+    doorbell,
     lpiIdBits: LPI_ID_BITS,
     warmup: Math.min(WARMUP_MSIS, o.events * o.iterations),
+    ...(irqfds !== undefined ? { irqfds: irqfds.buffer as SharedArrayBuffer } : {}),
   };
   const rt = Runtime.start({
     gic,
@@ -159,7 +191,18 @@ export async function runLpiStress(o: LpiStressOptions): Promise<LpiStressResult
     // From the first injector's first timed MSI to the last one's last: a sleeping thread's
     // wake-up after go() is not injection time.
     const t0 = Math.min(...inj.map((r) => r.result.start));
-    const t1 = Math.max(...inj.map((r) => r.result.end));
+    let t1 = Math.max(...inj.map((r) => r.result.end));
+    const injectorMs = t1 - t0;
+    const warmup = o.devices * params.warmup;
+    const injected = o.devices * o.events * o.iterations;
+    if (irqfds !== undefined) {
+      // Wait until the vCPU threads have consumed every signal; the end of the run is the time of
+      // their last drain that consumed one (each vCPU program records it), not this poll's.
+      const end = performance.now() + SETTLE_MAX_MS;
+      while (irqfds.stats().signals < injected + warmup && performance.now() < end) {
+        await new Promise((r) => setTimeout(r, 0));
+      }
+    }
     // Let the guests catch up: stop once their acknowledgements have not moved for SETTLE_MS.
     const acks = () => {
       let n = 0;
@@ -174,37 +217,48 @@ export async function runLpiStress(o: LpiStressOptions): Promise<LpiStressResult
       await new Promise((r) => setTimeout(r, SETTLE_MS));
     }
     const reports = await rt.stop();
+    if (irqfds !== undefined) {
+      for (const r of reports) if (r.kind === 'vcpu') t1 = Math.max(t1, r.result.lastDrain ?? 0);
+      // Whatever the vCPU threads left (nothing, unless the settle timed out) is consumed here.
+      irqfds.bindGic(gic);
+      irqfds.drain();
+      irqfds.unbindGic();
+    }
     const cacheMisses = gic.its(0).stats().cacheMisses - missesBefore;
     const sum = (kind: string, key: string) =>
       reports.filter((r) => r.kind === kind).reduce((a, r) => a + (r.result[key] ?? 0), 0);
     const drained = drain(gic);
     const stats = gic.stats();
     const mergedAtFold = stats.vcpus.reduce((a, v) => a + v.foldMerged, 0);
-    const delivered = sum('injector', 'delivered');
+    const fd = irqfds?.stats();
+    const delivered = fd !== undefined ? fd.msiDelivered : sum('injector', 'delivered');
     const acknowledged = sum('vcpu', 'acked');
-    const injected = o.devices * o.events * o.iterations;
-    const warmup = o.devices * params.warmup;
     const elapsedMs = t1 - t0;
+    // irqfd: signals sent but never consumed are lost too.
+    const unconsumed = fd !== undefined ? injected + warmup - fd.signals : 0;
     return {
       vcpus: o.vcpus,
       devices: o.devices,
       events: o.events,
       iterations: o.iterations,
       design,
+      injection,
+      injections: fd !== undefined ? fd.injections : injected + warmup,
       vcpuThreads,
       injectorThreads,
       rate: injected / (elapsedMs / 1000),
       elapsedMs,
+      injectorMs,
       injected,
       warmup,
       delivered,
-      coalesced: sum('injector', 'coalesced'),
-      failed: sum('injector', 'failed'),
+      coalesced: fd !== undefined ? fd.msiCoalesced : sum('injector', 'coalesced'),
+      failed: fd !== undefined ? fd.msiFailed + fd.failed : sum('injector', 'failed'),
       acknowledged,
       mergedAtFold,
       drained,
       dropped: stats.lpiPendingDropped,
-      lost: delivered - acknowledged - mergedAtFold - drained - stats.lpiPendingDropped,
+      lost: delivered - acknowledged - mergedAtFold - drained - stats.lpiPendingDropped + unconsumed,
       badIntids: sum('vcpu', 'bad'),
       cacheMisses,
     };
@@ -212,6 +266,28 @@ export async function runLpiStress(o: LpiStressOptions): Promise<LpiStressResult
     await rt.stop(5000).catch(() => undefined);
     throw e;
   }
+}
+
+/** KVM_SET_GSI_ROUTING + KVM_IRQFD for lpi-stress --irqfd: irqfd d·e + ev → MSI (devid d, data ev). */
+function irqfdsFor(gic: Vgic, o: LpiStressConfig, doorbell: number): IrqfdSet {
+  const n = o.devices * o.events;
+  const set = IrqfdSet.create({ nSpis: gic.nrIrqs - 32, maxIrqfds: Math.ceil(n / 32) * 32 });
+  const routes = [];
+  for (let g = 0; g < n; g++) {
+    routes.push({
+      gsi: g,
+      type: KVM_IRQ_ROUTING_MSI,
+      flags: KVM_MSI_VALID_DEVID,
+      address: doorbell,
+      data: g % o.events,
+      devid: Math.floor(g / o.events),
+    } as const);
+  }
+  set.setGsiRouting(routes, true);
+  for (let g = 0; g < n; g++) {
+    if (set.assign(g) !== g) throw new Error('lpi-stress: irqfds are assigned in order');
+  }
+  return set;
 }
 
 /** Acknowledges and EOIs, on every vCPU, whatever is still pending; returns how many LPIs. */

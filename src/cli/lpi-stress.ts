@@ -1,7 +1,8 @@
 /**
  * `vgic lpi-stress`: vgic_lpi_stress's command line (-v vCPUs, -d devices, -e events per device,
  * -i iterations), `--seed-table` (the five configurations of seed 000's table, beside KVM's
- * figures) and `--design` (per-its, global-lock, or both side by side). Progress goes to stderr
+ * figures), `--design` (per-its, global-lock, or both side by side) and `--irqfd` (each run also
+ * with injectors signalling irqfds instead of calling injectMsi, side by side). Progress goes to stderr
  * when it is a terminal; `--json FILE` writes every run with the machine description.
  *
  * Who may call: cli/main.ts.
@@ -11,6 +12,7 @@ import { parseArgs } from 'node:util';
 import {
   type LpiStressConfig,
   type LpiStressDesign,
+  type LpiStressInjection,
   type LpiStressResult,
   runLpiStress,
 } from '../bench/lpi-stress.ts';
@@ -23,6 +25,8 @@ export const LPI_STRESS_USAGE = `  lpi-stress           KVM's vgic_lpi_stress on
       -i N             iterations: each injector sends i × e MSIs (default 1000)
       --design D       per-its (default), global-lock (v6.8-rc1's shape: one lock, one LRU
                        cache of 16 × vCPUs entries), or both
+      --irqfd          also run each configuration with irqfds (injectors signal KVM_IRQFD-like
+                       events on MSI routes; the vCPU threads consume them), side by side
       --seed-table     the five configurations of the seed's table, beside KVM's figures
                        (both designs unless --design says one)
       --scale F        multiply the iterations by F (e.g. 0.1 for a quick look)
@@ -43,6 +47,7 @@ export const SEED_TABLE: readonly (LpiStressConfig & { readonly before: number; 
 export interface LpiStressRow {
   readonly config: LpiStressConfig;
   readonly design: LpiStressDesign;
+  readonly injection: LpiStressInjection;
   /** Median, min and max rate over the trials (LPIs/s). */
   readonly rate: number;
   readonly minRate: number;
@@ -77,6 +82,7 @@ export function parseLpiStressArgs(args: string[]) {
       i: { type: 'string', short: 'i' },
       design: { type: 'string' },
       'seed-table': { type: 'boolean' },
+      irqfd: { type: 'boolean' },
       scale: { type: 'string' },
       trials: { type: 'string' },
       'vcpu-threads': { type: 'string' },
@@ -107,6 +113,7 @@ export function parseLpiStressArgs(args: string[]) {
     },
     designs: (design === 'both' ? ['global-lock', 'per-its'] : [design]) as LpiStressDesign[],
     seedTable,
+    injections: (values.irqfd ? ['msi', 'irqfd'] : ['msi']) as LpiStressInjection[],
     scale,
     trials: int(values.trials, '--trials', seedTable ? 3 : 1),
     vcpuThreads:
@@ -126,7 +133,7 @@ export async function runLpiStressCli(
   const o = parseLpiStressArgs(args);
   const configs = o.seedTable ? SEED_TABLE : [{ ...o.config }];
   const rows: LpiStressRow[] = [];
-  const total = configs.length * o.designs.length * o.trials;
+  const total = configs.length * o.designs.length * o.injections.length * o.trials;
   let done = 0;
   for (const c of configs) {
     const config: LpiStressConfig = {
@@ -136,45 +143,68 @@ export async function runLpiStressCli(
       iterations: Math.max(1, Math.round(c.iterations * o.scale)),
     };
     for (const design of o.designs) {
-      const trials: LpiStressResult[] = [];
+      // Trials interleave the injection paths, so both see the same background load.
+      const byPath = o.injections.map(() => [] as LpiStressResult[]);
       for (let t = 0; t < o.trials; t++) {
-        progress(`[${++done}/${total}] ${flag(config)} --design=${design} trial ${t + 1}/${o.trials}`);
-        trials.push(
-          await runLpiStress({
-            ...config,
-            design,
-            ...(o.vcpuThreads !== undefined ? { vcpuThreads: o.vcpuThreads } : {}),
-            ...(o.injectorThreads !== undefined ? { injectorThreads: o.injectorThreads } : {}),
-          }),
-        );
+        for (let k = 0; k < o.injections.length; k++) {
+          const injection = o.injections[k];
+          const trials = byPath[k];
+          progress(
+            `[${++done}/${total}] ${flag(config)} --design=${design}${injection === 'irqfd' ? ' --irqfd' : ''} trial ${t + 1}/${o.trials}`,
+          );
+          trials.push(
+            await runLpiStress({
+              ...config,
+              design,
+              injection,
+              ...(o.vcpuThreads !== undefined ? { vcpuThreads: o.vcpuThreads } : {}),
+              ...(o.injectorThreads !== undefined ? { injectorThreads: o.injectorThreads } : {}),
+            }),
+          );
+        }
       }
-      const rates = trials.map((r) => r.rate);
-      rows.push({
-        config,
-        design,
-        rate: median(rates),
-        minRate: Math.min(...rates),
-        maxRate: Math.max(...rates),
-        trials,
-        ...('before' in c ? { kvm: { before: c.before, after: c.after } } : {}),
-      });
+      for (let k = 0; k < o.injections.length; k++) {
+        const trials = byPath[k];
+        const rates = trials.map((r) => r.rate);
+        rows.push({
+          config,
+          design,
+          injection: o.injections[k],
+          rate: median(rates),
+          minRate: Math.min(...rates),
+          maxRate: Math.max(...rates),
+          trials,
+          ...('before' in c ? { kvm: { before: c.before, after: c.after } } : {}),
+        });
+      }
     }
   }
   const failed = rows.some((r) => r.trials.some((t) => t.lost !== 0 || t.failed !== 0 || t.badIntids !== 0));
-  return { text: o.seedTable ? formatSeedTable(rows, o.designs) : formatRuns(rows), rows, failed };
+  return {
+    text: o.seedTable && o.injections.length === 1 ? formatSeedTable(rows, o.designs) : formatRuns(rows),
+    rows,
+    failed,
+  };
 }
 
 function formatRuns(rows: LpiStressRow[]): string {
   const out: string[] = [];
   for (const r of rows) {
     const t = r.trials[0];
-    if (rows.length > 1 || r.trials.length > 1) out.push(`${flag(r.config)} --design=${r.design}`);
+    if (rows.length > 1 || r.trials.length > 1) {
+      out.push(`${flag(r.config)} --design=${r.design}${r.injection === 'irqfd' ? ' --irqfd' : ''}`);
+    }
     out.push(
       `Rate: ${r.rate.toFixed(2)} LPIs/sec${r.trials.length > 1 ? ` (median of ${r.trials.length}; ${fmt(r.minRate)}..${fmt(r.maxRate)})` : ''}`,
     );
     for (const x of r.trials.length > 1 ? [] : [t]) {
       out.push(
         `  injected ${fmt(x.injected)} (+${fmt(x.warmup)} warm-up) in ${x.elapsedMs.toFixed(1)} ms on ${x.injectorThreads} injector / ${x.vcpuThreads} vCPU threads`,
+        ...(x.injection === 'irqfd'
+          ? [
+              `  irqfd: ${fmt(x.injected + x.warmup)} signals sent, consumed as ${fmt(x.injections)} MSI injections (eventfd coalescing)`,
+            ]
+          : []),
         `  answers: delivered ${fmt(x.delivered)}, coalesced ${fmt(x.coalesced)}, failed ${fmt(x.failed)}`,
         `  delivered = acknowledged ${fmt(x.acknowledged)} + merged at fold ${fmt(x.mergedAtFold)} + drained ${fmt(x.drained)} + dropped ${fmt(x.dropped)}; lost ${x.lost}`,
       );

@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { VgicError } from '../arch/errors.ts';
 import { formatAdversarial, runAdversarial } from '../bench/adversarial.ts';
 import { formatChurnLong, runChurnLong } from '../bench/churn.ts';
+import { formatDirtyLogBench, runDirtyLogBench } from '../bench/dirty-log.ts';
 import { formatLinuxBench, runLinuxBench } from '../bench/linux-boot.ts';
 import { formatLpiBench, runLpiBench } from '../bench/lpi.ts';
 import { formatMicroBench, MICRO_TEST_NAMES, machineDescription, runMicroBench } from '../bench/micro.ts';
@@ -55,6 +56,10 @@ Commands:
       --lpis N         LPIs per trial (default 262144)
       --trials N       trials per configuration, median reported (default 9)
       --json FILE      also write the results as JSON (e.g. bench/results/lpi-bench.json)
+  dirty-log-bench      ns per guest-memory write with the dirty log off and on (sequential
+                       entries; one write per page with the log cleared each pass)
+      --trials N       trials, median reported (default 11)
+      --json FILE      also write the results as JSON
 ${LPI_STRESS_USAGE}
 ${RUN_USAGE}
 ${LINUX_USAGE}
@@ -318,6 +323,12 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(`${formatMicroBench(results)}\n`);
       if (values.json) writeJson(values.json, 'micro-bench', results);
       if (results.some((r) => r.errors > 0)) process.exitCode = 1;
+      return;
+    }
+    case 'dirty-log-bench': {
+      const rows = runDirtyLogBench({ trials: intOption(values.trials, 'trials', 11) });
+      process.stdout.write(`${formatDirtyLogBench(rows)}\n`);
+      if (values.json) writeJson(values.json, 'dirty-log-bench', rows);
       return;
     }
     case 'lpi-bench': {

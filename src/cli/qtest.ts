@@ -13,6 +13,8 @@
 
 import { VgicError } from '../arch/errors.ts';
 import { parseSysreg } from '../arch/sysreg.ts';
+import type { KvmDevice } from '../device/kvm-device.ts';
+import { KvmVm } from '../device/kvm-device.ts';
 import type { Vgic } from '../device/vgic.ts';
 
 const HELP = [
@@ -25,6 +27,10 @@ const HELP = [
   'msi DOORBELL DEVID EVENTID               KVM_SIGNAL_MSI; answers OK delivered|blocked|busy',
   '                                         (ITS k doorbell: its base + 0x10040, e.g. 0x08090040)',
   'its_errors ITS                           ITS counters: OK E_ITS_…=n … errors=n commands=n …',
+  'kvm_set_attr DEV GROUP ATTR [VALUE]      KVM_SET_DEVICE_ATTR (DEV: gic or itsN; GROUP: a number',
+  '                                         or a name, e.g. KVM_DEV_ARM_VGIC_GRP_DIST_REGS or DIST_REGS)',
+  'kvm_get_attr DEV GROUP ATTR [VALUE]      KVM_GET_DEVICE_ATTR; answers OK 0x<16 hex digits>',
+  'kvm_has_attr DEV GROUP ATTR              KVM_HAS_DEVICE_ATTR; answers OK 1 or OK 0',
   'cpu N                                    run later MMIO commands on vCPU N',
   'wfi CPU [TIMEOUT_MS]                     WFI; answers OK irq|timeout',
   'clock_step TICKS                         advance virtual time (--virtual-time)',
@@ -35,6 +41,20 @@ const HELP = [
 ];
 
 class QtestError extends Error {}
+
+/** KVM_DEV_ARM_VGIC_GRP_* by name (without the prefix), for kvm_*_attr. */
+const KVM_GROUPS: Record<string, number> = {
+  ADDR: 0,
+  DIST_REGS: 1,
+  CPU_REGS: 2,
+  NR_IRQS: 3,
+  CTRL: 4,
+  REDIST_REGS: 5,
+  CPU_SYSREGS: 6,
+  LEVEL_INFO: 7,
+  ITS_REGS: 8,
+  MAINT_IRQ: 9,
+};
 
 function parseNum(token: string | undefined, what: string): bigint {
   if (token === undefined) throw new QtestError(`missing ${what}`);
@@ -77,8 +97,25 @@ export class QtestSession {
   /** Set once `quit` has been read. */
   done = false;
 
+  private kvm: KvmVm | undefined;
+
   constructor(gic: Vgic) {
     this.gic = gic;
+  }
+
+  /** The KVM device `gic` or `itsN` of this session's GIC. */
+  private kvmDevice(token: string | undefined): KvmDevice {
+    this.kvm ??= KvmVm.fromVgic(this.gic);
+    if (token === 'gic') return this.kvm.gicDevice as KvmDevice;
+    const m = /^its(\d+)$/.exec(token ?? '');
+    if (m !== null && Number(m[1]) < this.kvm.itsDevs.length) return this.kvm.itsDevs[Number(m[1])];
+    throw new QtestError(`DEV must be gic or its0..its${this.kvm.itsDevs.length - 1}, got '${token ?? ''}'`);
+  }
+
+  private kvmGroup(token: string | undefined): number {
+    const name = (token ?? '').toUpperCase().replace(/^KVM_DEV_ARM_VGIC_GRP_/, '');
+    if (name in KVM_GROUPS) return KVM_GROUPS[name];
+    return parseSmall(token, 'GROUP', 0xffffffff);
   }
 
   /** Executes one line and returns the answer line(s) (without trailing newline), or '' for a blank line. */
@@ -172,6 +209,23 @@ export class QtestSession {
         const devid = parseSmall(w[2], 'DEVID', 0xffffffff);
         const eventid = parseSmall(w[3], 'EVENTID', 0xffffffff);
         return `OK ${gic.signalMsi({ doorbell, devid, eventid })}`;
+      }
+      case 'kvm_set_attr':
+      case 'kvm_get_attr':
+      case 'kvm_has_attr': {
+        const has = cmd === 'kvm_has_attr';
+        if (w.length < 4 || w.length > (has ? 4 : 5)) {
+          throw new QtestError(`usage: ${cmd} DEV GROUP ATTR${has ? '' : ' [VALUE]'}`);
+        }
+        const dev = this.kvmDevice(w[1]);
+        const group = this.kvmGroup(w[2]);
+        const attr = parseNum(w[3], 'ATTR');
+        const value = w[4] === undefined ? 0n : parseNum(w[4], 'VALUE');
+        if (attr > ADDR_MAX || value > ADDR_MAX) throw new QtestError('ATTR and VALUE are 64-bit');
+        if (has) return `OK ${dev.hasAttr(group, attr) ? 1 : 0}`;
+        if (cmd === 'kvm_get_attr') return `OK ${hex16(dev.getAttr(group, attr, value))}`;
+        dev.setAttr(group, attr, value);
+        return 'OK';
       }
       case 'its_errors': {
         if (w.length !== 2) throw new QtestError('usage: its_errors ITS');

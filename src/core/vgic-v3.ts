@@ -15,6 +15,7 @@ import {
   LR_HI_PENDING,
   LR_HI_PINTID_MASK,
   LR_HI_PRIORITY_SHIFT,
+  LR_HI_STATE,
 } from '../arch/ich.ts';
 import { PPI_VTIMER, VGIC_FIRST_SPI, VGIC_NR_PRIVATE_IRQS } from '../arch/intid.ts';
 import {
@@ -33,6 +34,7 @@ import {
   V_USED_LRS,
   VCPU_STRIDE,
 } from '../state/layout.ts';
+import { ackListeners, levelAcked } from './ack.ts';
 import { irqIsPending } from './irq.ts';
 import { lockIrq, unlockIrq } from './locks.ts';
 import { timerLineLevel } from './timer.ts';
@@ -124,6 +126,17 @@ export function foldLrState(s: GicState, v: number): void {
       // reads it as active, not pending. It was entered pending (not active), so the LR no
       // longer pending means acknowledged; one entered active keeps a latch set while active.
       f &= ~IRQ_PENDING_LATCH;
+    }
+    // kvm_notify_acked_irq: the guest EOI'd a level SPI (its LR asked for the EOI maintenance
+    // interrupt and is now invalid); a resample irqfd driving its line lowers it here (core/ack.ts).
+    if (
+      ackListeners !== 0 &&
+      (hi & (LR_HI_STATE | LR_HI_HW | LR_HI_EOI)) === LR_HI_EOI &&
+      slot >= s.spiBase &&
+      slot < s.spiBase + s.nSpis &&
+      levelAcked(s, s.irqIntid[slot])
+    ) {
+      f &= ~IRQ_LINE_LEVEL;
     }
     // vgic_irq_handle_resampling for mapped level interrupts.
     if ((f & (IRQ_HW | IRQ_EDGE)) === IRQ_HW) {

@@ -137,8 +137,15 @@ export interface VgicAddressMap {
   readonly distBase?: number;
   readonly redistRegions?: readonly RedistRegion[];
   readonly its?: number | readonly { readonly base: number }[];
-  /** RAM regions to use (for instance the creator's, shared with a worker): base and buffer. */
-  readonly ram?: readonly { readonly base: number; readonly buffer: ArrayBuffer | SharedArrayBuffer }[];
+  /**
+   * RAM regions to use (for instance the creator's, shared with a worker): base and buffer, and the
+   * region's dirty log (RamRegion.dirty's buffer) so that every thread marks the same one.
+   */
+  readonly ram?: readonly {
+    readonly base: number;
+    readonly buffer: ArrayBuffer | SharedArrayBuffer;
+    readonly dirtyLog?: ArrayBuffer | SharedArrayBuffer;
+  }[];
 }
 
 export interface VgicStats {
@@ -290,7 +297,7 @@ export class Vgic {
   /** Guest RAM for an attached or restored GIC: the creator's RAM buffers, shared. */
   private static memoryFor(map: VgicAddressMap): GuestMemory {
     const mem = new GuestMemory();
-    for (const r of map.ram ?? []) mem.addRam(r.base, r.buffer.byteLength, r.buffer);
+    for (const r of map.ram ?? []) mem.addRam(r.base, r.buffer.byteLength, r.buffer, r.dirtyLog);
     return mem;
   }
 
@@ -300,7 +307,11 @@ export class Vgic {
       distBase: this.distBase,
       redistRegions: this.redistRegions,
       its: this.itsBases.map((base) => ({ base })),
-      ram: this.memory.regions.map((r) => ({ base: r.base, buffer: r.bytes.buffer })),
+      ram: this.memory.regions.map((r) => ({
+        base: r.base,
+        buffer: r.bytes.buffer,
+        dirtyLog: r.dirty.buffer,
+      })),
     };
   }
 

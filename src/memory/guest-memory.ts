@@ -5,6 +5,14 @@
  * address comes from the guest.
  *
  * Who may call: anyone; accesses are plain loads and stores (no lock).
+ *
+ * Dirty log (KVM_MEM_LOG_DIRTY_PAGES / KVM_GET_DIRTY_LOG for the pages the GIC writes): every
+ * write through this class (ITS table save, ITT/DTE clearing, pending-table updates, the
+ * in-process vCPU's stores) sets its 4K page's bit in the region's log while logging is on; reads
+ * (the command queue, table walks) never do. The log lives in its own (Shared)ArrayBuffer beside
+ * the RAM so that every thread attached to the GIC marks the same bits (Atomics.or), and a write
+ * costs one load of the enable word, plus one OR when logging is on. Writes through a view from
+ * bytesAt() are the caller's own and not logged.
  */
 
 import { VgicError } from '../arch/errors.ts';
@@ -14,6 +22,39 @@ export interface RamRegion {
   readonly size: number;
   readonly bytes: Uint8Array;
   readonly view: DataView;
+  /**
+   * The region's dirty log: word 0 is the enable flag (DIRTY_LOG_ON), then one bit per 4K page
+   * (page p is bit p % 32 of word 1 + p / 32). Shared when the RAM is.
+   */
+  readonly dirty: Int32Array;
+  /** Whether `dirty` is shared (marked with Atomics.or). */
+  readonly dirtyShared: boolean;
+}
+
+/** Word 0 of a dirty log while logging is on. */
+const DIRTY_LOG_ON = 1;
+export const DIRTY_PAGE_SHIFT = 12;
+
+/** Bytes of a dirty log for a region of `size` bytes (the enable word and the bitmap). */
+export function dirtyLogBytes(size: number): number {
+  return 4 * (1 + Math.ceil(size / 2 ** DIRTY_PAGE_SHIFT / 32));
+}
+
+/**
+ * Sets the dirty bits of [o, o+len) (offsets in the region); the caller checked logging is on. A
+ * bit already set is left alone (a plain load: repeated writes to a page, as a table save makes,
+ * cost no atomic); a bit cleared by a concurrent getDirtyLog is set again by the atomic OR.
+ */
+function markDirty(r: RamRegion, o: number, len: number): void {
+  const d = r.dirty;
+  const last = (o + len - 1) >>> DIRTY_PAGE_SHIFT;
+  for (let p = o >>> DIRTY_PAGE_SHIFT; p <= last; p++) {
+    const w = 1 + (p >>> 5);
+    const bit = 1 << (p & 31);
+    if ((d[w] & bit) !== 0) continue;
+    if (r.dirtyShared) Atomics.or(d, w, bit);
+    else d[w] |= bit;
+  }
 }
 
 /** Guest physical addresses vgic accepts: below 2^48 (the GIC's 48-bit table addresses and more). */
@@ -22,8 +63,16 @@ export const MAX_GUEST_PA = 2 ** 48;
 export class GuestMemory {
   readonly regions: RamRegion[] = [];
 
-  /** Adds a RAM region; its buffer is created unless given. */
-  addRam(base: number, size: number, buffer?: ArrayBuffer | SharedArrayBuffer): RamRegion {
+  /**
+   * Adds a RAM region; its buffer is created unless given, and so is its dirty log (give the
+   * creator's, RamRegion.dirty's buffer, to share it with another thread).
+   */
+  addRam(
+    base: number,
+    size: number,
+    buffer?: ArrayBuffer | SharedArrayBuffer,
+    dirtyLog?: ArrayBuffer | SharedArrayBuffer,
+  ): RamRegion {
     if (!Number.isInteger(base) || base < 0 || base % 4096 !== 0 || base >= MAX_GUEST_PA) {
       throw new VgicError('INVALID_ADDRESS', `RAM base must be 4K-aligned and below 2^48, got ${base}`);
     }
@@ -47,7 +96,23 @@ export class GuestMemory {
       (typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(size) : new ArrayBuffer(size));
     if (buf.byteLength < size)
       throw new VgicError('INVALID_ADDRESS', `RAM buffer is smaller than ${size} bytes`);
-    const region = { base, size, bytes: new Uint8Array(buf, 0, size), view: new DataView(buf, 0, size) };
+    const logBytes = dirtyLogBytes(size);
+    if (dirtyLog !== undefined && dirtyLog.byteLength !== logBytes) {
+      throw new VgicError(
+        'INVALID_ADDRESS',
+        `a dirty log for ${size} bytes of RAM is ${logBytes} bytes, got ${dirtyLog.byteLength}`,
+      );
+    }
+    const log =
+      dirtyLog ?? (buf instanceof ArrayBuffer ? new ArrayBuffer(logBytes) : new SharedArrayBuffer(logBytes));
+    const region = {
+      base,
+      size,
+      bytes: new Uint8Array(buf, 0, size),
+      view: new DataView(buf, 0, size),
+      dirty: new Int32Array(log),
+      dirtyShared: typeof SharedArrayBuffer === 'function' && log instanceof SharedArrayBuffer,
+    };
     this.regions.push(region);
     return region;
   }
@@ -79,6 +144,7 @@ export class GuestMemory {
     const o = r.bytes.byteOffset + addr - r.base;
     if (o % 8 === 0 && len % 8 === 0) new Float64Array(r.bytes.buffer, o, len / 8).fill(0);
     else r.bytes.fill(0, addr - r.base, addr - r.base + len);
+    if (len > 0 && r.dirty[0] !== 0) markDirty(r, addr - r.base, len);
     return true;
   }
 
@@ -102,6 +168,7 @@ export class GuestMemory {
     const o = addr - r.base;
     r.view.setUint32(o, lo >>> 0, true);
     r.view.setUint32(o + 4, hi >>> 0, true);
+    if (r.dirty[0] !== 0) markDirty(r, o, 8);
     return true;
   }
 
@@ -125,6 +192,7 @@ export class GuestMemory {
     if (size === 1) r.view.setUint8(o, value);
     else if (size === 2) r.view.setUint16(o, value, true);
     else r.view.setUint32(o, value >>> 0, true);
+    if (r.dirty[0] !== 0) markDirty(r, o, size);
     return true;
   }
 
@@ -137,6 +205,61 @@ export class GuestMemory {
     const r = this.find(addr, 8);
     if (r === undefined) return false;
     r.view.setBigUint64(addr - r.base, BigInt.asUintN(64, value), true);
+    if (r.dirty[0] !== 0) markDirty(r, addr - r.base, 8);
     return true;
   }
+
+  // ---- Dirty log (KVM_MEM_LOG_DIRTY_PAGES, KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG) ----
+
+  /** The region starting at `base` (a memslot), or VgicError. */
+  region(base: number): RamRegion {
+    for (const r of this.regions) if (r.base === base) return r;
+    throw new VgicError(
+      'INVALID_ADDRESS',
+      `no RAM region starts at ${describeAddr(base)}; regions: ${this.regions.map((r) => `0x${r.base.toString(16)}`).join(', ') || 'none'}`,
+    );
+  }
+
+  /**
+   * Turns dirty logging of the region at `base` on or off (KVM_MEM_LOG_DIRTY_PAGES). Turning it on
+   * starts from a clean log; pages written before are not in it.
+   */
+  setDirtyLogging(base: number, on: boolean): void {
+    const d = this.region(base).dirty;
+    if (on) for (let i = 1; i < d.length; i++) Atomics.store(d, i, 0);
+    Atomics.store(d, 0, on ? DIRTY_LOG_ON : 0);
+  }
+
+  dirtyLogging(base: number): boolean {
+    return Atomics.load(this.region(base).dirty, 0) === DIRTY_LOG_ON;
+  }
+
+  /**
+   * KVM_GET_DIRTY_LOG: the region's dirty bitmap (bit p % 32 of word p / 32 = 4K page p from the
+   * region's base), read and cleared word by word with Atomics.exchange, so a page written while
+   * the log is read is in this answer or the next, never lost.
+   */
+  getDirtyLog(base: number): Uint32Array {
+    const d = this.region(base).dirty;
+    const out = new Uint32Array(d.length - 1);
+    for (let i = 1; i < d.length; i++) out[i - 1] = Atomics.exchange(d, i, 0);
+    return out;
+  }
+
+  /** The guest physical addresses of the dirty pages a getDirtyLog() bitmap of region `base` names. */
+  static dirtyPages(base: number, bitmap: Uint32Array): number[] {
+    const pages: number[] = [];
+    for (let w = 0; w < bitmap.length; w++) {
+      let bits = bitmap[w];
+      while (bits !== 0) {
+        const b = 31 - Math.clz32(bits & -bits);
+        pages.push(base + (w * 32 + b) * 2 ** DIRTY_PAGE_SHIFT);
+        bits &= bits - 1;
+      }
+    }
+    return pages;
+  }
 }
+
+const describeAddr = (x: unknown): string =>
+  typeof x === 'number' && Number.isInteger(x) && x >= 0 ? `0x${x.toString(16)}` : String(x);
