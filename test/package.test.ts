@@ -3,7 +3,9 @@
  * scripts), checks of the tarball (no source map pointing outside it, no install script), then a
  * fresh consumer project installs it with install scripts enabled and nothing is compiled; the
  * README's example runs there importing `vgic` by name, the core's import graph has no Node
- * module, and the Node-only entries (`vgic/machine`, `vgic/runtime`) resolve.
+ * module, and the Node-only entries (`vgic/machine`, `vgic/runtime`) resolve. Item 5: the public
+ * API is small: no state-layout word offset or lock word leaks out of the index, numbers exported
+ * are architectural names, and every type a public declaration names is exported too.
  */
 
 import assert from 'node:assert/strict';
@@ -144,5 +146,136 @@ describe('the packed tarball in a fresh consumer project', () => {
       'function function function',
     );
     assert.ok(readdirSync(join(consumer, 'node_modules')).includes('vgic'));
+  });
+});
+
+const distSrc = join(root, 'dist', 'src');
+
+/** Architectural names (GIC spec, Arm ARM) and vgic's own documented results: what a number export may be called. */
+const PUBLIC_NUMBER_NAME =
+  /^(GICD_|GICR_|GITS_|GIC_|ICC_|CNT|INTID_|VGIC_|VIRT_|PPI_|SGIR_|LPI_|ITS_|E_ITS_|MSI_|OUTPUT_|IMPLEMENTER_ARM$|PRODUCT_ID_KVM$|MAX_IRQ_NESTING$|MAX_GUEST_PA$|MAIN_OWNER_ID$)/;
+
+/** The names a module's built .d.ts exports and the names it imports (declaration emit keeps only what its declarations use). */
+function dtsNames(file: string): { exported: Set<string>; imported: Map<string, string>; local: string[] } {
+  const src = readFileSync(file, 'utf8');
+  const exported = new Set<string>();
+  for (const m of src.matchAll(
+    /^export (?:declare )?(?:abstract )?(?:const|function|class|interface|type|enum|let) ([A-Za-z0-9_$]+)/gm,
+  ))
+    exported.add(m[1]);
+  const imported = new Map<string, string>();
+  for (const m of src.matchAll(/^import (?:type )?\{([^}]*)\} from '([^']+)'/gm))
+    for (const n of m[1].split(',')) {
+      const name = n.replace(/^\s*type\s+/, '').trim();
+      if (name) imported.set(name, m[2]);
+    }
+  const local: string[] = [];
+  for (const m of src.matchAll(
+    /^(?:declare )?(?:abstract )?(?:class|interface|type|enum) ([A-Za-z0-9_$]+)/gm,
+  )) {
+    const used = src.split(new RegExp(`\\b${m[1]}\\b`)).length - 1;
+    if (used > 1) local.push(m[1]);
+  }
+  return { exported, imported, local };
+}
+
+describe('the public API (src/index.ts)', () => {
+  test('no state-layout offset, lock word or internal number is exported; numbers carry architectural names', async () => {
+    const api = (await import(join(distSrc, 'index.js'))) as Record<string, unknown>;
+    const layout = (await import(join(distSrc, 'state', 'layout.js'))) as Record<string, unknown>;
+    const locks = (await import(join(distSrc, 'core', 'locks.js'))) as Record<string, unknown>;
+    const names = Object.keys(api).sort();
+    const leaked = names.filter(
+      (n) => n in layout || (n in locks && !['LockRecursionError', 'MAIN_OWNER_ID'].includes(n)),
+    );
+    assert.deepEqual(leaked, [], 'state layout and lock internals stay internal');
+    const badNumbers = names.filter((n) => typeof api[n] === 'number' && !PUBLIC_NUMBER_NAME.test(n));
+    assert.deepEqual(badNumbers, [], 'every exported number has an architectural (spec) name');
+    for (const n of [
+      'Vgic',
+      'VCpu',
+      'Its',
+      'GuestMemory',
+      'VgicError',
+      'GicV3Guest',
+      'ItsGuest',
+      'OUTPUT_IRQ',
+      'ICC_IAR1_EL1',
+    ])
+      assert.ok(n in api, `${n} is public`);
+    console.log(
+      `public exports: ${names.length} (${names.filter((n) => typeof api[n] === 'number').length} numbers)`,
+    );
+    assert.ok(names.length < 330, `${names.length} exports`);
+  });
+
+  test('every type named in a public declaration is exported; @internal members are stripped', () => {
+    const index = readFileSync(join(distSrc, 'index.d.ts'), 'utf8');
+    const publicNames = new Set<string>();
+    const modules = new Set<string>();
+    for (const m of index.matchAll(/export \{([^}]*)\} from '([^']+)'/g)) {
+      modules.add(resolve(distSrc, m[2].replace(/\.ts$/, '.d.ts')));
+      for (const n of m[1].split(',')) {
+        const name = n.replace(/^\s*type\s+/, '').trim();
+        if (name) publicNames.add(name);
+      }
+    }
+    assert.ok(modules.size > 8, `${modules.size} modules`);
+    const missing: string[] = [];
+    let checked = 0;
+    for (const file of modules) {
+      const { exported, imported, local } = dtsNames(file);
+      const rel = file.slice(distSrc.length + 1);
+      // The module's names a public declaration must not mention: imported or declared here, not public.
+      const hidden = new Set([...imported.keys(), ...exported, ...local].filter((n) => !publicNames.has(n)));
+      const code = readFileSync(file, 'utf8')
+        .replace(/\/\*[\s\S]*?\*\//g, '')
+        .replace(/\/\/.*$/gm, '');
+      for (const decl of code.split(/\n(?=\S)/)) {
+        const m =
+          /^export (?:declare )?(?:abstract )?(?:const|function|class|interface|type|enum|let) ([A-Za-z0-9_$]+)/.exec(
+            decl,
+          );
+        if (m === null || !publicNames.has(m[1])) continue;
+        checked++;
+        for (const id of new Set(decl.match(/[A-Za-z_$][A-Za-z0-9_$]*/g)))
+          if (hidden.has(id)) missing.push(`${rel}: ${m[1]} names ${id}`);
+      }
+    }
+    assert.ok(checked > 200, `${checked} public declarations checked`);
+    assert.deepEqual(missing, [], 'types in public signatures are public');
+    const vcpu = readFileSync(join(distSrc, 'device', 'vcpu.d.ts'), 'utf8');
+    const vgic = readFileSync(join(distSrc, 'device', 'vgic.d.ts'), 'utf8');
+    assert.doesNotMatch(
+      vcpu,
+      /\biar\(|readonly s: /,
+      'stripInternal: @internal VCpu members are not in the .d.ts',
+    );
+    assert.doesNotMatch(
+      vgic,
+      /readonly state: |resolvedOffset/,
+      'stripInternal: @internal Vgic members are not in the .d.ts',
+    );
+  });
+
+  test("vgic's machine uses only the public contract of the core", () => {
+    const api = new Set(Object.keys(dtsNames(join(distSrc, 'index.d.ts')).exported));
+    const index = readFileSync(join(distSrc, 'index.d.ts'), 'utf8');
+    for (const m of index.matchAll(/export \{([^}]*)\}/g))
+      for (const n of m[1].split(',')) api.add(n.replace(/^\s*type\s+/, '').trim());
+    const machineDir = join(root, 'src', 'machine');
+    const outside: string[] = [];
+    for (const f of readdirSync(machineDir).filter((x) => x.endsWith('.ts'))) {
+      const src = readFileSync(join(machineDir, f), 'utf8');
+      for (const m of src.matchAll(/import (?:type )?\{([^}]*)\} from '(\.\.\/[^']+)'/g))
+        for (const n of m[1].split(',')) {
+          const name = n.replace(/^\s*type\s+/, '').trim();
+          // src/arch is the spec's names and argument checks: data, no GIC state.
+          if (name && !api.has(name) && !m[2].startsWith('../arch/'))
+            outside.push(`machine/${f}: ${name} from ${m[2]}`);
+        }
+    }
+    assert.deepEqual(outside, [], 'the machine imports from the core only what the index exports');
+    assert.ok(api.has('OUTPUT_IRQ') && api.has('VCpu'));
   });
 });

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { GITS_IIDR_VALUE } from '../src/arch/its.ts';
 import { QtestSession } from '../src/cli/qtest.ts';
-import { E_ITS_CODES, GIC_IIDR, GITS_IIDR_VALUE, Vgic } from '../src/index.ts';
+import { E_ITS_CODES, GIC_IIDR, Vgic } from '../src/index.ts';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 

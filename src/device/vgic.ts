@@ -190,11 +190,21 @@ function inWorkerThread(): boolean {
 }
 
 export class Vgic {
+  /** @internal The whole GIC state: typed arrays over {@link buffer} (state/layout.ts). */
   readonly state: GicState;
+  /**
+   * Guest RAM as vgic sees it (the ITS tables, LPI property and pending tables, and what
+   * {@link VCpu.mmioRead} reaches outside the GIC frames). An emulator shares its RAM with vgic by
+   * giving vgic the same bytes: `Vgic.create({ ram: { base, size } })` allocates it (shared where
+   * the platform allows) and the emulator's CPU reads and writes `memory.regions[i].bytes`; or the
+   * emulator adds its own buffer with `memory.addRam(base, size, buffer)`.
+   */
   readonly memory: GuestMemory;
+  /** Guest physical base of the distributor's 64K frame. */
   readonly distBase: number;
+  /** The redistributor regions (guest physical base, vCPUs in each). */
   readonly redistRegions: readonly RedistRegion[];
-  /** Per-thread dispatcher context. */
+  /** @internal Per-thread dispatcher context. */
   readonly ctx: MmioContext;
   private readonly vcpus: VCpu[] = [];
 
@@ -292,6 +302,19 @@ export class Vgic {
     const mem = new GuestMemory();
     for (const r of map.ram ?? []) mem.addRam(r.base, r.buffer.byteLength, r.buffer);
     return mem;
+  }
+
+  /**
+   * The one buffer holding the whole GIC state: give it, with {@link addressMap}, to
+   * `Vgic.attach` on another thread (a SharedArrayBuffer when the GIC is shared).
+   */
+  get buffer(): ArrayBuffer | SharedArrayBuffer {
+    return this.state.buffer;
+  }
+
+  /** Whether the state is in a SharedArrayBuffer (other threads may attach to it). */
+  get shared(): boolean {
+    return this.state.shared;
   }
 
   /** The address map to give Vgic.attach in another thread (RAM buffers included: they are shared). */
@@ -440,13 +463,13 @@ export class Vgic {
 
   // ---- Guest-physical MMIO, as a vCPU's access (used by VCpu) ----
 
-  /** Offset inside the frame the last resolve() found. */
+  /** @internal Offset inside the frame the last resolve() found. */
   resolvedOffset = 0;
-  /** The redistributor's vCPU for a GICR frame, -1 for the distributor (the accessor's vCPU). */
+  /** @internal The redistributor's vCPU for a GICR frame, -1 for the distributor (the accessor's vCPU). */
   resolvedVcpu = -1;
 
   /**
-   * The GIC frame holding a guest physical address, or undefined; the offset and vCPU go to
+   * @internal The GIC frame holding a guest physical address, or undefined; the offset and vCPU go to
    * resolvedOffset / resolvedVcpu (no allocation per access).
    */
   resolve(addr: number): Frame | undefined {
