@@ -5,7 +5,8 @@
  * playwright-core): one cross-origin isolated (COOP/COEP: SharedArrayBuffer, a Web Worker attached
  * to the page's GIC injecting SPIs and MSIs while the page's vCPU takes them, snapshot and restore)
  * and one without (no SharedArrayBuffer: an unshared GIC by default). The README's library example
- * runs in both and prints what it prints in Node. Also reports the core bundle's size.
+ * runs in both and prints what it prints in Node, and so does the external-CPU example
+ * (examples/toy-cpu). Also reports the core bundle's size.
  */
 
 import assert from 'node:assert/strict';
@@ -81,6 +82,7 @@ describe('the core in headless Chromium', () => {
       ['page.js', await bundle({ file: `${root}dist/test/fixtures/browser/page.js` })],
       ['worker.js', await bundle({ file: `${root}dist/test/fixtures/browser/worker.js` })],
       ['readme.js', await bundle({ code: readmeExample() })],
+      ['toy.js', await bundle({ file: `${root}dist/examples/toy-cpu/run.js` })],
       ['index.html', HTML],
     ]);
     // The same bundle in Node gives the reference output.
@@ -185,6 +187,26 @@ describe('the core in headless Chromium', () => {
     });
     assert.deepEqual(report.restoredDefault, { shared: true, ispendr1: 1 << 9, taken: [41, 8194] });
     assert.deepEqual(report.restoredUnshared, { shared: false, ispendr1: 1 << 9, taken: [41, 8194] });
+  });
+
+  test('the external-CPU example (examples/toy-cpu) runs in a page as in Node', async () => {
+    const node = spawnSync(process.execPath, [`${root}dist/examples/toy-cpu/run.js`], { encoding: 'utf8' });
+    assert.equal(node.status, 0, node.stderr);
+    const page = await browser.newPage();
+    const lines: string[] = [];
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => (m.type() === 'error' ? errors : lines).push(m.text()));
+    try {
+      await page.goto(`${origin}/plain/index.html`);
+      await page.waitForFunction(() => (globalThis as { vgicTests?: unknown }).vgicTests !== undefined);
+      await page.evaluate('import("./toy.js")');
+    } finally {
+      await page.close();
+    }
+    assert.deepEqual(errors, []);
+    assert.ok(lines.includes('taken: 1 27 40 8192'), lines.join('\n'));
+    assert.deepEqual(lines, node.stdout.trimEnd().split('\n'), 'the page prints what Node prints');
   });
 
   test('page without cross-origin isolation: no SharedArrayBuffer, an unshared GIC, the same example', async () => {
