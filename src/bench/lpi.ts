@@ -17,6 +17,7 @@ import { ICC_EOIR1_EL1, ICC_IAR1_EL1 } from '../arch/sysreg.ts';
 import { Vgic } from '../device/vgic.ts';
 import { GicV3Guest } from '../guest/gic-v3.ts';
 import { GuestAllocator, ItsGuest, LpiTables } from '../guest/gic-v3-its.ts';
+import { median } from '../util/stats.ts';
 
 export interface LpiBenchConfig {
   readonly events: number;
@@ -130,12 +131,6 @@ function setup(c: LpiBenchConfig): Setup {
     errors: () => bad,
     misses: () => gic.its(0).stats().cacheMisses,
   };
-}
-
-function median(xs: number[]): number {
-  const a = [...xs].sort((x, y) => x - y);
-  const m = a.length >> 1;
-  return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2;
 }
 
 export function runLpiBench(o: LpiBenchOptions = {}): LpiResult[] {

@@ -22,6 +22,7 @@ import { GICD_IIDR, VIRT_GICD_BASE } from '../arch/gicv3.ts';
 import { ICC_EOIR1_EL1, ICC_IAR1_EL1, ICC_SGI1R_EL1 } from '../arch/sysreg.ts';
 import { Vgic } from '../device/vgic.ts';
 import { GicV3Guest } from '../guest/gic-v3.ts';
+import { median } from '../util/stats.ts';
 import { runThreadedMicro, THREADED_TESTS, type ThreadedMicroResult } from './micro-threads.ts';
 
 export interface MicroResult {
@@ -123,12 +124,6 @@ function setup(shared: boolean): MicroTest[] {
       errors: () => bad,
     },
   ];
-}
-
-function median(xs: number[]): number {
-  const a = [...xs].sort((x, y) => x - y);
-  const m = a.length >> 1;
-  return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2;
 }
 
 /** The single-thread tests, then the threaded ones (those selected by `only`). */

@@ -14,6 +14,7 @@ import {
   type LpiStressResult,
   runLpiStress,
 } from '../bench/lpi-stress.ts';
+import { median } from '../util/stats.ts';
 
 export const LPI_STRESS_USAGE = `  lpi-stress           KVM's vgic_lpi_stress on worker threads: injector threads send MSIs while
                        vCPU threads acknowledge them; prints "Rate: N LPIs/sec" and proves none lost
@@ -53,11 +54,6 @@ export interface LpiStressRow {
 
 const flag = (c: LpiStressConfig) => `-v ${c.vcpus} -d ${c.devices} -e ${c.events} -i ${c.iterations}`;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1];
-}
 
 export interface LpiStressCliResult {
   readonly text: string;
