@@ -47,6 +47,8 @@ export interface LpiResult extends LpiBenchConfig {
 export interface LpiBenchOptions {
   readonly lpis?: number;
   readonly trials?: number;
+  /** Called as each configuration starts (a line for a progress display). */
+  readonly progress?: (line: string) => void;
   readonly configs?: readonly LpiBenchConfig[];
 }
 
@@ -138,6 +140,7 @@ export function runLpiBench(o: LpiBenchOptions = {}): LpiResult[] {
   const trials = o.trials ?? 9;
   const out: LpiResult[] = [];
   for (const c of o.configs ?? DEFAULT_LPI_CONFIGS) {
+    o.progress?.(`lpi-bench: ${configName(c)} (${trials} trials of ${lpis} LPIs)`);
     const t = setup(c);
     // Warm-up: one pass over every event (fills the translation cache) and lets the JIT settle.
     t.run(Math.max(lpis, Math.ceil(c.events / Math.max(c.batch, 1)) * Math.max(c.batch, 1)));

@@ -45,6 +45,8 @@ export interface ThreadedMicroOptions {
   /** Untimed exec()s first (default: min(N, 4096); timer_10ms: 8). */
   readonly warmup?: number;
   readonly only?: readonly string[];
+  /** Called as each test starts (a line for a progress display). */
+  readonly progress?: (line: string) => void;
   /** Give up (errors = 1 more) when vCPU 0 has not finished by then (default: generous, from N). */
   readonly timeoutMs?: number;
   /** Return the per-exec latencies too (ThreadedMicroResult.latencies; not for JSON). */
@@ -159,6 +161,7 @@ export async function runThreadedMicro(o: ThreadedMicroOptions = {}): Promise<Th
   const out: ThreadedMicroResult[] = [];
   for (const t of THREADED_TESTS) {
     if (o.only && !o.only.includes(t)) continue;
+    o.progress?.(`micro-bench: ${t} (threaded)`);
     out.push(await runThreadedTest(t, o));
   }
   return out;

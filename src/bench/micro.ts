@@ -52,6 +52,8 @@ export interface MicroBenchOptions {
   readonly timerIterations?: number;
   /** Test names to run (a name without /unshared runs both variants). */
   readonly only?: readonly string[];
+  /** Called as each test starts (a line for a progress display). */
+  readonly progress?: (line: string) => void;
 }
 
 const SINGLE_THREAD_TESTS = ['mmio_read_vgic', 'eoi', 'sgi_self', 'ipi_inprocess'];
@@ -136,6 +138,7 @@ export async function runMicroBench(
     timerIterations: o.timerIterations,
     trials: o.threadedTrials,
     only: o.only,
+    progress: o.progress,
   });
   return [...results, ...threaded];
 }
@@ -146,6 +149,7 @@ function runSingleThread(o: MicroBenchOptions): MicroResult[] {
   const results: MicroResult[] = [];
   for (const t of [...setup(true), ...setup(false)]) {
     if (o.only && !o.only.includes(t.name) && !o.only.includes(t.name.replace('/unshared', ''))) continue;
+    o.progress?.(`micro-bench: ${t.name} (${trials} trials of ${iterations})`);
     t.loop(iterations); // warm-up: let the JIT settle
     const before = t.errors();
     const totals: number[] = [];

@@ -81,9 +81,11 @@ export function parseLpiStressArgs(args: string[]) {
     },
     strict: true,
   });
+  // Every count here is at least 1 (a run of nothing would print a rate of nothing).
   const int = (v: string | undefined, name: string, dflt: number) => {
     if (v === undefined) return dflt;
-    if (!/^\d+$/.test(v)) throw new TypeError(`${name} takes a whole number, got '${v}'`);
+    if (!/^\d+$/.test(v) || Number(v) < 1)
+      throw new TypeError(`${name} takes a whole number >= 1, got '${v}'`);
     return Number(v);
   };
   const design = values.design ?? (values['seed-table'] ? 'both' : 'per-its');
