@@ -35,6 +35,8 @@ export interface FlagSpec {
   readonly min?: number;
   readonly max?: number;
   readonly choices?: readonly string[];
+  /** What a list's item is, for its error message ('test': "unknown test 'x' (tests: ...)"). */
+  readonly item?: string;
   readonly default?: FlagValue;
 }
 
@@ -119,7 +121,9 @@ function checkValue(f: FlagSpec, v: string): FlagValue {
       for (const x of items) {
         if (x === '') throw new UsageError(`--${f.name} takes a comma-separated list, got '${v}'`);
         if (f.choices !== undefined && !f.choices.includes(x))
-          throw new UsageError(`--${f.name}: unknown name '${x}' (names: ${f.choices.join(', ')})`);
+          throw new UsageError(
+            `--${f.name}: unknown ${f.item ?? 'name'} '${x}' (${f.item ?? 'name'}s: ${f.choices.join(', ')})`,
+          );
       }
       return items;
     }
