@@ -10,7 +10,7 @@
  * test/package.test.ts fails if one leaks. Add a public name here explicitly, with a doc comment
  * where it is declared.
  *
- * @packageDocumentation
+ * @module vgic
  */
 
 // ---- Errors ----
