@@ -35,8 +35,10 @@ const commands = new Map<string, string[]>();
   let current: string[] | undefined;
   for (const line of help.stdout.split('\n')) {
     const c = /^ {2}([a-z][a-z-]*)(?: [A-Z]+)?\s{2,}/.exec(line);
-    if (c) commands.set(c[1], (current = []));
-    else if (/^ {6}-/.test(line)) current?.push(line.trim());
+    if (c) {
+      current = [];
+      commands.set(c[1], current);
+    } else if (/^ {6}-/.test(line)) current?.push(line.trim());
     else if (/^Options:/.test(line)) current = undefined;
   }
 }

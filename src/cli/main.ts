@@ -178,7 +178,7 @@ const COMMANDS: readonly Command[] = [
           name: 'spis',
           kind: 'int',
           min: 0,
-          max: 988,
+          max: VGIC_MAX_SPIS,
           help: 'number of SPIs, a multiple of 32',
           default: 224,
         },

@@ -6,6 +6,8 @@
  * @module vgic/machine
  */
 
+// Types the machine's public signatures name (Machine.load, .uart, .rtc; loadUnicorn).
+export type { ImageKind, ImageSegment, LoadedImage } from './image.ts';
 export {
   Machine,
   type MachineFault,
@@ -14,9 +16,7 @@ export {
   type RunReport,
   type StopReason,
 } from './machine.ts';
-export { INSTALL_COMMAND, loadUnicorn, MachineUnavailableError } from './native.ts';
-// Types the machine's public signatures name (Machine.load, .uart, .rtc; loadUnicorn).
-export type { ImageKind, ImageSegment, LoadedImage } from './image.ts';
 export type { CpuHandle, UnicornAddon } from './native.ts';
+export { INSTALL_COMMAND, loadUnicorn, MachineUnavailableError } from './native.ts';
 export type { PL011, PL011State } from './pl011.ts';
 export type { PL031 } from './pl031.ts';
