@@ -357,7 +357,7 @@ describe('qtest and the ITS', () => {
       assert.match(r.stderr, msg);
     }
     const h = spawnSync(process.execPath, [MAIN, '--help'], { encoding: 'utf8' });
-    assert.match(h.stdout, /--its N\s+ITSes:[^]*?\(0\.\.16; default 0\)/);
+    assert.match(h.stdout, /--its N\s+ITSes:[\s\S]*?\(0\.\.16; default 0\)/);
     assert.match(h.stdout, /0x08080000/);
   });
 });
