@@ -92,6 +92,16 @@ describe('the packed tarball in a fresh consumer project', () => {
       }
     }
     assert.deepEqual(dangling, []);
+    // The README's relative links reach files in the package.
+    const readme = readFileSync(join(pkgDir, 'README.md'), 'utf8');
+    const outside: string[] = [];
+    for (const m of readme.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
+      const target = m[1];
+      if (/^[a-z]+:/.test(target)) continue;
+      const clean = target.replace(/\/$/, '');
+      if (!files.some((f) => f === clean || f.startsWith(`${clean}/`))) outside.push(target);
+    }
+    assert.deepEqual(outside, [], 'README links to files in the package');
     for (const f of files.filter((p) => p.endsWith('.js'))) {
       const m = /\/\/# sourceMappingURL=(\S+)$/m.exec(readFileSync(join(pkgDir, f), 'utf8'));
       if (m) assert.ok(set.has(resolve('/', dirname(f), m[1]).slice(1)), `${f}'s map is packed`);
