@@ -129,8 +129,18 @@ function sleepMs(ms: number): void {
   Atomics.wait(sleepCell, 0, 0, ms);
 }
 
+/**
+ * One vCPU's view of the GIC: its CPU interface (the `ICC_*` system registers over the list
+ * registers), its redistributor, its EL1 virtual timer, and its run loop. Each method is one
+ * instruction of that vCPU. An outside CPU model drives it through {@link mmioRead},
+ * {@link mmioWrite}, {@link readSysreg}, {@link writeSysreg}, {@link step}, {@link entryRequested}
+ * and {@link onOutputLine} (README "Wiring vgic into your CPU"); in-process TypeScript guests use
+ * the same methods and {@link onIrq}. Get it with {@link Vgic.vcpu}; one thread runs each vCPU.
+ */
 export class VCpu {
+  /** The vCPU's number (0-based; also its affinity Aff0 and its redistributor's processor number). */
   readonly index: number;
+  /** The GIC this vCPU belongs to. */
   readonly gic: Vgic;
   /** @internal The state and this vCPU's word base (for the system-register file). */
   readonly s: GicState;
@@ -145,7 +155,7 @@ export class VCpu {
   private reportedLine = 0;
   /** The line handler is running: its own instructions do not call it again. */
   private inLineHandler = false;
-  /** High 32 bits of the last 64-bit MMIO or system register read. */
+  /** High 32 bits of the last 64-bit MMIO or system register read (0 after a 32-bit one). */
   hi = 0;
 
   constructor(gic: Vgic, index: number) {
@@ -455,6 +465,7 @@ export class VCpu {
     this.s.vcpu[this.b + V_PSTATE_I] = 1;
   }
 
+  /** PSTATE.I of an in-process guest (see {@link maskIrqs}, {@link unmaskIrqs}). */
   get irqsMasked(): boolean {
     return this.s.vcpu[this.b + V_PSTATE_I] !== 0;
   }
@@ -665,6 +676,7 @@ export class VCpu {
     return (BigInt(this.hi) << 32n) | BigInt(lo);
   }
 
+  /** MSR with a 64-bit value (a bigint, or a safe integer). */
   writeSysreg64(enc: number, value: bigint | number): void {
     const v = u64('writeSysreg64 value', value);
     this.writeSysreg(enc, Number(v & 0xffffffffn), Number(v >> 32n));
@@ -704,6 +716,7 @@ export class VCpu {
     }
   }
 
+  /** Userspace write of a CPU interface register (one of USER_SYSREGS; no instruction runs). */
   userWriteSysreg(enc: number, value: number): void {
     checkUserSysreg(enc);
     this.lockRun();
@@ -749,28 +762,36 @@ export class VCpu {
     this.end();
   }
 
+  /** 8-bit MMIO load (see {@link mmioRead}). */
   readb(addr: number): number {
     return this.mmioRead(addr, 1);
   }
+  /** 16-bit MMIO load. */
   readw(addr: number): number {
     return this.mmioRead(addr, 2);
   }
+  /** 32-bit MMIO load. */
   readl(addr: number): number {
     return this.mmioRead(addr, 4);
   }
+  /** 64-bit MMIO load, as a bigint. */
   readq(addr: number): bigint {
     const lo = this.mmioRead(addr, 8);
     return (BigInt(this.hi) << 32n) | BigInt(lo);
   }
+  /** 8-bit MMIO store (see {@link mmioWrite}). */
   writeb(addr: number, value: number): void {
     this.mmioWrite(addr, 1, value);
   }
+  /** 16-bit MMIO store. */
   writew(addr: number, value: number): void {
     this.mmioWrite(addr, 2, value);
   }
+  /** 32-bit MMIO store. */
   writel(addr: number, value: number): void {
     this.mmioWrite(addr, 4, value);
   }
+  /** 64-bit MMIO store (a bigint, or a safe integer). */
   writeq(addr: number, value: bigint | number): void {
     const v = u64('writeq value', value);
     this.mmioWrite(addr, 8, Number(v & 0xffffffffn), Number(v >> 32n));

@@ -76,6 +76,7 @@ export interface RedistRegion {
   readonly count: number;
 }
 
+/** {@link Vgic.create}'s options (KVM_CREATE_DEVICE and its attributes in one object). */
 export interface VgicV3Options {
   /** Number of vCPUs, 1..512 (KVM's VGIC_V3_MAX_CPUS). Default 1. */
   readonly vcpus?: number;
@@ -141,16 +142,27 @@ export interface VgicAddressMap {
   readonly ram?: readonly { readonly base: number; readonly buffer: ArrayBuffer | SharedArrayBuffer }[];
 }
 
+/** {@link Vgic.stats}: what guests did wrong (counted, never thrown), and per-vCPU exit counts. */
 export interface VgicStats {
+  /** MMIO accesses of a width or alignment the register does not allow. */
   readonly mmioBadAccess: number;
+  /** Accesses to an address with no register (and loads/stores outside RAM). */
   readonly mmioUnmapped: number;
+  /** Writes to read-only registers. */
   readonly mmioReadOnlyWrite: number;
+  /** Accesses to system registers vgic does not implement (read as zero). */
   readonly sysregUnknown: number;
+  /** SGIs whose target list named no existing vCPU. */
   readonly sgiNoTarget: number;
+  /** Host injections refused (an INTID of the wrong type or that the GIC does not have). */
   readonly injectRejected: number;
+  /** IRQ handler nesting stopped at MAX_IRQ_NESTING. */
   readonly irqNestingLimit: number;
+  /** MSIs to a doorbell with no ITS. */
   readonly msiNoIts: number;
+  /** LPI property or pending table accesses outside RAM. */
   readonly lpiTableFault: number;
+  /** LPI pending states removed by DISCARD, CLEAR or an unmapping. */
   readonly lpiPendingDropped: number;
   /**
    * Per vCPU: exits, flushes with work, maintenance exits, and pending states merged at fold (an
@@ -189,6 +201,13 @@ function inWorkerThread(): boolean {
   return wt?.isMainThread === false;
 }
 
+/**
+ * A GICv3 (distributor, redistributors, CPU interfaces, optional ITSes) as a virtual device, in the
+ * shape of KVM's vgic device: create it with {@link Vgic.create}, attach another thread with
+ * {@link Vgic.attach}, restore with {@link Vgic.restore}. Devices inject through
+ * {@link irqLine}, {@link ppiLine} and {@link signalMsi}; each CPU runs through its
+ * {@link vcpu | VCpu}. All state is in one buffer ({@link buffer}).
+ */
 export class Vgic {
   /** @internal The whole GIC state: typed arrays over {@link buffer} (state/layout.ts). */
   readonly state: GicState;
@@ -327,6 +346,7 @@ export class Vgic {
     };
   }
 
+  /** How many vCPUs (and redistributors) the GIC has. */
   get nVcpus(): number {
     return this.state.nVcpus;
   }
@@ -336,6 +356,7 @@ export class Vgic {
     return this.state.nrIrqs;
   }
 
+  /** Whether the GIC has LPIs (it was created with at least one ITS). */
   get hasLpis(): boolean {
     return (this.state.header[H_FLAGS] & FLAG_LPIS) !== 0;
   }
@@ -348,6 +369,7 @@ export class Vgic {
     return (this.state.header[H_FLAGS] & FLAG_GLOBAL_LRU) !== 0 ? 'global-lru' : 'per-its';
   }
 
+  /** The handle of vCPU `index` (0 ≤ index < nVcpus; a VgicError otherwise). The same object each time. */
   vcpu(index: number): VCpu {
     checkInt('INVALID_VCPU', 'vcpu', index, 0, this.state.nVcpus - 1);
     return this.vcpus[index];
@@ -415,6 +437,7 @@ export class Vgic {
     return (BigInt(this.ctx.hi) << 32n) | BigInt(lo);
   }
 
+  /** Userspace write of a redistributor register of `vcpu` (save/restore semantics, as readRedistReg). */
   writeRedistReg(vcpu: number, offset: number, value: bigint | number, size: 4 | 8 = 4): void {
     checkInt('INVALID_VCPU', 'vcpu', vcpu, 0, this.state.nVcpus - 1);
     checkHostAccess(redistributorFrame, offset, size);
@@ -505,6 +528,7 @@ export class Vgic {
 
   // ---- MSIs and the ITSes (KVM_SIGNAL_MSI, KVM_DEV_TYPE_ARM_VGIC_ITS) ----
 
+  /** How many ITSes the GIC has. */
   get nIts(): number {
     return this.itsHandles.length;
   }
@@ -611,6 +635,7 @@ export class Vgic {
     advanceVirtualTicks(this.state, ticks);
   }
 
+  /** The error counters (guest mistakes, counted instead of thrown) and per-vCPU exit statistics. */
   stats(): VgicStats {
     const s = this.state;
     const out: Record<string, unknown> = {};
@@ -633,6 +658,7 @@ export class Vgic {
     return this.vcpu(vcpu).userReadSysreg(enc);
   }
 
+  /** Writes a CPU-interface register of `vcpu` without running it (one of USER_SYSREGS). */
   writeCpuSysreg(vcpu: number, enc: number, value: number): void {
     const cpu = this.vcpu(vcpu);
     checkInt('INVALID_ARGUMENT', 'CPU interface register value', value, 0, 0xffffffff);
