@@ -15,6 +15,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { build as esbuild } from 'esbuild';
+import { build as viteBuild } from 'vite';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -131,6 +133,50 @@ describe('the packed tarball in a fresh consumer project', () => {
     visit(join(pkgDir, 'dist', 'src', 'index.js'));
     assert.ok(seen.size > 20, `${seen.size} modules`);
     assert.deepEqual(nodeImports, [], 'the core imports only its own modules');
+  });
+
+  test('esbuild and Vite bundle the installed package for the browser from the consumer, by name, without a stub', async () => {
+    const consumer = dirname(dirname(pkgDir));
+    const entry = join(consumer, 'browser-entry.js');
+    writeFileSync(
+      entry,
+      "import { Vgic, OUTPUT_IRQ } from 'vgic';\nconst gic = Vgic.create({ vcpus: 1 });\nglobalThis.out = [gic.nVcpus, OUTPUT_IRQ];\n",
+    );
+    const e = await esbuild({
+      entryPoints: [entry],
+      absWorkingDir: consumer,
+      bundle: true,
+      write: false,
+      format: 'esm',
+      platform: 'browser',
+      logLevel: 'silent',
+    });
+    const v = await viteBuild({
+      configFile: false,
+      logLevel: 'silent',
+      root: consumer,
+      build: { write: false, minify: false, lib: { entry, formats: ['es'], fileName: 'bundle' } },
+    });
+    const viteCode = ((Array.isArray(v) ? v : [v]) as { output: { type: string; code?: string }[] }[])
+      .flatMap((o) => o.output)
+      .filter((c) => c.type === 'chunk')
+      .map((c) => c.code ?? '')
+      .join('\n');
+    for (const [name, code] of [
+      ['esbuild', e.outputFiles[0].text],
+      ['vite', viteCode],
+    ] as const) {
+      assert.ok(code.includes('Vgic') || code.length > 10_000, `${name} bundled the core`);
+      const stub = /__vite-browser-external|(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*)["']node:/.exec(
+        code,
+      );
+      assert.equal(stub, null, `${name}: no Node import, no stub`);
+      // The bundle runs (outside Node's module resolution: a data: URL).
+      const g = globalThis as { out?: unknown };
+      g.out = undefined;
+      await import(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`);
+      assert.deepEqual(g.out, [1, 1], `${name}'s bundle runs`);
+    }
   });
 
   test("the README example runs in the consumer, importing 'vgic' by name; the Node entries resolve", () => {
