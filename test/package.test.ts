@@ -209,7 +209,7 @@ const distSrc = join(root, 'dist', 'src');
 
 /** Architectural names (GIC spec, Arm ARM) and vgic's own documented results: what a number export may be called. */
 const PUBLIC_NUMBER_NAME =
-  /^(GICD_|GICR_|GITS_|GIC_|ICC_|CNT|INTID_|VGIC_|VIRT_|PPI_|SGIR_|LPI_|ITS_|E_ITS_|MSI_|OUTPUT_|IMPLEMENTER_ARM$|PRODUCT_ID_KVM$|MAX_IRQ_NESTING$|MAX_GUEST_PA$|MAIN_OWNER_ID$)/;
+  /^(GICD_|GICR_|GITS_|GIC_|GICC_|GICH_|GICV_|ICC_|ICH_|ICV_|KVM_|CNT|INTID_|VGIC_|VIRT_|PPI_|SGIR_|LPI_|ITS_|E_ITS_|MSI_|OUTPUT_|IMPLEMENTER_ARM$|PRODUCT_ID_KVM$|MAX_IRQ_NESTING$|MAX_GUEST_PA$|MAIN_OWNER_ID$)/;
 
 /** The names a module's built .d.ts exports and the names it imports (declaration emit keeps only what its declarations use). */
 function dtsNames(file: string): { exported: Set<string>; imported: Map<string, string>; local: string[] } {
