@@ -5,19 +5,24 @@
  * playwright-core): one cross-origin isolated (COOP/COEP: SharedArrayBuffer, a Web Worker attached
  * to the page's GIC injecting SPIs and MSIs while the page's vCPU takes them, snapshot and restore)
  * and one without (no SharedArrayBuffer: an unshared GIC by default). The README's library example
- * runs in both and prints what it prints in Node. Also reports the core bundle's size.
+ * runs in both and prints what it prints in Node, and so does the external-CPU example
+ * (examples/toy-cpu). Vite 7.3.8 bundles the page, the worker and the example too, and its bundles
+ * pass the same tests. Also reports the core bundle's size.
  */
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { type Browser, chromium } from 'playwright-core';
+import { build as viteBuild } from 'vite';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
@@ -60,6 +65,41 @@ async function bundle(entry: { file?: string; code?: string }, minify = false): 
   return r.outputFiles[0].text;
 }
 
+/**
+ * Vite 7.3.8's production build (Rollup) of one entry as an ES module, `vgic` resolved to the
+ * package's compiled core as a consumer's would be. Vite replaces a Node built-in it meets with a
+ * `__vite-browser-external` stub: the caller checks there is none.
+ */
+async function viteBundle(entry: { file?: string; code?: string }): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'vgic-vite-'));
+  try {
+    let file = entry.file;
+    if (file === undefined) {
+      file = join(dir, 'entry.js');
+      writeFileSync(file, entry.code ?? '');
+    }
+    const out = await viteBuild({
+      configFile: false,
+      logLevel: 'silent',
+      root: dir,
+      resolve: { alias: { vgic: `${root}dist/src/index.js` } },
+      build: {
+        write: false,
+        minify: false,
+        target: 'es2022',
+        lib: { entry: file, formats: ['es'], fileName: 'bundle' },
+        rollupOptions: { output: { inlineDynamicImports: true } },
+      },
+    });
+    const outputs = (Array.isArray(out) ? out : [out]) as { output: { type: string; code?: string }[] }[];
+    const chunks = outputs.flatMap((o) => o.output).filter((c) => c.type === 'chunk');
+    assert.equal(chunks.length, 1, 'one chunk');
+    return chunks[0].code ?? '';
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const HTML =
   '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script type="module" src="page.js"></script>';
 
@@ -68,6 +108,7 @@ describe('the core in headless Chromium', () => {
   let browser: Browser;
   let origin = '';
   let nodeOutput: string[] = [];
+  let viteFiles: string[] = [];
 
   before(async () => {
     if (!existsSync(CHROMIUM)) {
@@ -81,8 +122,15 @@ describe('the core in headless Chromium', () => {
       ['page.js', await bundle({ file: `${root}dist/test/fixtures/browser/page.js` })],
       ['worker.js', await bundle({ file: `${root}dist/test/fixtures/browser/worker.js` })],
       ['readme.js', await bundle({ code: readmeExample() })],
+      ['toy.js', await bundle({ file: `${root}dist/examples/toy-cpu/run.js` })],
       ['index.html', HTML],
+      // The same page, worker and README example bundled by Vite instead of esbuild.
+      ['vpage.js', await viteBundle({ file: `${root}dist/test/fixtures/browser/page.js` })],
+      ['vworker.js', await viteBundle({ file: `${root}dist/test/fixtures/browser/worker.js` })],
+      ['vreadme.js', await viteBundle({ code: readmeExample() })],
+      ['vindex.html', HTML.replace('page.js', 'vpage.js')],
     ]);
+    viteFiles = ['vpage.js', 'vworker.js', 'vreadme.js'].map((f) => files.get(f) ?? '');
     // The same bundle in Node gives the reference output.
     const g = globalThis as { __exampleOut?: string[] };
     g.__exampleOut = [];
@@ -118,6 +166,7 @@ describe('the core in headless Chromium', () => {
   async function run(
     dir: 'coi' | 'plain',
     suite: string,
+    prefix = '',
   ): Promise<{ example: string[]; report: Record<string, unknown> }> {
     const page = await browser.newPage();
     const errors: string[] = [];
@@ -126,20 +175,20 @@ describe('the core in headless Chromium', () => {
       if (m.type() === 'error') errors.push(m.text());
     });
     try {
-      await page.goto(`${origin}/${dir}/index.html`);
+      await page.goto(`${origin}/${dir}/${prefix}index.html`);
       await page.waitForFunction(() => (globalThis as { vgicTests?: unknown }).vgicTests !== undefined);
       // A string, so that tsc leaves the page's dynamic import alone.
       const example = (await page.evaluate(
-        'globalThis.__exampleOut = []; import("./readme.js").then(() => globalThis.__exampleOut)',
+        `globalThis.__exampleOut = []; import("./${prefix}readme.js").then(() => globalThis.__exampleOut)`,
       )) as string[];
       const report = await page.evaluate(
-        ([s, rounds]) =>
+        ([s, rounds, prefix]) =>
           (
             globalThis as unknown as {
               vgicTests: Record<string, (w: string, r: number) => Promise<Record<string, unknown>>>;
             }
-          ).vgicTests[s]('./worker.js', rounds),
-        [suite, ROUNDS] as const,
+          ).vgicTests[s](`./${prefix}worker.js`, rounds),
+        [suite, ROUNDS, prefix] as const,
       );
       assert.deepEqual(errors, [], 'no page errors');
       return { example, report };
@@ -185,6 +234,46 @@ describe('the core in headless Chromium', () => {
     });
     assert.deepEqual(report.restoredDefault, { shared: true, ispendr1: 1 << 9, taken: [41, 8194] });
     assert.deepEqual(report.restoredUnshared, { shared: false, ispendr1: 1 << 9, taken: [41, 8194] });
+  });
+
+  test('the external-CPU example (examples/toy-cpu) runs in a page as in Node', async () => {
+    const node = spawnSync(process.execPath, [`${root}dist/examples/toy-cpu/run.js`], { encoding: 'utf8' });
+    assert.equal(node.status, 0, node.stderr);
+    const page = await browser.newPage();
+    const lines: string[] = [];
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => (m.type() === 'error' ? errors : lines).push(m.text()));
+    try {
+      await page.goto(`${origin}/plain/index.html`);
+      await page.waitForFunction(() => (globalThis as { vgicTests?: unknown }).vgicTests !== undefined);
+      await page.evaluate('import("./toy.js")');
+    } finally {
+      await page.close();
+    }
+    assert.deepEqual(errors, []);
+    assert.ok(lines.includes('taken: 1 27 40 8192'), lines.join('\n'));
+    assert.deepEqual(lines, node.stdout.trimEnd().split('\n'), 'the page prints what Node prints');
+  });
+
+  test('Vite bundles the core without a stub; its bundles pass the same page tests', async () => {
+    for (const code of viteFiles) {
+      assert.doesNotMatch(
+        code,
+        /__vite-browser-external|(?:\bfrom\s*|\bimport\s*\(\s*)["']node:/,
+        'no Node stub',
+      );
+      assert.doesNotMatch(code, /\bprocess\.env\b/);
+    }
+    const coi = await run('coi', 'coi', 'v');
+    assert.deepEqual(coi.example, nodeOutput, "Vite's README example prints what it prints in Node");
+    assert.equal(coi.report.shared, true);
+    assert.deepEqual(coi.report.worker, { attachedShared: true, msi: { delivered: ROUNDS }, late: 0 });
+    assert.equal(coi.report.acks, 2 * ROUNDS, 'a Web Worker attached with its owner id: nothing lost');
+    const plain = await run('plain', 'plain', 'v');
+    assert.deepEqual(plain.example, nodeOutput);
+    assert.equal(plain.report.shared, false);
+    assert.deepEqual(plain.report.taken, [43, 8193]);
   });
 
   test('page without cross-origin isolation: no SharedArrayBuffer, an unshared GIC, the same example', async () => {

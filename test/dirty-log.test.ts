@@ -12,7 +12,6 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { formatDirtyLogBench, runDirtyLogBench } from '../src/bench/dirty-log.ts';
 import {
-  DIRTY_PAGE_SHIFT,
   GICR_CTLR,
   GICR_PENDBASER,
   GICR_PROPBASER,
@@ -27,6 +26,7 @@ import {
   Vgic,
   VgicError,
 } from '../src/index.ts';
+import { DIRTY_PAGE_SHIFT } from '../src/memory/guest-memory.ts';
 import { type LpiMachine, lpiMachine, takeAll } from './helpers/its-machine.ts';
 
 const PAGE = 2 ** DIRTY_PAGE_SHIFT;

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { GITS_IIDR_VALUE } from '../src/arch/its.ts';
 import {
   GICD_CTLR,
   GICR_CTLR,
@@ -39,7 +40,6 @@ import {
   GITS_CTLR,
   GITS_CWRITER,
   GITS_IIDR,
-  GITS_IIDR_VALUE,
   GITS_TRANSLATER,
   GITS_TYPER,
   GuestAllocator,

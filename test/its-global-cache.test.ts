@@ -9,7 +9,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { sealSnapshot } from '../src/device/snapshot.ts';
-import { GCE_ITS, GCE_WORDS, ItsGuest, type TranslationCacheDesign, Vgic, VgicError } from '../src/index.ts';
+import { ItsGuest, type TranslationCacheDesign, Vgic, VgicError } from '../src/index.ts';
+import { GCE_ITS, GCE_WORDS } from '../src/state/layout.ts';
 import { type LpiMachine, lpiMachine, takeAll } from './helpers/its-machine.ts';
 
 const DEV = 2;

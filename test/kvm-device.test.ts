@@ -49,12 +49,11 @@ import {
   KvmError,
   KvmUnsupportedError,
   KvmVm,
-  V_RUN_LOCK,
-  VCPU_STRIDE,
   VGIC_ADDR_UNDEF,
   Vgic,
   VgicError,
 } from '../src/index.ts';
+import { V_RUN_LOCK, VCPU_STRIDE } from '../src/state/layout.ts';
 import { lpiMachine } from './helpers/its-machine.ts';
 
 const DIST = 0x08000000;

@@ -21,11 +21,10 @@ import {
   ICC_IAR1_EL1,
   ICC_PMR_EL1,
   ICC_RPR_EL1,
-  V_AP_HEAD,
-  VCPU_STRIDE,
   type VCpu,
   Vgic,
 } from '../src/index.ts';
+import { V_AP_HEAD, VCPU_STRIDE } from '../src/state/layout.ts';
 
 const SPURIOUS = 1023;
 /** Implemented priorities: 5 bits. 0xf8 never passes a PMR of 0xf8, so 31 values are usable. */

@@ -3,7 +3,9 @@
  * scripts), checks of the tarball (no source map pointing outside it, no install script), then a
  * fresh consumer project installs it with install scripts enabled and nothing is compiled; the
  * README's example runs there importing `vgic` by name, the core's import graph has no Node
- * module, and the Node-only entries (`vgic/machine`, `vgic/runtime`) resolve.
+ * module, and the Node-only entries (`vgic/machine`, `vgic/runtime`) resolve. Item 5: the public
+ * API is small: no state-layout word offset or lock word leaks out of the index, numbers exported
+ * are architectural names, and every type a public declaration names is exported too.
  */
 
 import assert from 'node:assert/strict';
@@ -13,6 +15,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { build as esbuild } from 'esbuild';
+import { build as viteBuild } from 'vite';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -90,6 +94,16 @@ describe('the packed tarball in a fresh consumer project', () => {
       }
     }
     assert.deepEqual(dangling, []);
+    // The README's relative links reach files in the package.
+    const readme = readFileSync(join(pkgDir, 'README.md'), 'utf8');
+    const outside: string[] = [];
+    for (const m of readme.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
+      const target = m[1];
+      if (/^[a-z]+:/.test(target)) continue;
+      const clean = target.replace(/\/$/, '');
+      if (!files.some((f) => f === clean || f.startsWith(`${clean}/`))) outside.push(target);
+    }
+    assert.deepEqual(outside, [], 'README links to files in the package');
     for (const f of files.filter((p) => p.endsWith('.js'))) {
       const m = /\/\/# sourceMappingURL=(\S+)$/m.exec(readFileSync(join(pkgDir, f), 'utf8'));
       if (m) assert.ok(set.has(resolve('/', dirname(f), m[1]).slice(1)), `${f}'s map is packed`);
@@ -121,6 +135,50 @@ describe('the packed tarball in a fresh consumer project', () => {
     assert.deepEqual(nodeImports, [], 'the core imports only its own modules');
   });
 
+  test('esbuild and Vite bundle the installed package for the browser from the consumer, by name, without a stub', async () => {
+    const consumer = dirname(dirname(pkgDir));
+    const entry = join(consumer, 'browser-entry.js');
+    writeFileSync(
+      entry,
+      "import { Vgic, OUTPUT_IRQ } from 'vgic';\nconst gic = Vgic.create({ vcpus: 1 });\nglobalThis.out = [gic.nVcpus, OUTPUT_IRQ];\n",
+    );
+    const e = await esbuild({
+      entryPoints: [entry],
+      absWorkingDir: consumer,
+      bundle: true,
+      write: false,
+      format: 'esm',
+      platform: 'browser',
+      logLevel: 'silent',
+    });
+    const v = await viteBuild({
+      configFile: false,
+      logLevel: 'silent',
+      root: consumer,
+      build: { write: false, minify: false, lib: { entry, formats: ['es'], fileName: 'bundle' } },
+    });
+    const viteCode = ((Array.isArray(v) ? v : [v]) as { output: { type: string; code?: string }[] }[])
+      .flatMap((o) => o.output)
+      .filter((c) => c.type === 'chunk')
+      .map((c) => c.code ?? '')
+      .join('\n');
+    for (const [name, code] of [
+      ['esbuild', e.outputFiles[0].text],
+      ['vite', viteCode],
+    ] as const) {
+      assert.ok(code.includes('Vgic') || code.length > 10_000, `${name} bundled the core`);
+      const stub = /__vite-browser-external|(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*)["']node:/.exec(
+        code,
+      );
+      assert.equal(stub, null, `${name}: no Node import, no stub`);
+      // The bundle runs (outside Node's module resolution: a data: URL).
+      const g = globalThis as { out?: unknown };
+      g.out = undefined;
+      await import(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`);
+      assert.deepEqual(g.out, [1, 1], `${name}'s bundle runs`);
+    }
+  });
+
   test("the README example runs in the consumer, importing 'vgic' by name; the Node entries resolve", () => {
     const readme = readFileSync(join(pkgDir, 'README.md'), 'utf8');
     const m = /```ts\n([\s\S]*?)```/.exec(readme);
@@ -144,5 +202,136 @@ describe('the packed tarball in a fresh consumer project', () => {
       'function function function',
     );
     assert.ok(readdirSync(join(consumer, 'node_modules')).includes('vgic'));
+  });
+});
+
+const distSrc = join(root, 'dist', 'src');
+
+/** Architectural names (GIC spec, Arm ARM) and vgic's own documented results: what a number export may be called. */
+const PUBLIC_NUMBER_NAME =
+  /^(GICD_|GICR_|GITS_|GIC_|GICC_|GICH_|GICV_|ICC_|ICH_|ICV_|KVM_|CNT|INTID_|VGIC_|VIRT_|PPI_|SGIR_|LPI_|ITS_|E_ITS_|MSI_|OUTPUT_|IMPLEMENTER_ARM$|PRODUCT_ID_KVM$|MAX_IRQ_NESTING$|MAX_GUEST_PA$|MAIN_OWNER_ID$)/;
+
+/** The names a module's built .d.ts exports and the names it imports (declaration emit keeps only what its declarations use). */
+function dtsNames(file: string): { exported: Set<string>; imported: Map<string, string>; local: string[] } {
+  const src = readFileSync(file, 'utf8');
+  const exported = new Set<string>();
+  for (const m of src.matchAll(
+    /^export (?:declare )?(?:abstract )?(?:const|function|class|interface|type|enum|let) ([A-Za-z0-9_$]+)/gm,
+  ))
+    exported.add(m[1]);
+  const imported = new Map<string, string>();
+  for (const m of src.matchAll(/^import (?:type )?\{([^}]*)\} from '([^']+)'/gm))
+    for (const n of m[1].split(',')) {
+      const name = n.replace(/^\s*type\s+/, '').trim();
+      if (name) imported.set(name, m[2]);
+    }
+  const local: string[] = [];
+  for (const m of src.matchAll(
+    /^(?:declare )?(?:abstract )?(?:class|interface|type|enum) ([A-Za-z0-9_$]+)/gm,
+  )) {
+    const used = src.split(new RegExp(`\\b${m[1]}\\b`)).length - 1;
+    if (used > 1) local.push(m[1]);
+  }
+  return { exported, imported, local };
+}
+
+describe('the public API (src/index.ts)', () => {
+  test('no state-layout offset, lock word or internal number is exported; numbers carry architectural names', async () => {
+    const api = (await import(join(distSrc, 'index.js'))) as Record<string, unknown>;
+    const layout = (await import(join(distSrc, 'state', 'layout.js'))) as Record<string, unknown>;
+    const locks = (await import(join(distSrc, 'core', 'locks.js'))) as Record<string, unknown>;
+    const names = Object.keys(api).sort();
+    const leaked = names.filter(
+      (n) => n in layout || (n in locks && !['LockRecursionError', 'MAIN_OWNER_ID'].includes(n)),
+    );
+    assert.deepEqual(leaked, [], 'state layout and lock internals stay internal');
+    const badNumbers = names.filter((n) => typeof api[n] === 'number' && !PUBLIC_NUMBER_NAME.test(n));
+    assert.deepEqual(badNumbers, [], 'every exported number has an architectural (spec) name');
+    for (const n of [
+      'Vgic',
+      'VCpu',
+      'Its',
+      'GuestMemory',
+      'VgicError',
+      'GicV3Guest',
+      'ItsGuest',
+      'OUTPUT_IRQ',
+      'ICC_IAR1_EL1',
+    ])
+      assert.ok(n in api, `${n} is public`);
+    console.log(
+      `public exports: ${names.length} (${names.filter((n) => typeof api[n] === 'number').length} numbers)`,
+    );
+    assert.ok(names.length < 330, `${names.length} exports`);
+  });
+
+  test('every type named in a public declaration is exported; @internal members are stripped', () => {
+    const index = readFileSync(join(distSrc, 'index.d.ts'), 'utf8');
+    const publicNames = new Set<string>();
+    const modules = new Set<string>();
+    for (const m of index.matchAll(/export \{([^}]*)\} from '([^']+)'/g)) {
+      modules.add(resolve(distSrc, m[2].replace(/\.ts$/, '.d.ts')));
+      for (const n of m[1].split(',')) {
+        const name = n.replace(/^\s*type\s+/, '').trim();
+        if (name) publicNames.add(name);
+      }
+    }
+    assert.ok(modules.size > 8, `${modules.size} modules`);
+    const missing: string[] = [];
+    let checked = 0;
+    for (const file of modules) {
+      const { exported, imported, local } = dtsNames(file);
+      const rel = file.slice(distSrc.length + 1);
+      // The module's names a public declaration must not mention: imported or declared here, not public.
+      const hidden = new Set([...imported.keys(), ...exported, ...local].filter((n) => !publicNames.has(n)));
+      const code = readFileSync(file, 'utf8')
+        .replace(/\/\*[\s\S]*?\*\//g, '')
+        .replace(/\/\/.*$/gm, '');
+      for (const decl of code.split(/\n(?=\S)/)) {
+        const m =
+          /^export (?:declare )?(?:abstract )?(?:const|function|class|interface|type|enum|let) ([A-Za-z0-9_$]+)/.exec(
+            decl,
+          );
+        if (m === null || !publicNames.has(m[1])) continue;
+        checked++;
+        for (const id of new Set(decl.match(/[A-Za-z_$][A-Za-z0-9_$]*/g)))
+          if (hidden.has(id)) missing.push(`${rel}: ${m[1]} names ${id}`);
+      }
+    }
+    assert.ok(checked > 200, `${checked} public declarations checked`);
+    assert.deepEqual(missing, [], 'types in public signatures are public');
+    const vcpu = readFileSync(join(distSrc, 'device', 'vcpu.d.ts'), 'utf8');
+    const vgic = readFileSync(join(distSrc, 'device', 'vgic.d.ts'), 'utf8');
+    assert.doesNotMatch(
+      vcpu,
+      /\biar\(|readonly s: /,
+      'stripInternal: @internal VCpu members are not in the .d.ts',
+    );
+    assert.doesNotMatch(
+      vgic,
+      /readonly state: |resolvedOffset/,
+      'stripInternal: @internal Vgic members are not in the .d.ts',
+    );
+  });
+
+  test("vgic's machine uses only the public contract of the core", () => {
+    const api = new Set(Object.keys(dtsNames(join(distSrc, 'index.d.ts')).exported));
+    const index = readFileSync(join(distSrc, 'index.d.ts'), 'utf8');
+    for (const m of index.matchAll(/export \{([^}]*)\}/g))
+      for (const n of m[1].split(',')) api.add(n.replace(/^\s*type\s+/, '').trim());
+    const machineDir = join(root, 'src', 'machine');
+    const outside: string[] = [];
+    for (const f of readdirSync(machineDir).filter((x) => x.endsWith('.ts'))) {
+      const src = readFileSync(join(machineDir, f), 'utf8');
+      for (const m of src.matchAll(/import (?:type )?\{([^}]*)\} from '(\.\.\/[^']+)'/g))
+        for (const n of m[1].split(',')) {
+          const name = n.replace(/^\s*type\s+/, '').trim();
+          // src/arch (the spec's names, argument checks) and src/util (statistics) hold no GIC state.
+          if (name && !api.has(name) && !/^\.\.\/(arch|util)\//.test(m[2]))
+            outside.push(`machine/${f}: ${name} from ${m[2]}`);
+        }
+    }
+    assert.deepEqual(outside, [], 'the machine imports from the core only what the index exports');
+    assert.ok(api.has('OUTPUT_IRQ') && api.has('VCpu'));
   });
 });

@@ -10,18 +10,28 @@ import { prng } from '../src/bench/prng.ts';
 import { FLAG_VIRTUAL_TIME } from '../src/core/clock.ts';
 import { sealSnapshot } from '../src/device/snapshot.ts';
 import {
-  C_EPOCH_MS,
   CNTV_CTL_EL0,
   CNTV_CTL_ENABLE,
   CNTV_CVAL_EL0,
   CNTVCT_EL0,
-  computeLayout,
   GITS_BASER_HI_VALID,
   GITS_CBASER,
   GITS_CMD_MAPD,
   GITS_CREADR,
   GITS_CWRITER,
   GicV3Guest,
+  ICC_EOIR0_EL1,
+  ICC_EOIR1_EL1,
+  ICC_IAR0_EL1,
+  ICC_IAR1_EL1,
+  ICC_PMR_EL1,
+  PPI_VTIMER,
+  Vgic,
+  VgicError,
+} from '../src/index.ts';
+import {
+  C_EPOCH_MS,
+  computeLayout,
   H_FLAGS,
   H_ITS_CACHE,
   H_VERSION,
@@ -30,18 +40,10 @@ import {
   I_CREADR,
   I_CTLR,
   I_LOCK,
-  ICC_EOIR0_EL1,
-  ICC_EOIR1_EL1,
-  ICC_IAR0_EL1,
-  ICC_IAR1_EL1,
-  ICC_PMR_EL1,
   ITS_DEVICES,
-  PPI_VTIMER,
   V_VMCR,
   VCPU_STRIDE,
-  Vgic,
-  VgicError,
-} from '../src/index.ts';
+} from '../src/state/layout.ts';
 import { checkInvariants } from './helpers/invariants.ts';
 import { lpiMachine, takeAll } from './helpers/its-machine.ts';
 

@@ -8,12 +8,10 @@ import {
   ICC_IAR1_EL1,
   ICC_PMR_EL1,
   ICC_RPR_EL1,
-  V_AP_HEAD,
-  V_AP_LOCK,
-  VCPU_STRIDE,
   Vgic,
   VgicError,
 } from '../src/index.ts';
+import { V_AP_HEAD, V_AP_LOCK, VCPU_STRIDE } from '../src/state/layout.ts';
 
 /** A GIC in the middle of things: an active SGI in an LR, pending edge and level SPIs, masked IRQs. */
 function busyGic(shared = true) {

@@ -7,22 +7,19 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import {
-  attachState,
   GICD_CTLR,
   GICD_IPRIORITYR,
   GICD_ISENABLER,
   GICD_ISPENDR,
-  H_MAGIC,
-  H_VERSION,
   ICC_EOIR1_EL1,
   ICC_IAR1_EL1,
   ICC_IGRPEN1_EL1,
   ICC_PMR_EL1,
   ICC_RPR_EL1,
-  STATE_MAGIC,
   Vgic,
   VIRT_GICD_BASE,
 } from '../src/index.ts';
+import { attachState, H_MAGIC, H_VERSION, STATE_MAGIC } from '../src/state/layout.ts';
 import type { StateWorkerResult, StateWorkerTask } from './fixtures/state-worker.ts';
 
 const GICD = VIRT_GICD_BASE;

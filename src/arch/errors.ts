@@ -4,6 +4,7 @@
  * is allowed.
  */
 
+/** {@link VgicError.code}: which argument class was wrong. */
 export type VgicErrorCode =
   | 'INVALID_CONFIG' // creation options out of range
   | 'INVALID_INTID' // an INTID the operation does not accept
@@ -12,8 +13,14 @@ export type VgicErrorCode =
   | 'INVALID_REGISTER' // a register the operation does not know
   | 'INVALID_ARGUMENT';
 
+/**
+ * What the host API throws when it is misused (a wrong type, an out-of-range number, a register
+ * offset or width that does not exist, bad creation options): the message says what was wrong and
+ * what is allowed. Guests never cause one.
+ */
 export class VgicError extends Error {
   override name = 'VgicError';
+  /** The kind of misuse, for programs (the message is for people). */
   readonly code: VgicErrorCode;
   constructor(code: VgicErrorCode, message: string) {
     super(message);

@@ -24,6 +24,7 @@ import {
   qemuLinuxCommand,
   timeCommand,
 } from '../machine/linux-bench.ts';
+import { summarize } from '../util/stats.ts';
 
 /** What the guest runs: markers around each workload, then power-off. */
 export const LINUX_BENCH_SCRIPT = [
@@ -78,10 +79,8 @@ export interface Spread {
 }
 
 function spread(xs: number[]): Spread {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return { median: Number.NaN, min: Number.NaN, max: Number.NaN };
-  const h = s.length >> 1;
-  return { median: s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2, min: s[0], max: s[s.length - 1] };
+  const { median, min, max } = summarize(xs.filter((x) => Number.isFinite(x)));
+  return { median, min, max };
 }
 
 export interface LinuxBenchRow {

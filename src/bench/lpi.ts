@@ -17,6 +17,7 @@ import { ICC_EOIR1_EL1, ICC_IAR1_EL1 } from '../arch/sysreg.ts';
 import { Vgic } from '../device/vgic.ts';
 import { GicV3Guest } from '../guest/gic-v3.ts';
 import { GuestAllocator, ItsGuest, LpiTables } from '../guest/gic-v3-its.ts';
+import { median } from '../util/stats.ts';
 
 export interface LpiBenchConfig {
   readonly events: number;
@@ -46,6 +47,8 @@ export interface LpiResult extends LpiBenchConfig {
 export interface LpiBenchOptions {
   readonly lpis?: number;
   readonly trials?: number;
+  /** Called as each configuration starts (a line for a progress display). */
+  readonly progress?: (line: string) => void;
   readonly configs?: readonly LpiBenchConfig[];
 }
 
@@ -132,17 +135,12 @@ function setup(c: LpiBenchConfig): Setup {
   };
 }
 
-function median(xs: number[]): number {
-  const a = [...xs].sort((x, y) => x - y);
-  const m = a.length >> 1;
-  return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2;
-}
-
 export function runLpiBench(o: LpiBenchOptions = {}): LpiResult[] {
   const lpis = o.lpis ?? 2 ** 18;
   const trials = o.trials ?? 9;
   const out: LpiResult[] = [];
   for (const c of o.configs ?? DEFAULT_LPI_CONFIGS) {
+    o.progress?.(`lpi-bench: ${configName(c)} (${trials} trials of ${lpis} LPIs)`);
     const t = setup(c);
     // Warm-up: one pass over every event (fills the translation cache) and lets the JIT settle.
     t.run(Math.max(lpis, Math.ceil(c.events / Math.max(c.batch, 1)) * Math.max(c.batch, 1)));

@@ -29,6 +29,7 @@
 import { checkInt } from '../arch/errors.ts';
 import { Vgic } from '../device/vgic.ts';
 import { Runtime } from '../runtime/runtime.ts';
+import { median, percentileSorted } from '../util/stats.ts';
 import type { MicroResult } from './micro.ts';
 import { type MicroThreadParams, type ThreadedTest, W_DONE } from './micro-programs.ts';
 
@@ -44,6 +45,8 @@ export interface ThreadedMicroOptions {
   /** Untimed exec()s first (default: min(N, 4096); timer_10ms: 8). */
   readonly warmup?: number;
   readonly only?: readonly string[];
+  /** Called as each test starts (a line for a progress display). */
+  readonly progress?: (line: string) => void;
   /** Give up (errors = 1 more) when vCPU 0 has not finished by then (default: generous, from N). */
   readonly timeoutMs?: number;
   /** Return the per-exec latencies too (ThreadedMicroResult.latencies; not for JSON). */
@@ -80,18 +83,6 @@ function makeGic(test: ThreadedTest): Vgic {
     });
   }
   return Vgic.create({ vcpus: 2, time: 'real' });
-}
-
-/** Nearest-rank percentile of sorted values. */
-function percentile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
-}
-
-function median(xs: number[]): number {
-  const a = [...xs].sort((x, y) => x - y);
-  const m = a.length >> 1;
-  return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2;
 }
 
 /** Runs one threaded test on a new GIC and runtime. */
@@ -156,8 +147,8 @@ export async function runThreadedTest(
     avgNs: totals.length ? median(avgs) : Number.NaN,
     minAvgNs: Math.min(...avgs),
     maxAvgNs: Math.max(...avgs),
-    p50Ns: percentile(sorted, 0.5),
-    p99Ns: percentile(sorted, 0.99),
+    p50Ns: percentileSorted(sorted, 50),
+    p99Ns: percentileSorted(sorted, 99),
     errors,
     sent,
     received,
@@ -170,6 +161,7 @@ export async function runThreadedMicro(o: ThreadedMicroOptions = {}): Promise<Th
   const out: ThreadedMicroResult[] = [];
   for (const t of THREADED_TESTS) {
     if (o.only && !o.only.includes(t)) continue;
+    o.progress?.(`micro-bench: ${t} (threaded)`);
     out.push(await runThreadedTest(t, o));
   }
   return out;

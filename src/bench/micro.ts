@@ -22,6 +22,7 @@ import { GICD_IIDR, VIRT_GICD_BASE } from '../arch/gicv3.ts';
 import { ICC_EOIR1_EL1, ICC_IAR1_EL1, ICC_SGI1R_EL1 } from '../arch/sysreg.ts';
 import { Vgic } from '../device/vgic.ts';
 import { GicV3Guest } from '../guest/gic-v3.ts';
+import { median } from '../util/stats.ts';
 import { runThreadedMicro, THREADED_TESTS, type ThreadedMicroResult } from './micro-threads.ts';
 
 export interface MicroResult {
@@ -51,6 +52,8 @@ export interface MicroBenchOptions {
   readonly timerIterations?: number;
   /** Test names to run (a name without /unshared runs both variants). */
   readonly only?: readonly string[];
+  /** Called as each test starts (a line for a progress display). */
+  readonly progress?: (line: string) => void;
 }
 
 const SINGLE_THREAD_TESTS = ['mmio_read_vgic', 'eoi', 'sgi_self', 'ipi_inprocess'];
@@ -125,12 +128,6 @@ function setup(shared: boolean): MicroTest[] {
   ];
 }
 
-function median(xs: number[]): number {
-  const a = [...xs].sort((x, y) => x - y);
-  const m = a.length >> 1;
-  return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2;
-}
-
 /** The single-thread tests, then the threaded ones (those selected by `only`). */
 export async function runMicroBench(
   o: MicroBenchOptions = {},
@@ -141,6 +138,7 @@ export async function runMicroBench(
     timerIterations: o.timerIterations,
     trials: o.threadedTrials,
     only: o.only,
+    progress: o.progress,
   });
   return [...results, ...threaded];
 }
@@ -151,6 +149,7 @@ function runSingleThread(o: MicroBenchOptions): MicroResult[] {
   const results: MicroResult[] = [];
   for (const t of [...setup(true), ...setup(false)]) {
     if (o.only && !o.only.includes(t.name) && !o.only.includes(t.name.replace('/unshared', ''))) continue;
+    o.progress?.(`micro-bench: ${t.name} (${trials} trials of ${iterations})`);
     t.loop(iterations); // warm-up: let the JIT settle
     const before = t.errors();
     const totals: number[] = [];

@@ -16,6 +16,7 @@ import {
   type LpiStressResult,
   runLpiStress,
 } from '../bench/lpi-stress.ts';
+import { median } from '../util/stats.ts';
 
 export const LPI_STRESS_USAGE = `  lpi-stress           KVM's vgic_lpi_stress on worker threads: injector threads send MSIs while
                        vCPU threads acknowledge them; prints "Rate: N LPIs/sec" and proves none lost
@@ -59,11 +60,6 @@ export interface LpiStressRow {
 const flag = (c: LpiStressConfig) => `-v ${c.vcpus} -d ${c.devices} -e ${c.events} -i ${c.iterations}`;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1];
-}
-
 export interface LpiStressCliResult {
   readonly text: string;
   readonly rows: LpiStressRow[];
@@ -91,9 +87,11 @@ export function parseLpiStressArgs(args: string[]) {
     },
     strict: true,
   });
+  // Every count here is at least 1 (a run of nothing would print a rate of nothing).
   const int = (v: string | undefined, name: string, dflt: number) => {
     if (v === undefined) return dflt;
-    if (!/^\d+$/.test(v)) throw new TypeError(`${name} takes a whole number, got '${v}'`);
+    if (!/^\d+$/.test(v) || Number(v) < 1)
+      throw new TypeError(`${name} takes a whole number >= 1, got '${v}'`);
     return Number(v);
   };
   const design = values.design ?? (values['seed-table'] ? 'both' : 'per-its');

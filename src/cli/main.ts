@@ -1,14 +1,21 @@
 #!/usr/bin/env node
 /**
  * The `vgic` command line: demo, qtest, micro-bench, lpi-bench, lpi-stress, run, linux, conformance,
- * guest-bench. A thin shell over the library.
+ * guest-bench, linux-bench, adversarial, churn. A thin shell over the library. Every command is one
+ * entry of COMMANDS: its flags declared once (cli/flags.ts: the parser, the checks and the help
+ * come from the declaration; run, linux and lpi-stress keep their own parsers and usage text),
+ * `vgic CMD --help`, a bad flag or value as one line on stderr and exit status 2, progress on
+ * stderr for anything that runs for more than a few seconds, and `--json FILE` results that carry
+ * the schema version, vgic's version and commit, and the options used.
  */
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { VgicError } from '../arch/errors.ts';
+import { VGIC_MAX_SPIS } from '../arch/intid.ts';
 import { formatAdversarial, runAdversarial } from '../bench/adversarial.ts';
 import { formatChurnLong, runChurnLong } from '../bench/churn.ts';
 import { formatDirtyLogBench, runDirtyLogBench } from '../bench/dirty-log.ts';
@@ -16,127 +23,537 @@ import { formatLinuxBench, runLinuxBench } from '../bench/linux-boot.ts';
 import { formatLpiBench, runLpiBench } from '../bench/lpi.ts';
 import { formatMicroBench, MICRO_TEST_NAMES, machineDescription, runMicroBench } from '../bench/micro.ts';
 import { Vgic } from '../device/vgic.ts';
-import { formatConformance, runConformance } from '../machine/conformance.ts';
+import { formatConformance, readManifest, runConformance } from '../machine/conformance.ts';
 import { formatGuestBench, runGuestBench } from '../machine/guest-bench.ts';
 import { LinuxAssetsError } from '../machine/linux-assets.ts';
 import { MachineUnavailableError } from '../machine/native.ts';
 import { formatDemo, runDemo } from './demo.ts';
-import { LINUX_USAGE, LinuxUsageError, runLinuxCli } from './linux.ts';
+import {
+  type CommandSpec,
+  commandHelp,
+  type FlagValue,
+  type Parsed,
+  parseCommand,
+  UsageError,
+} from './flags.ts';
+import { LINUX_USAGE, LinuxUsageError, parseLinuxArgs, runLinuxCli } from './linux.ts';
 import { LPI_STRESS_USAGE, parseLpiStressArgs, runLpiStressCli } from './lpi-stress.ts';
 import { runQtest } from './qtest.ts';
-import { RUN_USAGE, RunUsageError, runCli } from './run.ts';
+import { parseRunArgs, RUN_USAGE, RunUsageError, runCli } from './run.ts';
+
+/** The version of the JSON documents `--json FILE` writes (bump when a field changes meaning). */
+export const JSON_SCHEMA_VERSION = 2;
+
+const JSON_FLAG = {
+  name: 'json',
+  kind: 'string',
+  arg: 'FILE',
+  help: 'also write the results as JSON',
+} as const;
+
+const packageRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** The commit of a git checkout of vgic; null where there is none (an installed package) or no git. */
+function gitCommit(): string | null {
+  // Only vgic's own checkout: installed under a consumer's repository, git would name theirs.
+  if (!existsSync(join(packageRoot, '.git'))) return null;
+  try {
+    const r = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: packageRoot, encoding: 'utf8', timeout: 5000 });
+    if (r.status !== 0) return null;
+    const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+      cwd: packageRoot,
+      encoding: 'utf8',
+      timeout: 5000,
+    });
+    return `${r.stdout.trim()}${dirty.status === 0 && dirty.stdout.trim() !== '' ? '-dirty' : ''}`;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A result as JSON: the schema version, vgic's version and commit, the date, the machine it was
+ * measured on and the options the command ran with (every flag's value, defaults included).
+ */
+function writeJson(file: string, benchmark: string, options: unknown, results: unknown): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const doc = {
+    schemaVersion: JSON_SCHEMA_VERSION,
+    benchmark,
+    vgic: { version: version(), commit: gitCommit() },
+    date: new Date().toISOString(),
+    machine: machineDescription(),
+    options,
+    results,
+  };
+  writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
+}
+
+/**
+ * Progress on stderr: on a terminal one line rewritten in place; otherwise (CI logs, pipes) whole
+ * lines, at most one per PROGRESS_EVERY_MS, so a long run shows it is alive without flooding.
+ */
+const PROGRESS_EVERY_MS = 2000;
+function progress(): { readonly line: (text: string) => void; readonly done: () => void } {
+  const tty = process.stderr.isTTY === true;
+  let last = Number.NEGATIVE_INFINITY;
+  return {
+    line: (text) => {
+      if (tty) {
+        process.stderr.write(`\r\x1b[K${text}`);
+        return;
+      }
+      const now = performance.now();
+      if (now - last < PROGRESS_EVERY_MS) return;
+      last = now;
+      process.stderr.write(`${text}\n`);
+    },
+    done: () => {
+      if (tty) process.stderr.write('\r\x1b[K');
+    },
+  };
+}
+
+/** The options a JSON result records: every flag of the spec with its value (defaults included). */
+function optionsOf(p: Parsed, omit: readonly string[] = ['json']): Record<string, FlagValue | undefined> {
+  const out: Record<string, FlagValue | undefined> = {};
+  for (const [k, v] of Object.entries(p.values)) if (!omit.includes(k)) out[k] = v;
+  return out;
+}
+
+/** The guest programs `conformance --only` may name (undefined where guest/ is not there: not checked). */
+function guestProgramNames(): string[] | undefined {
+  try {
+    return readManifest().map((p) => p.name);
+  } catch {
+    return undefined;
+  }
+}
+
+const int = (p: Parsed, name: string) => p.values[name] as number;
+const json = (p: Parsed) => p.values.json as string | undefined;
+
+interface Command {
+  readonly name: string;
+  /** Positional arguments, for the usage line (e.g. 'IMAGE'). */
+  readonly args?: string;
+  /** The command's block of `vgic --help`, and all of `vgic CMD --help`. */
+  readonly help: string;
+  readonly run: (argv: string[]) => Promise<void>;
+}
+
+/** A command whose flags are a spec: parsed and checked before `run` sees them. */
+function specCommand(spec: CommandSpec, run: (p: Parsed) => Promise<void> | void): Command {
+  return {
+    name: spec.name,
+    args: spec.args,
+    help: commandHelp(spec),
+    run: async (argv) => run(parseCommand(spec, argv)),
+  };
+}
+
+const COMMANDS: readonly Command[] = [
+  specCommand(
+    {
+      name: 'demo',
+      summary:
+        '4 vCPUs program a GICv3, exchange SGIs, take PPIs, SPIs and a timer\ninterrupt; prints what each vCPU acknowledged, in order, with priority',
+      flags: [{ name: 'vcpus', kind: 'int', min: 1, max: 512, help: 'number of vCPUs', default: 4 }],
+    },
+    (p) => {
+      process.stdout.write(`${formatDemo(runDemo(int(p, 'vcpus')))}\n`);
+    },
+  ),
+  specCommand(
+    {
+      name: 'qtest',
+      summary: 'QEMU-qtest-style line protocol on stdin/stdout (try: echo help | vgic qtest)',
+      flags: [
+        { name: 'vcpus', kind: 'int', min: 1, max: 512, help: 'number of vCPUs', default: 1 },
+        {
+          name: 'spis',
+          kind: 'int',
+          min: 0,
+          max: VGIC_MAX_SPIS,
+          help: 'number of SPIs, a multiple of 32',
+          default: 224,
+        },
+        { name: 'lrs', kind: 'int', min: 1, max: 16, help: 'list registers per vCPU', default: 4 },
+        {
+          name: 'ram-size',
+          kind: 'size',
+          arg: 'SIZE',
+          help: 'guest RAM at 0x40000000, e.g. 128M (0 for none)',
+          default: '128M',
+        },
+        { name: 'virtual-time', kind: 'boolean', help: 'the counter moves only on clock_step / WFI' },
+        {
+          name: 'its',
+          kind: 'int',
+          min: 0,
+          max: 16,
+          default: 0,
+          help: 'ITSes: ITS k at 0x08080000 + k*0x20000, MSI doorbell\nat its base + 0x10040; with N > 1 the redistributors follow the last ITS',
+        },
+      ],
+    },
+    async (p) => {
+      const ram = p.values['ram-size'] as number;
+      const gic = Vgic.create({
+        vcpus: int(p, 'vcpus'),
+        spis: int(p, 'spis'),
+        lrs: int(p, 'lrs'),
+        time: p.values['virtual-time'] ? 'virtual' : 'real',
+        ram: ram > 0 ? { size: ram } : undefined,
+        its: int(p, 'its'),
+      });
+      const rl = createInterface({
+        input: process.stdin,
+        crlfDelay: Number.POSITIVE_INFINITY,
+        terminal: false,
+      });
+      await runQtest(gic, rl, (t) => process.stdout.write(t));
+      rl.close();
+    },
+  ),
+  specCommand(
+    {
+      name: 'micro-bench',
+      summary:
+        'micro-benchmarks with kvm-unit-tests micro-bench semantics: single-thread\n(mmio_read_vgic, eoi, sgi_self, ipi_inprocess, each also /unshared) and\nthreaded, vCPU 0 and vCPU 1 on two worker threads (ipi, ipi_wfi, lpi:\n+ p50/p99 per iteration; timer_10ms: 256 × 10 ms, overshoot reported)',
+      flags: [
+        {
+          name: 'iterations',
+          kind: 'int',
+          min: 1,
+          help: 'calls per trial; timer_10ms always 256',
+          default: 65536,
+        },
+        {
+          name: 'trials',
+          kind: 'int',
+          min: 1,
+          default: 11,
+          help: 'trials per single-thread test, median reported; threaded\ntests: a warm-up, then 5 timed passes (ipi_wfi: 3, timer_10ms: 1)',
+        },
+        {
+          name: 'only',
+          kind: 'list',
+          arg: 'A,B',
+          choices: MICRO_TEST_NAMES,
+          item: 'test',
+          help: 'run only these tests (a name without /unshared runs both variants)',
+        },
+        JSON_FLAG,
+      ],
+    },
+    async (p) => {
+      const pr = progress();
+      const results = await runMicroBench({
+        iterations: int(p, 'iterations'),
+        trials: int(p, 'trials'),
+        only: p.values.only as string[] | undefined,
+        progress: pr.line,
+      });
+      pr.done();
+      process.stdout.write(`${formatMicroBench(results)}\n`);
+      const file = json(p);
+      if (file) writeJson(file, 'micro-bench', optionsOf(p), results);
+      if (results.some((r) => r.errors > 0)) process.exitCode = 1;
+    },
+  ),
+  specCommand(
+    {
+      name: 'lpi-bench',
+      summary:
+        'MSI inject + ack + EOI rate, and injection alone, for 1 and 65536 mapped\nevents and IDbits 14 and 16 (single thread)',
+      flags: [
+        { name: 'lpis', kind: 'int', min: 1, help: 'LPIs per trial', default: 2 ** 18 },
+        {
+          name: 'trials',
+          kind: 'int',
+          min: 1,
+          help: 'trials per configuration, median reported',
+          default: 9,
+        },
+        JSON_FLAG,
+      ],
+    },
+    (p) => {
+      const pr = progress();
+      const results = runLpiBench({ lpis: int(p, 'lpis'), trials: int(p, 'trials'), progress: pr.line });
+      pr.done();
+      process.stdout.write(`${formatLpiBench(results)}\n`);
+      const file = json(p);
+      if (file) writeJson(file, 'lpi-bench', optionsOf(p), results);
+      if (results.some((r) => r.errors > 0)) process.exitCode = 1;
+    },
+  ),
+  specCommand(
+    {
+      name: 'dirty-log-bench',
+      summary:
+        'ns per guest-memory write with the dirty log off and on (sequential\nentries; one write per page with the log cleared each pass)',
+      flags: [
+        { name: 'trials', kind: 'int', min: 1, help: 'trials, median reported', default: 11 },
+        JSON_FLAG,
+      ],
+    },
+    (p) => {
+      const rows = runDirtyLogBench({ trials: int(p, 'trials') });
+      process.stdout.write(`${formatDirtyLogBench(rows)}\n`);
+      const file = json(p);
+      if (file) writeJson(file, 'dirty-log-bench', optionsOf(p), rows);
+    },
+  ),
+  {
+    name: 'lpi-stress',
+    help: LPI_STRESS_USAGE,
+    run: async (argv) => {
+      const options = lpiStressArgs(argv);
+      const pr = progress();
+      const r = await runLpiStressCli(argv, pr.line);
+      pr.done();
+      process.stdout.write(`${r.text}\n`);
+      if (options.json) {
+        const { json: _file, ...rest } = options;
+        writeJson(options.json, 'lpi-stress', rest, r.rows);
+      }
+      if (r.failed) process.exitCode = 1;
+    },
+  },
+  {
+    name: 'run',
+    args: 'IMAGE',
+    help: RUN_USAGE,
+    run: async (argv) => {
+      const { report } = await runCli(argv);
+      process.exitCode = report === undefined ? 0 : report.status & 0xff;
+    },
+  },
+  {
+    name: 'linux',
+    help: LINUX_USAGE,
+    run: async (argv) => {
+      process.exitCode = await runLinuxCli(argv);
+    },
+  },
+  specCommand(
+    {
+      name: 'conformance',
+      summary:
+        "builds the bare-metal guest programs (guest/) and runs each on QEMU 7.2\n(-M virt,gic-version=3 -cpu max) and on vgic's machine; diffs the\ntranscripts (MASK lines compare names only); exit 1 on any difference",
+      flags: [
+        {
+          name: 'only',
+          kind: 'list',
+          arg: 'A,B',
+          choices: guestProgramNames(),
+          item: 'guest program',
+          help: 'only these programs (default: every test program of guest/programs.json)',
+        },
+        JSON_FLAG,
+      ],
+    },
+    async (p) => {
+      const pr = progress();
+      const results = await runConformance({
+        only: p.values.only as string[] | undefined,
+        progress: (r) => pr.line(`conformance: ${r.program}: ${r.pass ? 'same' : 'DIFFERS'}`),
+      });
+      pr.done();
+      process.stdout.write(`${formatConformance(results)}\n`);
+      const file = json(p);
+      if (file) writeJson(file, 'conformance', optionsOf(p), results);
+      if (results.some((r) => !r.pass)) process.exitCode = 1;
+    },
+  ),
+  specCommand(
+    {
+      name: 'guest-bench',
+      summary:
+        "bench_sgi and bench_lpi on QEMU and on vgic's machine, alternating;\nmedian (min..max) ns per operation and the targets (LPI ≥ 5× QEMU, SGI ≥ QEMU)",
+      flags: [{ name: 'trials', kind: 'int', min: 1, help: 'runs per machine', default: 3 }, JSON_FLAG],
+    },
+    async (p) => {
+      const pr = progress();
+      const rows = await runGuestBench(int(p, 'trials'), pr.line);
+      pr.done();
+      process.stdout.write(`${formatGuestBench(rows)}\n`);
+      const file = json(p);
+      if (file) writeJson(file, 'guest-bench', optionsOf(p), rows);
+    },
+  ),
+  specCommand(
+    {
+      name: 'linux-bench',
+      summary:
+        "Debian's kernel + the same initramfs on QEMU 7.2 and on vgic's machine,\nalternating: seconds to Run /init, userspace, power-off; an in-guest shell\nloop and fork/exec; median (min..max) and vgic / QEMU",
+      flags: [
+        { name: 'trials', kind: 'int', min: 1, help: 'boots per machine and vCPU count', default: 3 },
+        { name: 'smp', kind: 'ints', arg: 'LIST', min: 1, max: 8, help: 'vCPU counts', default: [1, 2] },
+        JSON_FLAG,
+      ],
+    },
+    async (p) => {
+      const r = await runLinuxBench({
+        trials: int(p, 'trials'),
+        smps: [...(p.values.smp as number[])],
+        log: (l) => process.stderr.write(`${l}\n`),
+      });
+      process.stdout.write(`${formatLinuxBench(r)}\n`);
+      const file = json(p);
+      if (file) writeJson(file, 'linux-boot', optionsOf(p), r);
+    },
+  ),
+  specCommand(
+    {
+      name: 'adversarial',
+      summary:
+        'seeded adversarial operations (guest MMIO on every frame, ICC_* and random\nsysregs, ITS command streams valid and garbage, wild table bases, host\nmisuse, snapshot/restore of clean and mutated blobs) on varied GICs, every\ninvariant checked after each; exit 1 on a failure, with its replay command',
+      flags: [
+        { name: 'ops', kind: 'int', min: 1, help: 'operations', default: 10_000_000 },
+        { name: 'seed', kind: 'int', arg: 'S', min: 0, max: 2 ** 32 - 1, help: 'the PRNG seed', default: 1 },
+        {
+          name: 'max-op-ms',
+          kind: 'int',
+          arg: 'MS',
+          min: 1,
+          default: 50,
+          help: 'fail when one operation takes longer, wall and CPU time\n(snapshot and restore 4x)',
+        },
+        {
+          name: 'seconds',
+          kind: 'int',
+          arg: 'S',
+          min: 1,
+          help: 'stop after S seconds (the report gives the operations that ran)',
+        },
+        {
+          name: 'light',
+          kind: 'boolean',
+          help: 'smaller GICs only (2^14 LPI INTIDs, caches up to 1024 entries), as CI runs',
+        },
+        { name: 'trace-from', kind: 'int', arg: 'I', help: 'print every operation from index I on (replay)' },
+        {
+          name: 'full-check-every',
+          kind: 'int',
+          arg: 'K',
+          min: 1,
+          default: 1,
+          help: 'check the whole state every K operations and after every operation\nthat can reach the ITS books; between, only what each operation\ntouched (K = 1000: ~20 % quicker)',
+        },
+        JSON_FLAG,
+      ],
+    },
+    (p) => {
+      const seconds = p.values.seconds as number | undefined;
+      const traceFrom = p.values['trace-from'] as number | undefined;
+      const r = runAdversarial({
+        ops: int(p, 'ops'),
+        seed: int(p, 'seed'),
+        maxOpMs: int(p, 'max-op-ms'),
+        ...(seconds !== undefined ? { seconds } : {}),
+        light: p.values.light === true,
+        ...(traceFrom !== undefined ? { traceFrom } : {}),
+        fullCheckEvery: int(p, 'full-check-every'),
+        progress: (n, ms) => process.stderr.write(`${n} operations, ${(ms / 1000).toFixed(0)} s\n`),
+      });
+      process.stdout.write(`${formatAdversarial(r)}\n`);
+      const file = json(p);
+      if (file) writeJson(file, 'adversarial', optionsOf(p), r);
+      if (r.failures > 0) process.exitCode = 1;
+    },
+  ),
+  specCommand(
+    {
+      name: 'churn',
+      summary:
+        "MSIs from injector threads while a churn thread issues MAPD unmap/remap,\nDISCARD, MOVI and MAPC and guests acknowledge on vCPU threads, the\ntranslation cache's generation wrapping every ms; then drains and closes\nthe books: exit 1 on any phantom or lost interrupt (or command error)",
+      flags: [
+        { name: 'seconds', kind: 'int', min: 1, help: 'how long the MSIs fly', default: 10 },
+        {
+          name: 'seed',
+          kind: 'int',
+          arg: 'S',
+          min: 0,
+          max: 2 ** 32 - 1,
+          help: "the churn's choices",
+          default: 5,
+        },
+        JSON_FLAG,
+      ],
+    },
+    async (p) => {
+      const pr = progress();
+      const r = await runChurnLong({
+        seconds: int(p, 'seconds'),
+        seed: int(p, 'seed'),
+        progress: (x) =>
+          pr.line(
+            `${(x.elapsedMs / 1000).toFixed(0)} s: MSIs sent ${x.sent}, delivered ${x.delivered}, acked ${x.acked}, wraps ${x.wraps}, churn rounds ${x.rounds}`,
+          ),
+      });
+      pr.done();
+      process.stdout.write(`${formatChurnLong(r)}\n`);
+      const file = json(p);
+      if (file) writeJson(file, 'churn', optionsOf(p), r);
+      if (r.failed) process.exitCode = 1;
+    },
+  ),
+];
+
+/** lpi-stress's own parser throws a TypeError on misuse: one line and exit 2, as every command. */
+function lpiStressArgs(argv: string[]): ReturnType<typeof parseLpiStressArgs> {
+  try {
+    return parseLpiStressArgs(argv);
+  } catch (e) {
+    throw new UsageError(`lpi-stress: ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+/** The names of every command (for tests and completion). */
+export const COMMAND_NAMES: readonly string[] = COMMANDS.map((c) => c.name);
 
 const USAGE = `vgic — the ARM GICv3 as a virtual device (KVM's vgic design, in TypeScript)
 
-Usage: vgic <command> [options]
+Usage: vgic <command> [options]      (vgic <command> --help: that command's options)
 
 Commands:
-  demo                 4 vCPUs program a GICv3, exchange SGIs, take PPIs, SPIs and a timer
-                       interrupt; prints what each vCPU acknowledged, in order, with priority
-      --vcpus N        number of vCPUs (default 4)
-  qtest                QEMU-qtest-style line protocol on stdin/stdout (try: echo help | vgic qtest)
-      --vcpus N        number of vCPUs (default 1)
-      --spis N         number of SPIs, a multiple of 32 (default 224)
-      --lrs N          list registers per vCPU, 1..16 (default 4)
-      --ram-size SIZE  guest RAM at 0x40000000, e.g. 128M (default 128M; 0 for none)
-      --virtual-time   the counter moves only on clock_step / WFI
-      --its N          ITSes, 0..16 (default 0): ITS k at 0x08080000 + k*0x20000, MSI doorbell
-                       at its base + 0x10040; with N > 1 the redistributors follow the last ITS
-  micro-bench          micro-benchmarks with kvm-unit-tests micro-bench semantics: single-thread
-                       (mmio_read_vgic, eoi, sgi_self, ipi_inprocess, each also /unshared) and
-                       threaded, vCPU 0 and vCPU 1 on two worker threads (ipi, ipi_wfi, lpi:
-                       + p50/p99 per iteration; timer_10ms: 256 × 10 ms, overshoot reported)
-      --iterations N   calls per trial (default 65536; timer_10ms always 256)
-      --trials N       trials per single-thread test, median reported (default 11); threaded
-                       tests: a warm-up, then 5 timed passes (ipi_wfi: 3, timer_10ms: 1)
-      --only A,B       run only these tests (a name without /unshared runs both variants)
-      --json FILE      also write the results as JSON (e.g. bench/results/micro-bench.json)
-  lpi-bench            MSI inject + ack + EOI rate, and injection alone, for 1 and 65536 mapped
-                       events and IDbits 14 and 16 (single thread)
-      --lpis N         LPIs per trial (default 262144)
-      --trials N       trials per configuration, median reported (default 9)
-      --json FILE      also write the results as JSON (e.g. bench/results/lpi-bench.json)
-  dirty-log-bench      ns per guest-memory write with the dirty log off and on (sequential
-                       entries; one write per page with the log cleared each pass)
-      --trials N       trials, median reported (default 11)
-      --json FILE      also write the results as JSON
-${LPI_STRESS_USAGE}
-${RUN_USAGE}
-${LINUX_USAGE}
-  conformance          builds the bare-metal guest programs (guest/) and runs each on QEMU 7.2
-                       (-M virt,gic-version=3 -cpu max) and on vgic's machine; diffs the
-                       transcripts (MASK lines compare names only); exit 1 on any difference
-      --only A,B       only these programs (default: every test program of guest/programs.json)
-      --json FILE      also write the results as JSON
-  guest-bench          bench_sgi and bench_lpi on QEMU and on vgic's machine, alternating;
-                       median (min..max) ns per operation and the targets (LPI ≥ 5× QEMU, SGI ≥ QEMU)
-      --trials N       runs per machine (default 3)
-      --json FILE      also write the results as JSON (e.g. bench/results/guest-bench.json)
-  linux-bench          Debian's kernel + the same initramfs on QEMU 7.2 and on vgic's machine,
-                       alternating: seconds to Run /init, userspace, power-off; an in-guest shell
-                       loop and fork/exec; median (min..max) and vgic / QEMU
-      --trials N       boots per machine and vCPU count (default 3)
-      --smp LIST       vCPU counts (default 1,2)
-      --json FILE      also write the results as JSON (e.g. bench/results/linux-boot.json)
-  adversarial          seeded adversarial operations (guest MMIO on every frame, ICC_* and random
-                       sysregs, ITS command streams valid and garbage, wild table bases, host
-                       misuse, snapshot/restore of clean and mutated blobs) on varied GICs, every
-                       invariant checked after each; exit 1 on a failure, with its replay command
-      --ops N          operations (default 10000000)
-      --seed S         the PRNG seed (default 1)
-      --max-op-ms MS   fail when one operation takes longer, wall and CPU time (default 50;
-                       snapshot and restore 4x)
-      --seconds S      stop after S seconds (the report gives the operations that ran)
-      --light          smaller GICs only (2^14 LPI INTIDs, caches up to 1024 entries), as CI runs
-      --trace-from I   print every operation from index I on (replay)
-      --full-check-every K
-                       check the whole state every K operations (default 1: after each) and
-                       after every operation that can reach the ITS books; between, only what
-                       each operation touched (K = 1000: ~20 % quicker)
-      --json FILE      also write the results as JSON
-  churn                MSIs from injector threads while a churn thread issues MAPD unmap/remap,
-                       DISCARD, MOVI and MAPC and guests acknowledge on vCPU threads, the
-                       translation cache's generation wrapping every ms; then drains and closes
-                       the books: exit 1 on any phantom or lost interrupt (or command error)
-      --seconds N      how long the MSIs fly (default 10)
-      --seed S         the churn's choices (default 5)
-      --json FILE      also write the results as JSON
+${COMMANDS.map((c) => c.help).join('\n')}
 
 Options:
   -h, --help           this text
   --version            the version`;
-
-/** A benchmark's results as JSON, with the date and the machine they were measured on. */
-function writeJson(file: string, benchmark: string, results: unknown): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const doc = { benchmark, date: new Date().toISOString(), machine: machineDescription(), results };
-  writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
-}
 
 function fail(message: string): never {
   process.stderr.write(`vgic: ${message}\n`);
   process.exit(2);
 }
 
-function intOption(v: string | undefined, name: string, dflt: number): number {
-  if (v === undefined) return dflt;
-  if (!/^\d+$/.test(v)) fail(`--${name} takes a whole number, got '${v}'`);
-  return Number(v);
+/** node:util's parseArgs errors (a TypeError with a code) as one UsageError line naming the command. */
+function ownParser(name: string, parse: () => unknown): void {
+  try {
+    parse();
+  } catch (e) {
+    if (e instanceof TypeError && 'code' in e)
+      throw new UsageError(`${name}: ${e.message.split('. To specify')[0]} (see vgic ${name} --help)`);
+    throw e;
+  }
 }
 
-function sizeOption(v: string | undefined, dflt: number): number {
-  if (v === undefined) return dflt;
-  const m = /^(\d+)([KMG]?)$/i.exec(v);
-  if (!m) fail(`--ram-size takes a size like 128M, 64K or 1G, got '${v}'`);
-  const mul = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G'];
-  return Number(m[1]) * mul;
-}
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
+/** `-h`/`--help` among a command's arguments (not a flag's value: `--script -h` is a script). */
+function wantsHelp(argv: readonly string[]): boolean {
+  for (const a of argv) {
+    if (a === '--') return false;
+    if (a === '-h' || a === '--help') return true;
+  }
+  return false;
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -149,206 +566,24 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${version()}\n`);
     return;
   }
-  if (cmd === 'run') {
-    const { report } = await runCli(rest);
-    process.exitCode = report === undefined ? 0 : report.status & 0xff;
+  const c = COMMANDS.find((x) => x.name === cmd);
+  if (c === undefined)
+    fail(`unknown command '${cmd}' (commands: ${COMMAND_NAMES.join(', ')}; try vgic --help)`);
+  if (wantsHelp(rest)) {
+    process.stdout.write(`Usage: vgic ${c.name}${c.args ? ` ${c.args}` : ''} [options]\n\n${c.help}\n`);
     return;
   }
-  if (cmd === 'linux-bench') {
-    const { values } = parseArgs({
-      args: rest,
-      options: { json: { type: 'string' }, trials: { type: 'string' }, smp: { type: 'string' } },
-      strict: true,
-    });
-    const trials = intOption(values.trials, 'trials', 3);
-    const smps = (values.smp ?? '1,2').split(',').map((v) => intOption(v.trim(), 'smp', 1));
-    const r = await runLinuxBench({ trials, smps, log: (l) => process.stderr.write(`${l}\n`) });
-    process.stdout.write(`${formatLinuxBench(r)}\n`);
-    if (values.json) writeJson(values.json, 'linux-boot', r);
-    return;
-  }
-  if (cmd === 'linux') {
-    process.exitCode = await runLinuxCli(rest);
-    return;
-  }
-  if (cmd === 'conformance' || cmd === 'guest-bench') {
-    const { values } = parseArgs({
-      args: rest,
-      options: { only: { type: 'string' }, json: { type: 'string' }, trials: { type: 'string' } },
-      strict: true,
-    });
-    if (cmd === 'conformance') {
-      const only = values.only?.split(',').map((n) => n.trim());
-      const log = (r: { program: string; pass: boolean }) =>
-        process.stderr.write(`${r.program}: ${r.pass ? 'same' : 'DIFFERS'}\n`);
-      const results = await runConformance({ only, progress: process.stderr.isTTY ? log : undefined });
-      process.stdout.write(`${formatConformance(results)}\n`);
-      if (values.json) writeJson(values.json, 'conformance', results);
-      if (results.some((r) => !r.pass)) process.exitCode = 1;
-    } else {
-      const trials = intOption(values.trials, 'trials', 3);
-      const rows = await runGuestBench(
-        trials,
-        process.stderr.isTTY ? (l) => process.stderr.write(`\r\x1b[K${l}`) : undefined,
-      );
-      if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
-      process.stdout.write(`${formatGuestBench(rows)}\n`);
-      if (values.json) writeJson(values.json, 'guest-bench', rows);
-    }
-    return;
-  }
-  if (cmd === 'adversarial') {
-    const { values } = parseArgs({
-      args: rest,
-      options: {
-        ops: { type: 'string' },
-        seed: { type: 'string' },
-        'max-op-ms': { type: 'string' },
-        seconds: { type: 'string' },
-        light: { type: 'boolean' },
-        'trace-from': { type: 'string' },
-        'full-check-every': { type: 'string' },
-        json: { type: 'string' },
-      },
-      strict: true,
-    });
-    const traceFrom = values['trace-from'];
-    const r = runAdversarial({
-      ops: intOption(values.ops, 'ops', 10_000_000),
-      seed: intOption(values.seed, 'seed', 1),
-      maxOpMs: intOption(values['max-op-ms'], 'max-op-ms', 50),
-      ...(values.seconds !== undefined ? { seconds: intOption(values.seconds, 'seconds', 0) } : {}),
-      light: values.light === true,
-      ...(traceFrom !== undefined ? { traceFrom: intOption(traceFrom, 'trace-from', 0) } : {}),
-      fullCheckEvery: intOption(values['full-check-every'], 'full-check-every', 1),
-      progress: (n, ms) => process.stderr.write(`${n} operations, ${(ms / 1000).toFixed(0)} s\n`),
-    });
-    process.stdout.write(`${formatAdversarial(r)}\n`);
-    if (values.json) writeJson(values.json, 'adversarial', r);
-    if (r.failures > 0) process.exitCode = 1;
-    return;
-  }
-  if (cmd === 'churn') {
-    const { values } = parseArgs({
-      args: rest,
-      options: { seconds: { type: 'string' }, seed: { type: 'string' }, json: { type: 'string' } },
-      strict: true,
-    });
-    const tty = process.stderr.isTTY;
-    const r = await runChurnLong({
-      seconds: intOption(values.seconds, 'seconds', 10),
-      seed: intOption(values.seed, 'seed', 5),
-      ...(tty
-        ? {
-            progress: (p) =>
-              process.stderr.write(
-                `\r\x1b[K${(p.elapsedMs / 1000).toFixed(0)} s: MSIs sent ${p.sent}, delivered ${p.delivered}, acked ${p.acked}, wraps ${p.wraps}, churn rounds ${p.rounds}`,
-              ),
-          }
-        : {}),
-    });
-    if (tty) process.stderr.write('\r\x1b[K');
-    process.stdout.write(`${formatChurnLong(r)}\n`);
-    if (values.json) writeJson(values.json, 'churn', r);
-    if (r.failed) process.exitCode = 1;
-    return;
-  }
-  if (cmd === 'lpi-stress') {
-    const progress = process.stderr.isTTY ? (l: string) => process.stderr.write(`\r\x1b[K${l}`) : undefined;
-    const r = await runLpiStressCli(rest, progress);
-    if (progress) process.stderr.write('\r\x1b[K');
-    process.stdout.write(`${r.text}\n`);
-    const json = parseLpiStressArgs(rest).json;
-    if (json) writeJson(json, 'lpi-stress', r.rows);
-    if (r.failed) process.exitCode = 1;
-    return;
-  }
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      vcpus: { type: 'string' },
-      spis: { type: 'string' },
-      lrs: { type: 'string' },
-      'ram-size': { type: 'string' },
-      'virtual-time': { type: 'boolean' },
-      its: { type: 'string' },
-      iterations: { type: 'string' },
-      lpis: { type: 'string' },
-      trials: { type: 'string' },
-      json: { type: 'string' },
-      only: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return;
-  }
-  switch (cmd) {
-    case 'demo': {
-      process.stdout.write(`${formatDemo(runDemo(intOption(values.vcpus, 'vcpus', 4)))}\n`);
-      return;
-    }
-    case 'qtest': {
-      const ramSize = sizeOption(values['ram-size'], 128 * 1024 ** 2);
-      const gic = Vgic.create({
-        vcpus: intOption(values.vcpus, 'vcpus', 1),
-        spis: intOption(values.spis, 'spis', 224),
-        lrs: intOption(values.lrs, 'lrs', 4),
-        time: values['virtual-time'] ? 'virtual' : 'real',
-        ram: ramSize > 0 ? { size: ramSize } : undefined,
-        its: intOption(values.its, 'its', 0),
-      });
-      const rl = createInterface({
-        input: process.stdin,
-        crlfDelay: Number.POSITIVE_INFINITY,
-        terminal: false,
-      });
-      await runQtest(gic, rl, (t) => process.stdout.write(t));
-      rl.close();
-      return;
-    }
-    case 'micro-bench': {
-      const only = values.only?.split(',').map((n) => n.trim());
-      for (const n of only ?? []) {
-        if (!MICRO_TEST_NAMES.includes(n))
-          fail(`--only: unknown test '${n}' (tests: ${MICRO_TEST_NAMES.join(', ')})`);
-      }
-      const results = await runMicroBench({
-        iterations: intOption(values.iterations, 'iterations', 65536),
-        trials: intOption(values.trials, 'trials', 11),
-        only,
-      });
-      process.stdout.write(`${formatMicroBench(results)}\n`);
-      if (values.json) writeJson(values.json, 'micro-bench', results);
-      if (results.some((r) => r.errors > 0)) process.exitCode = 1;
-      return;
-    }
-    case 'dirty-log-bench': {
-      const rows = runDirtyLogBench({ trials: intOption(values.trials, 'trials', 11) });
-      process.stdout.write(`${formatDirtyLogBench(rows)}\n`);
-      if (values.json) writeJson(values.json, 'dirty-log-bench', rows);
-      return;
-    }
-    case 'lpi-bench': {
-      const results = runLpiBench({
-        lpis: intOption(values.lpis, 'lpis', 2 ** 18),
-        trials: intOption(values.trials, 'trials', 9),
-      });
-      process.stdout.write(`${formatLpiBench(results)}\n`);
-      if (values.json) writeJson(values.json, 'lpi-bench', results);
-      if (results.some((r) => r.errors > 0)) process.exitCode = 1;
-      return;
-    }
-    default:
-      fail(`unknown command '${cmd}' (try vgic --help)`);
-  }
+  // The commands with their own parsers: check the arguments before anything starts.
+  if (c.name === 'run') ownParser(c.name, () => parseRunArgs(rest));
+  else if (c.name === 'linux') ownParser(c.name, () => parseLinuxArgs(rest));
+  else if (c.name === 'lpi-stress') lpiStressArgs(rest);
+  await c.run(rest);
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {
   if (
     e instanceof VgicError ||
+    e instanceof UsageError ||
     e instanceof RunUsageError ||
     e instanceof LinuxUsageError ||
     (e instanceof TypeError && 'code' in e)

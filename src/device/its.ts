@@ -44,6 +44,10 @@ export interface ItsStats {
   readonly msiBusy: number;
 }
 
+/**
+ * One ITS of a GIC ({@link Vgic.its}): its registers with userspace semantics, its error counters,
+ * and save/restore of its tables in KVM's ABI rev 0 (KVM_DEV_TYPE_ARM_VGIC_ITS).
+ */
 export class Its {
   private readonly gic: Vgic;
   readonly index: number;

@@ -60,7 +60,7 @@ import { readCntvCtl, readCntvTval, writeCntvCtl, writeCntvCval, writeCntvTval }
 import { S_SYSREG_UNKNOWN, V_AP0R0, V_AP1R0, V_VMCR } from '../state/layout.ts';
 import type { VCpu } from './vcpu.ts';
 
-/** What the register file needs of a vCPU. */
+/** @internal What the register file needs of a vCPU (its internal members: not in the .d.ts). */
 type SysregCpu = Pick<VCpu, 's' | 'b' | 'index' | 'hi' | 'iar' | 'eoir' | 'sgi' | 'afterDeactivate'>;
 
 /** ICC_CTLR_EL1's read-only fields: PRIbits = 5 bits - 1, IDbits = 16 bits (0), A3V = 0, SEIS = 0. */
@@ -87,6 +87,7 @@ export const USER_SYSREGS: readonly number[] = [
   ICC_AP1R3_EL1,
 ];
 
+/** @internal Throws unless `enc` is one of USER_SYSREGS. */
 export function checkUserSysreg(enc: number): void {
   if (typeof enc !== 'number' || !USER_SYSREGS.includes(enc)) {
     throw new VgicError(
@@ -96,6 +97,7 @@ export function checkUserSysreg(enc: number): void {
   }
 }
 
+/** @internal MRS of `enc` on the vCPU (run_lock held). */
 export function sysregRead(cpu: SysregCpu, enc: number): number {
   const s = cpu.s;
   const v = cpu.index;
@@ -165,6 +167,7 @@ export function sysregRead(cpu: SysregCpu, enc: number): number {
   }
 }
 
+/** @internal MSR of `enc` on the vCPU (run_lock held). */
 export function sysregWrite(cpu: SysregCpu, enc: number, lo: number, hi: number): void {
   const s = cpu.s;
   const v = cpu.index;

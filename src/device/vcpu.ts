@@ -62,8 +62,30 @@ import {
 import { checkUserSysreg, sysregRead, sysregWrite } from './sysregs.ts';
 import type { Vgic } from './vgic.ts';
 
+/** An in-process guest's IRQ or FIQ exception handler (see {@link VCpu.onIrq}). */
 export type IrqHandler = (vcpu: VCpu) => void;
+/** What a WFI ended on: a wake-up event (`'irq'`) or the timeout. */
 export type WfiResult = 'irq' | 'timeout';
+
+/**
+ * The CPU interface's output lines to one vCPU's CPU (GIC spec IHI 0069, 4.1 "the CPU interface
+ * signals IRQ and FIQ"): at most one is asserted at a time, for the highest-priority pending
+ * interrupt that can preempt. {@link OUTPUT_NONE}, {@link OUTPUT_IRQ} or {@link OUTPUT_FIQ}.
+ */
+export type OutputLine = 0 | 1 | 2;
+/** No output line asserted: nothing this vCPU would take. */
+export const OUTPUT_NONE = 0;
+/** IRQ asserted: a Group 1 interrupt the CPU takes when its PSTATE.I is clear. */
+export const OUTPUT_IRQ = 1;
+/** FIQ asserted: a Group 0 interrupt the CPU takes when its PSTATE.F is clear. */
+export const OUTPUT_FIQ = 2;
+
+/**
+ * Called when a vCPU's output line changes level (see {@link VCpu.onOutputLine}): `line` is the
+ * new level. It runs on the thread that ran the vCPU's instruction, after that instruction, with no
+ * vgic lock held; it may run the vCPU's instructions (acknowledge, EOI) and is not re-entered.
+ */
+export type OutputLineHandler = (line: OutputLine, vcpu: VCpu) => void;
 
 /** Deepest nesting of IRQ handlers (preemption needs a higher priority: 32 levels suffice). */
 export const MAX_IRQ_NESTING = 64;
@@ -107,8 +129,18 @@ function sleepMs(ms: number): void {
   Atomics.wait(sleepCell, 0, 0, ms);
 }
 
+/**
+ * One vCPU's view of the GIC: its CPU interface (the `ICC_*` system registers over the list
+ * registers), its redistributor, its EL1 virtual timer, and its run loop. Each method is one
+ * instruction of that vCPU. An outside CPU model drives it through {@link mmioRead},
+ * {@link mmioWrite}, {@link readSysreg}, {@link writeSysreg}, {@link step}, {@link entryRequested}
+ * and {@link onOutputLine} (README "Wiring vgic into your CPU"); in-process TypeScript guests use
+ * the same methods and {@link onIrq}. Get it with {@link Vgic.vcpu}; one thread runs each vCPU.
+ */
 export class VCpu {
+  /** The vCPU's number (0-based; also its affinity Aff0 and its redistributor's processor number). */
   readonly index: number;
+  /** The GIC this vCPU belongs to. */
   readonly gic: Vgic;
   /** @internal The state and this vCPU's word base (for the system-register file). */
   readonly s: GicState;
@@ -118,7 +150,12 @@ export class VCpu {
   private fiqHandler: IrqHandler | undefined;
   /** IRQ handlers running on this vCPU (nested when a handler unmasks IRQs). */
   private depth = 0;
-  /** High 32 bits of the last 64-bit MMIO or system register read. */
+  private lineHandler: OutputLineHandler | undefined;
+  /** The output line level the line handler was last told (0 before its first call). */
+  private reportedLine = 0;
+  /** The line handler is running: its own instructions do not call it again. */
+  private inLineHandler = false;
+  /** High 32 bits of the last 64-bit MMIO or system register read (0 after a 32-bit one). */
   hi = 0;
 
   constructor(gic: Vgic, index: number) {
@@ -187,11 +224,16 @@ export class VCpu {
     flushHwstate(s, v);
   }
 
-  /** Leaves the guest: the LRs are folded back (the state is then fully in the ap_list). */
+  /**
+   * Leaves the guest: the LRs are folded back (the state is then fully in the ap_list); the next
+   * instruction enters again. An outside CPU calls it when it stops
+   * running this vCPU for a while (WFI, a pause, before a snapshot taken from another thread).
+   */
   exit(): void {
     this.lockRun();
     this.syncOut();
     this.unlockRun();
+    if (this.lineHandler !== undefined && !this.inLineHandler) this.reportLine();
   }
 
   private syncOut(): void {
@@ -213,6 +255,11 @@ export class VCpu {
    * Called with the run_lock held; returns with it released.
    */
   private end(): void {
+    this.endLocked();
+    if (this.lineHandler !== undefined && !this.inLineHandler) this.reportLine();
+  }
+
+  private endLocked(): void {
     const s = this.s;
     const b = this.b;
     this.pollTimer();
@@ -343,6 +390,59 @@ export class VCpu {
     this.fiqHandler = handler;
   }
 
+  /**
+   * Installs (or, with `undefined`, removes) the handler told when this vCPU's output line changes
+   * level: an outside CPU model (an emulator's own interpreter or JIT) drives its IRQ and FIQ
+   * inputs with it, and takes the exception when its own PSTATE allows.
+   *
+   * When it fires: at the end of one of this vCPU's instructions ({@link step}, {@link exit},
+   * {@link readSysreg}, {@link writeSysreg}, {@link mmioRead}, {@link mmioWrite}, a WFI), on the
+   * thread that ran it, with every vgic lock released, and only if the level differs from the one
+   * it was last told (the first call, at the next instruction, only if the level is not
+   * {@link OUTPUT_NONE}). An injection from the host or another thread (an SPI, an MSI, an SGI
+   * from another vCPU, the timer) changes the line at this vCPU's next entry: the outside CPU calls
+   * step() at its instruction boundaries when {@link entryRequested} says so, and when its timer
+   * deadline ({@link wfiSleepMs}) has passed. The handler may run instructions of this vCPU (read
+   * ICC_IAR1_EL1, write ICC_EOIR1_EL1); it is not re-entered: a change they make is reported when
+   * it returns (a handler that keeps changing the line keeps being told, as an IRQ storm would).
+   * It is told levels, not edges: when its instructions leave the line at the level it was told
+   * (it acknowledged one interrupt and another is signalled now), it is not called again; the CPU
+   * reads {@link outputLine} when it unmasks (exception return), as for any level-sensitive input.
+   * An exception it throws reaches the caller of the instruction once; vgic stays consistent.
+   */
+  onOutputLine(handler: OutputLineHandler | undefined): void {
+    if (handler !== undefined && typeof handler !== 'function')
+      badOperand('onOutputLine handler (a function)', handler);
+    this.lineHandler = handler;
+    this.reportedLine = OUTPUT_NONE;
+  }
+
+  /** Tells the line handler about every level change since its last call (no lock held). */
+  private reportLine(): void {
+    this.inLineHandler = true;
+    try {
+      for (;;) {
+        const line = virqLine(this.s, this.index);
+        const handler = this.lineHandler;
+        if (line === this.reportedLine || handler === undefined) return;
+        this.reportedLine = line;
+        handler(line as OutputLine, this);
+      }
+    } finally {
+      this.inLineHandler = false;
+    }
+  }
+
+  /**
+   * Whether something asked this vCPU to exit and enter again (KVM's vcpu requests: an injected
+   * interrupt, a kick from another vCPU or thread, a changed routing): the outside CPU then calls
+   * {@link step} at its next instruction boundary, which updates the output line. One load, no
+   * lock: cheap enough for every instruction boundary or every translated block.
+   */
+  get entryRequested(): boolean {
+    return this.s.vcpu[this.b + V_REQUESTS] !== 0;
+  }
+
   /** PSTATE.F = 0 (msr daifclr, #1): FIQs may be taken from the next instruction boundary. */
   unmaskFiqs(): void {
     this.s.vcpu[this.b + V_PSTATE_F] = 0;
@@ -365,6 +465,7 @@ export class VCpu {
     this.s.vcpu[this.b + V_PSTATE_I] = 1;
   }
 
+  /** PSTATE.I of an in-process guest (see {@link maskIrqs}, {@link unmaskIrqs}). */
   get irqsMasked(): boolean {
     return this.s.vcpu[this.b + V_PSTATE_I] !== 0;
   }
@@ -482,8 +583,8 @@ export class VCpu {
    * (Group 0). An outside CPU polls it after each exit and entry and drives its own IRQ/FIQ inputs
    * with it; it takes them when its PSTATE allows. Reads only: no lock, no allocation.
    */
-  outputLine(): 0 | 1 | 2 {
-    return virqLine(this.s, this.index) as 0 | 1 | 2;
+  outputLine(): OutputLine {
+    return virqLine(this.s, this.index) as OutputLine;
   }
 
   /**
@@ -575,6 +676,7 @@ export class VCpu {
     return (BigInt(this.hi) << 32n) | BigInt(lo);
   }
 
+  /** MSR with a 64-bit value (a bigint, or a safe integer). */
   writeSysreg64(enc: number, value: bigint | number): void {
     const v = u64('writeSysreg64 value', value);
     this.writeSysreg(enc, Number(v & 0xffffffffn), Number(v >> 32n));
@@ -614,6 +716,7 @@ export class VCpu {
     }
   }
 
+  /** Userspace write of a CPU interface register (one of USER_SYSREGS; no instruction runs). */
   userWriteSysreg(enc: number, value: number): void {
     checkUserSysreg(enc);
     this.lockRun();
@@ -659,28 +762,36 @@ export class VCpu {
     this.end();
   }
 
+  /** 8-bit MMIO load (see {@link mmioRead}). */
   readb(addr: number): number {
     return this.mmioRead(addr, 1);
   }
+  /** 16-bit MMIO load. */
   readw(addr: number): number {
     return this.mmioRead(addr, 2);
   }
+  /** 32-bit MMIO load. */
   readl(addr: number): number {
     return this.mmioRead(addr, 4);
   }
+  /** 64-bit MMIO load, as a bigint. */
   readq(addr: number): bigint {
     const lo = this.mmioRead(addr, 8);
     return (BigInt(this.hi) << 32n) | BigInt(lo);
   }
+  /** 8-bit MMIO store (see {@link mmioWrite}). */
   writeb(addr: number, value: number): void {
     this.mmioWrite(addr, 1, value);
   }
+  /** 16-bit MMIO store. */
   writew(addr: number, value: number): void {
     this.mmioWrite(addr, 2, value);
   }
+  /** 32-bit MMIO store. */
   writel(addr: number, value: number): void {
     this.mmioWrite(addr, 4, value);
   }
+  /** 64-bit MMIO store (a bigint, or a safe integer). */
   writeq(addr: number, value: bigint | number): void {
     const v = u64('writeq value', value);
     this.mmioWrite(addr, 8, Number(v & 0xffffffffn), Number(v >> 32n));

@@ -76,6 +76,7 @@ export interface RedistRegion {
   readonly count: number;
 }
 
+/** {@link Vgic.create}'s options (KVM_CREATE_DEVICE and its attributes in one object). */
 export interface VgicV3Options {
   /** Number of vCPUs, 1..512 (KVM's VGIC_V3_MAX_CPUS). Default 1. */
   readonly vcpus?: number;
@@ -148,16 +149,27 @@ export interface VgicAddressMap {
   }[];
 }
 
+/** {@link Vgic.stats}: what guests did wrong (counted, never thrown), and per-vCPU exit counts. */
 export interface VgicStats {
+  /** MMIO accesses of a width or alignment the register does not allow. */
   readonly mmioBadAccess: number;
+  /** Accesses to an address with no register (and loads/stores outside RAM). */
   readonly mmioUnmapped: number;
+  /** Writes to read-only registers. */
   readonly mmioReadOnlyWrite: number;
+  /** Accesses to system registers vgic does not implement (read as zero). */
   readonly sysregUnknown: number;
+  /** SGIs whose target list named no existing vCPU. */
   readonly sgiNoTarget: number;
+  /** Host injections refused (an INTID of the wrong type or that the GIC does not have). */
   readonly injectRejected: number;
+  /** IRQ handler nesting stopped at MAX_IRQ_NESTING. */
   readonly irqNestingLimit: number;
+  /** MSIs to a doorbell with no ITS. */
   readonly msiNoIts: number;
+  /** LPI property or pending table accesses outside RAM. */
   readonly lpiTableFault: number;
+  /** LPI pending states removed by DISCARD, CLEAR or an unmapping. */
   readonly lpiPendingDropped: number;
   /**
    * Per vCPU: exits, flushes with work, maintenance exits, and pending states merged at fold (an
@@ -196,12 +208,29 @@ function inWorkerThread(): boolean {
   return wt?.isMainThread === false;
 }
 
+/**
+ * A GICv3 (distributor, redistributors, CPU interfaces, optional ITSes) as a virtual device, in the
+ * shape of KVM's vgic device: create it with {@link Vgic.create}, attach another thread with
+ * {@link Vgic.attach}, restore with {@link Vgic.restore}. Devices inject through
+ * {@link irqLine}, {@link ppiLine} and {@link signalMsi}; each CPU runs through its
+ * {@link vcpu | VCpu}. All state is in one buffer ({@link buffer}).
+ */
 export class Vgic {
+  /** @internal The whole GIC state: typed arrays over {@link buffer} (state/layout.ts). */
   readonly state: GicState;
+  /**
+   * Guest RAM as vgic sees it (the ITS tables, LPI property and pending tables, and what
+   * {@link VCpu.mmioRead} reaches outside the GIC frames). An emulator shares its RAM with vgic by
+   * giving vgic the same bytes: `Vgic.create({ ram: { base, size } })` allocates it (shared where
+   * the platform allows) and the emulator's CPU reads and writes `memory.regions[i].bytes`; or the
+   * emulator adds its own buffer with `memory.addRam(base, size, buffer)`.
+   */
   readonly memory: GuestMemory;
+  /** Guest physical base of the distributor's 64K frame. */
   readonly distBase: number;
+  /** The redistributor regions (guest physical base, vCPUs in each). */
   readonly redistRegions: readonly RedistRegion[];
-  /** Per-thread dispatcher context. */
+  /** @internal Per-thread dispatcher context. */
   readonly ctx: MmioContext;
   private readonly vcpus: VCpu[] = [];
 
@@ -301,6 +330,19 @@ export class Vgic {
     return mem;
   }
 
+  /**
+   * The one buffer holding the whole GIC state: give it, with {@link addressMap}, to
+   * `Vgic.attach` on another thread (a SharedArrayBuffer when the GIC is shared).
+   */
+  get buffer(): ArrayBuffer | SharedArrayBuffer {
+    return this.state.buffer;
+  }
+
+  /** Whether the state is in a SharedArrayBuffer (other threads may attach to it). */
+  get shared(): boolean {
+    return this.state.shared;
+  }
+
   /** The address map to give Vgic.attach in another thread (RAM buffers included: they are shared). */
   addressMap(): VgicAddressMap {
     return {
@@ -315,6 +357,7 @@ export class Vgic {
     };
   }
 
+  /** How many vCPUs (and redistributors) the GIC has. */
   get nVcpus(): number {
     return this.state.nVcpus;
   }
@@ -324,6 +367,7 @@ export class Vgic {
     return this.state.nrIrqs;
   }
 
+  /** Whether the GIC has LPIs (it was created with at least one ITS). */
   get hasLpis(): boolean {
     return (this.state.header[H_FLAGS] & FLAG_LPIS) !== 0;
   }
@@ -336,6 +380,7 @@ export class Vgic {
     return (this.state.header[H_FLAGS] & FLAG_GLOBAL_LRU) !== 0 ? 'global-lru' : 'per-its';
   }
 
+  /** The handle of vCPU `index` (0 ≤ index < nVcpus; a VgicError otherwise). The same object each time. */
   vcpu(index: number): VCpu {
     checkInt('INVALID_VCPU', 'vcpu', index, 0, this.state.nVcpus - 1);
     return this.vcpus[index];
@@ -403,6 +448,7 @@ export class Vgic {
     return (BigInt(this.ctx.hi) << 32n) | BigInt(lo);
   }
 
+  /** Userspace write of a redistributor register of `vcpu` (save/restore semantics, as readRedistReg). */
   writeRedistReg(vcpu: number, offset: number, value: bigint | number, size: 4 | 8 = 4): void {
     checkInt('INVALID_VCPU', 'vcpu', vcpu, 0, this.state.nVcpus - 1);
     checkHostAccess(redistributorFrame, offset, size);
@@ -451,13 +497,13 @@ export class Vgic {
 
   // ---- Guest-physical MMIO, as a vCPU's access (used by VCpu) ----
 
-  /** Offset inside the frame the last resolve() found. */
+  /** @internal Offset inside the frame the last resolve() found. */
   resolvedOffset = 0;
-  /** The redistributor's vCPU for a GICR frame, -1 for the distributor (the accessor's vCPU). */
+  /** @internal The redistributor's vCPU for a GICR frame, -1 for the distributor (the accessor's vCPU). */
   resolvedVcpu = -1;
 
   /**
-   * The GIC frame holding a guest physical address, or undefined; the offset and vCPU go to
+   * @internal The GIC frame holding a guest physical address, or undefined; the offset and vCPU go to
    * resolvedOffset / resolvedVcpu (no allocation per access).
    */
   resolve(addr: number): Frame | undefined {
@@ -493,6 +539,7 @@ export class Vgic {
 
   // ---- MSIs and the ITSes (KVM_SIGNAL_MSI, KVM_DEV_TYPE_ARM_VGIC_ITS) ----
 
+  /** How many ITSes the GIC has. */
   get nIts(): number {
     return this.itsHandles.length;
   }
@@ -599,6 +646,7 @@ export class Vgic {
     advanceVirtualTicks(this.state, ticks);
   }
 
+  /** The error counters (guest mistakes, counted instead of thrown) and per-vCPU exit statistics. */
   stats(): VgicStats {
     const s = this.state;
     const out: Record<string, unknown> = {};
@@ -621,6 +669,7 @@ export class Vgic {
     return this.vcpu(vcpu).userReadSysreg(enc);
   }
 
+  /** Writes a CPU-interface register of `vcpu` without running it (one of USER_SYSREGS). */
   writeCpuSysreg(vcpu: number, enc: number, value: number): void {
     const cpu = this.vcpu(vcpu);
     checkInt('INVALID_ARGUMENT', 'CPU interface register value', value, 0, 0xffffffff);

@@ -8,6 +8,7 @@
  */
 
 import { join } from 'node:path';
+import { summarize } from '../util/stats.ts';
 import { benchValues, buildGuests, checkTools, readManifest, runOnQemu, runOnVgic } from './conformance.ts';
 
 export interface GuestBenchRow {
@@ -28,8 +29,8 @@ export const GUEST_BENCH_TARGETS: Readonly<Record<string, number>> = {
 };
 
 function stats(xs: number[]) {
-  const s = [...xs].sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1] };
+  const { median, min, max } = summarize(xs);
+  return { median, min, max };
 }
 
 export async function runGuestBench(trials = 3, progress?: (line: string) => void): Promise<GuestBenchRow[]> {

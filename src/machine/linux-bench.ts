@@ -12,6 +12,7 @@
  */
 
 import { spawn } from 'node:child_process';
+import { median } from '../util/stats.ts';
 import { QEMU } from './conformance.ts';
 import { USERSPACE_UP_LINE } from './initramfs.ts';
 
@@ -184,12 +185,6 @@ export interface MilestoneStats {
   readonly median: number;
   readonly min: number;
   readonly max: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 /** Median and range (host ms) of each milestone over runs. */

@@ -17,10 +17,15 @@
 
 import { VgicError } from '../arch/errors.ts';
 
+/** One RAM region: its guest physical base and size, and its bytes (shared with the CPU model). */
 export interface RamRegion {
+  /** Guest physical address of the first byte. */
   readonly base: number;
+  /** Size in bytes (a multiple of 4K). */
   readonly size: number;
+  /** The region's bytes: an emulator's CPU loads and stores here directly. */
   readonly bytes: Uint8Array;
+  /** A DataView over the same bytes (little-endian accessors). */
   readonly view: DataView;
   /**
    * The region's dirty log: word 0 is the enable flag (DIRTY_LOG_ON), then one bit per 4K page
@@ -60,7 +65,13 @@ function markDirty(r: RamRegion, o: number, len: number): void {
 /** Guest physical addresses vgic accepts: below 2^48 (the GIC's 48-bit table addresses and more). */
 export const MAX_GUEST_PA = 2 ** 48;
 
+/**
+ * Guest RAM as vgic sees it ({@link Vgic.memory}): the regions vgic reads the ITS tables and the LPI
+ * property and pending tables from. Accesses are bounds-checked; an address outside every region
+ * reads as undefined / writes return false, never throw (the address comes from the guest).
+ */
 export class GuestMemory {
+  /** The RAM regions, in the order they were added. */
   readonly regions: RamRegion[] = [];
 
   /**
@@ -196,11 +207,13 @@ export class GuestMemory {
     return true;
   }
 
+  /** A 64-bit little-endian load; undefined outside RAM. */
   read64(addr: number): bigint | undefined {
     const r = this.find(addr, 8);
     return r === undefined ? undefined : r.view.getBigUint64(addr - r.base, true);
   }
 
+  /** A 64-bit little-endian store; false (nothing written) outside RAM. */
   write64(addr: number, value: bigint): boolean {
     const r = this.find(addr, 8);
     if (r === undefined) return false;
