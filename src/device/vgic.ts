@@ -64,6 +64,7 @@ import {
   V_MAINT,
   VCPU_STRIDE,
 } from '../state/layout.ts';
+import { EV_GICV3_DIST_SET_IRQ, EV_GICV3_REDIST_SET_IRQ, traceEmit, tracing } from '../trace/trace.ts';
 import { Its } from './its.ts';
 import { clearRunWords, resetState, validateOptions } from './setup.ts';
 import { openSnapshot, sealSnapshot } from './snapshot.ts';
@@ -347,7 +348,9 @@ export class Vgic {
   /** Drives an SPI's input line (KVM_ARM_IRQ_TYPE_SPI). Returns whether the GIC took the change. */
   irqLine(intid: number, level: boolean): boolean {
     const slot = this.spiSlot(intid);
-    return injectIrqSlot(this.state, slot, checkBool('irqLine level', level));
+    const on = checkBool('irqLine level', level);
+    if (tracing.on !== 0) traceEmit(EV_GICV3_DIST_SET_IRQ, intid, on ? 1 : 0);
+    return injectIrqSlot(this.state, slot, on);
   }
 
   /** Drives a PPI's input line on one vCPU (KVM_ARM_IRQ_TYPE_PPI). The timer's PPI 27 is owned by the timer. */
@@ -365,7 +368,9 @@ export class Vgic {
         `PPI INTID must be an integer in 16..31 other than the timer's ${PPI_VTIMER}, got ${describeValue(intid)}`,
       );
     }
-    return injectIrqSlot(this.state, this.state.slotOf(vcpu, intid), checkBool('ppiLine level', level));
+    const on = checkBool('ppiLine level', level);
+    if (tracing.on !== 0) traceEmit(EV_GICV3_REDIST_SET_IRQ, vcpu, intid, on ? 1 : 0);
+    return injectIrqSlot(this.state, this.state.slotOf(vcpu, intid), on);
   }
 
   // ---- Userspace register access (KVM_DEV_ARM_VGIC_GRP_DIST_REGS / _REDIST_REGS) ----
