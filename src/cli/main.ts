@@ -19,6 +19,7 @@ import { formatConformance, runConformance } from '../machine/conformance.ts';
 import { formatGuestBench, runGuestBench } from '../machine/guest-bench.ts';
 import { LinuxAssetsError } from '../machine/linux-assets.ts';
 import { MachineUnavailableError } from '../machine/native.ts';
+import { formatTraceEvent, traceSubscribe } from '../trace/trace.ts';
 import { formatDemo, runDemo } from './demo.ts';
 import { LINUX_USAGE, LinuxUsageError, runLinuxCli } from './linux.ts';
 import { LPI_STRESS_USAGE, parseLpiStressArgs, runLpiStressCli } from './lpi-stress.ts';
@@ -41,6 +42,7 @@ Commands:
       --virtual-time   the counter moves only on clock_step / WFI
       --its N          ITSes, 0..16 (default 0): ITS k at 0x08080000 + k*0x20000, MSI doorbell
                        at its base + 0x10040; with N > 1 the redistributors follow the last ITS
+      --trace PATTERNS trace events to stderr (QEMU -trace globs, e.g. gicv3_icc_*,vgic_flush_*)
   micro-bench          micro-benchmarks with kvm-unit-tests micro-bench semantics: single-thread
                        (mmio_read_vgic, eoi, sgi_self, ipi_inprocess, each also /unshared) and
                        threaded, vCPU 0 and vCPU 1 on two worker threads (ipi, ipi_wfi, lpi:
@@ -272,6 +274,7 @@ async function main(argv: string[]): Promise<void> {
       trials: { type: 'string' },
       json: { type: 'string' },
       only: { type: 'string' },
+      trace: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -300,7 +303,13 @@ async function main(argv: string[]): Promise<void> {
         crlfDelay: Number.POSITIVE_INFINITY,
         terminal: false,
       });
+      // Trace lines go to stderr, as QEMU's -trace log does: the protocol stays on stdout.
+      const sub =
+        values.trace === undefined
+          ? undefined
+          : traceSubscribe(values.trace, (e) => process.stderr.write(`${formatTraceEvent(e)}\n`));
       await runQtest(gic, rl, (t) => process.stdout.write(t));
+      sub?.unsubscribe();
       rl.close();
       return;
     }
