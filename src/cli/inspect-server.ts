@@ -165,7 +165,7 @@ export async function startInspector(gic: Vgic, options: InspectorOptions): Prom
   }, period);
   timer.unref();
 
-  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (req.method !== 'GET') return send(res, 405, 'text/plain', 'GET only\n');
     switch (url.pathname) {

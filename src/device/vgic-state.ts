@@ -553,6 +553,11 @@ export function explainIrq(s: GicState, intid: number, vcpu: number): Explanatio
     return no(`${name} is not mapped by any ITS (no MAPTI/MAPI for it, or it was DISCARDed)`);
   const target = s.irqTarget[slot];
   const v = intid < VGIC_NR_PRIVATE_IRQS ? vcpu : vcpu >= 0 ? vcpu : target;
+  // With EnableLPIs clear the redistributor ignores its LPIs: their pending state lives in the table.
+  if (lpi && target >= 0 && target < s.nVcpus && !lpisEnabled(s, target))
+    return no(
+      `vCPU ${target}'s redistributor has LPIs disabled (GICR_CTLR.EnableLPIs is 0): ${name}'s pending state waits in its pending table`,
+    );
   // The LR, if the interrupt sits in one of a running vCPU's LRs: its live pending/active state.
   const on = s.irqApVcpu[slot];
   const n = on >= 0 ? lrOf(s, on, intid) : -1;
@@ -586,8 +591,6 @@ export function explainIrq(s: GicState, intid: number, vcpu: number): Explanatio
   if (target < 0 || target >= s.nVcpus)
     return no(`${name} is routed to no vCPU (GICD_IROUTER names an affinity no vCPU has)`);
   if (target !== v) return no(`${name} targets vCPU ${target}, not vCPU ${v}`);
-  if (lpi && !lpisEnabled(s, v))
-    return no(`vCPU ${v}'s redistributor has LPIs disabled (GICR_CTLR.EnableLPIs is 0)`);
   const b = v * VCPU_STRIDE;
   const vmcr = s.vcpu[b + V_VMCR];
   if ((vmcr & (grp1 ? VMCR_ENG1 : VMCR_ENG0)) === 0)
