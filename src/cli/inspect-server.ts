@@ -255,3 +255,43 @@ export async function startInspector(gic: Vgic, options: InspectorOptions): Prom
       }),
   };
 }
+
+/** What `--trace`, `--inspect` and SIGUSR1 attach to a running machine (vgic run, vgic linux). */
+export interface Observers {
+  readonly inspector: Inspector | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Attaches the observers a machine command offers: the vgic-state dump to stderr on SIGUSR1 (as
+ * `cat /sys/kernel/debug/kvm/…/vgic-state`), trace events to stderr (`--trace`, as QEMU's -trace
+ * log), and the inspector page (`--inspect PORT`), whose URL is printed to stderr.
+ */
+export async function attachObservers(
+  gic: Vgic,
+  o: { readonly trace?: string; readonly inspect?: number; readonly label: string },
+): Promise<Observers> {
+  const onUsr1 = () => process.stderr.write(gic.dumpStateText());
+  process.on('SIGUSR1', onUsr1);
+  const sub =
+    o.trace === undefined
+      ? undefined
+      : traceSubscribe(o.trace, (e) => process.stderr.write(`${formatTraceEvent(e)}\n`));
+  let inspector: Inspector | undefined;
+  try {
+    inspector = o.inspect === undefined ? undefined : await startInspector(gic, { port: o.inspect });
+  } catch (e) {
+    process.off('SIGUSR1', onUsr1);
+    sub?.unsubscribe();
+    throw e;
+  }
+  if (inspector) process.stderr.write(`${o.label}: inspector on ${inspector.url}\n`);
+  return {
+    inspector,
+    close: async () => {
+      process.off('SIGUSR1', onUsr1);
+      sub?.unsubscribe();
+      await inspector?.close();
+    },
+  };
+}

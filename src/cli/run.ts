@@ -9,8 +9,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Machine, type MachineOptions, type RunReport } from '../machine/machine.ts';
-import { formatTraceEvent, traceMatch, traceSubscribe } from '../trace/trace.ts';
-import { startInspector } from './inspect-server.ts';
+import { traceMatch } from '../trace/trace.ts';
+import { attachObservers } from './inspect-server.ts';
 
 export const RUN_USAGE = `  run IMAGE            boots IMAGE on vgic's machine (QEMU virt layout: Unicorn CPUs, vgic's
                        GICv3 + ITS, PL011, PSCI over HVC, semihosting): an ELF at its own
@@ -156,16 +156,11 @@ export async function runCli(argv: string[]): Promise<RunCliResult> {
     stdin.on('data', onData);
     stdin.on('end', onEnd);
   }
-  // The vgic-state dump on SIGUSR1, as `cat /sys/kernel/debug/kvm/*/vgic-state` would give it.
-  const onUsr1 = () => process.stderr.write(m.gic.dumpStateText());
-  process.on('SIGUSR1', onUsr1);
-  const sub =
-    args.trace === undefined
-      ? undefined
-      : traceSubscribe(args.trace, (e) => process.stderr.write(`${formatTraceEvent(e)}\n`));
-  const inspector =
-    args.inspect === undefined ? undefined : await startInspector(m.gic, { port: args.inspect });
-  if (inspector) process.stderr.write(`vgic run: inspector on ${inspector.url}\n`);
+  const observers = await attachObservers(m.gic, {
+    trace: args.trace,
+    inspect: args.inspect,
+    label: 'vgic run',
+  });
   try {
     const report = await m.run();
     if (always || !['system-off', 'semihosting-exit', 'system-reset', 'cpus-off'].includes(report.reason)) {
@@ -177,9 +172,7 @@ export async function runCli(argv: string[]): Promise<RunCliResult> {
     stdin.off('end', onEnd);
     stdin.pause();
     stdin.unref?.();
-    process.off('SIGUSR1', onUsr1);
-    sub?.unsubscribe();
-    await inspector?.close();
+    await observers.close();
     m.close();
   }
 }
