@@ -82,7 +82,6 @@ import {
   V_FOLD_MERGED,
   V_HCR,
   V_IN_GUEST,
-  V_LPI_CTLR,
   V_MAINT,
   V_PSTATE_I,
   V_TIMER_CTL,
