@@ -7,7 +7,10 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { startInspector } from '../src/cli/inspect-server.ts';
+import { parseLinuxArgs } from '../src/cli/linux.ts';
 import { QtestSession } from '../src/cli/qtest.ts';
+import { parseRunArgs } from '../src/cli/run.ts';
 import {
   GICD_CTLR,
   GICD_CTLR_ARE,
@@ -381,5 +384,63 @@ describe('explain', () => {
     assert.throws(() => gic.explain(-1), VgicError);
     assert.throws(() => gic.explain(1.5), VgicError);
     assert.throws(() => gic.explain(9000), /not implemented: SGIs\/PPIs 0..31, SPIs 32..255/);
+  });
+});
+
+describe('the inspector server and the command options', () => {
+  test('serves the page, the state, explain, and an event stream of metrics and trace lines', async () => {
+    const { gic, guests } = machine(2);
+    guests[0].enableIrq(40);
+    const ins = await startInspector(gic, { port: 0, periodMs: 50 });
+    try {
+      const get = async (path: string) => {
+        const r = await fetch(`${ins.url}${path.replace(/^\//, '')}`);
+        return { status: r.status, type: r.headers.get('content-type') ?? '', body: await r.text() };
+      };
+      const page = await get('/');
+      assert.equal(page.status, 200);
+      assert.match(page.type, /text\/html/);
+      assert.doesNotMatch(page.body, /<script[^>]+src=|<link[^>]+stylesheet/, 'no external asset');
+      assert.ok(page.body.length > 40_000, 'the bundle and uPlot are inline');
+      assert.equal(JSON.parse((await get('/state.json')).body).nVcpus, 2);
+      assert.match((await get('/state.txt')).body, /^Distributor\n/);
+      assert.deepEqual(JSON.parse((await get('/explain?intid=40')).body), {
+        signalled: false,
+        reason: 'SPI 40 is not pending: its level line is low',
+      });
+      assert.equal((await get('/explain?intid=3')).status, 400);
+      assert.equal((await get('/events?trace=nosuch')).status, 400);
+      assert.equal((await get('/nothing')).status, 404);
+      // The stream: hello, then metrics; trace lines for what the subscription enables.
+      const ac = new AbortController();
+      const r = await fetch(`${ins.url}events?trace=gicv3_icc_iar1_read`, { signal: ac.signal });
+      const reader = (r.body as ReadableStream<Uint8Array>).getReader();
+      let text = '';
+      const until = async (re: RegExp) => {
+        while (!re.test(text)) text += new TextDecoder().decode((await reader.read()).value);
+      };
+      await until(/event: hello/);
+      gic.irqLine(40, true);
+      assert.equal(guests[0].ack(), 40);
+      await until(/event: trace\ndata: .*gicv3_icc_iar1_read GICv3 ICC_IAR1 read cpu 0x0 value 0x28/);
+      await until(/event: metrics\ndata: \{"t":\d+,"ackRate":\[[\d.]+,0\]/);
+      ac.abort();
+    } finally {
+      await ins.close();
+    }
+    assert.equal(tracing.on, 0, 'closing the inspector ends its subscriptions');
+  });
+
+  test('--trace and --inspect on run and linux: checked when parsed', () => {
+    const a = parseRunArgs(['x.elf', '--trace', 'gicv3_icc_*', '--inspect', '0']);
+    assert.equal(a.trace, 'gicv3_icc_*');
+    assert.equal(a.inspect, 0);
+    assert.throws(
+      () => parseRunArgs(['x.elf', '--trace', 'nosuch']),
+      /--trace: trace pattern 'nosuch' matches no event/,
+    );
+    assert.throws(() => parseRunArgs(['x.elf', '--inspect', '70000']), /--inspect takes a TCP port/);
+    assert.equal(parseLinuxArgs(['--inspect', '8080']).inspect, 8080);
+    assert.throws(() => parseLinuxArgs(['--trace', '-']), /matches no event/);
   });
 });
