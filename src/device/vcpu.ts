@@ -76,6 +76,9 @@ export type WfiResult = 'irq' | 'timeout';
 /** Deepest nesting of IRQ handlers (preemption needs a higher priority: 32 levels suffice). */
 export const MAX_IRQ_NESTING = 64;
 
+/** The trace switch, as a module-local constant (trace/trace.ts: read by every hook below). */
+const trace = tracing;
+
 /** Scratch for a 64-bit RAM load as two words (no BigInt on the access path). */
 const words64 = new Uint32Array(2);
 
@@ -184,7 +187,7 @@ export class VCpu {
     if (s.vcpu[b + V_IN_GUEST] !== 0) {
       syncHwstate(s, v);
       s.vcpu[b + V_EXITS]++;
-      if (tracing.on !== 0) traceEmit(EV_VGIC_SYNC_HWSTATE, v);
+      if (trace.on !== 0) traceEmit(EV_VGIC_SYNC_HWSTATE, v);
     }
     // Cleared before flush: anything queued from here on sets it again.
     if (s.vcpu[b + V_REQUESTS] !== 0) {
@@ -208,7 +211,7 @@ export class VCpu {
     if (s.vcpu[this.b + V_IN_GUEST] !== 0) {
       syncHwstate(s, this.index);
       s.vcpu[this.b + V_EXITS]++;
-      if (tracing.on !== 0) traceEmit(EV_VGIC_SYNC_HWSTATE, this.index);
+      if (trace.on !== 0) traceEmit(EV_VGIC_SYNC_HWSTATE, this.index);
     }
   }
 
@@ -287,7 +290,7 @@ export class VCpu {
     const misr = maintenanceStatus(this.s, this.index);
     if (misr !== 0) {
       this.s.vcpu[this.b + V_MAINT]++;
-      if (tracing.on !== 0) traceEmit(EV_GICV3_CPUIF_VIRT_SET_MAINT_IRQ, this.index, misr);
+      if (trace.on !== 0) traceEmit(EV_GICV3_CPUIF_VIRT_SET_MAINT_IRQ, this.index, misr);
       this.reenter();
     }
   }
@@ -302,7 +305,7 @@ export class VCpu {
     s.vcpu[b + V_PSTATE_I] = 1;
     s.vcpu[b + V_PSTATE_F] = 1;
     this.depth++;
-    if (tracing.on !== 0)
+    if (trace.on !== 0)
       traceEmit(
         EV_GICV3_CPUIF_VIRT_SET_IRQS,
         this.index,
@@ -549,7 +552,7 @@ export class VCpu {
       this.hi = 0;
       value = this.iar(true);
     } else value = sysregRead(this, enc);
-    if (tracing.on !== 0) traceSysreg(this.index, enc, value, this.hi, false);
+    if (trace.on !== 0) traceSysreg(this.index, enc, value, this.hi, false);
     // The MRS completes before an IRQ taken at the next boundary; the handler must not clobber hi.
     const hi = this.hi;
     this.end();
@@ -567,7 +570,7 @@ export class VCpu {
     if (enc === ICC_EOIR1_EL1) this.eoir(true, lo & 0xffffff);
     else if (enc === ICC_SGI1R_EL1) this.sgi(lo >>> 0, hi >>> 0, true);
     else sysregWrite(this, enc, lo >>> 0, hi >>> 0);
-    if (tracing.on !== 0) traceSysreg(this.index, enc, lo, hi, true);
+    if (trace.on !== 0) traceSysreg(this.index, enc, lo, hi, true);
     this.end();
   }
 
@@ -717,7 +720,7 @@ export class VCpu {
       this.exitUnlocked();
       const value = dispatchRead(frame, gic.ctx, fv < 0 ? this.index : fv, offset, size, false);
       this.hi = gic.ctx.hi;
-      if (tracing.on !== 0) traceMmio(frame, fv, offset, size, value, this.hi, false);
+      if (trace.on !== 0) traceMmio(frame, fv, offset, size, value, this.hi, false);
       this.reenterLocked();
       return value;
     }
@@ -745,7 +748,7 @@ export class VCpu {
       const offset = gic.resolvedOffset;
       this.exitUnlocked();
       dispatchWrite(frame, gic.ctx, fv < 0 ? this.index : fv, offset, size, lo, hi, false);
-      if (tracing.on !== 0) traceMmio(frame, fv, offset, size, lo, hi, true);
+      if (trace.on !== 0) traceMmio(frame, fv, offset, size, lo, hi, true);
       this.reenterLocked();
       return;
     }
