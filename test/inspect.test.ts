@@ -6,7 +6,9 @@
  */
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { startInspector } from '../src/cli/inspect-server.ts';
 import { parseLinuxArgs } from '../src/cli/linux.ts';
 import { QtestSession } from '../src/cli/qtest.ts';
@@ -429,6 +431,24 @@ describe('the inspector server and the command options', () => {
       await ins.close();
     }
     assert.equal(tracing.on, 0, 'closing the inspector ends its subscriptions');
+  });
+
+  test('vgic qtest --trace: the protocol on stdout, QEMU-style trace lines on stderr', () => {
+    const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+    const r = spawnSync(
+      process.execPath,
+      [cli, 'qtest', '--trace', 'gicv3_dist_set_irq,vgic_update_irq_pending'],
+      {
+        input: 'irq_line 40 1\nexplain 40\nquit\n',
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'OK\nOK blocked SPI 40 is disabled (GICD_ISENABLER bit clear)\nOK\n');
+    assert.equal(
+      r.stderr,
+      'gicv3_dist_set_irq GICv3 distributor interrupt 40 level changed to 1\nvgic_update_irq_pending VCPU: 0, IRQ 40, level: 1\n',
+    );
   });
 
   test('--trace and --inspect on run and linux: checked when parsed', () => {
