@@ -348,6 +348,16 @@ export {
   type VgicStats,
   type VgicV3Options,
 } from './device/vgic.ts';
+/** Vgic.dumpState()'s shape (KVM's debugfs vgic-state as data), its bounds, and Vgic.explain()'s answer. */
+export type {
+  DumpOptions,
+  Explanation,
+  IrqState,
+  ItsState,
+  LrState,
+  VcpuState,
+  VgicStateDump,
+} from './device/vgic-state.ts';
 // ---- In-process guest libraries ----
 export { GIC_DEFAULT_PMR, GIC_DEFAULT_PRIORITY, GicV3Guest } from './guest/gic-v3.ts';
 export {
@@ -362,3 +372,17 @@ export {
 // ---- Guest RAM ----
 /** The dirty log (GuestMemory.setDirtyLogging, getDirtyLog) has one bit per 4 KiB page of a region. */
 export { GuestMemory, MAX_GUEST_PA, type RamRegion } from './memory/guest-memory.ts';
+/**
+ * Trace events with QEMU's gicv3_* / KVM's vgic_* names: traceSubscribe(patterns, listener) on
+ * this thread (QEMU -trace globs, `-` excludes), formatTraceEvent for QEMU's log line, the event
+ * list, and traceMatch to check patterns. Zero cost while nothing is subscribed.
+ */
+export {
+  formatTraceEvent,
+  TRACE_EVENTS,
+  type TraceEvent,
+  type TraceEventType,
+  type TraceSubscription,
+  traceMatch,
+  traceSubscribe,
+} from './trace/trace.ts';

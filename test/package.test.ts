@@ -269,7 +269,7 @@ describe('the public API (src/index.ts)', () => {
     const index = readFileSync(join(distSrc, 'index.d.ts'), 'utf8');
     const publicNames = new Set<string>();
     const modules = new Set<string>();
-    for (const m of index.matchAll(/export \{([^}]*)\} from '([^']+)'/g)) {
+    for (const m of index.matchAll(/export (?:type )?\{([^}]*)\} from '([^']+)'/g)) {
       modules.add(resolve(distSrc, m[2].replace(/\.ts$/, '.d.ts')));
       for (const n of m[1].split(',')) {
         const name = n.replace(/^\s*type\s+/, '').trim();

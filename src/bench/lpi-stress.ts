@@ -60,6 +60,11 @@ export interface LpiStressOptions extends LpiStressConfig {
   /** Worker threads for the vCPUs and for the injectors (default: half the cores each, at least 1). */
   readonly vcpuThreads?: number;
   readonly injectorThreads?: number;
+  /**
+   * Called with the GIC before the threads start (the CLI's --inspect attaches the inspector to
+   * its shared state); the function it returns is awaited when the run ends.
+   */
+  readonly onGic?: (gic: Vgic) => Promise<(() => Promise<void>) | undefined>;
 }
 
 export interface LpiStressResult extends LpiStressConfig {
@@ -156,6 +161,7 @@ export async function runLpiStress(o: LpiStressOptions): Promise<LpiStressResult
   const injection = o.injection ?? 'msi';
   const doorbell = VIRT_GITS_BASE + GITS_TRANSLATER;
   const irqfds = injection === 'irqfd' ? irqfdsFor(gic, o, doorbell) : undefined;
+  const detach = o.onGic ? await o.onGic(gic) : undefined;
   const params: LpiStressParams = {
     vcpus: o.vcpus,
     devices: o.devices,
@@ -265,6 +271,8 @@ export async function runLpiStress(o: LpiStressOptions): Promise<LpiStressResult
   } catch (e) {
     await rt.stop(5000).catch(() => undefined);
     throw e;
+  } finally {
+    await detach?.();
   }
 }
 

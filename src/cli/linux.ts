@@ -27,6 +27,8 @@ import {
 import { ensureLinuxAssets } from '../machine/linux-assets.ts';
 import { qemuLinuxCommand } from '../machine/linux-bench.ts';
 import { Machine, type MachineOptions, type RunReport } from '../machine/machine.ts';
+import { traceMatch } from '../trace/trace.ts';
+import { attachObservers } from './inspect-server.ts';
 import { parseSize } from './run.ts';
 
 export const LINUX_USAGE = `  linux                boots Debian's arm64 Linux on vgic's machine with a busybox initramfs: the
@@ -43,6 +45,9 @@ export const LINUX_USAGE = `  linux                boots Debian's arm64 Linux on
                        $XDG_CACHE_HOME/vgic/linux or ~/.cache/vgic/linux)
       --qemu           boot the same kernel and initramfs on qemu-system-aarch64 instead
       --fetch          only fetch the kernel and busybox into the cache (npm test does this)
+      --trace PATTERNS trace events to stderr (QEMU -trace globs, e.g. gicv3_icc_iar1_read,vgic_*)
+      --inspect PORT   serve the live inspector page on http://127.0.0.1:PORT/ (SIGUSR1: the
+                       vgic-state dump to stderr)
       --timeout SEC    host seconds before the run is stopped (default: none for a shell, 600
                        with --script or --selftest)
                        On a terminal, Ctrl-A x stops the machine (as QEMU's -nographic).`;
@@ -80,6 +85,10 @@ export interface LinuxCliOptions {
   readonly timeoutSec: number;
   /** Only make sure the kernel and busybox are cached (what `npm test` needs), then exit. */
   readonly fetchOnly: boolean;
+  /** Trace event patterns printed to stderr (QEMU -trace globs). */
+  readonly trace?: string;
+  /** Serve the inspector page on this port of 127.0.0.1. */
+  readonly inspect?: number;
 }
 
 export function parseLinuxArgs(argv: string[]): LinuxCliOptions {
@@ -95,6 +104,8 @@ export function parseLinuxArgs(argv: string[]): LinuxCliOptions {
       append: { type: 'string' },
       timeout: { type: 'string' },
       fetch: { type: 'boolean' },
+      trace: { type: 'string' },
+      inspect: { type: 'string' },
     },
     allowPositionals: true,
     strict: true,
@@ -116,7 +127,19 @@ export function parseLinuxArgs(argv: string[]): LinuxCliOptions {
   const scripted = values.script !== undefined || values.selftest === true;
   const timeoutSec = values.timeout === undefined ? (scripted ? 600 : 0) : Number(values.timeout);
   if (!(timeoutSec >= 0)) bad(`--timeout takes seconds >= 0, got '${values.timeout}'`);
+  const inspect = values.inspect === undefined ? undefined : Number(values.inspect);
+  if (inspect !== undefined && !(Number.isInteger(inspect) && inspect >= 0 && inspect <= 65535))
+    bad(`--inspect takes a TCP port 0..65535 (0: any free port), got '${values.inspect}'`);
+  if (values.trace !== undefined) {
+    try {
+      traceMatch(values.trace);
+    } catch (e) {
+      bad(`--trace: ${(e as Error).message}`);
+    }
+  }
   return {
+    trace: values.trace,
+    inspect,
     smp,
     ramSize,
     script: values.script,
@@ -245,6 +268,8 @@ export async function runLinuxCli(argv: string[]): Promise<number> {
     append: opts.append,
     timeLimitMs: opts.timeoutSec * 1000,
     interactive,
+    trace: opts.trace,
+    inspect: opts.inspect,
     output: (b) => {
       process.stdout.write(b);
       verdict.push(b);
@@ -322,6 +347,12 @@ export interface BootOnMachineOptions {
   /** Forward stdin to the PL011 (raw when it is a terminal, with Ctrl-A x to stop). */
   readonly interactive: boolean;
   readonly output?: (bytes: Uint8Array) => void;
+  /** Trace event patterns printed to stderr. */
+  readonly trace?: string;
+  /** Serve the inspector page on this port of 127.0.0.1 (0: any free port). */
+  readonly inspect?: number;
+  /** Called with the inspector's URL once it listens. */
+  readonly onInspector?: (url: string) => void;
 }
 
 /**
@@ -348,6 +379,12 @@ export async function bootOnMachine(opts: BootOnMachineOptions): Promise<RunRepo
   };
   const m = new Machine(machineOptions);
   m.load(kernel);
+  const observers = await attachObservers(m.gic, {
+    trace: opts.trace,
+    inspect: opts.inspect,
+    label: 'vgic linux',
+  });
+  if (observers.inspector) opts.onInspector?.(observers.inspector.url);
   const gate = new InputGate(
     (b) => m.input(b),
     () => m.endInput(),
@@ -400,6 +437,7 @@ export async function bootOnMachine(opts: BootOnMachineOptions): Promise<RunRepo
       stdin.pause();
       stdin.unref?.();
     }
+    await observers.close();
     m.close();
   }
 }

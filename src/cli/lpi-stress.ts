@@ -16,7 +16,9 @@ import {
   type LpiStressResult,
   runLpiStress,
 } from '../bench/lpi-stress.ts';
+import type { Vgic } from '../device/vgic.ts';
 import { median } from '../util/stats.ts';
+import { startInspector } from './inspect-server.ts';
 
 export const LPI_STRESS_USAGE = `  lpi-stress           KVM's vgic_lpi_stress on worker threads: injector threads send MSIs while
                        vCPU threads acknowledge them; prints "Rate: N LPIs/sec" and proves none lost
@@ -33,7 +35,10 @@ export const LPI_STRESS_USAGE = `  lpi-stress           KVM's vgic_lpi_stress on
       --scale F        multiply the iterations by F (e.g. 0.1 for a quick look)
       --trials N       runs per configuration, median reported (default 1; seed table 3)
       --vcpu-threads N, --injector-threads N   worker threads (default: half the cores each)
-      --json FILE      also write the results as JSON (e.g. bench/results/lpi-stress.json)`;
+      --json FILE      also write the results as JSON (e.g. bench/results/lpi-stress.json)
+      --inspect PORT   the inspector page on http://127.0.0.1:PORT/ for each run's GIC (read from
+                       the shared state while the worker threads run; rates that come from trace
+                       events, which fire on the workers, stay empty)`;
 
 /** Seed 000's table: KVM v6.8-rc1 vs v6.8-rc1 + the per-ITS cache series (LPIs/s). */
 export const SEED_TABLE: readonly (LpiStressConfig & { readonly before: number; readonly after: number })[] =
@@ -60,6 +65,13 @@ export interface LpiStressRow {
 const flag = (c: LpiStressConfig) => `-v ${c.vcpus} -d ${c.devices} -e ${c.events} -i ${c.iterations}`;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
+/** The inspector on one run's GIC, on the same port each run (the page reconnects). */
+async function inspectRun(gic: Vgic, port: number): Promise<() => Promise<void>> {
+  const inspector = await startInspector(gic, { port });
+  process.stderr.write(`vgic lpi-stress: inspector on ${inspector.url}\n`);
+  return () => inspector.close();
+}
+
 export interface LpiStressCliResult {
   readonly text: string;
   readonly rows: LpiStressRow[];
@@ -84,6 +96,7 @@ export function parseLpiStressArgs(args: string[]) {
       'vcpu-threads': { type: 'string' },
       'injector-threads': { type: 'string' },
       json: { type: 'string' },
+      inspect: { type: 'string' },
     },
     strict: true,
   });
@@ -121,6 +134,7 @@ export function parseLpiStressArgs(args: string[]) {
         ? undefined
         : int(values['injector-threads'], '--injector-threads', 1),
     json: values.json,
+    inspect: values.inspect === undefined ? undefined : int(values.inspect, '--inspect', 0),
   };
 }
 
@@ -157,6 +171,9 @@ export async function runLpiStressCli(
               injection,
               ...(o.vcpuThreads !== undefined ? { vcpuThreads: o.vcpuThreads } : {}),
               ...(o.injectorThreads !== undefined ? { injectorThreads: o.injectorThreads } : {}),
+              ...(o.inspect !== undefined
+                ? { onGic: (gic: Vgic) => inspectRun(gic, o.inspect as number) }
+                : {}),
             }),
           );
         }

@@ -27,6 +27,7 @@ import { formatConformance, readManifest, runConformance } from '../machine/conf
 import { formatGuestBench, runGuestBench } from '../machine/guest-bench.ts';
 import { LinuxAssetsError } from '../machine/linux-assets.ts';
 import { MachineUnavailableError } from '../machine/native.ts';
+import { formatTraceEvent, traceSubscribe } from '../trace/trace.ts';
 import { formatDemo, runDemo } from './demo.ts';
 import {
   type CommandSpec,
@@ -200,6 +201,12 @@ const COMMANDS: readonly Command[] = [
           default: 0,
           help: 'ITSes: ITS k at 0x08080000 + k*0x20000, MSI doorbell\nat its base + 0x10040; with N > 1 the redistributors follow the last ITS',
         },
+        {
+          name: 'trace',
+          kind: 'string',
+          arg: 'PATTERNS',
+          help: 'trace events to stderr (QEMU -trace globs, e.g. gicv3_icc_*,vgic_flush_*)',
+        },
       ],
     },
     async (p) => {
@@ -217,7 +224,14 @@ const COMMANDS: readonly Command[] = [
         crlfDelay: Number.POSITIVE_INFINITY,
         terminal: false,
       });
+      // Trace lines go to stderr, as QEMU's -trace log does: the protocol stays on stdout.
+      const trace = p.values.trace as string | undefined;
+      const sub =
+        trace === undefined
+          ? undefined
+          : traceSubscribe(trace, (e) => process.stderr.write(`${formatTraceEvent(e)}\n`));
       await runQtest(gic, rl, (t) => process.stdout.write(t));
+      sub?.unsubscribe();
       rl.close();
     },
   ),

@@ -36,6 +36,10 @@ const HELP = [
   'clock_step TICKS                         advance virtual time (--virtual-time)',
   'clock_read                               CNTVCT',
   'stats                                    error and exit counters, as JSON',
+  'dump [json]                              vgic-state (KVM debugfs style): text lines as # …, then OK;',
+  '                                         json: OK {…} on one line',
+  'explain INTID [CPU]                      why INTID is not signalled (CPU: of an SGI/PPI, or the vCPU',
+  '                                         asked about): OK signalled|blocked <first reason>',
   'help                                     this text',
   'quit                                     end the session',
 ];
@@ -241,6 +245,24 @@ export class QtestSession {
         return `OK ${hex16(gic.counter64())}`;
       case 'stats':
         return `OK ${JSON.stringify(gic.stats())}`;
+      case 'dump': {
+        if (w.length > 2 || (w.length === 2 && w[1] !== 'json')) throw new QtestError('usage: dump [json]');
+        if (w.length === 2) return `OK ${JSON.stringify(gic.dumpState())}`;
+        return gic
+          .dumpStateText()
+          .trimEnd()
+          .split('\n')
+          .map((l) => `# ${l}`)
+          .join('\n')
+          .concat('\nOK');
+      }
+      case 'explain': {
+        if (w.length < 2 || w.length > 3) throw new QtestError('usage: explain INTID [CPU]');
+        const intid = parseSmall(w[1], 'INTID', 0xffffff);
+        const cpu = w[2] === undefined ? undefined : parseSmall(w[2], 'CPU', gic.nVcpus - 1);
+        const r = gic.explain(intid, cpu);
+        return `OK ${r.signalled ? 'signalled' : 'blocked'} ${r.reason}`;
+      }
       case 'help':
         return HELP.map((h) => `# ${h}`)
           .join('\n')

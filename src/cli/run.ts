@@ -9,6 +9,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Machine, type MachineOptions, type RunReport } from '../machine/machine.ts';
+import { traceMatch } from '../trace/trace.ts';
+import { attachObservers } from './inspect-server.ts';
 
 export const RUN_USAGE = `  run IMAGE            boots IMAGE on vgic's machine (QEMU virt layout: Unicorn CPUs, vgic's
                        GICv3 + ITS, PL011, PSCI over HVC, semihosting): an ELF at its own
@@ -24,7 +26,11 @@ export const RUN_USAGE = `  run IMAGE            boots IMAGE on vgic's machine (
       --timeout SEC    host seconds before the run is stopped with a report (default 60; 0: none)
       --virtual-time   the counter advances with executed code, not host time (deterministic)
       --precise-aborts exact ELR for aborts on unmapped addresses (slower loads/stores)
-      --report         print the run's report to stderr even when it ended normally`;
+      --report         print the run's report to stderr even when it ended normally
+      --trace PATTERNS trace events to stderr, QEMU's -trace globs: gicv3_icc_iar1_read,gicv3_its_*
+                       (a leading - excludes); names in docs/inspect.md
+      --inspect PORT   serve the live inspector page on http://127.0.0.1:PORT/
+                       (SIGUSR1 prints the vgic-state dump to stderr in any run)`;
 
 export interface RunCliResult {
   /** undefined when nothing ran (--dumpdtb). */
@@ -57,6 +63,8 @@ export interface RunArgs {
   initrd?: string;
   dtb?: string;
   dumpdtb?: string;
+  trace?: string;
+  inspect?: number;
 }
 
 export function parseRunArgs(argv: string[]): RunArgs {
@@ -73,6 +81,8 @@ export function parseRunArgs(argv: string[]): RunArgs {
       initrd: { type: 'string' },
       dtb: { type: 'string' },
       dumpdtb: { type: 'string' },
+      trace: { type: 'string' },
+      inspect: { type: 'string' },
     },
     allowPositionals: true,
     strict: true,
@@ -82,8 +92,20 @@ export function parseRunArgs(argv: string[]): RunArgs {
   if (!Number.isInteger(smp) || smp < 1 || smp > 8) bad(`--smp takes 1..8, got '${values.smp}'`);
   const timeout = values.timeout === undefined ? 60 : Number(values.timeout);
   if (!(timeout >= 0)) bad(`--timeout takes seconds >= 0, got '${values.timeout}'`);
+  const inspect = values.inspect === undefined ? undefined : Number(values.inspect);
+  if (inspect !== undefined && !(Number.isInteger(inspect) && inspect >= 0 && inspect <= 65535))
+    bad(`--inspect takes a TCP port 0..65535 (0: any free port), got '${values.inspect}'`);
+  if (values.trace !== undefined) {
+    try {
+      traceMatch(values.trace);
+    } catch (e) {
+      bad(`--trace: ${(e as Error).message}`);
+    }
+  }
   return {
     image: positionals[0],
+    trace: values.trace,
+    inspect,
     report: values.report ?? false,
     initrd: values.initrd,
     dtb: values.dtb,
@@ -134,6 +156,11 @@ export async function runCli(argv: string[]): Promise<RunCliResult> {
     stdin.on('data', onData);
     stdin.on('end', onEnd);
   }
+  const observers = await attachObservers(m.gic, {
+    trace: args.trace,
+    inspect: args.inspect,
+    label: 'vgic run',
+  });
   try {
     const report = await m.run();
     if (always || !['system-off', 'semihosting-exit', 'system-reset', 'cpus-off'].includes(report.reason)) {
@@ -145,6 +172,7 @@ export async function runCli(argv: string[]): Promise<RunCliResult> {
     stdin.off('end', onEnd);
     stdin.pause();
     stdin.unref?.();
+    await observers.close();
     m.close();
   }
 }

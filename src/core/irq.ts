@@ -26,6 +26,7 @@ import {
   V_WAKE_AT,
   VCPU_STRIDE,
 } from '../state/layout.ts';
+import { EV_VGIC_UPDATE_IRQ_PENDING, traceEmit, tracing } from '../trace/trace.ts';
 import { lockApList, lockIrq, tryLockApList, unlockApList, unlockIrq } from './locks.ts';
 
 /** Pending = latch, or (level-sensitive and the line is high). */
@@ -158,6 +159,8 @@ export function queueIrqUnlock(s: GicState, slot: number): boolean {
  * Takes and releases the slot's irq_lock. Returns whether the injection was accepted.
  */
 export function injectIrqSlot(s: GicState, slot: number, level: boolean): boolean {
+  if (tracing.on !== 0)
+    traceEmit(EV_VGIC_UPDATE_IRQ_PENDING, s.irqTarget[slot], s.irqIntid[slot], level ? 1 : 0);
   lockIrq(s, slot);
   const f = s.irqFlags[slot];
   if (f & IRQ_EDGE) {

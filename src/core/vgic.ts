@@ -33,6 +33,7 @@ import {
   V_VMCR,
   VCPU_STRIDE,
 } from '../state/layout.ts';
+import { EV_VGIC_FLUSH_HWSTATE, traceEmit, tracing } from '../trace/trace.ts';
 import {
   apListAddTailLocked,
   apListDelLocked,
@@ -136,6 +137,7 @@ export function flushHwstate(s: GicState, v: number): void {
   s.vcpu[b + V_USED_LRS] = count;
   s.vcpu[b + V_HCR] = hcr;
   s.vcpu[b + V_LR_EOI] = lrEoi !== 0 ? 1 : 0;
+  if (tracing.on !== 0) traceEmit(EV_VGIC_FLUSH_HWSTATE, v, count, s.vcpu[b + V_AP_COUNT], hcr);
   unlockApList(s, b + V_AP_LOCK);
 }
 

@@ -59,7 +59,15 @@ import {
   V_WAKE_AT,
   VCPU_STRIDE,
 } from '../state/layout.ts';
+import {
+  EV_GICV3_CPUIF_VIRT_SET_IRQS,
+  EV_GICV3_CPUIF_VIRT_SET_MAINT_IRQ,
+  EV_VGIC_SYNC_HWSTATE,
+  traceEmit,
+  tracing,
+} from '../trace/trace.ts';
 import { checkUserSysreg, sysregRead, sysregWrite } from './sysregs.ts';
+import { traceMmio, traceSysreg } from './trace-hooks.ts';
 import type { Vgic } from './vgic.ts';
 
 /** An in-process guest's IRQ or FIQ exception handler (see {@link VCpu.onIrq}). */
@@ -89,6 +97,9 @@ export type OutputLineHandler = (line: OutputLine, vcpu: VCpu) => void;
 
 /** Deepest nesting of IRQ handlers (preemption needs a higher priority: 32 levels suffice). */
 export const MAX_IRQ_NESTING = 64;
+
+/** The trace switch, as a module-local constant (trace/trace.ts: read by every hook below). */
+const trace = tracing;
 
 /** Scratch for a 64-bit RAM load as two words (no BigInt on the access path). */
 const words64 = new Uint32Array(2);
@@ -213,6 +224,7 @@ export class VCpu {
     if (s.vcpu[b + V_IN_GUEST] !== 0) {
       syncHwstate(s, v);
       s.vcpu[b + V_EXITS]++;
+      if (trace.on !== 0) traceEmit(EV_VGIC_SYNC_HWSTATE, v);
     }
     // Cleared before flush: anything queued from here on sets it again.
     if (s.vcpu[b + V_REQUESTS] !== 0) {
@@ -241,6 +253,7 @@ export class VCpu {
     if (s.vcpu[this.b + V_IN_GUEST] !== 0) {
       syncHwstate(s, this.index);
       s.vcpu[this.b + V_EXITS]++;
+      if (trace.on !== 0) traceEmit(EV_VGIC_SYNC_HWSTATE, this.index);
     }
   }
 
@@ -321,8 +334,10 @@ export class VCpu {
   /** An LR changed state: a maintenance interrupt makes the vCPU exit and re-enter. */
   private maintenance(): void {
     // An LR that changed state is only in-guest work: no exit to emulate, the run_lock stays.
-    if (maintenanceStatus(this.s, this.index) !== 0) {
+    const misr = maintenanceStatus(this.s, this.index);
+    if (misr !== 0) {
       this.s.vcpu[this.b + V_MAINT]++;
+      if (trace.on !== 0) traceEmit(EV_GICV3_CPUIF_VIRT_SET_MAINT_IRQ, this.index, misr);
       this.reenter();
     }
   }
@@ -337,6 +352,13 @@ export class VCpu {
     s.vcpu[b + V_PSTATE_I] = 1;
     s.vcpu[b + V_PSTATE_F] = 1;
     this.depth++;
+    if (trace.on !== 0)
+      traceEmit(
+        EV_GICV3_CPUIF_VIRT_SET_IRQS,
+        this.index,
+        line === LINE_VFIQ ? 1 : 0,
+        line === LINE_VIRQ ? 1 : 0,
+      );
     // The handler's instructions take the run_lock themselves.
     this.unlockRun();
     try {
@@ -631,6 +653,7 @@ export class VCpu {
       this.hi = 0;
       value = this.iar(true);
     } else value = sysregRead(this, enc);
+    if (trace.on !== 0) traceSysreg(this.index, enc, value, this.hi, false);
     // The MRS completes before an IRQ taken at the next boundary; the handler must not clobber hi.
     const hi = this.hi;
     this.end();
@@ -648,6 +671,7 @@ export class VCpu {
     if (enc === ICC_EOIR1_EL1) this.eoir(true, lo & 0xffffff);
     else if (enc === ICC_SGI1R_EL1) this.sgi(lo >>> 0, hi >>> 0, true);
     else sysregWrite(this, enc, lo >>> 0, hi >>> 0);
+    if (trace.on !== 0) traceSysreg(this.index, enc, lo, hi, true);
     this.end();
   }
 
@@ -807,6 +831,7 @@ export class VCpu {
       this.exitUnlocked();
       const value = dispatchRead(frame, gic.ctx, fv < 0 ? this.index : fv, offset, size, false);
       this.hi = gic.ctx.hi;
+      if (trace.on !== 0) traceMmio(frame, fv, offset, size, value, this.hi, false);
       this.reenterLocked();
       return value;
     }
@@ -834,6 +859,7 @@ export class VCpu {
       const offset = gic.resolvedOffset;
       this.exitUnlocked();
       dispatchWrite(frame, gic.ctx, fv < 0 ? this.index : fv, offset, size, lo, hi, false);
+      if (trace.on !== 0) traceMmio(frame, fv, offset, size, lo, hi, true);
       this.reenterLocked();
       return;
     }

@@ -64,10 +64,19 @@ import {
   V_MAINT,
   VCPU_STRIDE,
 } from '../state/layout.ts';
+import { EV_GICV3_DIST_SET_IRQ, EV_GICV3_REDIST_SET_IRQ, traceEmit, tracing } from '../trace/trace.ts';
 import { Its } from './its.ts';
 import { clearRunWords, resetState, validateOptions } from './setup.ts';
 import { openSnapshot, sealSnapshot } from './snapshot.ts';
 import { VCpu } from './vcpu.ts';
+import {
+  type DumpOptions,
+  dumpVgicState,
+  type Explanation,
+  explainIrq,
+  formatVgicState,
+  type VgicStateDump,
+} from './vgic-state.ts';
 
 export interface RedistRegion {
   /** Guest physical base, 64K-aligned. */
@@ -403,7 +412,9 @@ export class Vgic {
   /** Drives an SPI's input line (KVM_ARM_IRQ_TYPE_SPI). Returns whether the GIC took the change. */
   irqLine(intid: number, level: boolean): boolean {
     const slot = this.spiSlot(intid);
-    return injectIrqSlot(this.state, slot, checkBool('irqLine level', level));
+    const on = checkBool('irqLine level', level);
+    if (tracing.on !== 0) traceEmit(EV_GICV3_DIST_SET_IRQ, intid, on ? 1 : 0);
+    return injectIrqSlot(this.state, slot, on);
   }
 
   /** Drives a PPI's input line on one vCPU (KVM_ARM_IRQ_TYPE_PPI). The timer's PPI 27 is owned by the timer. */
@@ -421,7 +432,9 @@ export class Vgic {
         `PPI INTID must be an integer in 16..31 other than the timer's ${PPI_VTIMER}, got ${describeValue(intid)}`,
       );
     }
-    return injectIrqSlot(this.state, this.state.slotOf(vcpu, intid), checkBool('ppiLine level', level));
+    const on = checkBool('ppiLine level', level);
+    if (tracing.on !== 0) traceEmit(EV_GICV3_REDIST_SET_IRQ, vcpu, intid, on ? 1 : 0);
+    return injectIrqSlot(this.state, this.state.slotOf(vcpu, intid), on);
   }
 
   // ---- Userspace register access (KVM_DEV_ARM_VGIC_GRP_DIST_REGS / _REDIST_REGS) ----
@@ -660,6 +673,48 @@ export class Vgic {
       foldMerged: s.vcpu[v * VCPU_STRIDE + V_FOLD_MERGED],
     }));
     return out as unknown as VgicStats;
+  }
+
+  // ---- Seeing inside (KVM's debugfs vgic-state; docs/inspect.md) ----
+
+  /**
+   * The whole GIC state as plain data, like KVM's debugfs `vgic-state`: distributor, each vCPU's
+   * ap_list, list registers, ICH_VMCR fields and APRs, every interrupt's state (mapped LPIs
+   * included), each ITS's collections, devices with their ITTs, translation cache and error
+   * counters, and the statistics. Reads only (no lock, nothing changes): callable while vCPUs run on
+   * other threads, where it is a sample. Guest-sized parts are bounded by `options`.
+   */
+  dumpState(options?: DumpOptions): VgicStateDump {
+    const { vcpus: _, ...flat } = this.stats() as unknown as Record<string, number> & { vcpus: unknown };
+    return dumpVgicState(this.state, this.memory, flat, options);
+  }
+
+  /** dumpState() as text, laid out as KVM's debugfs file. */
+  dumpStateText(options?: DumpOptions): string {
+    return formatVgicState(this.dumpState(options));
+  }
+
+  /**
+   * Why is an interrupt not being signalled? The first architectural reason, in one line (disabled,
+   * not pending, active, group disabled at the distributor, routed elsewhere, LPIs disabled, group
+   * disabled at the CPU interface, masked by PMR, not above the running priority, another interrupt
+   * first, …), or how it is signalled. `vcpu`: the vCPU of an SGI/PPI (required), or the vCPU to
+   * ask about for an SPI/LPI (default: its target).
+   */
+  explain(intid: number, vcpu?: number): Explanation {
+    const s = this.state;
+    if (vcpu !== undefined) checkInt('INVALID_VCPU', 'explain vcpu', vcpu, 0, s.nVcpus - 1);
+    checkInt('INVALID_INTID', 'explain INTID', intid, 0, 0xffffff);
+    if (intid < VGIC_NR_PRIVATE_IRQS && vcpu === undefined)
+      throw new VgicError('INVALID_VCPU', `explain of SGI/PPI ${intid} needs the vCPU it belongs to`);
+    const r = explainIrq(s, intid, vcpu ?? -1);
+    if (r === undefined) {
+      throw new VgicError(
+        'INVALID_INTID',
+        `INTID ${intid} is not implemented: SGIs/PPIs 0..31, SPIs 32..${s.nrIrqs - 1}${s.nLpis > 0 ? `, LPIs ${VGIC_MIN_LPI}..${VGIC_MIN_LPI + s.nLpis - 1}` : ''}`,
+      );
+    }
+    return r;
   }
 
   // ---- CPU interface state (KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS) ----

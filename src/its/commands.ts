@@ -95,6 +95,25 @@ import {
   ITS_COLLECTIONS,
   ITS_STRIDE,
 } from '../state/layout.ts';
+import {
+  EV_GICV3_ITS_CMD_CLEAR,
+  EV_GICV3_ITS_CMD_DISCARD,
+  EV_GICV3_ITS_CMD_INT,
+  EV_GICV3_ITS_CMD_INV,
+  EV_GICV3_ITS_CMD_INVALL,
+  EV_GICV3_ITS_CMD_MAPC,
+  EV_GICV3_ITS_CMD_MAPD,
+  EV_GICV3_ITS_CMD_MAPI,
+  EV_GICV3_ITS_CMD_MAPTI,
+  EV_GICV3_ITS_CMD_MOVALL,
+  EV_GICV3_ITS_CMD_MOVI,
+  EV_GICV3_ITS_CMD_SYNC,
+  EV_GICV3_ITS_CMD_UNKNOWN,
+  EV_GICV3_ITS_PROCESS_COMMAND,
+  EV_VGIC_ITS_CMD_ERROR,
+  traceEmit,
+  tracing,
+} from '../trace/trace.ts';
 import { cacheInvalidateLocked } from './cache.ts';
 import {
   clearItt,
@@ -175,10 +194,61 @@ function handleCommand(s: GicState, mem: GuestMemory, k: number): void {
   const w = k * ITS_STRIDE;
   lockWord(s, s.its, w + I_LOCK);
   s.its[w + I_COMMANDS]++;
+  if (tracing.on !== 0) traceCommand(k, s.its[w + I_CREADR]);
   const err = runCommandLocked(s, mem, k);
+  if (tracing.on !== 0 && err > 0) traceEmit(EV_VGIC_ITS_CMD_ERROR, k, cmdOpcode(cmd), err);
   if (err > 0) s.its[w + I_ERR_BASE + eItsIndex(err)]++;
   else if (err === RESOLVE_BUSY) s.its[w + I_MSI_BUSY]++;
   unlockWord(s, s.its, w + I_LOCK);
+}
+
+/** QEMU's trace events of one command: gicv3_its_process_command, then its gicv3_its_cmd_*. */
+function traceCommand(k: number, rdOffset: number): void {
+  const op = cmdOpcode(cmd);
+  traceEmit(EV_GICV3_ITS_PROCESS_COMMAND, rdOffset, op, k);
+  const dev = cmdDeviceId(cmd);
+  const evt = cmdEventId(cmd);
+  switch (op) {
+    case GITS_CMD_MAPD:
+      traceEmit(EV_GICV3_ITS_CMD_MAPD, dev, cmdSize(cmd), cmdIttAddr(cmd), cmdValid(cmd) ? 1 : 0);
+      break;
+    case GITS_CMD_MAPC:
+      traceEmit(EV_GICV3_ITS_CMD_MAPC, cmdCollection(cmd), cmdTargetAddr(cmd), cmdValid(cmd) ? 1 : 0);
+      break;
+    case GITS_CMD_MAPTI:
+      traceEmit(EV_GICV3_ITS_CMD_MAPTI, dev, evt, cmdCollection(cmd), cmdPhysicalId(cmd));
+      break;
+    case GITS_CMD_MAPI:
+      traceEmit(EV_GICV3_ITS_CMD_MAPI, dev, evt, cmdCollection(cmd));
+      break;
+    case GITS_CMD_MOVI:
+      traceEmit(EV_GICV3_ITS_CMD_MOVI, dev, evt, cmdCollection(cmd));
+      break;
+    case GITS_CMD_DISCARD:
+      traceEmit(EV_GICV3_ITS_CMD_DISCARD, dev, evt);
+      break;
+    case GITS_CMD_CLEAR:
+      traceEmit(EV_GICV3_ITS_CMD_CLEAR, dev, evt);
+      break;
+    case GITS_CMD_INT:
+      traceEmit(EV_GICV3_ITS_CMD_INT, dev, evt);
+      break;
+    case GITS_CMD_INV:
+      traceEmit(EV_GICV3_ITS_CMD_INV, dev, evt);
+      break;
+    case GITS_CMD_INVALL:
+      traceEmit(EV_GICV3_ITS_CMD_INVALL, cmdCollection(cmd));
+      break;
+    case GITS_CMD_MOVALL:
+      traceEmit(EV_GICV3_ITS_CMD_MOVALL, cmdTargetAddr(cmd), cmdTargetAddr2(cmd));
+      break;
+    case GITS_CMD_SYNC:
+      traceEmit(EV_GICV3_ITS_CMD_SYNC);
+      break;
+    default:
+      traceEmit(EV_GICV3_ITS_CMD_UNKNOWN, op);
+      break;
+  }
 }
 
 /** Returns OK, an E_ITS_* code, RESOLVE_BUSY, or -100 for an ignored opcode. */

@@ -36,6 +36,7 @@ import {
   ITS_COLLECTIONS,
   ITS_STRIDE,
 } from '../state/layout.ts';
+import { EV_GICV3_ITS_TRANSLATION_FAIL, EV_VGIC_ITS_CACHE_MISS, traceEmit, tracing } from '../trace/trace.ts';
 import { cacheFillLocked, cacheGeneration, cacheLookup } from './cache.ts';
 import { globalCacheFill, globalCacheLookup } from './global-cache.ts';
 import { dteBits, iteAddr, iteIcid, itePintid, liveDte, readIte } from './tables.ts';
@@ -135,6 +136,7 @@ export function itsInjectMsi(
   const lockAt = k * ITS_STRIDE + I_LOCK;
   lockWord(s, s.its, lockAt);
   s.its[k * ITS_STRIDE + I_CACHE_MISS]++;
+  if (tracing.on !== 0) traceEmit(EV_VGIC_ITS_CACHE_MISS, k, devid, eventid);
   const r = resolveLpiLocked(s, mem, k, devid, eventid);
   let out: number;
   if (r >= 0) {
@@ -144,6 +146,8 @@ export function itsInjectMsi(
   } else {
     out = r === RESOLVE_BUSY ? MSI_BUSY : MSI_BLOCKED;
     s.its[k * ITS_STRIDE + (r === RESOLVE_BUSY ? I_MSI_BUSY : I_MSI_BLOCKED)]++;
+    if (tracing.on !== 0)
+      traceEmit(EV_GICV3_ITS_TRANSLATION_FAIL, k, devid, eventid, r === RESOLVE_BUSY ? 1 : 0);
   }
   unlockWord(s, s.its, lockAt);
   return out;

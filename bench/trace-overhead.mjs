@@ -1,0 +1,75 @@
+// Tracing-off overhead, side by side in one process: the micro-benchmarks' eoi and mmio_read_vgic
+// loops (src/bench/micro.ts) on two builds of vgic, e.g. main's dist and this branch's, trial by
+// trial alternately so both see the same host load. Prints medians and min..max per build.
+//
+//   node bench/trace-overhead.mjs BASE_DIST HOOKS_DIST [rounds] [iterations]
+//
+// BASE_DIST / HOOKS_DIST: directories holding src/index.js (a build's dist/).
+import { pathToFileURL } from 'node:url';
+
+const [baseDir, hooksDir, roundsArg, itersArg] = process.argv.slice(2);
+if (!baseDir || !hooksDir) {
+  console.error('usage: node bench/trace-overhead.mjs BASE_DIST HOOKS_DIST [rounds] [iterations]');
+  process.exit(2);
+}
+const rounds = Number(roundsArg ?? 31);
+const n = Number(itersArg ?? 200000);
+const ICC_EOIR1_EL1 = (3 << 14) | (12 << 7) | (12 << 3) | 1;
+const GICD_IIDR = 0x8;
+const GICD_BASE = 0x08000000;
+
+async function loops(dir) {
+  const lib = await import(pathToFileURL(`${dir}/src/index.js`).href);
+  const out = {};
+  for (const shared of [true, false]) {
+    const gic = lib.Vgic.create({ vcpus: 2, time: 'virtual', shared });
+    const g = new lib.GicV3Guest(gic.vcpu(0));
+    g.enableDistributor();
+    g.enableCpu();
+    const c0 = gic.vcpu(0);
+    const sfx = shared ? '' : '/unshared';
+    out[`eoi${sfx}`] = (k) => {
+      for (let i = 0; i < k; i++) c0.writeSysreg(ICC_EOIR1_EL1, 1023);
+    };
+    out[`mmio_read_vgic${sfx}`] = (k) => {
+      for (let i = 0; i < k; i++) c0.readl(GICD_BASE + GICD_IIDR);
+    };
+  }
+  return out;
+}
+
+const builds = { base: await loops(baseDir), hooks: await loops(hooksDir) };
+const names = Object.keys(builds.base);
+const ns = {};
+for (const b of Object.keys(builds)) for (const t of names) ns[`${b} ${t}`] = [];
+for (const b of Object.keys(builds)) for (const t of names) builds[b][t](n); // warm-up
+for (let r = 0; r < rounds; r++) {
+  for (const t of names) {
+    const order = r % 2 === 0 ? ['base', 'hooks'] : ['hooks', 'base'];
+    for (const b of order) {
+      const t0 = process.hrtime.bigint();
+      builds[b][t](n);
+      ns[`${b} ${t}`].push(Number(process.hrtime.bigint() - t0) / n);
+    }
+  }
+}
+const med = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s[Math.floor(s.length / 2)];
+};
+const rows = [];
+for (const t of names) {
+  const b = ns[`base ${t}`];
+  const h = ns[`hooks ${t}`];
+  // Paired: each round's hooks/base ratio, so a loaded moment affects both sides of a pair.
+  const ratios = b.map((x, i) => h[i] / x);
+  rows.push({
+    test: t,
+    base: `${med(b).toFixed(2)} (${Math.min(...b).toFixed(2)}..${Math.max(...b).toFixed(2)})`,
+    hooks: `${med(h).toFixed(2)} (${Math.min(...h).toFixed(2)}..${Math.max(...h).toFixed(2)})`,
+    'median ratio': `${((med(ratios) - 1) * 100).toFixed(1)}%`,
+    'min vs min': `${((Math.min(...h) / Math.min(...b) - 1) * 100).toFixed(1)}%`,
+  });
+}
+console.log(`ns per operation, ${rounds} alternating rounds of ${n} calls`);
+console.table(rows);
