@@ -80,7 +80,7 @@ export function writeVbpr(s: GicState, v: number, grp1: boolean, value: number):
 }
 
 /** VPriorityGroup: the mask keeping the group-priority bits of a priority for a group. */
-function gprioMask(s: GicState, v: number, grp1: boolean): number {
+export function gprioMask(s: GicState, v: number, grp1: boolean): number {
   const vmcr = s.vcpu[v * VCPU_STRIDE + V_VMCR];
   let bpr: number;
   if (grp1 && (vmcr & VMCR_CBPR) === 0) bpr = ((vmcr >>> VMCR_BPR1_SHIFT) & VMCR_BPR_MASK) - 1;
