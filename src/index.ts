@@ -63,6 +63,8 @@ export {
   type VgicStats,
   type VgicV3Options,
 } from './device/vgic.ts';
+/** A guest-side GICv2 driver for in-process guests (GICD/GICC MMIO of its own vCPU). */
+export { GicV2Guest } from './guest/gic-v2.ts';
 export { GIC_DEFAULT_PMR, GIC_DEFAULT_PRIORITY, GicV3Guest } from './guest/gic-v3.ts';
 export {
   enableLpisOnVcpu,
