@@ -141,7 +141,7 @@ describe('GICv2 distributor: reset values and identification', () => {
     assert.equal(gic.readDistRegAs(2, GICD_ITARGETSR), 0x04040404);
   });
 
-  test('SPI ITARGETSR: empty at reset with several CPUs, CPU 0 with one; bits of absent CPUs dropped', () => {
+  test('SPI ITARGETSR: empty at reset with several CPUs, RAZ/WI with one; bits of absent CPUs dropped', () => {
     const gic = make({ vcpus: 3 });
     const cpu = gic.vcpu(0);
     assert.equal(cpu.readl(D + GICD_ITARGETSR + 32), 0);
@@ -149,8 +149,19 @@ describe('GICv2 distributor: reset values and identification', () => {
     assert.equal(cpu.readl(D + GICD_ITARGETSR + 32), 0x07070402, 'only CPUs 0-2 exist');
     cpu.writeb(D + GICD_ITARGETSR + 35, 0x0c);
     assert.equal(cpu.readb(D + GICD_ITARGETSR + 35), 0x04);
+    // One CPU interface: ITARGETSR RAZ/WI, every SPI goes to it (IHI 0048B §4.3.12, QEMU).
     const uni = make({ vcpus: 1 });
-    assert.equal(uni.vcpu(0).readl(D + GICD_ITARGETSR + 32), 0x01010101);
+    const u = uni.vcpu(0);
+    u.writel(D + GICD_ITARGETSR + 32, 0x02020202);
+    assert.equal(u.readl(D + GICD_ITARGETSR + 32), 0);
+    assert.equal(u.readl(D + GICD_ITARGETSR), 0);
+    const ug = new GicV2Guest(u);
+    ug.enableDistributor();
+    ug.enableCpu();
+    ug.setEdge(40, true);
+    ug.enableIrq(40);
+    uni.irqLine(40, true);
+    assert.equal(ug.iar(), 40, 'delivered to the only CPU');
   });
 });
 

@@ -45,10 +45,10 @@ export class GicV2Guest {
     this.cpuBase = cpuBase;
   }
 
-  /** This CPU's interface number: the bit ITARGETSR0 reads for it (read-only, banked). */
+  /** This CPU's interface number: the bit ITARGETSR0 reads for it (read-only, banked; RAZ with one CPU). */
   get cpuId(): number {
     const t = this.cpu.readb(this.distBase + GICD_ITARGETSR);
-    return 31 - Math.clz32(t & -t);
+    return t === 0 ? 0 : 31 - Math.clz32(t & -t);
   }
 
   enableDistributor(): void {

@@ -75,9 +75,14 @@ export function targetsToVcpu(targets: number): number {
   return targets === 0 ? -1 : 31 - Math.clz32(targets & -targets);
 }
 
-/** ITARGETSR: a private interrupt reads its own CPU's bit; an SPI its targets byte. */
+/**
+ * ITARGETSR: a private interrupt reads its own CPU's bit; an SPI its targets byte. With one CPU
+ * interface every ITARGETSR is RAZ/WI and every SPI goes to it (IHI 0048B §4.3.12, as QEMU; KVM
+ * shows the bits anyway).
+ */
 const readTargets: ReadFn = (c, vcpu, intid, len) => {
   const s = c.s;
+  if (s.nVcpus === 1) return 0;
   let value = 0;
   for (let i = 0; i < len; i++) {
     const id = intid + i;
@@ -96,7 +101,8 @@ const readTargets: ReadFn = (c, vcpu, intid, len) => {
  */
 const writeTargets: WriteFn = (c, _v, intid, len, value) => {
   const s = c.s;
-  if (intid < VGIC_NR_PRIVATE_IRQS) return; // GICD_ITARGETSR0-7 are read-only
+  // GICD_ITARGETSR0-7 are read-only; a uniprocessor's are all RAZ/WI.
+  if (intid < VGIC_NR_PRIVATE_IRQS || s.nVcpus === 1) return;
   const cpuMask = (1 << s.nVcpus) - 1;
   for (let i = 0; i < len; i++) {
     const slot = s.slotOf(0, intid + i);
