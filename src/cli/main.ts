@@ -59,8 +59,9 @@ ${LPI_STRESS_USAGE}
 ${RUN_USAGE}
 ${LINUX_USAGE}
   conformance          builds the bare-metal guest programs (guest/) and runs each on QEMU 7.2
-                       (-M virt,gic-version=3 -cpu max) and on vgic's machine; diffs the
-                       transcripts (MASK lines compare names only); exit 1 on any difference
+                       (-M virt,gic-version=3 -cpu max; gic-version=2 for the v2_* programs) and
+                       on vgic's machine; diffs the transcripts (MASK lines compare names only);
+                       exit 1 on any difference
       --only A,B       only these programs (default: every test program of guest/programs.json)
       --json FILE      also write the results as JSON
   guest-bench          bench_sgi and bench_lpi on QEMU and on vgic's machine, alternating;
