@@ -41,6 +41,8 @@ Commands:
       --virtual-time   the counter moves only on clock_step / WFI
       --its N          ITSes, 0..16 (default 0): ITS k at 0x08080000 + k*0x20000, MSI doorbell
                        at its base + 0x10040; with N > 1 the redistributors follow the last ITS
+      --gic-version N  3 (default) or 2: a GICv2 (GICD 0x08000000, GICC 0x08010000, at most 8
+                       vCPUs, no ITS); its CPU interface is MMIO (readl/writel on GICC)
   micro-bench          micro-benchmarks with kvm-unit-tests micro-bench semantics: single-thread
                        (mmio_read_vgic, eoi, sgi_self, ipi_inprocess, each also /unshared) and
                        threaded, vCPU 0 and vCPU 1 on two worker threads (ipi, ipi_wfi, lpi:
@@ -268,6 +270,7 @@ async function main(argv: string[]): Promise<void> {
       'ram-size': { type: 'string' },
       'virtual-time': { type: 'boolean' },
       its: { type: 'string' },
+      'gic-version': { type: 'string' },
       iterations: { type: 'string' },
       lpis: { type: 'string' },
       trials: { type: 'string' },
@@ -288,7 +291,10 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'qtest': {
       const ramSize = sizeOption(values['ram-size'], 128 * 1024 ** 2);
+      const gicVersion = intOption(values['gic-version'], 'gic-version', 3);
+      if (gicVersion !== 2 && gicVersion !== 3) fail(`--gic-version takes 2 or 3, got ${gicVersion}`);
       const gic = Vgic.create({
+        gicVersion,
         vcpus: intOption(values.vcpus, 'vcpus', 1),
         spis: intOption(values.spis, 'spis', 224),
         lrs: intOption(values.lrs, 'lrs', 4),
