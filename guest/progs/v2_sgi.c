@@ -17,6 +17,7 @@ int main(void)
     u32 typer = gicd_read(GICD_TYPER);
     CHECK("GICD_TYPER.CPUNumber (1 CPU)", (typer >> 5) & 7, 0);
     CHECK("GICD_TYPER.SecurityExtn", (typer >> 10) & 1, 0);
+    CHECK("ID_AA64PFR0_EL1.GIC: no system-register interface", (read_sysreg(id_aa64pfr0_el1) >> 24) & 0xf, 0);
     mask_line("GICD_TYPER.ITLinesNumber", typer & 0x1f);
     mask_line("GICD_IIDR", gicd_read(GICD_IIDR));
     mask_line("GICC_IIDR", gicc_read(GICC_IIDR));
