@@ -124,3 +124,10 @@ test('qtest refuses --gic-version 4 and a GICv2 with 9 vCPUs', () => {
     assert.match(r.stderr, /gic-version|at most 8/);
   }
 });
+
+test('vgic run --gic-version: 2 or 3 reach the machine options, anything else is a usage error', async () => {
+  const { parseRunArgs, RunUsageError } = await import('../src/cli/run.ts');
+  assert.equal(parseRunArgs(['k.elf', '--gic-version', '2']).options.gicVersion, 2);
+  assert.equal(parseRunArgs(['k.elf']).options.gicVersion, 3);
+  assert.throws(() => parseRunArgs(['k.elf', '--gic-version', '1']), RunUsageError);
+});
