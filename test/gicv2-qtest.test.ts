@@ -108,7 +108,9 @@ test('a GICv2 qtest session drives every distributor and CPU interface register'
   );
   assert.equal(r.status, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
-  script.forEach(([cmd, want], i) => assert.equal(lines[i], want, `${cmd}`));
+  script.forEach(([cmd, want], i) => {
+    assert.equal(lines[i], want, `${cmd}`);
+  });
   const stats = JSON.parse(lines[script.length].slice(3));
   assert.equal(stats.mmioBadAccess, 0);
   assert.equal(stats.sysregUnknown, 1);
