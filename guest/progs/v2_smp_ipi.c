@@ -9,7 +9,7 @@
 
 static volatile u32 rec[NCPU][MAXREC];
 static volatile u32 nrec[NCPU];
-static volatile u32 ready[NCPU], itargets[NCPU], go_send, sent[NCPU], phase;
+static volatile u32 ready[NCPU], itargets[NCPU], go_send, sent[NCPU];
 
 static void irq_handler(struct exc_frame *f, int kind)
 {
@@ -47,8 +47,13 @@ static void secondary(unsigned cpu)
     gicv2_send_sgi(2, 1U << 0, SGIR_LIST);
     dsb_sy();
     sent[cpu] = 1;
-    while (READ_ONCE(phase) < 1)
+    /* Until SGI 15 (the last one CPU 0 sends) has been handled here. */
+    for (;;) {
+        u32 n = READ_ONCE(nrec[cpu]);
+        if (n > 0 && n <= MAXREC && READ_ONCE(rec[cpu][n - 1]) == 15)
+            break;
         wfi();
+    }
     irq_disable();
 }
 
@@ -118,8 +123,6 @@ int main(void)
     check_true("SPI 40 reached cpu2", wait_for(&nrec[2], b2 + 1));
     CHECK("cpu0 saw nothing", gicc_iar(), INTID_SPURIOUS);
 
-    phase = 1;
-    dsb_sy();
     for (unsigned c = 1; c < NCPU; c++) {
         u32 b = nrec[c];
         gicv2_send_sgi(15, 1U << c, SGIR_LIST);
