@@ -558,3 +558,22 @@ describe('GICv2 under adversarial operations', () => {
     });
   }
 });
+
+describe('GICv2 active SGIs', () => {
+  test('an SGI made active through ISACTIVER is active from the accessing CPU (KVM active_source)', () => {
+    const gic = make();
+    guests(gic, false);
+    const cpu = gic.vcpu(2);
+    cpu.writel(D + GICD_ISACTIVER, 1 << 6);
+    assert.equal(cpu.readl(D + GICD_ISACTIVER) & (1 << 6), 1 << 6);
+    // Its list register carries CPUID 2, the ID an EOIR or DIR of it names (GICH_LR[12:10]).
+    const s = gic.state;
+    let lr = -1;
+    for (let n = 0; n < s.nLrs; n++) {
+      const w = s.lr[s.lrIndex(2, n)];
+      if ((w & 0x3ff) === 6 && w & (1 << 29)) lr = w;
+    }
+    assert.ok(lr !== -1, 'SGI 6 is in an active LR of vCPU 2');
+    assert.equal((lr >>> 10) & 7, 2);
+  });
+});

@@ -39,6 +39,8 @@ import {
   IRQ_GROUP1,
   IRQ_HW,
   IRQ_PENDING_LATCH,
+  SGI_ACTIVE_SOURCE_SHIFT,
+  SGI_SOURCE_MASK,
 } from '../state/layout.ts';
 import { type MmioContext, perIrq, type ReadFn, type RegisterDesc, type WriteFn } from './region.ts';
 
@@ -169,6 +171,12 @@ function changeActive(s: GicState, slot: number, active: boolean): void {
   lockIrq(s, slot);
   if (active) {
     s.irqFlags[slot] |= IRQ_ACTIVE;
+    // A GICv2 SGI made active by a CPU is active from that CPU (KVM's active_source): the banked
+    // register's vCPU is the accessing one. The LR then carries it as the CPUID EOIR must name.
+    if (s.gicv2 && slot < s.spiBase && slot % VGIC_NR_PRIVATE_IRQS < VGIC_NR_SGIS) {
+      const v = Math.floor(slot / VGIC_NR_PRIVATE_IRQS);
+      s.irqRouter[slot] = (s.irqRouter[slot] & SGI_SOURCE_MASK) | ((v & 7) << SGI_ACTIVE_SOURCE_SHIFT);
+    }
     queueIrqUnlock(s, slot);
   } else {
     s.irqFlags[slot] &= ~IRQ_ACTIVE;
