@@ -16,6 +16,44 @@
 // ---- Errors ----
 export { VgicError, type VgicErrorCode } from './arch/errors.ts';
 // ---- Architectural names (GIC spec IHI 0069): register offsets, fields, INTIDs ----
+/**
+ * GICv2 (Vgic.create({ gicVersion: 2 })): QEMU virt's map, the GICv2-only distributor fields and
+ * the CPU interface frame's register offsets (GIC IHI 0048B §4.3-4.4). The distributor's shared
+ * offsets (GICD_CTLR, GICD_ISENABLER, GICD_ITARGETSR, GICD_SGIR, GICD_CPENDSGIR, …) are the GICv3
+ * names below, which GICv2 defined first.
+ */
+export {
+  GIC_PIDR2_ARCH_GICV2,
+  GICC_ABPR,
+  GICC_AEOIR,
+  GICC_AHPPIR,
+  GICC_AIAR,
+  GICC_APR0,
+  GICC_BPR,
+  GICC_CTLR,
+  GICC_CTLR_ACKCTL,
+  GICC_CTLR_CBPR,
+  GICC_CTLR_ENABLE_GRP0,
+  GICC_CTLR_ENABLE_GRP1,
+  GICC_CTLR_EOIMODE,
+  GICC_CTLR_FIQEN,
+  GICC_DIR,
+  GICC_EOIR,
+  GICC_FRAME_SIZE,
+  GICC_HPPIR,
+  GICC_IAR,
+  GICC_IAR_CPUID_SHIFT,
+  GICC_IIDR,
+  GICC_NSAPR0,
+  GICC_PMR,
+  GICC_RPR,
+  GICD_TYPER_CPUNUMBER_SHIFT,
+  GICD_V2_ENABLE,
+  GICD_V2_FRAME_SIZE,
+  VGIC_V2_MAX_CPUS,
+  VIRT_V2_GICC_BASE,
+  VIRT_V2_GICD_BASE,
+} from './arch/gicv2.ts';
 export {
   GIC_IIDR,
   GIC_PIDR2_ARCH_GICV3,
@@ -359,6 +397,8 @@ export type {
   VgicStateDump,
 } from './device/vgic-state.ts';
 // ---- In-process guest libraries ----
+/** A guest-side GICv2 driver for in-process guests (GICD/GICC MMIO of its own vCPU). */
+export { GicV2Guest } from './guest/gic-v2.ts';
 export { GIC_DEFAULT_PMR, GIC_DEFAULT_PRIORITY, GicV3Guest } from './guest/gic-v3.ts';
 export {
   enableLpisOnVcpu,

@@ -217,6 +217,48 @@ void gic_send_sgi_self(u32 sgi);
 void gic_send_sgi_cpu(u32 sgi, unsigned cpu);
 void gic_send_sgi_broadcast(u32 sgi);  /* IRM=1: all but self */
 
+/* ---- GICv2 (gic-version=2: memory-mapped CPU interface, lib/gic-v2.c) ---- */
+#define GICC_BASE       0x08010000UL
+#define GICD_ITARGETSR  0x0800
+#define GICD_SGIR       0x0F00
+#define GICD_CPENDSGIR  0x0F10
+#define GICD_SPENDSGIR  0x0F20
+#define GICC_CTLR       0x0000
+#define GICC_PMR        0x0004
+#define GICC_BPR        0x0008
+#define GICC_IAR        0x000C
+#define GICC_EOIR       0x0010
+#define GICC_RPR        0x0014
+#define GICC_HPPIR      0x0018
+#define GICC_ABPR       0x001C
+#define GICC_APR0       0x00D0
+#define GICC_IIDR       0x00FC
+#define GICC_DIR        0x1000
+#define GICC_CTLR_ENABLE_GRP0 1U
+#define GICC_CTLR_EOIMODE     (1U << 9)
+#define SGIR_LIST   0U
+#define SGIR_OTHERS 1U
+#define SGIR_SELF   2U
+static inline u32 gicc_read(u32 off) { return readl(GICC_BASE + off); }
+static inline void gicc_write(u32 off, u32 v) { writel(GICC_BASE + off, v); }
+static inline u32 gicc_iar(void) { u32 v = gicc_read(GICC_IAR); dsb_sy(); return v; }
+static inline void gicc_eoir(u32 iar) { gicc_write(GICC_EOIR, iar); }
+static inline void gicc_dir(u32 iar) { gicc_write(GICC_DIR, iar); }
+u32 gicv2_num_irqs(void);
+void gicv2_dist_init(void);
+void gicv2_cpu_init(void);
+void gicv2_enable_irq(u32 intid);
+void gicv2_disable_irq(u32 intid);
+void gicv2_set_pending(u32 intid);
+void gicv2_clear_pending(u32 intid);
+void gicv2_clear_active(u32 intid);
+int gicv2_is_pending(u32 intid);
+int gicv2_is_active(u32 intid);
+void gicv2_set_priority(u32 intid, u8 prio);
+void gicv2_set_targets(u32 intid, u8 mask);
+void gicv2_set_edge(u32 intid, int edge);
+void gicv2_send_sgi(u32 sgi, u8 targets, u32 filter);
+
 /* ---- ITS ---- */
 #define GITS_CTLR       0x0000
 #define GITS_IIDR       0x0004

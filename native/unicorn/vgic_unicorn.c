@@ -106,6 +106,7 @@ struct Cpu {
   uint32_t *io;
   uint32_t index;
   uint64_t mpidr;
+  int no_gic_sysregs;   /* a GICv2 board: ID_AA64PFR0_EL1.GIC reads 0 (setGicSysregs) */
   uint64_t blocks;
   uint64_t budget;
   uint32_t exceptions;
@@ -307,12 +308,12 @@ static void mmio_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t v
  * QEMU's untagged TLB (measured: the boot's largest host cost). The guest's entropy then comes
  * from its jitter source, as on CPUs without RNDR.
  */
-static int id_register(uc_engine *uc, uint32_t enc, uint64_t *v) {
+static int id_register(const Cpu *c, uc_engine *uc, uint32_t enc, uint64_t *v) {
   uint32_t crm = (enc >> 3) & 15, op2 = enc & 7;
   cp_access(uc, 0, 3, 0, 0, crm, op2, v);
-  if (crm == 4 && op2 == 0) { /* ID_AA64PFR0_EL1 */
+  if (crm == 4 && op2 == 0) { /* ID_AA64PFR0_EL1; GIC [27:24] is 0 with a GICv2 (memory-mapped only) */
     *v &= ~((0xfull << 24) | (0xfull << 32) | (0xfull << 56) | (0xfull << 60));
-    *v |= (1ull << 24) | (1ull << 56) | (1ull << 60);
+    *v |= (c->no_gic_sysregs ? 0 : (1ull << 24)) | (1ull << 56) | (1ull << 60);
     return 1;
   }
   if (crm == 4 && op2 == 1) { /* ID_AA64PFR1_EL1: MTE [11:8], SME [27:24] */
@@ -365,7 +366,7 @@ static uint32_t sys_access(Cpu *c, uc_engine *uc, uc_arm64_reg rt, const uc_arm6
   }
   if (!write && (enc & ~0x1fu) == ID_AA64PFR0_ENC) {
     uint64_t v = 0;
-    if (id_register(uc, enc, &v)) {
+    if (id_register(c, uc, enc, &v)) {
       if (rt != UC_ARM64_REG_XZR) uc_reg_write(uc, rt, &v);
       return 1;
     }
@@ -1049,6 +1050,19 @@ static napi_value js_precise_aborts(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* setGicSysregs(cpu, on): whether the board's GIC has a system-register interface (GICv3). */
+static napi_value js_set_gic_sysregs(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Cpu *c = get_cpu(env, argv[0]);
+  if (!c) return NULL;
+  bool on = true;
+  napi_get_value_bool(env, argv[1], &on);
+  c->no_gic_sysregs = !on;
+  return NULL;
+}
+
 /* selfCheck() -> null, or a message naming what this libunicorn lacks. */
 static napi_value js_self_check(napi_env env, napi_callback_info info) {
   char missing[512];
@@ -1092,6 +1106,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"readMem", NULL, js_read_mem, NULL, NULL, NULL, napi_default, NULL},
       {"flushTb", NULL, js_flush_tb, NULL, NULL, NULL, napi_default, NULL},
       {"preciseAborts", NULL, js_precise_aborts, NULL, NULL, NULL, napi_default, NULL},
+      {"setGicSysregs", NULL, js_set_gic_sysregs, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
       {"version", NULL, js_version, NULL, NULL, NULL, napi_default, NULL},
       {"selfCheck", NULL, js_self_check, NULL, NULL, NULL, napi_default, NULL},

@@ -28,6 +28,13 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { paFromWords } from '../arch/addr.ts';
 import { VgicError } from '../arch/errors.ts';
+import {
+  GICC_AEOIR,
+  GICC_AIAR,
+  GICC_FRAME_SIZE,
+  GICD_V2_FRAME_SIZE,
+  VIRT_V2_GICC_BASE,
+} from '../arch/gicv2.ts';
 import { GICR_CTLR, GICR_PENDBASER, GICR_PROPBASER, GICR_STRIDE_V3, VIRT_GICD_BASE } from '../arch/gicv3.ts';
 import {
   GITS_BASER,
@@ -64,6 +71,7 @@ import {
 import { sealSnapshot } from '../device/snapshot.ts';
 import type { VCpu } from '../device/vcpu.ts';
 import { Vgic, type VgicV3Options } from '../device/vgic.ts';
+import { GicV2Guest } from '../guest/gic-v2.ts';
 import { GicV3Guest } from '../guest/gic-v3.ts';
 import { GuestAllocator, ItsGuest, LpiTables } from '../guest/gic-v3-its.ts';
 import { cacheGeneration } from '../its/cache.ts';
@@ -231,6 +239,8 @@ interface Config {
   ramSize: number;
   spis: number;
   aimed: boolean;
+  /** 2: a GICv2 (no ITS; GICD/GICC frames, GICD_SGIR, the GICC acknowledge path). */
+  gicVersion: 2 | 3;
 }
 
 /** The guest's side of one epoch: where its tables are, what it acknowledged. */
@@ -238,7 +248,9 @@ interface World {
   gic: Vgic;
   cfg: Config;
   cpus: VCpu[];
+  /** GICv3 guest drivers (empty on a GICv2), or the GICv2 ones (empty on a GICv3). */
   guests: GicV3Guest[];
+  v2guests: GicV2Guest[];
   itsGuests: ItsGuest[];
   lpi: LpiTables | undefined;
   rdBase: number;
@@ -522,6 +534,16 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
 
   function frameAddr(x: World): { addr: number; frame: string; off: number } {
     const r = rnd();
+    if (x.cfg.gicVersion === 2) {
+      if (r < 0.6) {
+        const off = chance(0.8)
+          ? (gicdOff() & 0xfff) | (chance(0.2) ? 0xf00 : 0)
+          : int(GICD_V2_FRAME_SIZE + 16);
+        return { addr: VIRT_GICD_BASE + off, frame: 'gicd', off };
+      }
+      const off = chance(0.8) ? pick(GICC_OFFS) : int(GICC_FRAME_SIZE + 16);
+      return { addr: VIRT_V2_GICC_BASE + off, frame: 'gicc', off };
+    }
     if (r < 0.3)
       return { addr: VIRT_GICD_BASE + (chance(0.7) ? gicdOff() : int(0x10000)), frame: 'gicd', off: -1 };
     if (r < 0.7 || x.cfg.its === 0) {
@@ -594,6 +616,7 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
 
   /** A guest that takes its interrupts: IAR, then EOIR (or DIR after a split EOI), in LIFO order. */
   function ackEoi(x: World): string {
+    if (x.cfg.gicVersion === 2) return ackEoiV2(x);
     const c = cpu(x);
     const st = x.acked[c.index];
     const r = rnd();
@@ -622,6 +645,39 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
     const dir = chance(0.5) ? int(64) : u32();
     touched.intids.push(dir);
     c.writeSysreg(ICC_DIR_EL1, dir);
+    return 'dir';
+  }
+
+  /** GICv2: GICC_IAR/AIAR, then EOIR/AEOIR with the IAR value (source CPU included), DIR sometimes. */
+  function ackEoiV2(x: World): string {
+    const c = cpu(x);
+    const g = x.v2guests[c.index];
+    const st = x.acked[c.index];
+    const r = rnd();
+    if (r < 0.45 || st.length === 0) {
+      const alias = chance(0.2);
+      const iar = alias ? c.readl(VIRT_V2_GICC_BASE + GICC_AIAR) : g.iar();
+      desc = `GICC_${alias ? 'A' : ''}IAR on vCPU ${c.index} → ${hex(iar)}`;
+      touched.intids.push(iar & 0x3ff);
+      if ((iar & 0x3ff) < 1020) {
+        counts.acked++;
+        if (st.length < 64) st.push(iar);
+      }
+      return 'iar';
+    }
+    if (r < 0.95) {
+      const top = chance(0.9) ? (st.pop() ?? 0) : pick(BOUNDARY) >>> 0;
+      desc = `GICC_EOIR ${hex(top)} on vCPU ${c.index}`;
+      touched.intids.push(top & 0x3ff);
+      if (chance(0.2)) c.writel(VIRT_V2_GICC_BASE + GICC_AEOIR, top);
+      else g.eoi(top);
+      if (chance(0.3)) g.dir(top);
+      return 'eoi';
+    }
+    const dir = chance(0.5) ? int(64) | (int(8) << 10) : u32();
+    desc = `GICC_DIR ${hex(dir)} on vCPU ${c.index}`;
+    touched.intids.push(dir & 0x3ff);
+    g.dir(dir);
     return 'dir';
   }
 
@@ -907,6 +963,37 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
       ['counter', () => g.counter64()],
       ['stats', () => g.stats()],
     ];
+    if (x.cfg.gicVersion === 2) {
+      calls.push(
+        [
+          'readCpuReg',
+          () => g.readCpuReg(arg(() => int(x.cfg.vcpus)) as number, arg(() => pick(GICC_OFFS)) as number),
+        ],
+        [
+          'writeCpuReg',
+          () =>
+            g.writeCpuReg(
+              arg(() => int(x.cfg.vcpus)) as number,
+              arg(() => pick(GICC_OFFS)) as number,
+              arg(u32) as number,
+            ),
+        ],
+        [
+          'readDistRegAs',
+          () =>
+            g.readDistRegAs(arg(() => int(x.cfg.vcpus)) as number, arg(() => gicdOff() & 0xffc) as number),
+        ],
+        [
+          'writeDistRegAs',
+          () =>
+            g.writeDistRegAs(
+              arg(() => int(x.cfg.vcpus)) as number,
+              arg(() => (chance(0.3) ? 0xf00 + 4 * int(12) : gicdOff() & 0xffc)) as number,
+              arg(u32) as number,
+            ),
+        ],
+      );
+    }
     if (x.cfg.its > 0) {
       const k = int(x.cfg.its);
       calls.push(
@@ -1040,6 +1127,19 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
   }
 
   function guestSetup(x: World): void {
+    if (x.cfg.gicVersion === 2) {
+      const g = x.v2guests;
+      g[0].enableDistributor();
+      for (const gg of g) gg.enableCpu();
+      for (let n = 32; n < 32 + Math.min(x.cfg.spis, 64); n++) {
+        g[0].setPriority(n, (n * 8) & 0xf8);
+        g[0].setEdge(n, n % 3 === 0);
+        g[0].setTargets(n, n % 5 === 0 ? 0xff : 1 << (n % x.cfg.vcpus));
+        g[0].enableIrq(n);
+      }
+      for (const gg of g) for (let n = 0; n < 32; n++) gg.enableIrq(n);
+      return;
+    }
     x.guests[0].enableDistributor();
     for (const g of x.guests) g.enableCpu();
     // Enable and route some SPIs, PPIs and SGIs, with varied priorities, edge and level.
@@ -1107,8 +1207,11 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
 
   function newWorld(r: () => number): World {
     const i = (n: number) => Math.floor(r() * n);
-    const its = [0, 1, 1, 2][i(4)];
+    // One world in five is a GICv2 (no ITS; at most 8 vCPUs).
+    const v2 = r() < 0.2;
+    const its = v2 ? 0 : [0, 1, 1, 2][i(4)];
     const cfg: Config = {
+      gicVersion: v2 ? 2 : 3,
       vcpus: [1, 2, 2, 8][i(4)],
       lrs: [1, 4, 4, 16][i(4)],
       its,
@@ -1122,6 +1225,7 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
       aimed: its > 0 && r() < 0.35,
     };
     const opts: VgicV3Options = {
+      ...(v2 ? { gicVersion: 2 as const } : {}),
       vcpus: cfg.vcpus,
       lrs: cfg.lrs,
       spis: cfg.spis,
@@ -1145,7 +1249,9 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
     const cfg = cfg0 ?? (prev as World).cfg;
     const rdBase = gic.addressMap().redistRegions?.[0]?.base ?? 0;
     const cpus = Array.from({ length: gic.nVcpus }, (_, v) => gic.vcpu(v));
-    const guests = cpus.map((c) => new GicV3Guest(c, VIRT_GICD_BASE, rdBase));
+    const v2 = gic.gicVersion === 2;
+    const guests = v2 ? [] : cpus.map((c) => new GicV3Guest(c, VIRT_GICD_BASE, rdBase));
+    const v2guests = v2 ? cpus.map((c) => new GicV2Guest(c)) : [];
     if (prev) {
       // The guest's memory layout carries over: same RAM, same tables.
       const itsGuests = prev.itsGuests.map((it, k) => rebindIts(it, cpus[0], gic.its(k).base));
@@ -1157,6 +1263,7 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
         gic,
         cpus,
         guests,
+        v2guests,
         itsGuests,
         lpi,
         acked: cpus.map(() => []),
@@ -1168,6 +1275,7 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
       cfg,
       cpus,
       guests,
+      v2guests,
       itsGuests: [],
       lpi: undefined,
       rdBase,
@@ -1264,6 +1372,10 @@ function touchesBase(frame: string, off: number, addr: number, size: number): bo
   return hit(GITS_CBASER) || hit(GITS_BASER) || hit(GITS_BASER + 8);
 }
 
+/** The GICv2 CPU interface's registers (arch/gicv2.ts), for MMIO and GRP_CPU_REGS. */
+const GICC_OFFS = [
+  0x0, 0x4, 0x8, 0xc, 0x10, 0x14, 0x18, 0x1c, 0x20, 0x24, 0x28, 0xd0, 0xd4, 0xe0, 0xfc, 0x1000,
+];
 const hex = (n: number): string => `0x${n.toString(16)}`;
 const round = (x: number): number => Math.round(x * 1000) / 1000;
 const mb = (b: number): number => Math.round(b / 2 ** 20);

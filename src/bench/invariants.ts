@@ -32,14 +32,18 @@ import {
   GCE_KEY,
   GCE_SLOT,
   GCE_WORDS,
+  type GicState,
   I_BASER0_HI,
   I_CMD_LOCK,
   I_LOCK,
   IRQ_HW,
+  IRQ_PENDING_LATCH,
   ITS_COLLECTIONS,
   ITS_DEVICE_WORDS,
   ITS_DEVICES,
   ITS_STRIDE,
+  SGI_ACTIVE_SOURCE_SHIFT,
+  SGI_SOURCE_MASK,
   V_AP_COUNT,
   V_AP_HEAD,
   V_AP_LOCK,
@@ -139,6 +143,43 @@ function freeRun(gic: Vgic, i0: number, i1: number): boolean {
   );
 }
 
+/** The ICH_LR<n>_EL2 high word with a GICH_LR's state, HW, group and priority (arch/gicv2.ts). */
+function gichToIchHi(lr: number): number {
+  return (
+    (((lr >>> 23) & 0x1f) << (LR_HI_PRIORITY_SHIFT + 3)) |
+    (lr & (1 << 28) ? LR_HI_PENDING : 0) |
+    (lr & (1 << 29) ? LR_HI_ACTIVE : 0) |
+    (lr & (1 << 30) ? LR_HI_GROUP : 0) |
+    (lr & (1 << 31) ? LR_HI_HW : 0)
+  );
+}
+
+/**
+ * A GICv2 slot: an SGI is pending exactly while it has a source (the source that sits in an LR is
+ * taken out of both), its sources and active source fit their fields; an SPI's target is the
+ * lowest CPU of its ITARGETSR byte, which names existing CPUs only; a PPI has no sources.
+ */
+function gicv2Slot(s: GicState, slot: number, say: (m: string) => void): void {
+  const r = s.irqRouter[slot];
+  if (slot < s.spiBase) {
+    const intid = slot % 32;
+    if (intid >= 16) {
+      if (r !== 0) say(`PPI ${intid} of vCPU ${slot >> 5} has sources ${r}`);
+      return;
+    }
+    if ((r & ~(SGI_SOURCE_MASK | (7 << SGI_ACTIVE_SOURCE_SHIFT))) !== 0)
+      say(`SGI ${intid} of vCPU ${slot >> 5} has sources ${r}`);
+    if (((s.irqFlags[slot] & IRQ_PENDING_LATCH) !== 0) !== ((r & SGI_SOURCE_MASK) !== 0))
+      say(
+        `SGI ${intid} of vCPU ${slot >> 5}: latch ${s.irqFlags[slot] & IRQ_PENDING_LATCH} with sources ${r}`,
+      );
+    return;
+  }
+  if (slot >= s.lpiBase) return;
+  if ((r & ~((1 << s.nVcpus) - 1)) !== 0 || s.irqTarget[slot] !== (r === 0 ? -1 : 31 - Math.clz32(r & -r)))
+    say(`SPI ${32 + slot - s.spiBase}: ITARGETSR ${r}, target ${s.irqTarget[slot]}`);
+}
+
 export function checkInvariants(gic: Vgic, o: InvariantOptions = {}): string[] {
   const s = gic.state;
   const bad: string[] = [];
@@ -199,6 +240,7 @@ export function checkInvariants(gic: Vgic, o: InvariantOptions = {}): string[] {
       say(`slot ${slot} has INTID ${s.irqIntid[slot]}`);
     if (slot >= s.lpiBase && s.irqIntid[slot] !== 8192 + slot - s.lpiBase)
       say(`slot ${slot} has INTID ${s.irqIntid[slot]}`);
+    if (s.gicv2) gicv2Slot(s, slot, say);
     const oracle = targetOracle(s, slot);
     // Pending, enabled and deliverable: on an ap_list, its target's once settled.
     if (oracle >= 0 && on < 0) say(`INTID ${s.irqIntid[slot]} deliverable to ${oracle} but on no ap_list`);
@@ -270,8 +312,11 @@ export function checkInvariants(gic: Vgic, o: InvariantOptions = {}): string[] {
     const seen = new Set<number>();
     for (let n = 0; n < used; n++) {
       const li = s.lrIndex(v, n);
-      const intid = s.lr[li];
-      const hi = s.lr[li + 1];
+      // A GICv2's GICH_LR, seen through the ICH_LR fields this check reads.
+      const intid = s.gicv2 ? s.lr[li] & 0x3ff : s.lr[li];
+      const hi = s.gicv2 ? gichToIchHi(s.lr[li]) : s.lr[li + 1];
+      if (s.gicv2 && (s.lr[li + 1] !== 0 || (s.lr[li] & (7 << 20)) !== 0))
+        say(`GICH_LR ${n} of vCPU ${v} has reserved bits set`);
       const slot = s.slotOf(v, intid);
       if (slot < 0) {
         say(`LR ${n} of vCPU ${v} holds INTID ${intid}`);

@@ -202,6 +202,14 @@ const COMMANDS: readonly Command[] = [
           help: 'ITSes: ITS k at 0x08080000 + k*0x20000, MSI doorbell\nat its base + 0x10040; with N > 1 the redistributors follow the last ITS',
         },
         {
+          name: 'gic-version',
+          kind: 'int',
+          min: 2,
+          max: 3,
+          default: 3,
+          help: '3 (default) or 2: a GICv2 (GICD 0x08000000, GICC 0x08010000, at most 8\nvCPUs, no ITS); its CPU interface is MMIO (readl/writel on GICC)',
+        },
+        {
           name: 'trace',
           kind: 'string',
           arg: 'PATTERNS',
@@ -218,6 +226,7 @@ const COMMANDS: readonly Command[] = [
         time: p.values['virtual-time'] ? 'virtual' : 'real',
         ram: ram > 0 ? { size: ram } : undefined,
         its: int(p, 'its'),
+        gicVersion: int(p, 'gic-version') as 2 | 3,
       });
       const rl = createInterface({
         input: process.stdin,
@@ -361,7 +370,7 @@ const COMMANDS: readonly Command[] = [
     {
       name: 'conformance',
       summary:
-        "builds the bare-metal guest programs (guest/) and runs each on QEMU 7.2\n(-M virt,gic-version=3 -cpu max) and on vgic's machine; diffs the\ntranscripts (MASK lines compare names only); exit 1 on any difference",
+        "builds the bare-metal guest programs (guest/) and runs each on QEMU 7.2\n(-M virt,gic-version=3 -cpu max; gic-version=2 for the v2_* programs) and\non vgic's machine; diffs the transcripts (MASK lines compare names only);\nexit 1 on any difference",
       flags: [
         {
           name: 'only',

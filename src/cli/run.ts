@@ -18,6 +18,8 @@ export const RUN_USAGE = `  run IMAGE            boots IMAGE on vgic's machine (
                        Exit status: the guest's (SYS_EXIT, else a final 'EXIT: STATUS=n' line,
                        else 0); 124 time limit, 125 guest fault, 126 every vCPU idle for good
       --smp N          vCPUs, 1..8 (default 1)
+      --gic-version N  3 (default: GICv3 + ITS, ICC_* registers) or 2 (GICv2 as QEMU's
+                       gic-version=2: GICD 0x08000000, GICC 0x08010000, no ITS, no ICC_*)
       --append ARGS    kernel command line (/chosen/bootargs, semihosting SYS_GET_CMDLINE)
       -m, --memory SZ  RAM size as QEMU's -m: 256M, 3G, 1.5G; a bare number is MiB (default 128M)
       --initrd FILE    initial RAM disk, placed and described in /chosen as QEMU's -initrd
@@ -72,6 +74,7 @@ export function parseRunArgs(argv: string[]): RunArgs {
     args: argv,
     options: {
       smp: { type: 'string' },
+      'gic-version': { type: 'string' },
       append: { type: 'string' },
       memory: { type: 'string', short: 'm' },
       timeout: { type: 'string' },
@@ -90,6 +93,8 @@ export function parseRunArgs(argv: string[]): RunArgs {
   if (positionals.length !== 1) bad(`run takes one IMAGE, got ${positionals.length}`);
   const smp = values.smp === undefined ? 1 : Number(values.smp);
   if (!Number.isInteger(smp) || smp < 1 || smp > 8) bad(`--smp takes 1..8, got '${values.smp}'`);
+  const gicVersion = values['gic-version'] === undefined ? 3 : Number(values['gic-version']);
+  if (gicVersion !== 2 && gicVersion !== 3) bad(`--gic-version takes 2 or 3, got '${values['gic-version']}'`);
   const timeout = values.timeout === undefined ? 60 : Number(values.timeout);
   if (!(timeout >= 0)) bad(`--timeout takes seconds >= 0, got '${values.timeout}'`);
   const inspect = values.inspect === undefined ? undefined : Number(values.inspect);
@@ -112,6 +117,7 @@ export function parseRunArgs(argv: string[]): RunArgs {
     dumpdtb: values.dumpdtb,
     options: {
       smp,
+      gicVersion,
       append: values.append,
       ramSize: values.memory === undefined ? undefined : parseSize(values.memory),
       timeLimitMs: timeout * 1000,

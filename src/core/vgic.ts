@@ -10,6 +10,7 @@
  * Locks: takes v's ap_list_lock and irq_locks itself.
  */
 
+import { GICH_LR_EOI } from '../arch/gicv2.ts';
 import { HCR_LRENPIE, HCR_NPIE, HCR_UIE, LR_HI_EOI, VMCR_PMR_SHIFT } from '../arch/ich.ts';
 import {
   type GicState,
@@ -43,6 +44,7 @@ import {
   targetOracle,
 } from './irq.ts';
 import { lockApList, lockIrq, lockRun, unlockApList, unlockIrq, unlockRun } from './locks.ts';
+import { foldLrStateV2, populateLrV2Locked } from './vgic-v2.ts';
 import { foldLrState, populateLrLocked } from './vgic-v3.ts';
 
 // Sort scratch: one per thread, grown (rarely) to the longest ap_list seen.
@@ -119,8 +121,14 @@ export function flushHwstate(s: GicState, v: number): void {
   for (; slot >= 0 && count < nLrs; slot = s.irqApNext[slot]) {
     lockIrq(s, slot);
     if (targetOracle(s, slot) === v) {
-      populateLrLocked(s, v, slot, count);
-      lrEoi |= s.lr[s.lrIndex(v, count) + 1] & LR_HI_EOI;
+      // The backend: vgic-v2.ts (GICH_LR) or vgic-v3.ts (ICH_LR<n>_EL2), as KVM's vgic_populate_lr.
+      if (s.gicv2) {
+        populateLrV2Locked(s, v, slot, count);
+        lrEoi |= s.lr[s.lrIndex(v, count)] & GICH_LR_EOI;
+      } else {
+        populateLrLocked(s, v, slot, count);
+        lrEoi |= s.lr[s.lrIndex(v, count) + 1] & LR_HI_EOI;
+      }
       count++;
     }
     unlockIrq(s, slot);
@@ -151,7 +159,10 @@ export function syncHwstate(s: GicState, v: number): void {
   if (s.vcpu[b + V_AP_HEAD] < 0) return;
   // Fold and prune under one ap_list_lock (fold needs only irq_locks, which rank below it).
   lockApList(s, b + V_AP_LOCK);
-  if (s.vcpu[b + V_USED_LRS] > 0) foldLrState(s, v);
+  if (s.vcpu[b + V_USED_LRS] > 0) {
+    if (s.gicv2) foldLrStateV2(s, v);
+    else foldLrState(s, v);
+  }
   pruneApListLocked(s, v);
 }
 

@@ -8,6 +8,14 @@
 
 import { checkInt, describeValue, VgicError } from '../arch/errors.ts';
 import {
+  GICC_FRAME_SIZE,
+  GICD_V2_FRAME_SIZE,
+  GICV2_FRAME_ALIGN,
+  VGIC_V2_MAX_CPUS,
+  VIRT_V2_GICC_BASE,
+  VIRT_V2_GICD_BASE,
+} from '../arch/gicv2.ts';
+import {
   GICD_FRAME_SIZE,
   GICR_STRIDE_V3,
   VIRT_GICD_BASE,
@@ -41,6 +49,7 @@ import {
   GLOBAL_CACHE_PER_VCPU,
   H_FLAGS,
   IRQ_EDGE,
+  IRQ_ENABLED,
   IRQ_GROUP1,
   IRQ_HW,
   IRQ_VALID,
@@ -64,16 +73,61 @@ const MAX_VCPUS = 512;
 const REGION_ALIGN = 0x10000;
 const MAX_ITS = 16;
 
-function checkBase(name: string, base: unknown): void {
+function checkBase(name: string, base: unknown, align = REGION_ALIGN): void {
   if (typeof base !== 'number') {
     throw new VgicError('INVALID_ADDRESS', `${name} base must be a number, got ${describeValue(base)}`);
   }
-  if (!Number.isInteger(base) || base < 0 || base % REGION_ALIGN !== 0 || base >= MAX_GUEST_PA) {
+  if (!Number.isInteger(base) || base < 0 || base % align !== 0 || base >= MAX_GUEST_PA) {
     throw new VgicError(
       'INVALID_ADDRESS',
-      `${name} base must be 64K-aligned and below 2^48, got ${describeValue(base)}`,
+      `${name} base must be ${align / 1024}K-aligned and below 2^48, got ${describeValue(base)}`,
     );
   }
+}
+
+/**
+ * A GICv2's options (KVM_DEV_TYPE_ARM_VGIC_V2): at most 8 vCPUs, a 4K distributor and an 8K CPU
+ * interface, each 4K-aligned (KVM_VGIC_V2_DIST_SIZE / KVM_VGIC_V2_CPU_SIZE), no redistributors,
+ * no ITS and so no LPIs.
+ */
+function validateV2(o: VgicV3Options, nSpis: number, nLrs: number) {
+  const nVcpus = checkInt(
+    'INVALID_CONFIG',
+    'vcpus (a GICv2 has at most 8 CPU interfaces)',
+    o.vcpus ?? 1,
+    1,
+    VGIC_V2_MAX_CPUS,
+  );
+  if (o.redistRegions !== undefined)
+    throw new VgicError(
+      'INVALID_CONFIG',
+      'a GICv2 has no redistributors: leave redistRegions unset (use cpuBase)',
+    );
+  if (o.its !== undefined && o.its !== 0 && !(Array.isArray(o.its) && o.its.length === 0))
+    throw new VgicError('INVALID_CONFIG', 'a GICv2 has no ITS (and no LPIs): leave its unset or 0');
+  const distBase = o.distBase ?? VIRT_V2_GICD_BASE;
+  const cpuBase = o.cpuBase ?? VIRT_V2_GICC_BASE;
+  checkBase('distributor', distBase, GICV2_FRAME_ALIGN);
+  checkBase('CPU interface', cpuBase, GICV2_FRAME_ALIGN);
+  if (distBase < cpuBase + GICC_FRAME_SIZE && cpuBase < distBase + GICD_V2_FRAME_SIZE) {
+    throw new VgicError(
+      'INVALID_ADDRESS',
+      `distributor at 0x${distBase.toString(16)} overlaps CPU interface at 0x${cpuBase.toString(16)}`,
+    );
+  }
+  return {
+    gicVersion: 2 as const,
+    nVcpus,
+    nSpis,
+    nLrs,
+    distBase,
+    cpuBase,
+    regions: [] as RedistRegion[],
+    itsBases: [] as number[],
+    nLpis: 0,
+    itsCache: 0,
+    globalCache: 0,
+  };
 }
 
 const isObject = (x: unknown): boolean => typeof x === 'object' && x !== null;
@@ -105,10 +159,19 @@ export function validateOptions(o: VgicV3Options) {
     checkInt('INVALID_CONFIG', 'ram size', o.ram.size, 1, 2 ** 32);
     if (o.ram.base !== undefined) checkBase('RAM', o.ram.base);
   }
-  const nVcpus = checkInt('INVALID_CONFIG', 'vcpus', o.vcpus ?? 1, 1, MAX_VCPUS);
+  const version = o.gicVersion ?? 3;
+  if (version !== 2 && version !== 3)
+    throw new VgicError('INVALID_CONFIG', `gicVersion must be 2 or 3, got ${describeValue(version)}`);
   const nSpis = checkInt('INVALID_CONFIG', 'spis', o.spis ?? VGIC_DEFAULT_SPIS, 32, 960);
   if (nSpis % 32 !== 0) throw new VgicError('INVALID_CONFIG', `spis must be a multiple of 32, got ${nSpis}`);
   const nLrs = checkInt('INVALID_CONFIG', 'lrs', o.lrs ?? VGIC_DEFAULT_LRS, 1, VGIC_V3_MAX_LRS);
+  if (version === 2) return validateV2(o, nSpis, nLrs);
+  if (o.cpuBase !== undefined)
+    throw new VgicError(
+      'INVALID_CONFIG',
+      'cpuBase is a GICv2 option (gicVersion: 2); a GICv3 has ICC_* registers',
+    );
+  const nVcpus = checkInt('INVALID_CONFIG', 'vcpus', o.vcpus ?? 1, 1, MAX_VCPUS);
   const distBase = o.distBase ?? VIRT_GICD_BASE;
   let itsBases: number[];
   if (o.its === undefined || typeof o.its === 'number') {
@@ -175,6 +238,8 @@ export function validateOptions(o: VgicV3Options) {
   }
   const nLpis = itsBases.length > 0 ? 2 ** lpiIdBits - VGIC_MIN_LPI : 0;
   return {
+    gicVersion: 3 as const,
+    cpuBase: -1,
     nVcpus,
     nSpis,
     nLrs,
@@ -207,12 +272,19 @@ export function resetState(s: GicState, regions: readonly RedistRegion[]): void 
   for (let slot = 0; slot < s.lpiBase; slot++) {
     const priv = slot < s.spiBase;
     const intid = priv ? slot % VGIC_NR_PRIVATE_IRQS : VGIC_FIRST_SPI + slot - s.spiBase;
-    // Group 1 at reset, as KVM's GICv3 (guests and test suites program Group 1).
-    let f = IRQ_VALID | IRQ_GROUP1;
-    if (priv && intid < VGIC_NR_SGIS) f |= IRQ_EDGE;
+    // Group 1 at reset, as KVM's GICv3 (guests and test suites program Group 1); a GICv2's
+    // interrupts are Group 0 and its SGIs enabled, as KVM's vgic_init and QEMU's GIC reset them.
+    let f = s.gicv2 ? IRQ_VALID : IRQ_VALID | IRQ_GROUP1;
+    if (priv && intid < VGIC_NR_SGIS) f |= s.gicv2 ? IRQ_EDGE | IRQ_ENABLED : IRQ_EDGE;
     s.irqFlags[slot] = f;
     s.irqIntid[slot] = intid;
     s.irqTarget[slot] = priv ? Math.floor(slot / VGIC_NR_PRIVATE_IRQS) : 0;
+    if (s.gicv2 && !priv) {
+      // ITARGETSR: empty, so the SPI goes nowhere until the guest names a CPU; with one CPU every
+      // SPI targets it (QEMU's uniprocessor rule).
+      s.irqRouter[slot] = s.nVcpus === 1 ? 1 : 0;
+      s.irqTarget[slot] = s.nVcpus === 1 ? 0 : -1;
+    }
     s.irqApVcpu[slot] = -1;
     s.irqApNext[slot] = -1;
     s.irqApPrev[slot] = -1;

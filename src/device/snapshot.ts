@@ -14,6 +14,16 @@
  */
 
 import { VgicError } from '../arch/errors.ts';
+import {
+  GICC_CTLR_ACKCTL,
+  GICC_CTLR_FIQEN,
+  GICH_LR_HW,
+  GICH_LR_PHYSID_CPUID_SHIFT,
+  GICH_LR_PHYSID_MASK,
+  GICH_LR_RES0,
+  GICH_LR_VIRTUALID,
+  VGIC_V2_MAX_CPUS,
+} from '../arch/gicv2.ts';
 import { GICD_CTLR_ENABLE_GRP0, GICD_CTLR_ENABLE_GRP1, GICR_CTLR_ENABLE_LPIS } from '../arch/gicv3.ts';
 import {
   HCR_LRENPIE,
@@ -64,11 +74,13 @@ import { vcpuAffinity, vcpuByAffinity } from '../core/sgi.ts';
 import { cmdQueueBytes } from '../its/commands.ts';
 import { globalCacheCheck } from '../its/global-cache.ts';
 import { FLAG_LPIS } from '../mmio/gicd.ts';
+import { targetsToVcpu } from '../mmio/gicd-v2.ts';
 import { BASER_RESET_HI } from '../mmio/its.ts';
 import {
   attachState,
   C_EPOCH_MS,
   computeLayout,
+  FLAG_GICV2,
   FLAG_GLOBAL_LRU,
   type GicState,
   GLOBAL_CACHE_PER_VCPU,
@@ -107,6 +119,8 @@ import {
   ITS_STRIDE,
   RD_LAST,
   REQ_IRQ_PENDING,
+  SGI_ACTIVE_SOURCE_SHIFT,
+  SGI_SOURCE_MASK,
   SNAPSHOT_FORMAT,
   STATE_MAGIC,
   STATE_VERSION,
@@ -208,9 +222,10 @@ function checkHeader(h: Int32Array, byteLength: number): number {
   if (!lpiOk) refuse(`${nLpis} LPI slots with ${nIts} ITSes`);
   const cacheOk = nIts === 0 ? cache === 0 : cache >= 1 && cache <= 65536 && (cache & (cache - 1)) === 0;
   if (!cacheOk) refuse(`translation cache of ${cache} entries with ${nIts} ITSes`);
-  const known = FLAG_VIRTUAL_TIME | FLAG_LPIS | FLAG_GLOBAL_LRU;
+  const known = FLAG_VIRTUAL_TIME | FLAG_LPIS | FLAG_GLOBAL_LRU | FLAG_GICV2;
   if (
     (flags & ~known) !== 0 ||
+    (flags & FLAG_GICV2 && (nIts !== 0 || nVcpus > VGIC_V2_MAX_CPUS)) ||
     ((flags & FLAG_LPIS) !== 0) !== nIts > 0 ||
     (flags & FLAG_GLOBAL_LRU && nIts === 0)
   )
@@ -332,7 +347,8 @@ function checkVcpu(s: GicState, v: number): void {
   const used = w[b + V_USED_LRS];
   if (!(used >= 0 && used <= s.nLrs)) refuse(`vCPU ${v} uses ${used} of ${s.nLrs} list registers`);
   const vmcr = w[b + V_VMCR];
-  if ((vmcr & ~VMCR_VALID) !== 0)
+  // A GICv2's GICV_CTLR has AckCtl and FIQEn too (ICH_VMCR_EL2's VAckCtl, VFIQEn).
+  if ((vmcr & ~(s.gicv2 ? VMCR_VALID | GICC_CTLR_ACKCTL | GICC_CTLR_FIQEN : VMCR_VALID)) !== 0)
     refuse(`ICH_VMCR of vCPU ${v} is ${hex(vmcr)}: reserved or unimplemented bits set`);
   const bpr0 = (vmcr >>> VMCR_BPR0_SHIFT) & VMCR_BPR_MASK;
   const bpr1 = (vmcr >>> VMCR_BPR1_SHIFT) & VMCR_BPR_MASK;
@@ -366,6 +382,10 @@ function checkVcpu(s: GicState, v: number): void {
   for (let i = VCPU_USED_WORDS; i < VCPU_STRIDE; i++) {
     if (w[b + i] !== 0) refuse(`vCPU ${v} word ${i} is not zero`);
   }
+  if (s.gicv2) {
+    checkLrsV2(s, v, used);
+    return;
+  }
   for (let n = 0; n < used; n++) {
     const li = s.lrIndex(v, n);
     const intid = s.lr[li];
@@ -376,6 +396,46 @@ function checkVcpu(s: GicState, v: number): void {
     if (hi & LR_HI_HW ? (hi & LR_HI_PINTID_MASK) !== PPI_VTIMER : (hi & 0x1ff) !== 0)
       refuse(`LR ${n} of vCPU ${v} has a bad physical INTID field (${hex(hi)})`);
   }
+}
+
+/** A GICv2's used LRs: GICH_LR words with no reserved bit, an implemented INTID, the timer as the only HW one. */
+function checkLrsV2(s: GicState, v: number, used: number): void {
+  for (let n = 0; n < used; n++) {
+    const li = s.lrIndex(v, n);
+    const lr = s.lr[li];
+    const intid = lr & GICH_LR_VIRTUALID;
+    if (s.lr[li + 1] !== 0 || (lr & GICH_LR_RES0) !== 0 || s.slotOf(v, intid) < 0 || intid >= s.nrIrqs)
+      refuse(`GICH_LR ${n} of vCPU ${v} is ${hex(lr)}`);
+    const phys = (lr & GICH_LR_PHYSID_MASK) >>> GICH_LR_PHYSID_CPUID_SHIFT;
+    if (lr & GICH_LR_HW ? phys !== PPI_VTIMER : (phys & ~0x207) !== 0)
+      refuse(`GICH_LR ${n} of vCPU ${v} has a bad physical ID or CPUID field (${hex(lr)})`);
+  }
+}
+
+/**
+ * A GICv2 slot's irqRouter: an SGI's sources (8 bits, pending exactly while one is set) and
+ * active source; an SPI's ITARGETSR byte naming existing CPUs, its target the lowest; a PPI's 0.
+ */
+function checkRouterV2(s: GicState, slot: number): void {
+  const router = s.irqRouter[slot];
+  const f = s.irqFlags[slot];
+  if (slot < s.spiBase) {
+    const intid = slot % VGIC_NR_PRIVATE_IRQS;
+    if (intid >= VGIC_NR_SGIS) {
+      if (router !== 0) refuse(`PPI ${intid} has SGI sources ${hex(router)}`);
+      return;
+    }
+    if ((router & ~(SGI_SOURCE_MASK | (7 << SGI_ACTIVE_SOURCE_SHIFT))) !== 0)
+      refuse(`SGI ${intid} of slot ${slot} has sources ${hex(router)}`);
+    if (((f & IRQ_PENDING_LATCH) !== 0) !== ((router & SGI_SOURCE_MASK) !== 0))
+      refuse(
+        `SGI ${intid} of slot ${slot}: pending ${(f & IRQ_PENDING_LATCH) !== 0} with sources ${hex(router)}`,
+      );
+    return;
+  }
+  const cpuMask = (1 << s.nVcpus) - 1;
+  if ((router & ~cpuMask) !== 0 || s.irqTarget[slot] !== targetsToVcpu(router))
+    refuse(`SPI of slot ${slot} with ITARGETSR ${hex(router)} targets vCPU ${s.irqTarget[slot]}`);
 }
 
 function checkSlots(s: GicState): void {
@@ -398,6 +458,7 @@ function checkSlots(s: GicState): void {
       const edge = intid < VGIC_NR_SGIS;
       if ((f & IRQ_VALID) === 0 || ((f & IRQ_EDGE) !== 0) !== edge)
         refuse(`flags ${hex(f)} of ${edge ? 'SGI' : 'PPI'} ${intid} on vCPU ${v}`);
+      if (s.gicv2) checkRouterV2(s, slot);
       const hw = intid === vtimerBase;
       if (((f & IRQ_HW) !== 0) !== hw || s.irqHwIntid[slot] !== (hw ? PPI_VTIMER : -1))
         refuse(`HW mapping of INTID ${intid} on vCPU ${v}`);
@@ -406,7 +467,8 @@ function checkSlots(s: GicState): void {
       if (s.irqIntid[slot] !== intid) refuse(`slot ${slot} says INTID ${s.irqIntid[slot]}, not ${intid}`);
       if ((f & (IRQ_VALID | IRQ_HW)) !== IRQ_VALID || s.irqHwIntid[slot] !== -1)
         refuse(`flags ${hex(f)} of SPI ${intid}`);
-      if (
+      if (s.gicv2) checkRouterV2(s, slot);
+      else if (
         (router & ~0xffffff) !== 0 ||
         target !== vcpuByAffinity(s, 0, router >>> 16, (router >>> 8) & 0xff, router & 0xff)
       )

@@ -18,9 +18,11 @@ import {
   CNTV_CTL_IMASK,
   ICC_EOIR1_EL1,
   ICC_IAR1_EL1,
+  ICC_PMR_EL1,
   ICC_SGI1R_EL1,
 } from '../arch/sysreg.ts';
 import { counterNow, isVirtualTime, setVirtualCounter, ticksToMs } from '../core/clock.ts';
+import { gicvLastPhysIntid, gicvLine, gicvMaintenance } from '../core/gicv.ts';
 import {
   ICV_DEACTIVATE_PHYS,
   ICV_DEACTIVATE_SW,
@@ -39,12 +41,14 @@ import { dispatchSgi } from '../core/sgi.ts';
 import { timerDeadline, timerPhysDeactivate, timerReached, timerUpdate } from '../core/timer.ts';
 import { deactivateInSoftware, flushHwstate, syncHwstate, vcpuPendingIrq } from '../core/vgic.ts';
 import { lrSlot } from '../core/vgic-v3.ts';
+import { GICC_NO_WORK, giccClearWork, giccFrame, giccIntid, giccResult } from '../mmio/gicc.ts';
 import { dispatchRead, dispatchWrite } from '../mmio/region.ts';
 import {
   type GicState,
   S_IRQ_NESTING_LIMIT,
   S_MMIO_BAD_ACCESS,
   S_MMIO_UNMAPPED,
+  S_SYSREG_UNKNOWN,
   V_EOICOUNT,
   V_EXITS,
   V_IN_GUEST,
@@ -130,6 +134,14 @@ function checkTimeout(timeoutMs: unknown): void {
     );
 }
 
+/**
+ * An ICC_* encoding (Op0 3, Op1 0, CRn 12, or ICC_PMR_EL1): a GICv2 has no system-register
+ * interface (ICC_SRE_EL1.SRE reads 0 on hardware that offers one), so these are RAZ/WI, counted.
+ */
+function isIccSysreg(enc: number): boolean {
+  return enc >>> 14 === 3 && ((enc >>> 11) & 7) === 0 && (((enc >>> 7) & 15) === 12 || enc === ICC_PMR_EL1);
+}
+
 /** wfiAsync's longest single wait, and its poll period on an unshared state. */
 const ASYNC_SLICE_MS = 1000;
 const UNSHARED_POLL_MS = 4;
@@ -157,6 +169,8 @@ export class VCpu {
   readonly s: GicState;
   /** @internal */
   readonly b: number;
+  /** A GICv2: the CPU interface is the GICC frame over GICH_LRs (core/gicv.ts). */
+  private readonly v2: boolean;
   private handler: IrqHandler | undefined;
   private fiqHandler: IrqHandler | undefined;
   /** IRQ handlers running on this vCPU (nested when a handler unmasks IRQs). */
@@ -174,6 +188,7 @@ export class VCpu {
     this.index = index;
     this.s = gic.state;
     this.b = index * VCPU_STRIDE;
+    this.v2 = this.s.gicv2;
     // PSTATE.I lives in the shared state and starts set (resetState): a handle made by
     // Vgic.attach must not mask a vCPU another thread is running.
   }
@@ -297,7 +312,7 @@ export class VCpu {
   private pendingException(): number {
     const s = this.s;
     const b = this.b;
-    const line = virqLine(s, this.index);
+    const line = this.v2 ? gicvLine(s, this.index) : virqLine(s, this.index);
     if (line === LINE_VIRQ)
       return s.vcpu[b + V_PSTATE_I] === 0 && this.handler !== undefined ? line : LINE_NONE;
     if (line === LINE_VFIQ)
@@ -334,7 +349,7 @@ export class VCpu {
   /** An LR changed state: a maintenance interrupt makes the vCPU exit and re-enter. */
   private maintenance(): void {
     // An LR that changed state is only in-guest work: no exit to emulate, the run_lock stays.
-    const misr = maintenanceStatus(this.s, this.index);
+    const misr = this.v2 ? gicvMaintenance(this.s, this.index) : maintenanceStatus(this.s, this.index);
     if (misr !== 0) {
       this.s.vcpu[this.b + V_MAINT]++;
       if (trace.on !== 0) traceEmit(EV_GICV3_CPUIF_VIRT_SET_MAINT_IRQ, this.index, misr);
@@ -444,7 +459,7 @@ export class VCpu {
     this.inLineHandler = true;
     try {
       for (;;) {
-        const line = virqLine(this.s, this.index);
+        const line = this.v2 ? gicvLine(this.s, this.index) : virqLine(this.s, this.index);
         const handler = this.lineHandler;
         if (line === this.reportedLine || handler === undefined) return;
         this.reportedLine = line;
@@ -606,7 +621,7 @@ export class VCpu {
    * with it; it takes them when its PSTATE allows. Reads only: no lock, no allocation.
    */
   outputLine(): OutputLine {
-    return virqLine(this.s, this.index) as OutputLine;
+    return (this.v2 ? gicvLine(this.s, this.index) : virqLine(this.s, this.index)) as OutputLine;
   }
 
   /**
@@ -649,9 +664,13 @@ export class VCpu {
     // The hottest register first, outside the big switch, so it can be inlined. It has no high
     // word: clear the one an earlier 64-bit read left (sysregRead clears it for the others).
     let value: number;
-    if (enc === ICC_IAR1_EL1) {
+    if (enc === ICC_IAR1_EL1 && !this.v2) {
       this.hi = 0;
       value = this.iar(true);
+    } else if (this.v2 && isIccSysreg(enc)) {
+      this.hi = 0;
+      this.s.stats[S_SYSREG_UNKNOWN]++;
+      value = 0;
     } else value = sysregRead(this, enc);
     if (trace.on !== 0) traceSysreg(this.index, enc, value, this.hi, false);
     // The MRS completes before an IRQ taken at the next boundary; the handler must not clobber hi.
@@ -668,7 +687,8 @@ export class VCpu {
       badOperand('writeSysreg value words (writeSysreg64 takes a bigint)', typeof lo !== 'number' ? lo : hi);
     this.begin();
     // The hottest registers first, outside the big switch, so they can be inlined.
-    if (enc === ICC_EOIR1_EL1) this.eoir(true, lo & 0xffffff);
+    if (this.v2 && isIccSysreg(enc)) this.s.stats[S_SYSREG_UNKNOWN]++;
+    else if (enc === ICC_EOIR1_EL1) this.eoir(true, lo & 0xffffff);
     else if (enc === ICC_SGI1R_EL1) this.sgi(lo >>> 0, hi >>> 0, true);
     else sysregWrite(this, enc, lo >>> 0, hi >>> 0);
     if (trace.on !== 0) traceSysreg(this.index, enc, lo, hi, true);
@@ -722,7 +742,8 @@ export class VCpu {
       }
       return;
     }
-    if (result === ICV_DEACTIVATE_PHYS && lastPhysIntid() === PPI_VTIMER) timerPhysDeactivate(s, v);
+    if (result === ICV_DEACTIVATE_PHYS && (this.v2 ? gicvLastPhysIntid() : lastPhysIntid()) === PPI_VTIMER)
+      timerPhysDeactivate(s, v);
     this.maintenance();
   }
 
@@ -821,10 +842,30 @@ export class VCpu {
     this.mmioWrite(addr, 8, Number(v & 0xffffffffn), Number(v >> 32n));
   }
 
+  /**
+   * A GICv2 guest's access to its CPU interface: KVM maps GICV there, so nothing exits; the access
+   * acts on the LRs (mmio/gicc.ts), then any deactivation work and maintenance follow, as for
+   * the GICv3 ICC_* registers.
+   */
+  private gicc(offset: number, size: number, write: boolean, lo: number): number {
+    const gic = this.gic;
+    giccClearWork();
+    let value = 0;
+    if (write) dispatchWrite(giccFrame, gic.ctx, this.index, offset, size, lo, 0, false);
+    else {
+      value = dispatchRead(giccFrame, gic.ctx, this.index, offset, size, false);
+      this.hi = gic.ctx.hi;
+    }
+    if (giccResult !== GICC_NO_WORK) this.afterDeactivate(giccResult, giccIntid);
+    else this.maintenance();
+    return value;
+  }
+
   private load(addr: number, size: number): number {
     const gic = this.gic;
     this.hi = 0;
     const frame = gic.resolve(addr);
+    if (frame === giccFrame) return this.gicc(gic.resolvedOffset, size, false, 0);
     if (frame !== undefined) {
       const fv = gic.resolvedVcpu;
       const offset = gic.resolvedOffset;
@@ -854,6 +895,10 @@ export class VCpu {
   private store(addr: number, size: number, lo: number, hi: number): void {
     const gic = this.gic;
     const frame = gic.resolve(addr);
+    if (frame === giccFrame) {
+      this.gicc(gic.resolvedOffset, size, true, lo);
+      return;
+    }
     if (frame !== undefined) {
       const fv = gic.resolvedVcpu;
       const offset = gic.resolvedOffset;

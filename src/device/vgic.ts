@@ -35,8 +35,12 @@ import { itsInjectMsi, MSI_BLOCKED, MSI_BUSY } from '../its/translate.ts';
 export { MSI_BLOCKED, MSI_BUSY, MSI_COALESCED, MSI_DELIVERED } from '../its/translate.ts';
 
 import { checkBool, checkInt, checkRegValue, describeValue, VgicError } from '../arch/errors.ts';
+import { GICC_FRAME_SIZE, GICD_V2_FRAME_SIZE } from '../arch/gicv2.ts';
+import { lockRun, unlockRun } from '../core/locks.ts';
 import { GuestMemory } from '../memory/guest-memory.ts';
+import { giccFrame, giccUserFrame } from '../mmio/gicc.ts';
 import { distributorFrame, FLAG_LPIS } from '../mmio/gicd.ts';
+import { distributorV2Frame } from '../mmio/gicd-v2.ts';
 import { redistributorFrame } from '../mmio/gicr.ts';
 import { itsFrame } from '../mmio/its.ts';
 import {
@@ -62,6 +66,7 @@ import {
   V_FLUSHES,
   V_FOLD_MERGED,
   V_MAINT,
+  V_RUN_LOCK,
   VCPU_STRIDE,
 } from '../state/layout.ts';
 import { EV_GICV3_DIST_SET_IRQ, EV_GICV3_REDIST_SET_IRQ, traceEmit, tracing } from '../trace/trace.ts';
@@ -87,7 +92,15 @@ export interface RedistRegion {
 
 /** {@link Vgic.create}'s options (KVM_CREATE_DEVICE and its attributes in one object). */
 export interface VgicV3Options {
-  /** Number of vCPUs, 1..512 (KVM's VGIC_V3_MAX_CPUS). Default 1. */
+  /**
+   * The GIC generation: 3 (default) or 2, a GICv2 as KVM_DEV_TYPE_ARM_VGIC_V2 (IHI 0048B): a 4K
+   * distributor and the CPU interface as an 8K MMIO frame (cpuBase), at most 8 vCPUs, SGIs with
+   * their source CPU, no redistributors, ITS, LPIs or ICC_* system registers.
+   */
+  readonly gicVersion?: 2 | 3;
+  /** GICv2 only: the CPU interface's base, 4K-aligned. Default 0x08010000 (QEMU virt). */
+  readonly cpuBase?: number;
+  /** Number of vCPUs, 1..512 (KVM's VGIC_V3_MAX_CPUS; 1..8 for a GICv2). Default 1. */
   readonly vcpus?: number;
   /** Number of SPIs, a multiple of 32 from 32 to 960. Default 224 (as KVM). */
   readonly spis?: number;
@@ -145,6 +158,8 @@ export type TranslationCacheDesign = 'per-its' | 'global-lru';
 /** Where a GIC's frames and RAM are, for Vgic.attach / Vgic.restore (the state holds the rest). */
 export interface VgicAddressMap {
   readonly distBase?: number;
+  /** GICv2: the CPU interface's base. */
+  readonly cpuBase?: number;
   readonly redistRegions?: readonly RedistRegion[];
   readonly its?: number | readonly { readonly base: number }[];
   /**
@@ -239,6 +254,12 @@ export class Vgic {
   readonly distBase: number;
   /** The redistributor regions (guest physical base, vCPUs in each). */
   readonly redistRegions: readonly RedistRegion[];
+  /** 3, or 2 for a GICv2 (options.gicVersion; recorded in the state). */
+  readonly gicVersion: 2 | 3;
+  /** A GICv2's CPU interface base; -1 on a GICv3. */
+  readonly cpuBase: number;
+  /** The distributor frame of this GIC's generation. */
+  private readonly distFrame: Frame;
   /** @internal Per-thread dispatcher context. */
   readonly ctx: MmioContext;
   private readonly vcpus: VCpu[] = [];
@@ -249,10 +270,18 @@ export class Vgic {
 
   private constructor(
     state: GicState,
-    o: { distBase: number; regions: readonly RedistRegion[]; itsBases: readonly number[] },
+    o: {
+      distBase: number;
+      cpuBase: number;
+      regions: readonly RedistRegion[];
+      itsBases: readonly number[];
+    },
     memory: GuestMemory,
   ) {
     this.state = state;
+    this.gicVersion = state.gicv2 ? 2 : 3;
+    this.cpuBase = o.cpuBase;
+    this.distFrame = state.gicv2 ? distributorV2Frame : distributorFrame;
     this.distBase = o.distBase;
     this.redistRegions = o.regions;
     this.itsBases = o.itsBases;
@@ -274,6 +303,7 @@ export class Vgic {
         nIts: o.itsBases.length,
         itsCache: o.itsCache,
         globalCache: o.globalCache,
+        gicVersion: o.gicVersion,
       },
       wantShared(options.shared),
     );
@@ -312,6 +342,16 @@ export class Vgic {
 
   /** The address map of an attached or restored state: the geometry comes from the state. */
   private static mapFor(state: GicState, map: VgicAddressMap) {
+    if (state.gicv2) {
+      return validateOptions({
+        gicVersion: 2,
+        vcpus: state.nVcpus,
+        spis: state.nSpis,
+        lrs: state.nLrs,
+        ...(map.distBase !== undefined ? { distBase: map.distBase } : {}),
+        ...(map.cpuBase !== undefined ? { cpuBase: map.cpuBase } : {}),
+      });
+    }
     const o = validateOptions({
       vcpus: state.nVcpus,
       spis: state.nSpis,
@@ -354,6 +394,13 @@ export class Vgic {
 
   /** The address map to give Vgic.attach in another thread (RAM buffers included: they are shared). */
   addressMap(): VgicAddressMap {
+    if (this.gicVersion === 2) {
+      return {
+        distBase: this.distBase,
+        cpuBase: this.cpuBase,
+        ram: this.memory.regions.map((r) => ({ base: r.base, buffer: r.bytes.buffer })),
+      };
+    }
     return {
       distBase: this.distBase,
       redistRegions: this.redistRegions,
@@ -441,20 +488,87 @@ export class Vgic {
 
   /** Reads a distributor register with userspace semantics (e.g. ISPENDR shows the latch). */
   readDistReg(offset: number, size: 4 | 8 = 4): bigint {
-    checkHostAccess(distributorFrame, offset, size);
-    const lo = dispatchRead(distributorFrame, this.ctx, 0, offset, size, true);
+    checkHostAccess(this.distFrame, offset, size);
+    const lo = dispatchRead(this.distFrame, this.ctx, 0, offset, size, true);
     return (BigInt(this.ctx.hi) << 32n) | BigInt(lo);
   }
 
   /** Writes a distributor register: `value` a bigint or a safe integer that fits `size` bytes. */
   writeDistReg(offset: number, value: bigint | number, size: 4 | 8 = 4): void {
-    checkHostAccess(distributorFrame, offset, size);
+    checkHostAccess(this.distFrame, offset, size);
     const w = checkRegValue('register value', value, size);
-    dispatchWrite(distributorFrame, this.ctx, 0, offset, size, w.lo, w.hi, true);
+    dispatchWrite(this.distFrame, this.ctx, 0, offset, size, w.lo, w.hi, true);
+  }
+
+  /**
+   * GICv2 distributor registers banked per CPU (INTIDs 0-31, ITARGETSR0-7, CPENDSGIR/SPENDSGIR)
+   * as vCPU `vcpu` sees them: KVM_DEV_ARM_VGIC_GRP_DIST_REGS with the attribute's cpuid field.
+   */
+  readDistRegAs(vcpu: number, offset: number): number {
+    this.needV2('readDistRegAs');
+    checkInt('INVALID_VCPU', 'vcpu', vcpu, 0, this.state.nVcpus - 1);
+    checkHostAccess(this.distFrame, offset, 4);
+    return dispatchRead(this.distFrame, this.ctx, vcpu, offset, 4, true);
+  }
+
+  writeDistRegAs(vcpu: number, offset: number, value: number): void {
+    this.needV2('writeDistRegAs');
+    checkInt('INVALID_VCPU', 'vcpu', vcpu, 0, this.state.nVcpus - 1);
+    checkHostAccess(this.distFrame, offset, 4);
+    const w = checkRegValue('register value', value, 4);
+    dispatchWrite(this.distFrame, this.ctx, vcpu, offset, 4, w.lo, 0, true);
+  }
+
+  /**
+   * KVM_DEV_ARM_VGIC_GRP_CPU_REGS (GICv2): reads a CPU interface register of `vcpu` without running
+   * it: GICC_CTLR, GICC_PMR (as GICH_VMCR.VMPriMask: the 5 priority bits in [4:0], KVM's ABI),
+   * GICC_BPR, GICC_ABPR, GICC_APR0-3, GICC_IIDR (offsets as in the GICC frame, 32-bit).
+   */
+  readCpuReg(vcpu: number, offset: number): number {
+    this.needV2('readCpuReg');
+    checkInt('INVALID_VCPU', 'vcpu', vcpu, 0, this.state.nVcpus - 1);
+    checkHostAccess(giccUserFrame, offset, 4);
+    const s = this.state;
+    lockRun(s, vcpu * VCPU_STRIDE + V_RUN_LOCK);
+    try {
+      return dispatchRead(giccUserFrame, this.ctx, vcpu, offset, 4, true);
+    } finally {
+      unlockRun(s, vcpu * VCPU_STRIDE + V_RUN_LOCK);
+    }
+  }
+
+  /** KVM_DEV_ARM_VGIC_GRP_CPU_REGS write (GICv2): see readCpuReg. */
+  writeCpuReg(vcpu: number, offset: number, value: number): void {
+    this.needV2('writeCpuReg');
+    checkInt('INVALID_VCPU', 'vcpu', vcpu, 0, this.state.nVcpus - 1);
+    checkHostAccess(giccUserFrame, offset, 4);
+    const w = checkRegValue('register value', value, 4);
+    const s = this.state;
+    lockRun(s, vcpu * VCPU_STRIDE + V_RUN_LOCK);
+    try {
+      dispatchWrite(giccUserFrame, this.ctx, vcpu, offset, 4, w.lo, 0, true);
+    } finally {
+      unlockRun(s, vcpu * VCPU_STRIDE + V_RUN_LOCK);
+    }
+  }
+
+  private needV2(what: string): void {
+    if (this.gicVersion !== 2)
+      throw new VgicError('INVALID_CONFIG', `${what} is for a GICv2 (gicVersion: 2); this GIC is a GICv3`);
+  }
+
+  private needV3(what: string): void {
+    if (this.gicVersion !== 3)
+      throw new VgicError(
+        'INVALID_CONFIG',
+        `${what} is for a GICv3; a GICv2 has no redistributors, ITS or ICC_* system registers ` +
+          '(use readDistReg/readDistRegAs and readCpuReg/writeCpuReg)',
+      );
   }
 
   /** Reads a redistributor register (RD_base at 0, SGI_base at 0x10000) of vCPU `vcpu`. */
   readRedistReg(vcpu: number, offset: number, size: 4 | 8 = 4): bigint {
+    this.needV3('readRedistReg');
     checkInt('INVALID_VCPU', 'vcpu', vcpu, 0, this.state.nVcpus - 1);
     checkHostAccess(redistributorFrame, offset, size);
     const lo = dispatchRead(redistributorFrame, this.ctx, vcpu, offset, size, true);
@@ -463,6 +577,7 @@ export class Vgic {
 
   /** Userspace write of a redistributor register of `vcpu` (save/restore semantics, as readRedistReg). */
   writeRedistReg(vcpu: number, offset: number, value: bigint | number, size: 4 | 8 = 4): void {
+    this.needV3('writeRedistReg');
     checkInt('INVALID_VCPU', 'vcpu', vcpu, 0, this.state.nVcpus - 1);
     checkHostAccess(redistributorFrame, offset, size);
     const w = checkRegValue('register value', value, size);
@@ -520,6 +635,19 @@ export class Vgic {
    * resolvedOffset / resolvedVcpu (no allocation per access).
    */
   resolve(addr: number): Frame | undefined {
+    if (this.gicVersion === 2) {
+      if (addr >= this.distBase && addr < this.distBase + GICD_V2_FRAME_SIZE) {
+        this.resolvedOffset = addr - this.distBase;
+        this.resolvedVcpu = -1;
+        return distributorV2Frame;
+      }
+      if (addr >= this.cpuBase && addr < this.cpuBase + GICC_FRAME_SIZE) {
+        this.resolvedOffset = addr - this.cpuBase;
+        this.resolvedVcpu = -1;
+        return giccFrame;
+      }
+      return undefined;
+    }
     if (addr >= this.distBase && addr < this.distBase + GICD_FRAME_SIZE) {
       this.resolvedOffset = addr - this.distBase;
       this.resolvedVcpu = -1;
@@ -721,11 +849,13 @@ export class Vgic {
 
   /** Reads a CPU-interface register of `vcpu` without running it (ICC_PMR_EL1, ICC_AP1R0_EL1, …). */
   readCpuSysreg(vcpu: number, enc: number): number {
+    this.needV3('readCpuSysreg');
     return this.vcpu(vcpu).userReadSysreg(enc);
   }
 
   /** Writes a CPU-interface register of `vcpu` without running it (one of USER_SYSREGS). */
   writeCpuSysreg(vcpu: number, enc: number, value: number): void {
+    this.needV3('writeCpuSysreg');
     const cpu = this.vcpu(vcpu);
     checkInt('INVALID_ARGUMENT', 'CPU interface register value', value, 0, 0xffffffff);
     cpu.userWriteSysreg(enc, value);

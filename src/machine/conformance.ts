@@ -40,6 +40,15 @@ export interface GuestProgram {
   readonly kind: 'test' | 'bench';
   /** Machine options the program needs (QEMU needs none: its aborts are always precise). */
   readonly machine?: { readonly preciseAborts?: boolean };
+  /** 2: a GICv2 program, run on QEMU with -M virt,gic-version=2 and on vgic with gicVersion 2. Default 3. */
+  readonly gicVersion?: 2 | 3;
+}
+
+/** QEMU's arguments for a program: QEMU_ARGS with the program's GIC version. */
+export function qemuArgs(p: GuestProgram): string[] {
+  const args = [...QEMU_ARGS];
+  if (p.gicVersion === 2) args[1] = 'virt,gic-version=2';
+  return args;
 }
 
 export interface SideResult {
@@ -144,7 +153,7 @@ function exitStatus(transcript: string): number {
 export function runOnQemu(elf: string, p: GuestProgram): Promise<SideResult> {
   return new Promise((resolve, reject) => {
     const start = performance.now();
-    const child = spawn(QEMU, [...QEMU_ARGS, '-smp', String(p.smp), '-kernel', elf], {
+    const child = spawn(QEMU, [...qemuArgs(p), '-smp', String(p.smp), '-kernel', elf], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const chunks: Buffer[] = [];
@@ -181,6 +190,7 @@ export async function runOnVgic(elf: string, p: GuestProgram): Promise<SideResul
   const chunks: Uint8Array[] = [];
   const m = new Machine({
     smp: p.smp,
+    gicVersion: p.gicVersion ?? 3,
     timeLimitMs: p.timeoutSec * 1000,
     preciseAborts: p.machine?.preciseAborts ?? false,
     output: (b) => chunks.push(b.slice()),

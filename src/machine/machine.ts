@@ -20,6 +20,7 @@
  */
 
 import { VgicError } from '../arch/errors.ts';
+import { VIRT_V2_GICC_BASE } from '../arch/gicv2.ts';
 import { VIRT_GICD_BASE, VIRT_GICR_BASE, VIRT_GITS_BASE, VIRT_RAM_BASE } from '../arch/gicv3.ts';
 import { ICC_ASGI1R_EL1, ICC_SGI0R_EL1, ICC_SGI1R_EL1, SYSREG_NAMES } from '../arch/sysreg.ts';
 import type { VCpu } from '../device/vcpu.ts';
@@ -74,7 +75,7 @@ import {
   VECTOR_SYNC,
 } from './cpu-io.ts';
 import { copySegments, type LoadedImage, loadImage } from './image.ts';
-import { type CpuHandle, loadUnicorn, type UnicornAddon } from './native.ts';
+import { type CpuHandle, loadUnicorn, MachineUnavailableError, type UnicornAddon } from './native.ts';
 import { PL011 } from './pl011.ts';
 import { PL031, PL031_SIZE } from './pl031.ts';
 import { psciCall } from './psci.ts';
@@ -106,6 +107,7 @@ export const DEFAULT_RAM_SIZE = 128 * 1024 * 1024;
 export const DEFAULT_TIME_LIMIT_MS = 60_000;
 
 const GICD_SIZE = 0x10000;
+const GICC_REGION_SIZE = 0x10000;
 const GITS_SIZE = 0x20000;
 const GICR_STRIDE = 0x20000;
 const UART_SIZE = 0x1000;
@@ -171,6 +173,12 @@ export interface MachineOptions {
   readonly initrd?: Uint8Array;
   /** A device tree to pass instead of the generated one (as QEMU's -dtb, used as given). */
   readonly dtb?: Uint8Array;
+  /**
+   * 3 (default): QEMU virt's gic-version=3 (GICD, ITS, GICR; ICC_* system registers). 2: its
+   * gic-version=2 map, GICD 0x08000000 and GICC 0x08010000, both memory-mapped; no ITS; ICC_*
+   * are UNDEFINED and ID_AA64PFR0_EL1.GIC reads 0, as on a CPU without the system-register interface.
+   */
+  readonly gicVersion?: 2 | 3;
 }
 
 const CPU_OFF = 0;
@@ -206,13 +214,10 @@ export class Machine {
   private readonly append: string;
   private readonly resetSctlr: bigint;
   private readonly preciseAborts: boolean;
-  private readonly regionBase = [
-    VIRT_GICD_BASE,
-    VIRT_GITS_BASE,
-    VIRT_GICR_BASE,
-    VIRT_UART_BASE,
-    VIRT_RTC_BASE,
-  ];
+  /** Guest physical base of each MMIO region id (REGION_*); on a GICv2 REGION_ITS is the GICC. */
+  private readonly regionBase: number[];
+  /** 2 or 3 (MachineOptions.gicVersion). */
+  readonly gicVersion: 2 | 3;
   private readonly initrd: Uint8Array | undefined;
   private readonly userDtb: Uint8Array | undefined;
   private image: LoadedImage | undefined;
@@ -252,10 +257,22 @@ export class Machine {
     this.append = opts.append ?? '';
     this.write = opts.output ?? defaultOutput;
     this.sliceBlocks = smp === 1 ? SLICE_BLOCKS_UP : SLICE_BLOCKS_SMP;
+    const gicVersion = opts.gicVersion ?? 3;
+    if (gicVersion !== 2 && gicVersion !== 3)
+      throw new VgicError('INVALID_CONFIG', `gicVersion must be 2 or 3, got ${String(gicVersion)}`);
+    this.gicVersion = gicVersion;
+    const v2 = gicVersion === 2;
+    this.regionBase = [
+      VIRT_GICD_BASE,
+      v2 ? VIRT_V2_GICC_BASE : VIRT_GITS_BASE,
+      VIRT_GICR_BASE,
+      VIRT_UART_BASE,
+      VIRT_RTC_BASE,
+    ];
     // One thread drives every vCPU: the state needs no SharedArrayBuffer and no atomics.
     this.gic = Vgic.create({
+      ...(v2 ? { gicVersion: 2 as const } : { its: 1 }),
       vcpus: smp,
-      its: 1,
       ram: { size: ramSize },
       shared: false,
       time: opts.time ?? 'real',
@@ -275,14 +292,27 @@ export class Machine {
       irq: (level) => this.gic.irqLine(VIRT_UART_INTID, level),
     });
 
-    const trapped = Object.values(SYSREG_NAMES);
+    if (v2 && typeof this.uc.setGicSysregs !== 'function') {
+      throw new MachineUnavailableError(
+        ['a CPU addon built from this version (setGicSysregs)'],
+        'rebuild it: node scripts/build-native.mjs',
+      );
+    }
+    // A GICv2 board has no ICC_* registers: only the timer's are trapped; ICC_* stay UNDEFINED.
+    const trapped = Object.values(SYSREG_NAMES).filter((enc) => !v2 || ((enc >> 7) & 15) === 14);
     for (let k = 0; k < smp; k++) {
       const io = new Uint32Array(IO_WORDS);
       const handle = this.uc.create(k, mpidrOf(k), () => this.onExit(k), io, this.sync);
       this.uc.mapRam(handle, VIRT_RAM_BASE, this.ram);
       this.uc.mapMmio(handle, VIRT_GICD_BASE, GICD_SIZE, REGION_GICD);
-      this.uc.mapMmio(handle, VIRT_GITS_BASE, GITS_SIZE, REGION_ITS);
-      this.uc.mapMmio(handle, VIRT_GICR_BASE, smp * GICR_STRIDE, REGION_GICR);
+      if (v2) {
+        // QEMU's VIRT_GIC_CPU region: 64K, the GICC frame (8K) at its start.
+        this.uc.mapMmio(handle, VIRT_V2_GICC_BASE, GICC_REGION_SIZE, REGION_ITS);
+        this.uc.setGicSysregs(handle, false);
+      } else {
+        this.uc.mapMmio(handle, VIRT_GITS_BASE, GITS_SIZE, REGION_ITS);
+        this.uc.mapMmio(handle, VIRT_GICR_BASE, smp * GICR_STRIDE, REGION_GICR);
+      }
       this.uc.mapMmio(handle, VIRT_UART_BASE, UART_SIZE, REGION_UART);
       this.uc.mapMmio(handle, VIRT_RTC_BASE, PL031_SIZE, REGION_RTC);
       for (const enc of trapped) {
@@ -315,9 +345,9 @@ export class Machine {
         ramBase: VIRT_RAM_BASE,
         ramSize: this.ramSize,
         gicdBase: VIRT_GICD_BASE,
-        gicrBase: VIRT_GICR_BASE,
-        gicrSize: this.smp * GICR_STRIDE,
-        itsBase: VIRT_GITS_BASE,
+        ...(this.gicVersion === 2
+          ? { gicVersion: 2 as const, gicCpuBase: VIRT_V2_GICC_BASE }
+          : { gicrBase: VIRT_GICR_BASE, gicrSize: this.smp * GICR_STRIDE, itsBase: VIRT_GITS_BASE }),
         uartBase: VIRT_UART_BASE,
         rtcBase: VIRT_RTC_BASE,
         bootargs: this.append || undefined,

@@ -30,6 +30,8 @@ export interface UnicornAddon {
   /** An EL1 register QEMU lacks, defined in the CPU's register table: accesses exit without a hook. */
   defineSysreg(cpu: CpuHandle, encoding: number): void;
   preciseAborts(cpu: CpuHandle, begin: number, end: number): void;
+  /** Whether the board's GIC has a system-register interface (GICv3): ID_AA64PFR0_EL1.GIC. */
+  setGicSysregs(cpu: CpuHandle, on: boolean): void;
   run(cpu: CpuHandle, maxBlocks: number): number;
   stop(cpu: CpuHandle): void;
   getReg(cpu: CpuHandle, id: number): bigint;

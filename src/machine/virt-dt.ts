@@ -58,10 +58,20 @@ export interface VirtDtOptions {
   /** The initrd's guest physical range (/chosen linux,initrd-start/-end, as QEMU's -initrd). */
   initrd?: { start: number; end: number };
   gicdBase: number;
-  gicrBase: number;
-  /** The redistributor region's size (QEMU: 0xF60000 whatever the CPU count). */
-  gicrSize: number;
-  itsBase: number;
+  /**
+   * 2: the GICv2 QEMU writes for gic-version=2: `arm,cortex-a15-gic` with the distributor and the
+   * CPU interface (gicCpuBase), 64K each, and the CPU mask in the PPI specifiers' flags. The
+   * GICv2m MSI frame QEMU adds under it is left out (the machine has none). Default 3.
+   */
+  gicVersion?: 2 | 3;
+  /** GICv2: the CPU interface's base (QEMU: 0x08010000). */
+  gicCpuBase?: number;
+  /** GICv3 only. */
+  gicrBase?: number;
+  /** The redistributor region's size (QEMU: 0xF60000 whatever the CPU count). GICv3 only. */
+  gicrSize?: number;
+  /** GICv3 only. */
+  itsBase?: number;
   uartBase: number;
   timerIrqs?: Partial<TimerPpis>;
   /**
@@ -72,6 +82,8 @@ export interface VirtDtOptions {
 }
 
 const GICD_SIZE = 0x10000;
+/** QEMU virt's VIRT_GIC_CPU region (the GICv2 CPU interface's 8K frame lives in it). */
+const GICC_SIZE = 0x10000;
 const ITS_SIZE = 0x20000;
 const UART_SIZE = 0x1000;
 const RTC_SIZE = 0x1000;
@@ -92,9 +104,13 @@ export function virtDeviceTree(opts: VirtDtOptions): Uint8Array {
   const ramBase = checkAddr('ramBase', opts.ramBase);
   const ramSize = checkInt('INVALID_CONFIG', 'ramSize', opts.ramSize, 1, 2 ** 48);
   const gicdBase = checkAddr('gicdBase', opts.gicdBase);
-  const gicrBase = checkAddr('gicrBase', opts.gicrBase);
-  const gicrSize = checkInt('INVALID_CONFIG', 'gicrSize', opts.gicrSize, 1, 2 ** 48);
-  const itsBase = checkAddr('itsBase', opts.itsBase);
+  const v2 = opts.gicVersion === 2;
+  if (opts.gicVersion !== undefined && opts.gicVersion !== 2 && opts.gicVersion !== 3)
+    throw new VgicError('INVALID_CONFIG', `gicVersion must be 2 or 3, got ${String(opts.gicVersion)}`);
+  const gicCpuBase = v2 ? checkAddr('gicCpuBase', opts.gicCpuBase) : 0;
+  const gicrBase = v2 ? 0 : checkAddr('gicrBase', opts.gicrBase);
+  const gicrSize = v2 ? 0 : checkInt('INVALID_CONFIG', 'gicrSize', opts.gicrSize, 1, 2 ** 48);
+  const itsBase = v2 ? 0 : checkAddr('itsBase', opts.itsBase);
   const uartBase = checkAddr('uartBase', opts.uartBase);
   const t = { ...VIRT_TIMER_PPIS, ...opts.timerIrqs };
   for (const [k, v] of Object.entries(t)) checkInt('INVALID_CONFIG', `timerIrqs.${k}`, v, 0, 15);
@@ -110,7 +126,7 @@ export function virtDeviceTree(opts: VirtDtOptions): Uint8Array {
   const cpuPhandles: number[] = [];
   for (let n = cpus - 1; n >= 0; n--) cpuPhandles[n] = fdt.allocPhandle();
   const gicPhandle = fdt.allocPhandle();
-  const itsPhandle = fdt.allocPhandle();
+  const itsPhandle = v2 ? 0 : fdt.allocPhandle();
 
   const root = fdt.root;
   root
@@ -160,22 +176,28 @@ export function virtDeviceTree(opts: VirtDtOptions): Uint8Array {
   if (virtualization) {
     intc.cells('interrupts', [GicIrqType.PPI, VIRT_GIC_MAINT_PPI, GIC_FDT_IRQ_FLAGS_LEVEL_HI]);
   }
+  if (v2) {
+    intc.u64s('reg', [gicdBase, GICD_SIZE, gicCpuBase, GICC_SIZE]).string('compatible', 'arm,cortex-a15-gic');
+  } else {
+    intc
+      .u64s('reg', [gicdBase, GICD_SIZE, gicrBase, gicrSize])
+      .u32('#redistributor-regions', 1)
+      .string('compatible', 'arm,gic-v3');
+  }
   intc
-    .u64s('reg', [gicdBase, GICD_SIZE, gicrBase, gicrSize])
-    .u32('#redistributor-regions', 1)
-    .string('compatible', 'arm,gic-v3')
     .empty('ranges')
     .u32('#size-cells', 2)
     .u32('#address-cells', 2)
     .empty('interrupt-controller')
     .u32('#interrupt-cells', 3);
-  intc
-    .node(`its@${hex(itsBase)}`)
-    .phandle(itsPhandle)
-    .u64s('reg', [itsBase, ITS_SIZE])
-    .u32('#msi-cells', 1)
-    .empty('msi-controller')
-    .string('compatible', 'arm,gic-v3-its');
+  if (!v2)
+    intc
+      .node(`its@${hex(itsBase)}`)
+      .phandle(itsPhandle)
+      .u64s('reg', [itsBase, ITS_SIZE])
+      .u32('#msi-cells', 1)
+      .empty('msi-controller')
+      .string('compatible', 'arm,gic-v3-its');
 
   const cpusNode = root.node('cpus').u32('#size-cells', 0).u32('#address-cells', 1);
   const cluster = cpusNode.node('cpu-map').node('socket0').node('cluster0');
@@ -191,8 +213,10 @@ export function virtDeviceTree(opts: VirtDtOptions): Uint8Array {
     cpu.string('compatible', 'arm,cortex-a57').string('device_type', 'cpu');
   }
 
-  // Binding order: secure physical, non-secure physical, virtual, hypervisor.
-  const ppi = (n: number) => [GicIrqType.PPI, n, GIC_FDT_IRQ_FLAGS_LEVEL_HI];
+  // Binding order: secure physical, non-secure physical, virtual, hypervisor. A GICv2's PPI
+  // specifiers carry the mask of CPUs the PPI is wired to in flags[15:8] (bindings arm,gic).
+  const ppiFlags = v2 ? (((1 << cpus) - 1) << 8) | GIC_FDT_IRQ_FLAGS_LEVEL_HI : GIC_FDT_IRQ_FLAGS_LEVEL_HI;
+  const ppi = (n: number) => [GicIrqType.PPI, n, ppiFlags];
   root
     .node('timer')
     .cells('interrupts', [...ppi(t.secPhys), ...ppi(t.phys), ...ppi(t.virt), ...ppi(t.hyp)])

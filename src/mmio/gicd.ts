@@ -57,7 +57,7 @@ const writeCtlr: WriteFn = (c, _v, _at, _len, value) => {
   if (enabled !== 0) requeueGroups(s, enabled);
 };
 
-function requeueGroups(s: GicState, enabledBits: number): void {
+export function requeueGroups(s: GicState, enabledBits: number): void {
   for (let slot = 0; slot < s.nSlots; slot++) {
     const f = s.irqFlags[slot];
     if (!irqIsPendingEnabled(f)) continue;

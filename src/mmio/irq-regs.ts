@@ -25,7 +25,7 @@ import {
   W32,
 } from '../arch/gicv3.ts';
 import { VGIC_PRI_MASK } from '../arch/ich.ts';
-import { PPI_VTIMER, VGIC_NR_PRIVATE_IRQS } from '../arch/intid.ts';
+import { PPI_VTIMER, VGIC_NR_PRIVATE_IRQS, VGIC_NR_SGIS } from '../arch/intid.ts';
 import { irqIsPending, queueIrqUnlock, updateIrqFlags } from '../core/irq.ts';
 import { lockIrq, unlockIrq } from '../core/locks.ts';
 import { timerPhysDeactivate } from '../core/timer.ts';
@@ -39,6 +39,8 @@ import {
   IRQ_GROUP1,
   IRQ_HW,
   IRQ_PENDING_LATCH,
+  SGI_ACTIVE_SOURCE_SHIFT,
+  SGI_SOURCE_MASK,
 } from '../state/layout.ts';
 import { type MmioContext, perIrq, type ReadFn, type RegisterDesc, type WriteFn } from './region.ts';
 
@@ -107,9 +109,17 @@ export const readPending: ReadFn = (c, vcpu, intid, len) => {
   return value >>> 0;
 };
 
+/**
+ * A GICv2's SGIs are made pending per source (GICD_SGIR, GICD_SPENDSGIR): ISPENDR/ICPENDR writes
+ * ignore them, as KVM (is_vgic_v2_sgi) and QEMU do. Masks them out of a write's bits.
+ */
+function notV2Sgis(s: GicState, intid: number, bits: number): number {
+  return s.gicv2 && intid < VGIC_NR_SGIS ? bits & ~(0xffff >>> intid) : bits;
+}
+
 export const writeSetPending: WriteFn = (c, vcpu, intid, len, value) => {
   const s = c.s;
-  for (let bits = setBits(value, len); bits !== 0; bits &= bits - 1) {
+  for (let bits = notV2Sgis(s, intid, setBits(value, len)); bits !== 0; bits &= bits - 1) {
     const i = 31 - Math.clz32(bits & -bits);
     const slot = s.slotOf(vcpu, intid + i);
     const h = haltOwnerOf(s, slot);
@@ -121,7 +131,7 @@ export const writeSetPending: WriteFn = (c, vcpu, intid, len, value) => {
 /** ICPENDR clears the latch; a level interrupt whose line is high stays pending. */
 export const writeClearPending: WriteFn = (c, vcpu, intid, len, value) => {
   const s = c.s;
-  for (let bits = setBits(value, len); bits !== 0; bits &= bits - 1) {
+  for (let bits = notV2Sgis(s, intid, setBits(value, len)); bits !== 0; bits &= bits - 1) {
     const i = 31 - Math.clz32(bits & -bits);
     const slot = s.slotOf(vcpu, intid + i);
     const h = haltOwnerOf(s, slot);
@@ -140,6 +150,8 @@ export const ureadPending: ReadFn = (c, vcpu, intid, len) => {
 export const uwriteSetPending: WriteFn = (c, vcpu, intid, len, value) => {
   const s = c.s;
   for (let i = 0; i < len * 8; i++) {
+    // A GICv2 SGI's pending state is per source: userspace restores it through GICD_SPENDSGIR.
+    if (s.gicv2 && intid + i < VGIC_NR_SGIS) continue;
     const slot = s.slotOf(vcpu, intid + i);
     const h = haltOwnerOf(s, slot);
     if (value & (1 << i)) updateIrqFlags(s, slot, IRQ_PENDING_LATCH, 0);
@@ -159,6 +171,12 @@ function changeActive(s: GicState, slot: number, active: boolean): void {
   lockIrq(s, slot);
   if (active) {
     s.irqFlags[slot] |= IRQ_ACTIVE;
+    // A GICv2 SGI made active by a CPU is active from that CPU (KVM's active_source): the banked
+    // register's vCPU is the accessing one. The LR then carries it as the CPUID EOIR must name.
+    if (s.gicv2 && slot < s.spiBase && slot % VGIC_NR_PRIVATE_IRQS < VGIC_NR_SGIS) {
+      const v = Math.floor(slot / VGIC_NR_PRIVATE_IRQS);
+      s.irqRouter[slot] = (s.irqRouter[slot] & SGI_SOURCE_MASK) | ((v & 7) << SGI_ACTIVE_SOURCE_SHIFT);
+    }
     queueIrqUnlock(s, slot);
   } else {
     s.irqFlags[slot] &= ~IRQ_ACTIVE;
@@ -241,8 +259,14 @@ function setBits(value: number, len: number): number {
  * distributor's offsets plus `base` (0 for GICD, 0x10000 for GICR). `nIrqs` INTIDs are described;
  * the GICD names them GICD_ISENABLER<n>, the GICR GICR_ISENABLER0 (its only one).
  */
-export function sharedPerIrqRegisters(prefix: 'GICD' | 'GICR', base: number, nIrqs: number): RegisterDesc[] {
-  const privateRaz = prefix === 'GICD';
+export function sharedPerIrqRegisters(
+  prefix: 'GICD' | 'GICR',
+  base: number,
+  nIrqs: number,
+  gicv2 = false,
+): RegisterDesc[] {
+  // A GICv2 distributor banks INTIDs 0-31 per CPU instead of leaving them to redistributors.
+  const privateRaz = prefix === 'GICD' && !gicv2;
   const n = (name: string, registerZero: boolean) =>
     `${prefix}_${name}${prefix === 'GICR' && registerZero ? '0' : ''}`;
   const row = (
@@ -273,7 +297,7 @@ export function sharedPerIrqRegisters(prefix: 'GICD' | 'GICR', base: number, nIr
     row('ICACTIVER', GICD_ICACTIVER, 1, W32, { read: readActive, write: writeClearActive }),
     row('IPRIORITYR', GICD_IPRIORITYR, 8, W8 | W32, { read: readPriority, write: writePriority }, false),
     row('ICFGR', GICD_ICFGR, 2, W32, { read: readConfig, write: writeConfig }, false),
-    row('IGRPMODR', GICD_IGRPMODR, 1, W32, { read: readRaz, write: writeWi }),
+    ...(gicv2 ? [] : [row('IGRPMODR', GICD_IGRPMODR, 1, W32, { read: readRaz, write: writeWi })]),
   ];
 }
 

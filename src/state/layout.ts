@@ -72,6 +72,16 @@ export const HEADER_WORDS = 12;
 export const FLAG_GLOBAL_LRU = 1 << 2;
 /** Entries of the global translation cache per vCPU (v6.8-rc1's LPI_DEFAULT_PCPU_CACHE_SIZE). */
 export const GLOBAL_CACHE_PER_VCPU = 16;
+/**
+ * H_FLAGS bit: the GIC is a GICv2 (IHI 0048B; options gicVersion: 2). The slots keep their meaning
+ * with two GICv2 readings of irqRouter (below); the LRs hold GICH_LR words (arch/gicv2.ts) in
+ * their low word, the high word zero; ICH_VMCR keeps the GICV_CTLR/PMR/BPR state (VAckCtl, VFIQEn
+ * included); ICH_AP1R0 is GICH_APR (one active-priority register for both groups).
+ */
+export const FLAG_GICV2 = 1 << 3;
+/** GICv2 SGI slots' irqRouter: bits [7:0] the pending sources (KVM's irq->source), [10:8] the active source. */
+export const SGI_SOURCE_MASK = 0xff;
+export const SGI_ACTIVE_SOURCE_SHIFT = 8;
 
 // ---- global translation-cache words (its/global-cache.ts; sections empty in the per-ITS design) ----
 export const GC_LOCK = 0; // dist->lpi_list_lock: every entry and the MRU order
@@ -196,6 +206,8 @@ export interface StateConfig {
   readonly itsCache?: number;
   /** Entries of the global LRU translation cache; 0 (default) for the per-ITS design. */
   readonly globalCache?: number;
+  /** 2 for a GICv2 (FLAG_GICV2); default 3. Does not change the layout. */
+  readonly gicVersion?: 2 | 3;
 }
 
 interface Section {
@@ -340,6 +352,8 @@ export class GicState {
   readonly itsCache: Int32Array;
   /** The baseline design is in use (FLAG_GLOBAL_LRU): MSIs translate through the global cache. */
   readonly globalLru: boolean;
+  /** A GICv2 (FLAG_GICV2): GICH_LR list registers, GICv2 SGI sources and SPI targets. */
+  readonly gicv2: boolean;
   /** Entries of the global LRU cache (16 per vCPU), 0 in the per-ITS design. */
   readonly globalCacheSize: number;
   /** GC_* words: the global cache's lock. */
@@ -404,6 +418,7 @@ export class GicState {
     this.globalCacheMeta = i32('globalCacheMeta', gc > 0 ? GC_META_WORDS : 0);
     this.globalCacheEntry = i32('globalCacheEntry', gc * GCE_WORDS);
     this.globalCacheOrder = i32('globalCacheOrder', gc);
+    this.gicv2 = c.gicVersion === 2;
   }
 
   /** Slot of an INTID as seen by `vcpu` (which matters for SGIs/PPIs), or -1 if not implemented. */
@@ -444,6 +459,7 @@ export function allocateState(c: StateConfig, shared: boolean): GicState {
   s.header[H_NR_ITS] = c.nIts ?? 0;
   s.header[H_ITS_CACHE] = c.itsCache ?? 0;
   s.header[H_BYTE_LENGTH] = byteLength;
+  if (c.gicVersion === 2) s.header[H_FLAGS] |= FLAG_GICV2;
   if ((c.globalCache ?? 0) > 0) {
     if (c.globalCache !== GLOBAL_CACHE_PER_VCPU * c.nVcpus) {
       throw new RangeError(`the global translation cache holds ${GLOBAL_CACHE_PER_VCPU} entries per vCPU`);
@@ -483,5 +499,6 @@ export function attachState(buffer: ArrayBuffer | SharedArrayBuffer): GicState {
     nIts: h[H_NR_ITS],
     itsCache: h[H_ITS_CACHE],
     globalCache: h[H_FLAGS] & FLAG_GLOBAL_LRU ? GLOBAL_CACHE_PER_VCPU * h[H_NR_VCPUS] : 0,
+    gicVersion: h[H_FLAGS] & FLAG_GICV2 ? 2 : 3,
   });
 }
