@@ -262,7 +262,9 @@ describe('the public API (src/index.ts)', () => {
     console.log(
       `public exports: ${names.length} (${names.filter((n) => typeof api[n] === 'number').length} numbers)`,
     );
-    assert.ok(names.length < 330, `${names.length} exports`);
+    // A guard against an accidental re-export of a whole module (the lists are explicit): the spec's
+    // register names for GICv2 and v3 and KVM's uapi names make up most of the count.
+    assert.ok(names.length < 420, `${names.length} exports`);
   });
 
   test('every type named in a public declaration is exported; @internal members are stripped', () => {

@@ -11,7 +11,7 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -72,16 +72,32 @@ const ADDON_URL = new URL('../../../native/unicorn/build/Release/vgic_unicorn.no
 const BUILD_SCRIPT_URL = new URL('../../../scripts/build-native.mjs', import.meta.url);
 const UNICORN_HEADER = '/usr/include/unicorn/unicorn.h';
 
-/** First use with libunicorn-dev present and no addon: build it now, saying so (it takes a while). */
+/** First use with libunicorn-dev present and no addon (or a stale one): build it now, saying so (it takes a while). */
 function buildAddon(path: string): string | undefined {
   const script = fileURLToPath(BUILD_SCRIPT_URL);
   if (!existsSync(script)) return `${script} is missing`;
   process.stderr.write(
-    `vgic: building the machine's CPU addon (first use; node-gyp, about a minute): ${path}\n`,
+    `vgic: building the machine's CPU addon (first use, or its sources changed; node-gyp, about a minute): ${path}\n`,
   );
   const r = spawnSync(process.execPath, [script, '--strict'], { encoding: 'utf8' });
   if (r.status === 0 && existsSync(path)) return undefined;
   return `node ${script} failed: ${(r.stderr || r.stdout || '').trim().split('\n').slice(-3).join(' / ')}`;
+}
+
+const SOURCE_URLS = ['vgic_unicorn.c', 'qemu_cpu.c', 'qemu_cpu.h', 'binding.gyp'].map(
+  (f) => new URL(`../../../native/unicorn/${f}`, import.meta.url),
+);
+
+/**
+ * Whether the addon is older than one of its sources: a checkout that moved on (a new addon call)
+ * would otherwise load the old binary, which cannot be unloaded once required.
+ */
+function addonStale(path: string): boolean {
+  const built = statSync(path).mtimeMs;
+  return SOURCE_URLS.some((u) => {
+    const f = fileURLToPath(u);
+    return existsSync(f) && statSync(f).mtimeMs > built;
+  });
 }
 
 let cached: UnicornAddon | undefined;
@@ -96,7 +112,7 @@ export function loadUnicorn(): UnicornAddon {
     if (!existsSync(path)) missing.push(`the CPU addon ${path} (built by scripts/build-native.mjs)`);
     throw new MachineUnavailableError(missing);
   }
-  if (!existsSync(path)) {
+  if (!existsSync(path) || addonStale(path)) {
     const failed = buildAddon(path);
     if (failed !== undefined) throw new MachineUnavailableError([`the CPU addon ${path}`], failed);
   }
