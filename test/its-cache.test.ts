@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import './helpers/fc-seed.ts';
 import {
   GITS_CTLR,
   type GicV3Guest,

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import './helpers/fc-seed.ts';
 import { prng as rng } from '../src/bench/prng.ts';
 import {
   GICD_ISACTIVER,

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import './helpers/fc-seed.ts';
 import {
   CNTFRQ_EL0,
   CNTVCT_EL0,
