@@ -287,7 +287,6 @@ export { Its, type ItsStats } from './device/its.ts';
 export {
   type KvmDevice,
   KvmItsDevice,
-  KvmUnsupportedError,
   KvmVgicDevice,
   KvmVm,
   type KvmVmOptions,

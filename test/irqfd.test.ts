@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import {
+  GicV2Guest,
   GicV3Guest,
   ICC_EOIR1_EL1,
   ICC_IAR1_EL1,
@@ -22,7 +23,9 @@ import {
   KVM_DEV_ARM_VGIC_GRP_ADDR,
   KVM_DEV_ARM_VGIC_GRP_CTRL,
   KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO,
+  KVM_DEV_ARM_VGIC_GRP_NR_IRQS,
   KVM_DEV_TYPE_ARM_VGIC_ITS,
+  KVM_DEV_TYPE_ARM_VGIC_V2,
   KVM_DEV_TYPE_ARM_VGIC_V3,
   KVM_IRQ_ROUTING_IRQCHIP,
   KVM_IRQ_ROUTING_MSI,
@@ -30,12 +33,16 @@ import {
   KVM_IRQFD_FLAG_RESAMPLE,
   KVM_MSI_VALID_DEVID,
   KVM_VGIC_ITS_ADDR_TYPE,
+  KVM_VGIC_V2_ADDR_TYPE_CPU,
+  KVM_VGIC_V2_ADDR_TYPE_DIST,
   KVM_VGIC_V3_ADDR_TYPE_DIST,
   KVM_VGIC_V3_ADDR_TYPE_REDIST,
   type KvmErrno,
   KvmError,
   KvmVm,
   type VCpu,
+  VIRT_V2_GICC_BASE,
+  VIRT_V2_GICD_BASE,
 } from '../src/index.ts';
 import { Runtime } from '../src/runtime/index.ts';
 import type { ResampleParams } from './fixtures/irqfd-programs.ts';
@@ -287,6 +294,75 @@ describe('KVM_IRQFD_FLAG_RESAMPLE on a level line', () => {
     cpu.step();
     assert.equal(set.takeResample(fd), 0);
     assert.equal((dev.getAttr(KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO, 32) >> 9n) & 1n, 1n);
+  });
+});
+
+describe('KVM_IRQFD_FLAG_RESAMPLE on a GICv2', () => {
+  test("the GICv2's fold reports the EOI of a level SPI: the line is lowered and the resamplefd fires", () => {
+    const vm = new KvmVm({ vcpus: 2, time: 'virtual' });
+    const dev = vm.createDevice(KVM_DEV_TYPE_ARM_VGIC_V2);
+    dev.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_DIST, VIRT_V2_GICD_BASE);
+    dev.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_CPU, VIRT_V2_GICC_BASE);
+    dev.setAttr(KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, 128);
+    dev.setAttr(KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT);
+    const gic = vm.gic;
+    assert.equal(gic.gicVersion, 2);
+    const cpu = gic.vcpu(1);
+    const guest = new GicV2Guest(cpu);
+    guest.enableDistributor();
+    guest.enableCpu(0xf0);
+    for (const intid of [40, 41]) {
+      guest.enableIrq(intid); // level-sensitive at reset
+      guest.setTargets(intid, 0b10);
+    }
+    const set = vm.irqfds;
+    const fd = vm.irqfd({ gsi: 8, flags: KVM_IRQFD_FLAG_RESAMPLE });
+    const level = (intid: number) => (gic.getLineLevel(0, 32) >>> (intid - 32)) & 1;
+    /** The INTIDs vCPU 1 takes now (GICC_IAR, then GICC_EOIR). */
+    const takeV2 = (): number[] => {
+      const got: number[] = [];
+      for (let n = 0; n < 64; n++) {
+        cpu.step();
+        const iar = guest.iar();
+        if ((iar & 0x3ff) >= 1020) break;
+        guest.eoi(iar);
+        got.push(iar);
+      }
+      return got;
+    };
+    set.signal(fd);
+    set.drain();
+    assert.equal(level(40), 1, 'raised, and left high');
+    cpu.step();
+    assert.equal(guest.iar(), 40);
+    assert.equal(level(40), 1, 'still high while the guest handles it');
+    assert.equal(set.takeResample(fd), 0, 'no resample before the EOI');
+    guest.eoi(40);
+    cpu.step(); // the EOI maintenance interrupt: the vCPU exits and its GICH_LRs fold
+    assert.equal(set.takeResample(fd), 1, 'the resamplefd fired once');
+    assert.equal(level(40), 0, 'lowered at the EOI');
+    assert.deepEqual(takeV2(), [], 'not pending once lowered: no second delivery');
+    set.signal(fd);
+    set.drain();
+    assert.deepEqual(takeV2(), [40]);
+    assert.equal(set.takeResample(fd), 1);
+    assert.equal(set.stats().resamples, 2);
+    // A line KVM_IRQ_LINE drives is no resample irqfd's: its EOI leaves it high.
+    gic.irqLine(41, true);
+    cpu.step();
+    assert.equal(guest.iar(), 41);
+    guest.eoi(41);
+    cpu.step();
+    assert.equal(set.takeResample(fd), 0);
+    assert.equal(level(41), 1);
+    gic.irqLine(41, false);
+    // An SGI pending from two sources asks for the EOI maintenance interrupt too (to deliver the
+    // second source): not a level SPI, so no resample.
+    new GicV2Guest(gic.vcpu(0)).sendSgi(3, 0b10);
+    guest.sendSgi(3, 0, 2); // vCPU 1 to itself
+    assert.deepEqual(takeV2(), [3, (1 << 10) | 3], 'source CPU 0, then source CPU 1');
+    assert.equal(set.takeResample(fd), 0);
+    assert.equal(set.stats().resamples, 2);
   });
 });
 

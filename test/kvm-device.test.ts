@@ -3,15 +3,27 @@
  * arm-vgic-v3.rst, arm-vgic-its.rst, arm-vgic.rst and vgic-kvm-device.c: a VMM's sequence
  * (create, GRP_ADDR, NR_IRQS, CTRL_INIT, register groups) works, and every error condition the
  * documents list answers with KVM's errno (EINVAL, ENXIO, EBUSY, EEXIST, ENOENT, E2BIG, ENODEV,
- * EFAULT). GICv2 parts that wait for the GICv2 emulation say so (KvmUnsupportedError).
+ * EFAULT), for the GICv3, its ITSes and the GICv2 (INIT from its two frames, GRP_DIST_REGS and
+ * GRP_CPU_REGS by vcpu_index).
  */
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { QtestSession } from '../src/cli/qtest.ts';
 import {
+  GICC_ABPR,
+  GICC_APR0,
+  GICC_BPR,
+  GICC_CTLR,
+  GICC_EOIR,
+  GICC_IAR,
+  GICC_IIDR,
+  GICC_PMR,
+  GICD_CTLR,
   GICD_ICFGR,
+  GICD_IPRIORITYR,
   GICD_ISENABLER,
+  GICD_ITARGETSR,
   GICD_TYPER,
   GICR_CTLR,
   GICR_PENDBASER,
@@ -20,10 +32,12 @@ import {
   GITS_CBASER,
   GITS_CTLR,
   GITS_CWRITER,
+  GicV2Guest,
   ICC_PMR_EL1,
   KVM_DEV_ARM_ITS_CTRL_RESET,
   KVM_DEV_ARM_ITS_RESTORE_TABLES,
   KVM_DEV_ARM_ITS_SAVE_TABLES,
+  KVM_DEV_ARM_VGIC_CPUID_SHIFT,
   KVM_DEV_ARM_VGIC_CTRL_INIT,
   KVM_DEV_ARM_VGIC_GRP_ADDR,
   KVM_DEV_ARM_VGIC_GRP_CPU_REGS,
@@ -47,7 +61,7 @@ import {
   KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION,
   type KvmErrno,
   KvmError,
-  KvmUnsupportedError,
+  type KvmVgicDevice,
   KvmVm,
   VGIC_ADDR_UNDEF,
   Vgic,
@@ -85,6 +99,25 @@ function v3vm(vcpus = 2, o: { its?: boolean; ram?: boolean } = {}) {
   gic.setAttr(KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT);
   return { vm, gic, its };
 }
+
+const V2_DIST = 0x08000000;
+const V2_CPU = 0x08010000;
+
+/** A VMM's GICv2 sequence: device, DIST and CPU addresses, NR_IRQS 128, INIT. */
+function v2vm(vcpus = 2) {
+  const vm = new KvmVm({ vcpus, time: 'virtual' });
+  const gic = vm.createDevice(KVM_DEV_TYPE_ARM_VGIC_V2);
+  gic.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_DIST, V2_DIST);
+  gic.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_CPU, V2_CPU);
+  gic.setAttr(KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, 128);
+  assert.equal(vm.initialized, false);
+  gic.setAttr(KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT);
+  return { vm, gic };
+}
+
+/** GICv2's register attr: vcpu_index << 32 | offset (KVM_DEV_ARM_VGIC_CPUID_SHIFT). */
+const v2attr = (v: number, offset: number): bigint =>
+  (BigInt(v) << KVM_DEV_ARM_VGIC_CPUID_SHIFT) | BigInt(offset);
 
 /** mpidr << 32 | offset, with vCPU v's affinity (Aff0 = v below 16). */
 const mpidr = (v: number, low: number): bigint => (BigInt(v) << 32n) | BigInt(low);
@@ -415,7 +448,7 @@ describe('the ITS device (arm-vgic-its.rst)', () => {
   });
 });
 
-describe('GICv2 (KVM_DEV_TYPE_ARM_VGIC_V2): the parts before the GICv2 emulation lands', () => {
+describe('GICv2 (KVM_DEV_TYPE_ARM_VGIC_V2, arm-vgic.rst)', () => {
   test('GRP_ADDR DIST and CPU: 4K-aligned (EINVAL), once (EEXIST); GICv3 attributes ENXIO', () => {
     const vm = new KvmVm({ vcpus: 2 });
     const gic = vm.createDevice(KVM_DEV_TYPE_ARM_VGIC_V2);
@@ -433,23 +466,179 @@ describe('GICv2 (KVM_DEV_TYPE_ARM_VGIC_V2): the parts before the GICv2 emulation
     assert.equal(g2.hasAttr(KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES), false);
   });
 
-  // To complete at merge with the GICv2 emulation: INIT creates a GICv2, GRP_DIST_REGS and
-  // GRP_CPU_REGS (cpuid << 32 | offset) reach its registers.
-  test('INIT, GRP_DIST_REGS and GRP_CPU_REGS: not supported until GICv2 lands (KvmUnsupportedError)', () => {
-    const vm = new KvmVm({ vcpus: 2 });
-    const gic = vm.createDevice(KVM_DEV_TYPE_ARM_VGIC_V2);
-    gic.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_DIST, 0x08000000);
-    gic.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_CPU, 0x08010000);
-    for (const f of [
-      () => gic.setAttr(KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT),
-      () => gic.getAttr(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, 0),
-      () => gic.getAttr(KVM_DEV_ARM_VGIC_GRP_CPU_REGS, (1n << 32n) | 4n),
-    ]) {
-      assert.throws(
-        f,
-        (e: unknown) => e instanceof KvmUnsupportedError && /until the GICv2 emulation lands/.test(e.message),
+  test('CTRL_INIT builds the GICv2 from DIST, CPU and NR_IRQS; an address unset ENXIO, overlapping frames EINVAL', () => {
+    const dev = (vcpus = 2) => new KvmVm({ vcpus, time: 'virtual' }).createDevice(KVM_DEV_TYPE_ARM_VGIC_V2);
+    const init = (d: KvmVgicDevice) => d.setAttr(KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT);
+    // vgic_v2_map_resources: both frames must be set.
+    const none = dev();
+    errno('ENXIO', () => init(none));
+    const distOnly = dev();
+    distOnly.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_DIST, V2_DIST);
+    errno('ENXIO', () => init(distOnly));
+    const cpuOnly = dev();
+    cpuOnly.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_CPU, V2_CPU);
+    errno('ENXIO', () => init(cpuOnly));
+    // vgic_v2_check_base: a 4K distributor and an 8K CPU interface may touch, not overlap.
+    for (const [d, c, ok] of [
+      [0x08001000, 0x08000000, false], // the distributor on the CPU interface's second page
+      [0x08000000, 0x07fff000, false], // the CPU interface's second page on the distributor
+      [0x08000000, 0x08000000, false],
+      [0x08002000, 0x08000000, true],
+      [0x08000000, 0x08001000, true],
+    ] as const) {
+      const x = dev();
+      x.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_DIST, d);
+      x.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_CPU, c);
+      if (ok) init(x);
+      else errno('EINVAL', () => init(x));
+    }
+    // Before INIT the VM has no GIC; after it, a GICv2 with those frames and NR_IRQS.
+    const { vm, gic } = v2vm(3);
+    assert.equal(vm.gic.gicVersion, 2);
+    assert.equal(vm.gic.nVcpus, 3);
+    assert.equal(vm.gic.distBase, V2_DIST);
+    assert.equal(vm.gic.cpuBase, V2_CPU);
+    assert.equal(vm.gic.nrIrqs, 128);
+    assert.equal(gic.getAttr(KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0), 128n);
+    // The guest finds its distributor and CPU interface at those addresses.
+    const cpu = vm.gic.vcpu(2);
+    assert.equal(cpu.readl(V2_DIST + GICD_TYPER) & 0x1f, 128 / 32 - 1, 'ITLinesNumber');
+    assert.equal((cpu.readl(V2_DIST + GICD_TYPER) >>> 5) & 7, 2, 'CPUNumber: 3 CPU interfaces');
+    assert.equal(cpu.readl(V2_CPU + GICC_IIDR), 0x04b2043b);
+    init(gic); // vgic_init on an initialised GIC: nothing to do
+    errno('EBUSY', () => gic.setAttr(KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, 64));
+    // Without NR_IRQS: KVM's legacy 256 interrupts.
+    const legacy = dev(1);
+    legacy.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_DIST, V2_DIST);
+    legacy.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_CPU, V2_CPU);
+    init(legacy);
+    assert.equal(legacy.getAttr(KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0), 256n);
+    assert.equal(legacy.hasAttr(KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT), true);
+  });
+
+  test("GRP_DIST_REGS: vcpu_index << 32 | offset reaches that vCPU's bank; shared registers are shared", () => {
+    const { vm, gic } = v2vm(3);
+    const g = vm.gic;
+    // ITARGETSR0-7 read as each CPU sees them: its own CPU interface's bit.
+    for (let v = 0; v < 3; v++) {
+      assert.equal(
+        gic.getAttr(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, v2attr(v, GICD_ITARGETSR)),
+        BigInt((1 << v) * 0x01010101),
       );
     }
+    // ISENABLER0 is banked (SGIs and PPIs of vCPU 1 only); ISENABLER1 (SPIs 32-63) is shared.
+    gic.setAttr(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, v2attr(1, GICD_ISENABLER), 1 << 27);
+    gic.setAttr(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, v2attr(1, GICD_ISENABLER + 4), 0x100);
+    assert.equal(
+      gic.getAttr(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, v2attr(1, GICD_ISENABLER)),
+      BigInt(0xffff | (1 << 27)),
+    );
+    assert.equal(
+      gic.getAttr(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, v2attr(0, GICD_ISENABLER)),
+      0xffffn,
+      'vCPU 0 unchanged',
+    );
+    assert.equal(gic.getAttr(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, v2attr(2, GICD_ISENABLER + 4)), 0x100n);
+    // The guest sees what userspace wrote, through its own bank.
+    assert.equal(g.vcpu(1).readl(V2_DIST + GICD_ISENABLER), 0xffff | (1 << 27));
+    assert.equal(g.vcpu(0).readl(V2_DIST + GICD_ISENABLER + 4), 0x100);
+    // A priority and an SPI's targets round trip; the value is a __u32 (the upper half not read).
+    gic.setAttr(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, v2attr(0, GICD_IPRIORITYR + 40), 0xffff_ffff_a0b0c0d0n);
+    assert.equal(gic.getAttr(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, v2attr(2, GICD_IPRIORITYR + 40)), 0xa0b0c0d0n);
+    gic.setAttr(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, v2attr(0, GICD_ITARGETSR + 40), 0x04020104);
+    assert.equal(g.vcpu(0).readl(V2_DIST + GICD_ITARGETSR + 40), 0x04020104);
+    gic.setAttr(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, v2attr(0, GICD_CTLR), 1);
+    assert.equal(g.vcpu(2).readl(V2_DIST + GICD_CTLR), 1);
+    // Bits [63:40] are reserved: KVM reads only vcpu_index [39:32] and the offset.
+    assert.equal(
+      gic.getAttr(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, (1n << 40n) | v2attr(2, GICD_ITARGETSR)),
+      0x04040404n,
+    );
+    // A GICv2 guest sees its interrupt: SPI 40 (level, enabled above) targeted at vCPU 1.
+    gic.setAttr(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, v2attr(0, GICD_ITARGETSR + 40), 0x02);
+    const guest = new GicV2Guest(g.vcpu(1), V2_DIST, V2_CPU);
+    guest.enableCpu(0xf0);
+    g.irqLine(40, true);
+    g.vcpu(1).step();
+    assert.equal(guest.iar(), 40);
+  });
+
+  test('GRP_CPU_REGS: CTLR, PMR as VMPriMask, BPR, ABPR, APR0, IIDR of the named vCPU', () => {
+    const { vm, gic } = v2vm(2);
+    const cpu = vm.gic.vcpu(1);
+    const attr = (off: number) => v2attr(1, off);
+    gic.setAttr(KVM_DEV_ARM_VGIC_GRP_CPU_REGS, attr(GICC_PMR), 0x15);
+    assert.equal(gic.getAttr(KVM_DEV_ARM_VGIC_GRP_CPU_REGS, attr(GICC_PMR)), 0x15n);
+    assert.equal(cpu.readl(V2_CPU + GICC_PMR), 0x15 << 3, 'KVM exports PMR as GICH_VMCR.VMPriMask');
+    cpu.writel(V2_CPU + GICC_CTLR, 0x201);
+    assert.equal(gic.getAttr(KVM_DEV_ARM_VGIC_GRP_CPU_REGS, attr(GICC_CTLR)), 0x201n);
+    gic.setAttr(KVM_DEV_ARM_VGIC_GRP_CPU_REGS, attr(GICC_BPR), 4);
+    gic.setAttr(KVM_DEV_ARM_VGIC_GRP_CPU_REGS, attr(GICC_ABPR), 5);
+    gic.setAttr(KVM_DEV_ARM_VGIC_GRP_CPU_REGS, attr(GICC_APR0), 0x10);
+    assert.equal(cpu.readl(V2_CPU + GICC_BPR), 4);
+    assert.equal(cpu.readl(V2_CPU + GICC_ABPR), 5);
+    assert.equal(cpu.readl(V2_CPU + GICC_APR0), 0x10);
+    assert.equal(gic.getAttr(KVM_DEV_ARM_VGIC_GRP_CPU_REGS, attr(GICC_APR0)), 0x10n);
+    assert.equal(gic.getAttr(KVM_DEV_ARM_VGIC_GRP_CPU_REGS, attr(GICC_IIDR)), 0x04b2043bn);
+    assert.equal(gic.getAttr(KVM_DEV_ARM_VGIC_GRP_CPU_REGS, v2attr(0, GICC_PMR)), 0n, 'per vCPU');
+    assert.equal(gic.getAttr(KVM_DEV_ARM_VGIC_GRP_CPU_REGS, v2attr(0, GICC_CTLR)), 0n);
+  });
+
+  test('register errnos: no such vCPU EINVAL, no register ENXIO, before INIT or vCPUs running EBUSY; hasAttr', () => {
+    const vm = new KvmVm({ vcpus: 2, time: 'virtual' });
+    const gic = vm.createDevice(KVM_DEV_TYPE_ARM_VGIC_V2);
+    gic.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_DIST, V2_DIST);
+    gic.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_CPU, V2_CPU);
+    const DR = KVM_DEV_ARM_VGIC_GRP_DIST_REGS;
+    const CR = KVM_DEV_ARM_VGIC_GRP_CPU_REGS;
+    // KVM_HAS_DEVICE_ATTR needs no INIT (vgic_v2_has_attr_regs): the frames are fixed tables.
+    assert.equal(gic.hasAttr(DR, v2attr(1, GICD_ITARGETSR)), true);
+    assert.equal(gic.hasAttr(CR, v2attr(1, GICC_PMR)), true);
+    assert.equal(gic.hasAttr(CR, v2attr(0, GICC_APR0 + 12)), true, 'APR3');
+    assert.equal(gic.hasAttr(CR, v2attr(0, GICC_IAR)), false, 'IAR is no userspace register');
+    assert.equal(gic.hasAttr(DR, v2attr(0, GICD_ITARGETSR + 2)), false, 'only aligned 32-bit accesses');
+    assert.equal(gic.hasAttr(DR, v2attr(0, 0x1000)), false, 'beyond the 4K frame');
+    assert.equal(gic.hasAttr(DR, v2attr(0, 0x0c)), false, 'a reserved offset');
+    errno('EINVAL', () => gic.hasAttr(DR, v2attr(2, GICD_CTLR)));
+    errno('EINVAL', () => gic.hasAttr(CR, v2attr(255, GICC_PMR)));
+    assert.equal(gic.hasAttr(KVM_DEV_ARM_VGIC_GRP_REDIST_REGS, 0), false);
+    assert.equal(gic.hasAttr(KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, ICC_PMR_EL1), false);
+    assert.equal(gic.hasAttr(KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO, 32), false);
+    // No vCPU with that index: EINVAL, before anything else (vgic_v2_parse_attr).
+    errno('EINVAL', () => gic.getAttr(DR, v2attr(2, GICD_CTLR)));
+    errno('EINVAL', () => gic.setAttr(CR, v2attr(2, GICC_PMR), 1));
+    // Before INIT: EBUSY (vgic's frames are fixed at INIT).
+    errno('EBUSY', () => gic.getAttr(DR, v2attr(0, GICD_CTLR)));
+    errno('EBUSY', () => gic.setAttr(CR, v2attr(1, GICC_PMR), 1));
+    gic.setAttr(KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT);
+    // No register there: ENXIO (KVM's region lookup), unaligned included.
+    errno('ENXIO', () => gic.getAttr(CR, v2attr(0, GICC_IAR)));
+    errno('ENXIO', () => gic.setAttr(CR, v2attr(0, GICC_EOIR), 0));
+    errno('ENXIO', () => gic.getAttr(CR, v2attr(0, 0x100)));
+    errno('ENXIO', () => gic.getAttr(DR, v2attr(0, 0x1000)));
+    errno('ENXIO', () => gic.getAttr(DR, v2attr(0, 0xffff_fffc)));
+    errno('ENXIO', () => gic.getAttr(DR, v2attr(0, GICD_ISENABLER + 2)));
+    errno('ENXIO', () => gic.setAttr(DR, v2attr(1, 0x0c), 0));
+    // GICv3 groups on a GICv2: ENXIO.
+    errno('ENXIO', () => gic.getAttr(KVM_DEV_ARM_VGIC_GRP_REDIST_REGS, 0));
+    errno('ENXIO', () => gic.getAttr(KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO, 32));
+    errno('ENXIO', () => gic.setAttr(KVM_DEV_ARM_VGIC_GRP_MAINT_IRQ, 0, 25));
+    // A vCPU running on another thread (its run_lock held): EBUSY (KVM's lock_all_vcpus).
+    const s = vm.gic.state;
+    Atomics.store(s.vcpu, VCPU_STRIDE + V_RUN_LOCK, 99);
+    try {
+      errno('EBUSY', () => gic.getAttr(DR, v2attr(0, GICD_CTLR)));
+      errno('EBUSY', () => gic.setAttr(CR, v2attr(0, GICC_PMR), 1));
+      assert.equal(gic.hasAttr(CR, v2attr(1, GICC_PMR)), true, 'KVM_HAS_DEVICE_ATTR does not lock the vCPUs');
+    } finally {
+      Atomics.store(s.vcpu, VCPU_STRIDE + V_RUN_LOCK, 0);
+    }
+    gic.setAttr(CR, v2attr(0, GICC_PMR), 1);
+    assert.equal(gic.getAttr(CR, v2attr(0, GICC_PMR)), 1n);
+    // A GICv3 has no GRP_CPU_REGS.
+    const v3 = v3vm(1).gic;
+    assert.equal(v3.hasAttr(CR, GICC_PMR), false);
+    errno('ENXIO', () => v3.getAttr(CR, GICC_PMR));
   });
 });
 
@@ -471,6 +660,28 @@ describe('KvmVm.fromVgic and vgic qtest', () => {
     );
     errno('EEXIST', () => gic.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST, DIST));
     errno('EBUSY', () => gic.setAttr(KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, 64));
+  });
+
+  test('a GICv2 made with the host API: a KVM_DEV_TYPE_ARM_VGIC_V2 device with its frames, NR_IRQS, registers', () => {
+    const g = Vgic.create({ gicVersion: 2, vcpus: 2, spis: 64, time: 'virtual' });
+    const vm = KvmVm.fromVgic(g);
+    const gic = vm.gicDevice;
+    assert.ok(gic);
+    assert.equal(gic.type, KVM_DEV_TYPE_ARM_VGIC_V2);
+    assert.equal(vm.itsDevs.length, 0);
+    assert.equal(gic.getAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_DIST), BigInt(g.distBase));
+    assert.equal(gic.getAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_CPU), BigInt(g.cpuBase));
+    assert.equal(gic.getAttr(KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0), 96n);
+    errno('EEXIST', () => gic.setAttr(KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_CPU, 0x08020000));
+    gic.setAttr(KVM_DEV_ARM_VGIC_GRP_CPU_REGS, v2attr(1, GICC_PMR), 0x1f);
+    assert.equal(g.readCpuReg(1, GICC_PMR), 0x1f);
+    assert.equal(gic.getAttr(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, v2attr(1, GICD_ITARGETSR)), 0x02020202n);
+    const q = new QtestSession(g);
+    assert.equal(q.execute('kvm_get_attr gic DIST_REGS 0x100000800'), 'OK 0x0000000002020202');
+    assert.equal(q.execute('kvm_set_attr gic CPU_REGS 0x4 0x10'), 'OK');
+    assert.equal(q.execute('kvm_get_attr gic CPU_REGS 0x4'), 'OK 0x0000000000000010');
+    assert.equal(q.execute('kvm_has_attr gic CPU_REGS 0xc'), 'OK 0');
+    assert.match(q.execute('kvm_get_attr gic CPU_REGS 0x200000004'), /^ERR EINVAL: /);
   });
 
   test('qtest kvm_set_attr / kvm_get_attr / kvm_has_attr, refusals as ERR <errno>', () => {

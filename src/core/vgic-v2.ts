@@ -8,6 +8,9 @@
  * and the LR asks for an EOI maintenance interrupt, so the next source is delivered once the guest
  * has handled this one (KVM's multi-SGI path: one LR per source, never two of one SGI at once).
  *
+ * A level SPI's EOI (its LR asked for the EOI maintenance interrupt) is reported to resample
+ * irqfds at the fold (core/ack.ts), as the GICv3 backend does.
+ *
  * Who may call: the thread running vCPU `v`, from flush/sync (core/vgic.ts).
  * Locks: populateLrV2Locked expects the slot's irq_lock; foldLrStateV2 takes each irq_lock itself.
  */
@@ -21,6 +24,7 @@ import {
   GICH_LR_PENDING,
   GICH_LR_PHYSID_CPUID_SHIFT,
   GICH_LR_PRIORITY_SHIFT,
+  GICH_LR_STATE,
   GICH_LR_VIRTUALID,
 } from '../arch/gicv2.ts';
 import { VGIC_NR_SGIS } from '../arch/intid.ts';
@@ -42,6 +46,7 @@ import {
   V_USED_LRS,
   VCPU_STRIDE,
 } from '../state/layout.ts';
+import { ackListeners, levelAcked } from './ack.ts';
 import { irqIsPending } from './irq.ts';
 import { lockIrq, unlockIrq } from './locks.ts';
 import { lrSlot, physLineLevel } from './vgic-v3.ts';
@@ -149,6 +154,18 @@ export function foldLrStateV2(s: GicState, v: number): void {
     } else if (!wasActive && (val & GICH_LR_PENDING) === 0) {
       // Acknowledged: the soft pending latch of a level interrupt is consumed (as vgic-v3.ts).
       f &= ~IRQ_PENDING_LATCH;
+    }
+    // kvm_notify_acked_irq, as vgic_v2_fold_lr_state: the guest EOI'd a level SPI (its LR asked
+    // for the EOI maintenance interrupt and is now invalid); a resample irqfd lowers its line.
+    // An SGI's EOI bit (more sources waiting) is no such request: SGIs are not SPIs.
+    if (
+      ackListeners !== 0 &&
+      (val & (GICH_LR_STATE | GICH_LR_HW | GICH_LR_EOI)) === GICH_LR_EOI &&
+      slot >= s.spiBase &&
+      slot < s.spiBase + s.nSpis &&
+      levelAcked(s, s.irqIntid[slot])
+    ) {
+      f &= ~IRQ_LINE_LEVEL;
     }
     if ((f & (IRQ_HW | IRQ_EDGE)) === IRQ_HW) {
       if ((val & GICH_LR_PENDING) !== 0 || (deactivated && (f & IRQ_LINE_LEVEL) !== 0)) {

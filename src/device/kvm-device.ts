@@ -11,9 +11,10 @@
  * since vgic's state holds the ITSes from creation. After INIT the register groups go to the
  * Vgic's userspace accessors and the ITS's (device/its.ts).
  *
- * GICv2 (KVM_DEV_TYPE_ARM_VGIC_V2): creation, GRP_ADDR (DIST, CPU: 4K-aligned) and GRP_NR_IRQS are
- * checked as KVM does; INIT and the register groups throw KvmUnsupportedError until the GICv2
- * emulation is merged (the v2 entry points are marked "GICv2:" below).
+ * GICv2 (KVM_DEV_TYPE_ARM_VGIC_V2, arm-vgic.rst): GRP_ADDR (DIST, CPU: 4K-aligned), GRP_NR_IRQS,
+ * CTRL_INIT with vgic_v2_map_resources' checks (both frames set, not overlapping), and
+ * GRP_DIST_REGS / GRP_CPU_REGS (vcpu_index in attr[39:32], offset in [31:0]) through the Vgic's
+ * GICv2 accessors (readDistRegAs, readCpuReg).
  *
  * Who may call: the host's main thread (the thread that owns the VM). "vCPUs running" (KVM's
  * lock_all_vcpus failing, -EBUSY) is a vCPU whose run_lock another thread holds at the call.
@@ -26,6 +27,9 @@ import { GITS_TYPER } from '../arch/its.ts';
 import { lockOwnerId } from '../core/locks.ts';
 import { vcpuAffinity } from '../core/sgi.ts';
 import { MAX_GUEST_PA } from '../memory/guest-memory.ts';
+import { giccUserFrame } from '../mmio/gicc.ts';
+import { distributorV2Frame } from '../mmio/gicd-v2.ts';
+import { checkHostAccess } from '../mmio/region.ts';
 import { V_RUN_LOCK, VCPU_STRIDE } from '../state/layout.ts';
 import { type GsiRoute, IrqfdSet } from './irqfd.ts';
 import type { Its } from './its.ts';
@@ -43,6 +47,8 @@ import {
   KVM_DEV_ARM_ITS_CTRL_RESET,
   KVM_DEV_ARM_ITS_RESTORE_TABLES,
   KVM_DEV_ARM_ITS_SAVE_TABLES,
+  KVM_DEV_ARM_VGIC_CPUID_MASK,
+  KVM_DEV_ARM_VGIC_CPUID_SHIFT,
   KVM_DEV_ARM_VGIC_CTRL_INIT,
   KVM_DEV_ARM_VGIC_GRP_ADDR,
   KVM_DEV_ARM_VGIC_GRP_CPU_REGS,
@@ -56,6 +62,7 @@ import {
   KVM_DEV_ARM_VGIC_GRP_REDIST_REGS,
   KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT,
   KVM_DEV_ARM_VGIC_LINE_LEVEL_INTID_MASK,
+  KVM_DEV_ARM_VGIC_OFFSET_MASK,
   KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES,
   KVM_DEV_ARM_VGIC_SYSREG_INSTR_MASK,
   KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT,
@@ -92,14 +99,6 @@ const VGIC_MAX_NR_IRQS = 1024;
 const VGIC_V2_MAX_CPUS = 8;
 const SZ_4K = 0x1000;
 const SZ_64K = 0x10000;
-
-/** GICv2 parts that wait for the GICv2 emulation (issue 15 part 1). */
-export class KvmUnsupportedError extends KvmError {
-  override name = 'KvmUnsupportedError';
-  constructor(what: string) {
-    super('ENXIO', `${what} is not supported until the GICv2 emulation lands in vgic`);
-  }
-}
 
 export interface KvmVmOptions {
   /** vCPUs the VM has (KVM_CREATE_VCPU before the GIC's INIT), 1..512. */
@@ -209,12 +208,13 @@ export class KvmVm {
 
   /**
    * A VM around a GIC created with the host API (Vgic.create / attach / restore): an initialised
-   * GICv3 device with that GIC's addresses and NR_IRQS, and one ITS device per ITS, for a VMM (or
-   * `vgic qtest`) that speaks KVM's attributes to an existing GIC.
+   * GICv3 device (KVM_DEV_TYPE_ARM_VGIC_V2 for a GICv2) with that GIC's addresses and NR_IRQS, and
+   * one ITS device per ITS, for a VMM (or `vgic qtest`) that speaks KVM's attributes to an existing
+   * GIC.
    */
   static fromVgic(gic: Vgic): KvmVm {
     const vm = new KvmVm({ vcpus: gic.nVcpus });
-    const dev = vm.createDevice(KVM_DEV_TYPE_ARM_VGIC_V3);
+    const dev = vm.createDevice(gic.gicVersion === 2 ? KVM_DEV_TYPE_ARM_VGIC_V2 : KVM_DEV_TYPE_ARM_VGIC_V3);
     dev.adopt(gic);
     gic.itsBases.forEach((base, k) => {
       const its = vm.createDevice(KVM_DEV_TYPE_ARM_VGIC_ITS);
@@ -387,7 +387,7 @@ export class KvmVm {
   }
 }
 
-/** KVM_DEV_TYPE_ARM_VGIC_V3 (and, at merge, _V2): the GIC device. */
+/** KVM_DEV_TYPE_ARM_VGIC_V3 or _V2: the GIC device. */
 export class KvmVgicDevice implements KvmDevice {
   readonly type: number;
   private readonly vm: KvmVm;
@@ -407,6 +407,7 @@ export class KvmVgicDevice implements KvmDevice {
   /** @internal KvmVm.fromVgic: the attributes of an existing GIC. */
   adopt(gic: Vgic): void {
     this.distBase = BigInt(gic.distBase);
+    if (gic.gicVersion === 2) this.cpuBase = BigInt(gic.cpuBase);
     gic.redistRegions.forEach((r, index) => {
       this.rdregs.push({ index, base: BigInt(r.base), count: r.count });
     });
@@ -436,18 +437,23 @@ export class KvmVgicDevice implements KvmDevice {
       case KVM_DEV_ARM_VGIC_GRP_DIST_REGS:
       case KVM_DEV_ARM_VGIC_GRP_REDIST_REGS:
       case KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS:
-        if (!this.v3 && group !== KVM_DEV_ARM_VGIC_GRP_DIST_REGS) return false;
+      case KVM_DEV_ARM_VGIC_GRP_CPU_REGS:
+        // GICv2: DIST_REGS and CPU_REGS; GICv3: DIST_REGS, REDIST_REGS and CPU_SYSREGS.
+        if (
+          this.v3
+            ? group === KVM_DEV_ARM_VGIC_GRP_CPU_REGS
+            : group !== KVM_DEV_ARM_VGIC_GRP_DIST_REGS && group !== KVM_DEV_ARM_VGIC_GRP_CPU_REGS
+        )
+          return false;
         try {
           this.regAccess(group, a, false, 0n, true);
           return true;
         } catch (e) {
-          // KVM_HAS_DEVICE_ATTR answers -ENXIO for an unknown register; other errors (an mpidr no
-          // vCPU has: EINVAL) are errors of the call.
+          // KVM_HAS_DEVICE_ATTR answers -ENXIO for an unknown register; other errors (an mpidr or
+          // vcpu_index no vCPU has: EINVAL) are errors of the call.
           if (e instanceof KvmError && e.errno === 'ENXIO') return false;
           throw e;
         }
-      case KVM_DEV_ARM_VGIC_GRP_CPU_REGS:
-        return !this.v3; // GICv2: every offset of the CPU interface frame, at merge
       case KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO:
         return (
           this.v3 &&
@@ -644,8 +650,8 @@ export class KvmVgicDevice implements KvmDevice {
   private ctrl(a: bigint): void {
     if (a === BigInt(KVM_DEV_ARM_VGIC_CTRL_INIT)) {
       if (this.vm.initialized) return; // vgic_init on an initialised GIC: nothing to do
-      if (!this.v3) throw new KvmUnsupportedError('KVM_DEV_ARM_VGIC_CTRL_INIT of a GICv2');
-      this.init();
+      if (this.v3) this.init();
+      else this.initV2();
       return;
     }
     if (this.v3 && a === BigInt(KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES)) {
@@ -733,24 +739,60 @@ export class KvmVgicDevice implements KvmDevice {
     vm.attachGic(gic);
   }
 
+  /**
+   * GICv2: vgic_init plus vgic_v2_map_resources' checks (which KVM makes at the first vCPU run; vgic
+   * fixes its frames at INIT): both frames set (ENXIO), the 4K distributor and the 8K CPU interface
+   * not overlapping (vgic_v2_check_base: EINVAL).
+   */
+  private initV2(): void {
+    const o = this.vm.options;
+    if (this.distBase === VGIC_ADDR_UNDEF || this.cpuBase === VGIC_ADDR_UNDEF) {
+      throw new KvmError(
+        'ENXIO',
+        'INIT of a GICv2 needs the distributor and CPU interface addresses set ' +
+          '(GRP_ADDR KVM_VGIC_V2_ADDR_TYPE_DIST and _CPU)',
+      );
+    }
+    const dist = this.distBase;
+    const cpu = this.cpuBase;
+    if (dist < cpu + BigInt(KVM_VGIC_V2_CPU_SIZE) && cpu < dist + BigInt(KVM_VGIC_V2_DIST_SIZE)) {
+      throw new KvmError(
+        'EINVAL',
+        `the GICv2 distributor at ${hex(dist)} (4K) overlaps the CPU interface at ${hex(cpu)} (8K)`,
+      );
+    }
+    const nr = this.nrIrqs !== 0 ? this.nrIrqs : 256; // VGIC_NR_IRQS_LEGACY
+    let gic: Vgic;
+    try {
+      // No ITS, LPIs or redistributors on a GICv2: lpiIdBits and itsCacheSize do not apply.
+      gic = Vgic.create({
+        gicVersion: 2,
+        vcpus: o.vcpus,
+        spis: nr - VGIC_FIRST_SPI,
+        distBase: Number(dist),
+        cpuBase: Number(cpu),
+        ...(o.ram !== undefined ? { ram: o.ram } : {}),
+        ...(o.lrs !== undefined ? { lrs: o.lrs } : {}),
+        ...(o.time !== undefined ? { time: o.time } : {}),
+        ...(o.shared !== undefined ? { shared: o.shared } : {}),
+      });
+    } catch (e) {
+      if (e instanceof VgicError) throw new KvmError('EINVAL', `INIT: ${e.message}`, e.code);
+      throw e;
+    }
+    this.vm.attachGic(gic);
+  }
+
   // ---- Register groups ----
 
   /**
    * GRP_DIST_REGS / GRP_REDIST_REGS (32-bit, mpidr << 32 | offset), GRP_CPU_SYSREGS (64-bit,
-   * mpidr << 32 | Op0..Op2), GRP_LEVEL_INFO (mpidr << 32 | info << 10 | vINTID); GICv2's
-   * GRP_DIST_REGS / GRP_CPU_REGS (cpuid << 32 | offset) wait for the GICv2 emulation.
+   * mpidr << 32 | Op0..Op2), GRP_LEVEL_INFO (mpidr << 32 | info << 10 | vINTID); a GICv2's
+   * GRP_DIST_REGS / GRP_CPU_REGS in regAccessV2.
    * `probe`: only check that the register exists (KVM_HAS_DEVICE_ATTR).
    */
   private regAccess(group: number, a: bigint, write: boolean, val: bigint, probe: boolean): bigint {
-    if (!this.v3) {
-      if (group === KVM_DEV_ARM_VGIC_GRP_DIST_REGS || group === KVM_DEV_ARM_VGIC_GRP_CPU_REGS) {
-        // GICv2: vgic_v2_attr_regs_access (cpuid = attr[39:32], offset = attr[31:0]) at merge.
-        throw new KvmUnsupportedError(
-          `GICv2 ${group === KVM_DEV_ARM_VGIC_GRP_CPU_REGS ? 'GRP_CPU_REGS' : 'GRP_DIST_REGS'}`,
-        );
-      }
-      throw new KvmError('ENXIO', `group ${group} is not a GICv2 device attribute group`);
-    }
+    if (!this.v3) return this.regAccessV2(group, a, write, val, probe);
     if (group === KVM_DEV_ARM_VGIC_GRP_CPU_REGS) {
       throw new KvmError('ENXIO', "GRP_CPU_REGS is GICv2's; a GICv3 has GRP_CPU_SYSREGS");
     }
@@ -820,6 +862,54 @@ export class KvmVgicDevice implements KvmDevice {
       }
       if (write) g.writeRedistReg(vcpu, offset, Number(val & 0xffffffffn), 4);
       return write ? 0n : g.readRedistReg(vcpu, offset, 4);
+    });
+  }
+
+  /**
+   * vgic_v2_attr_regs_access / vgic_v2_has_attr_regs: GRP_DIST_REGS and GRP_CPU_REGS, 32-bit, the
+   * attr vcpu_index[39:32] | offset[31:0] (bits [63:40] reserved and ignored, as KVM). A
+   * vcpu_index the VM lacks is EINVAL; an offset with no register, or not 4-aligned, ENXIO; vCPUs
+   * running or the GIC not yet initialised EBUSY (KVM's accessors would run vgic_init themselves,
+   * but vgic's frames are fixed at INIT, so it answers as its GICv3 groups do). Distributor
+   * registers are read as the named vCPU sees them (its banked SGIs, PPIs and ITARGETSR0-7).
+   * KVM_HAS_DEVICE_ATTR needs no INIT: both frames are fixed tables.
+   */
+  private regAccessV2(group: number, a: bigint, write: boolean, val: bigint, probe: boolean): bigint {
+    const cpuRegs = group === KVM_DEV_ARM_VGIC_GRP_CPU_REGS;
+    if (!cpuRegs && group !== KVM_DEV_ARM_VGIC_GRP_DIST_REGS) {
+      throw new KvmError('ENXIO', `group ${group} is not a GICv2 device attribute group`);
+    }
+    const vcpu = Number((a & KVM_DEV_ARM_VGIC_CPUID_MASK) >> KVM_DEV_ARM_VGIC_CPUID_SHIFT);
+    if (vcpu >= this.vm.options.vcpus) {
+      throw new KvmError(
+        'EINVAL',
+        `no vCPU ${vcpu} (attr bits [39:32], vcpu_index); the VM has ${this.vm.options.vcpus}`,
+      );
+    }
+    const offset = Number(a & KVM_DEV_ARM_VGIC_OFFSET_MASK);
+    const frame = cpuRegs ? giccUserFrame : distributorV2Frame;
+    if (probe) {
+      try {
+        checkHostAccess(frame, offset, 4);
+      } catch (e) {
+        if (!(e instanceof VgicError)) throw e;
+        throw new KvmError('ENXIO', e.message, e.code);
+      }
+      return 0n;
+    }
+    this.vm.checkVcpusStopped('register access');
+    if (!this.vm.initialized)
+      throw new KvmError('EBUSY', 'register access needs the GIC initialised (CTRL_INIT)');
+    const gic = this.vm.gic;
+    // The value is a __u32 at attr->addr: the upper half of a wider one is not read.
+    const word = Number(val & 0xffffffffn);
+    return this.withErrno(() => {
+      if (cpuRegs) {
+        if (write) gic.writeCpuReg(vcpu, offset, word);
+        return write ? 0n : BigInt(gic.readCpuReg(vcpu, offset) >>> 0);
+      }
+      if (write) gic.writeDistRegAs(vcpu, offset, word);
+      return write ? 0n : BigInt(gic.readDistRegAs(vcpu, offset) >>> 0);
     });
   }
 
