@@ -1,6 +1,7 @@
 /**
  * kvm_notify_acked_irq for vgic: the guest's EOI of a level-sensitive SPI, seen when its LR folds
- * back (an LR that asked for an EOI maintenance interrupt and is now invalid; vgic_v3_fold_lr_state).
+ * back (an LR that asked for an EOI maintenance interrupt and is now invalid; vgic_v3_fold_lr_state and
+ * vgic_v2_fold_lr_state).
  * Resample irqfds (device/irqfd.ts, KVM_IRQFD_FLAG_RESAMPLE) register here to lower the line and
  * signal their resamplefd at that moment, as KVM's irqfd_resampler_ack does.
  *
