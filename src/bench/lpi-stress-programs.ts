@@ -30,6 +30,11 @@ export interface LpiStressParams {
   readonly lpiIdBits: number;
   /** MSIs each injector sends before the timed run (JIT warm-up; counted, not timed). */
   readonly warmup: number;
+  /**
+   * Each injector goes on sending whole rounds of e MSIs after its i iterations until this many
+   * ms have passed since its first timed MSI (0: exactly i iterations, the selftest's run).
+   */
+  readonly minMs: number;
 }
 
 /** Shared words (ProgramContext.shared). */
@@ -120,6 +125,13 @@ function injectBurst(
   }
 }
 
+/** The LPIs every vCPU has acknowledged so far (each vCPU publishes its own count). */
+function ackSum(sh: Int32Array, vcpus: number): number {
+  let n = 0;
+  for (let v = 0; v < vcpus; v++) n += Atomics.load(sh, W_ACKS + v);
+  return n;
+}
+
 export function* lpiStressInjector(ctx: ProgramContext): Generator<Yield, void, void> {
   const p = ctx.params as LpiStressParams;
   const gic = ctx.gic;
@@ -128,16 +140,34 @@ export function* lpiStressInjector(ctx: ProgramContext): Generator<Yield, void, 
   yield* until(() => Atomics.load(ctx.shared, W_SETUP) !== 0);
   injectBurst(gic, p.doorbell, d, p.events, 0, p.warmup, t);
   Atomics.add(ctx.shared, W_WARM, 1);
+  const warmDelivered = t.delivered;
+  const warmCoalesced = t.coalesced;
   yield* until(() => ctx.started);
+  const acksStart = ackSum(ctx.shared, p.vcpus);
   const t0 = performance.timeOrigin + performance.now();
-  // i × e MSIs, events in order, in bursts of whole iterations of about INJECT_CHUNK MSIs.
+  // i × e MSIs, events in order, in bursts of whole iterations of about INJECT_CHUNK MSIs; then
+  // more bursts until minMs have passed, so that one descheduling does not decide the rate.
   const perBurst = Math.max(1, Math.floor(INJECT_CHUNK / p.events));
+  let sent = 0;
   for (let i = 0; i < p.iterations; i += perBurst) {
-    injectBurst(gic, p.doorbell, d, p.events, 0, Math.min(perBurst, p.iterations - i) * p.events, t);
+    const n = Math.min(perBurst, p.iterations - i) * p.events;
+    injectBurst(gic, p.doorbell, d, p.events, 0, n, t);
+    sent += n;
+    yield YIELD;
+  }
+  const deadline = t0 + p.minMs;
+  while (performance.timeOrigin + performance.now() < deadline) {
+    injectBurst(gic, p.doorbell, d, p.events, 0, perBurst * p.events, t);
+    sent += perBurst * p.events;
     yield YIELD;
   }
   ctx.result.start = t0;
   ctx.result.end = performance.timeOrigin + performance.now();
+  ctx.result.acksStart = acksStart;
+  ctx.result.acksEnd = ackSum(ctx.shared, p.vcpus);
+  ctx.result.sent = sent;
+  ctx.result.timedDelivered = t.delivered - warmDelivered;
+  ctx.result.timedCoalesced = t.coalesced - warmCoalesced;
   ctx.result.delivered = t.delivered;
   ctx.result.coalesced = t.coalesced;
   ctx.result.failed = t.failed;
