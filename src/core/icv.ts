@@ -54,6 +54,7 @@ import {
   V_VMCR,
   VCPU_STRIDE,
 } from '../state/layout.ts';
+import { vpeAck, vpeBest, vpeBestPriority, vpeResidentPending } from './vpe.ts';
 
 /** Shift from a priority value to its APR bit: 8 - PREbits. */
 const APR_SHIFT = 8 - VGIC_PRI_BITS;
@@ -130,13 +131,31 @@ export function hppviIndex(s: GicState, v: number): number {
 /** CanSignalVirtualInterrupt for LR n: above the priority mask, and preempts the running priority. */
 function canPreempt(s: GicState, v: number, n: number): boolean {
   const hi = s.lr[s.lrIndex(v, n) + 1];
-  const prio = lrPriority(hi);
+  return canPreemptPrio(s, v, lrPriority(hi), (hi & LR_HI_GROUP) !== 0);
+}
+
+function canPreemptPrio(s: GicState, v: number, prio: number, grp1: boolean): boolean {
   const vpmr = (s.vcpu[v * VCPU_STRIDE + V_VMCR] >>> VMCR_PMR_SHIFT) & 0xff;
   if (prio >= vpmr) return false;
   const rprio = runningPriority(s, v);
   if (rprio === PRIO_IDLE) return true;
-  const mask = gprioMask(s, v, (hi & LR_HI_GROUP) !== 0);
+  const mask = gprioMask(s, v, grp1);
   return (prio & mask) < (rprio & mask);
+}
+
+/**
+ * Direct injection (core/vpe.ts): the best pending vLPI of v's resident vPE if it beats LR n (the
+ * LRs' best, or -1) — a lower priority value, or equal and a lower INTID — else -1. vLPIs are
+ * Group 1. The caller checked vpeResidentPending().
+ */
+function vlpiWins(s: GicState, v: number, n: number): number {
+  if ((s.vcpu[v * VCPU_STRIDE + V_VMCR] & VMCR_ENG1) === 0) return -1;
+  if (n < 0) return vpeBest(s, v, 0x100);
+  const i = s.lrIndex(v, n);
+  const lp = lrPriority(s.lr[i + 1]);
+  const intid = vpeBest(s, v, lp + 1);
+  if (intid < 0) return -1;
+  return vpeBestPriority() < lp || intid < s.lr[i] ? intid : -1;
 }
 
 /** Values of virqLine(): what the virtual CPU interface signals to the PE. */
@@ -150,6 +169,10 @@ export const LINE_VFIQ = 2;
  * ICH_VMCR_EL2.VFIQEn is RES1: Group 0 virtual interrupts are always FIQs).
  */
 export function virqLine(s: GicState, v: number): number {
+  if (s.direct && vpeResidentPending(s, v)) {
+    const n = s.vcpu[v * VCPU_STRIDE + V_USED_LRS] === 0 ? -1 : hppviIndex(s, v);
+    if (vlpiWins(s, v, n) >= 0) return canPreemptPrio(s, v, vpeBestPriority(), true) ? LINE_VIRQ : LINE_NONE;
+  }
   if (s.vcpu[v * VCPU_STRIDE + V_USED_LRS] === 0) return LINE_NONE;
   const n = hppviIndex(s, v);
   if (n < 0 || !canPreempt(s, v, n)) return LINE_NONE;
@@ -159,6 +182,10 @@ export function virqLine(s: GicState, v: number): number {
 /** ICV_IAR0/1_EL1: acknowledge the best pending interrupt of this group, or read 1023. */
 export function icvIar(s: GicState, v: number, grp1: boolean): number {
   const n = hppviIndex(s, v);
+  if (s.direct && vpeResidentPending(s, v)) {
+    const vintid = vlpiWins(s, v, n);
+    if (vintid >= 0) return iarVlpi(s, v, grp1, vintid);
+  }
   if (n < 0) return INTID_SPURIOUS;
   const i = s.lrIndex(v, n);
   const hi = s.lr[i + 1];
@@ -177,9 +204,25 @@ export function icvIar(s: GicState, v: number, grp1: boolean): number {
   return intid;
 }
 
+/**
+ * ICV_IAR1 of a vLPI from the VPT: no LR, no ap_list, no exit. It has no active state, so only its
+ * priority becomes active (EOIR drops it; there is nothing to deactivate, as for an LPI outside
+ * the LRs). A vLPI a move took meanwhile reads as spurious (the interface changed under the read).
+ */
+function iarVlpi(s: GicState, v: number, grp1: boolean, vintid: number): number {
+  const prio = vpeBestPriority();
+  if (!grp1 || !canPreemptPrio(s, v, prio, true) || !vpeAck(s, v, vintid)) return INTID_SPURIOUS;
+  s.vcpu[v * VCPU_STRIDE + V_AP1R0] |= 1 << ((prio & gprioMask(s, v, true)) >>> APR_SHIFT);
+  return vintid;
+}
+
 /** ICV_HPPIR0/1_EL1: the best pending interrupt if it is of this group, else 1023. */
 export function icvHppir(s: GicState, v: number, grp1: boolean): number {
   const n = hppviIndex(s, v);
+  if (s.direct && vpeResidentPending(s, v)) {
+    const vintid = vlpiWins(s, v, n);
+    if (vintid >= 0) return grp1 ? vintid : INTID_SPURIOUS;
+  }
   if (n < 0) return INTID_SPURIOUS;
   const i = s.lrIndex(v, n);
   return ((s.lr[i + 1] & LR_HI_GROUP) !== 0) === grp1 ? s.lr[i] : INTID_SPURIOUS;

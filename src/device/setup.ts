@@ -138,6 +138,19 @@ export function validateOptions(o: VgicV3Options) {
       `translationCache must be 'per-its' or 'global-lru', got ${String(translationCache)}`,
     );
   }
+  const direct = o.directInjection;
+  if (direct !== undefined && direct !== 'gicv4.1') {
+    throw new VgicError(
+      'INVALID_CONFIG',
+      `directInjection must be 'gicv4.1' or unset, got ${String(direct)}`,
+    );
+  }
+  if (direct !== undefined && itsBases.length === 0) {
+    throw new VgicError(
+      'INVALID_CONFIG',
+      "directInjection: 'gicv4.1' needs an ITS (its: 1 or more): vLPIs are forwarded MSIs",
+    );
+  }
   const lastIts = itsBases.length > 1 && typeof o.its !== 'object' ? itsBases[itsBases.length - 1] : -1;
   const defaultRd = lastIts >= VIRT_GICR_BASE ? lastIts + GITS_FRAME_SIZE : VIRT_GICR_BASE;
   const regions = o.redistRegions ?? [{ base: defaultRd, count: nVcpus }];
@@ -186,6 +199,7 @@ export function validateOptions(o: VgicV3Options) {
     // The baseline's one cache for every ITS (its/global-cache.ts); nothing to cache without an ITS.
     globalCache:
       itsBases.length > 0 && translationCache === 'global-lru' ? GLOBAL_CACHE_PER_VCPU * nVcpus : 0,
+    direct: direct !== undefined,
   };
 }
 

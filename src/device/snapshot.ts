@@ -69,6 +69,7 @@ import {
   attachState,
   C_EPOCH_MS,
   computeLayout,
+  FLAG_DIRECT,
   FLAG_GLOBAL_LRU,
   type GicState,
   GLOBAL_CACHE_PER_VCPU,
@@ -98,6 +99,7 @@ import {
   I_LOCK,
   IRQ_EDGE,
   IRQ_ENABLED,
+  IRQ_FORWARDED,
   IRQ_HW,
   IRQ_PENDING_LATCH,
   IRQ_VALID,
@@ -136,6 +138,10 @@ import {
   V_USED_LRS,
   V_VMCR,
   VCPU_STRIDE,
+  VPE_COUNT,
+  VPE_STATE,
+  VPE_STATE_MASK,
+  VPE_STRIDE,
 } from '../state/layout.ts';
 import { clearRunWords } from './setup.ts';
 
@@ -163,7 +169,7 @@ const VMCR_VALID =
 const LPI_PRIO_MASK = 0xfc;
 /** ICH_LR<n>_EL2 high word: bits 47:42 and 59:56 are RES0; a priority has at most an LPI's bits. */
 const LR_HI_RES0 = (0x3f << 10) | (0xf << 24) | ((~LPI_PRIO_MASK & 0xff) << 16);
-const IRQ_FLAGS_VALID = 0xff;
+const IRQ_FLAGS_VALID = 0x1ff;
 
 function refuse(why: string): never {
   throw new VgicError('INVALID_ARGUMENT', `corrupt vgic snapshot: ${why}`);
@@ -208,11 +214,12 @@ function checkHeader(h: Int32Array, byteLength: number): number {
   if (!lpiOk) refuse(`${nLpis} LPI slots with ${nIts} ITSes`);
   const cacheOk = nIts === 0 ? cache === 0 : cache >= 1 && cache <= 65536 && (cache & (cache - 1)) === 0;
   if (!cacheOk) refuse(`translation cache of ${cache} entries with ${nIts} ITSes`);
-  const known = FLAG_VIRTUAL_TIME | FLAG_LPIS | FLAG_GLOBAL_LRU;
+  const known = FLAG_VIRTUAL_TIME | FLAG_LPIS | FLAG_GLOBAL_LRU | FLAG_DIRECT;
   if (
     (flags & ~known) !== 0 ||
     ((flags & FLAG_LPIS) !== 0) !== nIts > 0 ||
-    (flags & FLAG_GLOBAL_LRU && nIts === 0)
+    (flags & FLAG_GLOBAL_LRU && nIts === 0) ||
+    (flags & FLAG_DIRECT && nIts === 0)
   )
     refuse(`header flags 0x${(flags >>> 0).toString(16)}`);
   const { byteLength: want } = computeLayout({
@@ -223,6 +230,7 @@ function checkHeader(h: Int32Array, byteLength: number): number {
     nIts,
     itsCache: cache,
     globalCache: flags & FLAG_GLOBAL_LRU ? GLOBAL_CACHE_PER_VCPU * nVcpus : 0,
+    direct: (flags & FLAG_DIRECT) !== 0,
   });
   if (h[H_BYTE_LENGTH] !== want || byteLength !== want) {
     refuse(
@@ -286,6 +294,42 @@ export function checkState(s: GicState): void {
   }
   const gc = globalCacheCheck(s);
   if (gc !== undefined) refuse(gc);
+  if (s.direct) checkVpes(s);
+}
+
+/**
+ * GICv4.1 vPEs (core/vpe.ts): known state bits; a VPT bit only for a mapped, forwarded LPI that
+ * targets that vPE (else it would be delivered to the wrong vCPU, or twice after a move); the
+ * count equal to the bits set (the CPU interface skips a vPE whose count is 0); every non-zero VPT
+ * word summarised (a scan visits summarised words only). Summary bits of empty words are allowed:
+ * a scan clears them.
+ */
+function checkVpes(s: GicState): void {
+  for (let v = 0; v < s.nVcpus; v++) {
+    const b = v * VPE_STRIDE;
+    if ((s.vpe[b + VPE_STATE] & ~VPE_STATE_MASK) !== 0) refuse(`vPE ${v} state ${hex(s.vpe[b + VPE_STATE])}`);
+    let count = 0;
+    for (let wi = 0; wi < s.vptWords; wi++) {
+      const word = s.vpt[v * s.vptWords + wi];
+      if (word === 0) continue;
+      if ((s.vptSummary[v * s.vptSummaryWords + (wi >>> 5)] & (1 << (wi & 31))) === 0)
+        refuse(`vPE ${v}: VPT word ${wi} is not in its summary`);
+      for (let m = word; m !== 0; m &= m - 1) {
+        const i = (wi << 5) + 31 - Math.clz32(m & -m);
+        const slot = s.lpiBase + i;
+        if (i >= s.nLpis || (s.irqFlags[slot] & IRQ_FORWARDED) === 0 || s.irqTarget[slot] !== v)
+          refuse(`vPE ${v}: VPT bit of LPI ${VGIC_MIN_LPI + i}, which is no vLPI of it`);
+        count++;
+      }
+    }
+    if (s.vpe[b + VPE_COUNT] !== count)
+      refuse(`vPE ${v} counts ${s.vpe[b + VPE_COUNT]} pending vLPIs; its VPT holds ${count}`);
+    for (let sw = 0; sw < s.vptSummaryWords; sw++) {
+      const beyond = s.vptWords - (sw << 5);
+      if (beyond < 32 && s.vptSummary[v * s.vptSummaryWords + sw] >>> beyond !== 0)
+        refuse(`vPE ${v}: summary bits beyond its VPT`);
+    }
+  }
 }
 
 function checkDist(s: GicState): void {
@@ -423,8 +467,11 @@ function checkSlots(s: GicState): void {
       if (refs === 0) {
         if (f !== LPI_FREE_FLAGS || target !== -1 || router !== -1) refuse(`unmapped LPI ${intid} has state`);
       } else {
-        if ((f & ~(IRQ_ENABLED | IRQ_PENDING_LATCH)) !== (LPI_FREE_FLAGS | IRQ_VALID))
+        if ((f & ~(IRQ_ENABLED | IRQ_PENDING_LATCH | IRQ_FORWARDED)) !== (LPI_FREE_FLAGS | IRQ_VALID))
           refuse(`flags ${hex(f)} of LPI ${intid}`);
+        // A vLPI's pending state is its VPT bit (checkVpes), never the latch; it needs a vPE.
+        if (f & IRQ_FORWARDED && (!s.direct || f & IRQ_PENDING_LATCH || target < 0))
+          refuse(`forwarded LPI ${intid} (flags ${hex(f)}, target ${target}${s.direct ? '' : ', no vPEs'})`);
         if (!(target >= -1 && target < s.nVcpus)) refuse(`LPI ${intid} targets vCPU ${target}`);
         if (!(router >= 0 && router >>> 16 < s.nIts)) refuse(`LPI ${intid} has collection ${hex(router)}`);
       }

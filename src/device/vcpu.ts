@@ -39,6 +39,7 @@ import { dispatchSgi } from '../core/sgi.ts';
 import { timerDeadline, timerPhysDeactivate, timerReached, timerUpdate } from '../core/timer.ts';
 import { deactivateInSoftware, flushHwstate, syncHwstate, vcpuPendingIrq } from '../core/vgic.ts';
 import { lrSlot } from '../core/vgic-v3.ts';
+import { vpeMakeNonResident, vpeMakeResident } from '../core/vpe.ts';
 import { dispatchRead, dispatchWrite } from '../mmio/region.ts';
 import {
   type GicState,
@@ -185,13 +186,22 @@ export class VCpu {
     if (s.vcpu[b + V_TIMER_CTL] & CNTV_CTL_ENABLE) timerUpdate(s, v);
     s.vcpu[b + V_EOICOUNT] = 0;
     flushHwstate(s, v);
+    // GICv4.1 (vgic_v4_load): the vCPU runs, so its vPE is resident (one load when it already is).
+    if (s.direct) vpeMakeResident(s, v);
   }
 
   /** Leaves the guest: the LRs are folded back (the state is then fully in the ap_list). */
   exit(): void {
     this.lockRun();
     this.syncOut();
+    // vgic_v4_put: a stopped vCPU's vPE is not resident, and rings no doorbell.
+    if (this.s.direct) vpeMakeNonResident(this.s, this.index, false);
     this.unlockRun();
+  }
+
+  /** WFI blocks: the vPE leaves with its doorbell enabled (kvm_vgic_vcpu_blocking → vgic_v4_put). */
+  private blockVpe(): void {
+    if (this.s.direct) vpeMakeNonResident(this.s, this.index, true);
   }
 
   private syncOut(): void {
@@ -381,6 +391,7 @@ export class VCpu {
     const s = this.s;
     const wake = s.vcpu[this.b + V_WAKE_AT];
     this.exit();
+    this.blockVpe();
     const start = performance.now();
     let result: WfiResult = 'timeout';
     this.setSleeping(1);
@@ -414,6 +425,7 @@ export class VCpu {
     const s = this.s;
     const wake = s.vcpu[this.b + V_WAKE_AT];
     this.exit();
+    this.blockVpe();
     const start = performance.now();
     let result: WfiResult = 'timeout';
     this.setSleeping(1);
@@ -503,6 +515,7 @@ export class VCpu {
    */
   wfiPoll(): boolean {
     this.exit();
+    this.blockVpe();
     timerUpdate(this.s, this.index);
     return vcpuPendingIrq(this.s, this.index);
   }

@@ -1,0 +1,312 @@
+/**
+ * GICv4.1 direct injection (core/vpe.ts, its/forwarding.ts): forwarded MSIs set VPT bits that a
+ * resident vCPU takes with ICC_IAR1 without list register or exit; a blocked vCPU gets its doorbell
+ * once per blocked phase; setForwarding / unsetForwarding and MOVI move pending state without loss
+ * or duplication; DISCARD drops it (counted); snapshots and the pending-table save keep it.
+ */
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ICC_EOIR1_EL1, ICC_HPPIR1_EL1, ICC_IAR1_EL1 } from '../src/arch/sysreg.ts';
+import { sealSnapshot } from '../src/device/snapshot.ts';
+import { MSI_COALESCED, MSI_DELIVERED, Vgic } from '../src/device/vgic.ts';
+import { enableLpisOnVcpu, ItsGuest, type LpiTables } from '../src/guest/gic-v3-its.ts';
+import { VgicError } from '../src/index.ts';
+
+const RAM = 0x40000000;
+const RAM_SIZE = 16 << 20;
+const DB = 0x08090040;
+const SPURIOUS = 1023;
+
+interface Setup {
+  gic: Vgic;
+  its: ItsGuest;
+  lpi: LpiTables;
+}
+
+/** n vCPUs, device 0 with `events` events: event e is LPI 8192 + e on vCPU e % n, priority 0xa0. */
+function setup(n = 2, events = 8, shared = false): Setup {
+  const gic = Vgic.create({
+    vcpus: n,
+    its: 1,
+    ram: { base: RAM, size: RAM_SIZE },
+    lpiIdBits: 16,
+    directInjection: 'gicv4.1',
+    shared,
+  });
+  const p = { ramBase: RAM, ramSize: RAM_SIZE, vcpus: n, lpiIdBits: 16 };
+  let first: ReturnType<typeof enableLpisOnVcpu> | undefined;
+  for (let v = 0; v < n; v++) {
+    const r = enableLpisOnVcpu(gic.vcpu(v), p);
+    first ??= r;
+  }
+  const { alloc, lpi } = first!;
+  lpi.fillConfig();
+  const its = new ItsGuest(gic.vcpu(0), alloc);
+  its.init();
+  its.enable();
+  for (let v = 0; v < n; v++) its.mapc(v, v);
+  its.createDevice(0, 4);
+  for (let e = 0; e < events; e++) its.mapti(0, e, 8192 + e, e % n);
+  for (let v = 0; v < n; v++) its.invall(v);
+  for (let v = 0; v < n; v++) gic.vcpu(v).exit();
+  return { gic, its, lpi };
+}
+
+const msi = (eventid: number) => ({ doorbell: DB, devid: 0, eventid });
+
+/** Acknowledges and EOIs everything vCPU v has now (IRQs masked); returns the INTIDs in order. */
+function drain(gic: Vgic, v: number): number[] {
+  const cpu = gic.vcpu(v);
+  const out: number[] = [];
+  for (;;) {
+    const intid = cpu.readSysreg(ICC_IAR1_EL1);
+    if (intid === SPURIOUS) break;
+    out.push(intid);
+    cpu.writeSysreg(ICC_EOIR1_EL1, intid);
+  }
+  return out;
+}
+
+describe('GICv4.1 direct injection', () => {
+  it('a forwarded MSI to a running vCPU is taken by ICC_IAR1 from the VPT: no LR, no exit', () => {
+    const { gic } = setup();
+    assert.equal(gic.directInjection, 'gicv4.1');
+    const cpu = gic.vcpu(0);
+    cpu.step();
+    assert.equal(gic.vpeStatus(0).resident, true);
+    assert.equal(gic.setForwarding(msi(0)), 8192);
+    const exits = gic.stats().vcpus[0].exits;
+    assert.equal(gic.injectMsi(DB, 0, 0), MSI_DELIVERED);
+    assert.equal(gic.injectMsi(DB, 0, 0), MSI_COALESCED, 'a second MSI merges into the VPT bit');
+    assert.equal(gic.vpeStatus(0).pending, 1);
+    assert.equal(cpu.outputLine(), 1, 'the vLPI is signalled as vIRQ');
+    assert.equal(cpu.readSysreg(ICC_HPPIR1_EL1), 8192);
+    assert.equal(cpu.readSysreg(ICC_IAR1_EL1), 8192);
+    assert.equal(cpu.readSysreg(ICC_IAR1_EL1), SPURIOUS, 'taken once');
+    cpu.writeSysreg(ICC_EOIR1_EL1, 8192);
+    assert.equal(gic.stats().vcpus[0].exits, exits, 'no exit on the whole path');
+    assert.equal(gic.vpeStatus(0).directAcks, 1);
+    assert.equal(gic.vpeStatus(0).pending, 0);
+    assert.equal(cpu.outputLine(), 0);
+  });
+
+  it('the CPU interface presents the highest priority among LRs and vLPIs (ties: lowest INTID)', () => {
+    const { gic, its, lpi } = setup(1, 4);
+    const cpu = gic.vcpu(0);
+    gic.setForwarding(msi(1));
+    gic.setForwarding(msi(3));
+    lpi.setConfig(8192 + 3, 0x20); // vLPI above everything
+    lpi.setConfig(8192 + 2, 0x40); // software LPI next
+    for (let e = 0; e < 4; e++) its.inv(0, e);
+    cpu.maskIrqs();
+    for (const e of [0, 1, 2, 3]) gic.injectMsi(DB, 0, e);
+    // 8195 (vLPI, 0x20), 8194 (LR, 0x40), then 0xa0: 8192 (LR) before 8193 (vLPI) by INTID.
+    assert.deepEqual(drain(gic, 0), [8195, 8194, 8192, 8193]);
+    assert.equal(gic.vpeStatus(0).directAcks, 2);
+  });
+
+  it('a disabled vLPI stays pending and is not presented; a higher running priority masks it', () => {
+    const { gic, its, lpi } = setup(1, 2);
+    const cpu = gic.vcpu(0);
+    gic.setForwarding(msi(0));
+    lpi.setConfig(8192, 0xa0, false);
+    its.inv(0, 0);
+    cpu.maskIrqs();
+    gic.injectMsi(DB, 0, 0);
+    assert.deepEqual(drain(gic, 0), []);
+    assert.equal(gic.vpeStatus(0).pending, 1);
+    lpi.setConfig(8192, 0xa0, true);
+    its.inv(0, 0);
+    // A software LPI at 0x80 is active: the vLPI at 0xa0 cannot preempt it.
+    lpi.setConfig(8193, 0x80);
+    its.inv(0, 1);
+    gic.injectMsi(DB, 0, 1);
+    assert.equal(cpu.readSysreg(ICC_IAR1_EL1), 8193);
+    assert.equal(cpu.readSysreg(ICC_IAR1_EL1), SPURIOUS);
+    cpu.writeSysreg(ICC_EOIR1_EL1, 8193);
+    assert.deepEqual(drain(gic, 0), [8192]);
+  });
+
+  it('a blocked vCPU gets its doorbell once per non-residency phase; a stopped one none', () => {
+    const { gic } = setup(2, 4);
+    gic.setForwarding(msi(1)); // vCPU 1
+    gic.setForwarding(msi(3)); // vCPU 1
+    const cpu = gic.vcpu(1);
+    cpu.step();
+    assert.equal(cpu.wfiPoll(), false, 'nothing pending: the WFI would sleep');
+    let st = gic.vpeStatus(1);
+    assert.deepEqual([st.resident, st.doorbellEnabled, st.doorbellSpent], [false, true, false]);
+    gic.injectMsi(DB, 0, 1);
+    gic.injectMsi(DB, 0, 3);
+    gic.injectMsi(DB, 0, 1);
+    st = gic.vpeStatus(1);
+    assert.equal(st.doorbells, 1, 'one doorbell for the phase, however many vLPIs');
+    assert.equal(st.pendingLast, true);
+    assert.equal(cpu.wfiPoll(), true, 'the doorbell wakes the WFI');
+    assert.equal(gic.vpeStatus(1).doorbells, 1, 'polling again rings nothing');
+    cpu.maskIrqs();
+    cpu.step(); // runs: resident, a new phase
+    assert.equal(gic.vpeStatus(1).resident, true);
+    assert.equal(gic.vpeStatus(1).pendingLast, false);
+    assert.deepEqual(drain(gic, 1), [8193, 8195]);
+    assert.equal(cpu.wfiPoll(), false);
+    gic.injectMsi(DB, 0, 1);
+    assert.equal(gic.vpeStatus(1).doorbells, 2, 'the next blocked phase has its own doorbell');
+    cpu.step();
+    assert.deepEqual(drain(gic, 1), [8193]);
+    // Stopped (exit without WFI): non-resident, doorbell disabled.
+    cpu.exit();
+    gic.injectMsi(DB, 0, 1);
+    st = gic.vpeStatus(1);
+    assert.deepEqual([st.resident, st.doorbellEnabled, st.doorbells, st.pending], [false, false, 2, 1]);
+    // A WFI after the stop: the waiting vLPI makes PendingLast (no doorbell needed).
+    assert.equal(cpu.wfiPoll(), true);
+    assert.equal(gic.vpeStatus(1).doorbells, 2);
+    cpu.step();
+    assert.deepEqual(drain(gic, 1), [8193]);
+  });
+
+  it('the WFI sleeping on another thread is woken by the doorbell (real futex)', async () => {
+    const { gic } = setup(1, 1, true);
+    gic.setForwarding(msi(0));
+    const cpu = gic.vcpu(0);
+    cpu.maskIrqs();
+    setTimeout(() => gic.injectMsi(DB, 0, 0), 30);
+    const r = await cpu.wfiAsync(5000);
+    assert.equal(r, 'irq');
+    assert.equal(gic.vpeStatus(0).doorbells, 1);
+    assert.deepEqual(drain(gic, 0), [8192]);
+  });
+
+  it('setForwarding and unsetForwarding move one pending state, never two or none', () => {
+    const { gic } = setup(2, 4);
+    const v1 = gic.vcpu(1);
+    v1.maskIrqs();
+    assert.equal(gic.injectMsi(DB, 0, 1), MSI_DELIVERED); // software latch, vCPU 1 not running
+    gic.setForwarding(msi(1));
+    assert.equal(gic.vpeStatus(1).pending, 1, 'the latch became the VPT bit');
+    assert.equal(gic.injectMsi(DB, 0, 1), MSI_COALESCED);
+    gic.unsetForwarding(msi(1));
+    assert.equal(gic.vpeStatus(1).pending, 0, 'the VPT bit became the latch');
+    assert.equal(gic.injectMsi(DB, 0, 1), MSI_COALESCED);
+    assert.deepEqual(drain(gic, 1), [8193]);
+    assert.deepEqual(drain(gic, 1), []);
+    gic.unsetForwarding(msi(1)); // not forwarded: nothing changes
+    assert.equal(gic.injectMsi(DB, 0, 1), MSI_DELIVERED);
+    assert.deepEqual(drain(gic, 1), [8193]);
+  });
+
+  it('MOVI moves a pending vLPI to the new vPE (VMOVI); DISCARD drops it and ends forwarding', () => {
+    const { gic, its } = setup(2, 4);
+    gic.setForwarding(msi(0)); // on vCPU 0
+    gic.injectMsi(DB, 0, 0);
+    assert.equal(gic.vpeStatus(0).pending, 1);
+    its.movi(0, 0, 1);
+    gic.vcpu(0).exit();
+    assert.equal(gic.vpeStatus(0).pending, 0);
+    assert.equal(gic.vpeStatus(1).pending, 1);
+    gic.vcpu(0).maskIrqs();
+    gic.vcpu(1).maskIrqs();
+    assert.deepEqual(drain(gic, 0), []);
+    assert.deepEqual(drain(gic, 1), [8192]);
+    // Still forwarded, now to vCPU 1.
+    gic.injectMsi(DB, 0, 0);
+    assert.equal(gic.vpeStatus(1).pending, 1);
+    const dropped = gic.stats().lpiPendingDropped;
+    its.discard(0, 0);
+    assert.equal(gic.vpeStatus(1).pending, 0);
+    assert.equal(gic.stats().lpiPendingDropped, dropped + 1, 'the dropped pending state is counted');
+    its.mapti(0, 0, 8192, 0);
+    gic.vcpu(0).exit();
+    assert.equal(gic.injectMsi(DB, 0, 0), MSI_DELIVERED);
+    assert.equal(gic.vpeStatus(0).pending, 0, 'remapped, it is no vLPI until forwarded again');
+    assert.deepEqual(drain(gic, 0), [8192]);
+  });
+
+  it('snapshot and restore keep forwarded LPIs and their VPT bits; a forged VPT bit is refused', () => {
+    const { gic } = setup(2, 4);
+    gic.setForwarding(msi(2)); // vCPU 0
+    gic.injectMsi(DB, 0, 2);
+    const bytes = gic.snapshot();
+    const ram = gic.memory.regions[0].bytes.buffer;
+    const back = Vgic.restore(bytes, { ram: [{ base: RAM, buffer: ram }] });
+    assert.equal(back.directInjection, 'gicv4.1');
+    assert.equal(back.vpeStatus(0).pending, 1);
+    back.vcpu(0).maskIrqs();
+    assert.deepEqual(drain(back, 0), [8194]);
+    assert.equal(back.injectMsi(DB, 0, 2), MSI_DELIVERED);
+    assert.equal(back.vpeStatus(0).pending, 1, 'still forwarded after restore');
+    // A VPT bit of an LPI that is no vLPI of that vPE would deliver it twice.
+    const forged = bytes.slice();
+    const forge = (edit: (g: Vgic) => void) => {
+      const g = Vgic.restore(bytes, { ram: [{ base: RAM, buffer: ram }] });
+      edit(g);
+      forged.set(new Uint8Array(g.state.buffer));
+      sealSnapshot(forged.buffer);
+      return () => Vgic.restore(forged, { ram: [{ base: RAM, buffer: ram }] });
+    };
+    // vPE 1, LPI 8194 (a vLPI of vPE 0), summarised and counted: only the ownership rule objects.
+    const bit = (g: Vgic) => {
+      g.state.vpt[g.state.vptWords] |= 1 << 2;
+      g.state.vptSummary[g.state.vptSummaryWords] |= 1;
+      g.state.vpe[8 + 1]++;
+    };
+    assert.throws(forge(bit), /vPE 1: VPT bit of LPI 8194, which is no vLPI of it/);
+    assert.throws(
+      forge((g) => {
+        g.state.vpt[g.state.vptWords] |= 1 << 2;
+      }),
+      /vPE 1: VPT word 0 is not in its summary/,
+    );
+    assert.throws(
+      forge((g) => {
+        g.state.vpe[1]++;
+      }),
+      /vPE 0 counts 2 pending vLPIs; its VPT holds 1/,
+    );
+    assert.throws(
+      forge((g) => {
+        g.state.irqFlags[g.state.lpiSlot(8194)] |= 1 << 1; // a latch beside the VPT bit
+      }),
+      /forwarded LPI 8194/,
+    );
+  });
+
+  it('the pending-table save writes forwarded LPIs’ VPT bits (the ITS ABI keeps them)', () => {
+    const { gic, lpi } = setup(1, 4);
+    gic.setForwarding(msi(3));
+    gic.injectMsi(DB, 0, 3);
+    gic.savePendingTables();
+    assert.equal(lpi.isPending(0, 8195), true);
+    assert.equal(lpi.isPending(0, 8194), false);
+    assert.equal(gic.vpeStatus(0).pending, 1, 'a save does not consume');
+  });
+
+  it('host misuse is refused with what is allowed', () => {
+    assert.throws(
+      () => Vgic.create({ vcpus: 1, directInjection: 'gicv4.1' }),
+      (e: unknown) => e instanceof VgicError && /needs an ITS/.test(e.message),
+    );
+    assert.throws(
+      () => Vgic.create({ vcpus: 1, its: 1, directInjection: 'gicv4' as 'gicv4.1' }),
+      /directInjection must be 'gicv4.1' or unset/,
+    );
+    const plain = Vgic.create({ vcpus: 1, its: 1, ram: { base: RAM, size: RAM_SIZE } });
+    assert.equal(plain.directInjection, undefined);
+    assert.throws(() => plain.setForwarding(msi(0)), /needs a GIC created with directInjection: 'gicv4.1'/);
+    assert.throws(() => plain.vpeStatus(0), /vpeStatus needs directInjection/);
+    const { gic } = setup(1, 2);
+    assert.throws(
+      () => gic.setForwarding({ doorbell: 0x1000, devid: 0, eventid: 0 }),
+      (e: unknown) =>
+        e instanceof VgicError && e.code === 'INVALID_ADDRESS' && /no ITS's GITS_TRANSLATER/.test(e.message),
+    );
+    assert.throws(
+      () => gic.setForwarding(msi(7)),
+      /device 0 event 7 does not translate on ITS 0 \(no valid mapping/,
+    );
+    assert.throws(() => gic.setForwarding({ doorbell: DB, devid: -1, eventid: 0 }), /MSI devid/);
+    assert.throws(() => gic.unsetForwarding(null as never), /takes \{ doorbell, devid, eventid \}/);
+  });
+});
