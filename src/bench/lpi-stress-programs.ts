@@ -17,7 +17,7 @@ import type { VCpu } from '../device/vcpu.ts';
 import type { Vgic } from '../device/vgic.ts';
 import { MSI_COALESCED, MSI_DELIVERED } from '../device/vgic.ts';
 import { enableLpisOnVcpu, ItsGuest } from '../guest/gic-v3-its.ts';
-import { type ProgramContext, until, YIELD, type Yield } from '../runtime/program.ts';
+import { type ProgramContext, until, WFI, YIELD, type Yield } from '../runtime/program.ts';
 
 export interface LpiStressParams {
   readonly vcpus: number;
@@ -35,6 +35,14 @@ export interface LpiStressParams {
    * ms have passed since its first timed MSI (0: exactly i iterations, the selftest's run).
    */
   readonly minMs: number;
+  /** Forward every (device, event) to direct injection once mapped (--design=direct). */
+  readonly forward: boolean;
+  /**
+   * Every this many steps the vCPU executes WFI (0: it only spins, as the selftest's guests do):
+   * with direct injection each WFI makes its vPE non-resident with the doorbell, the next step
+   * resident again — residency transitions under fire.
+   */
+  readonly wfiEvery: number;
 }
 
 /** Shared words (ProgramContext.shared). */
@@ -79,16 +87,28 @@ export function* lpiStressVcpu(cpu: VCpu, ctx: ProgramContext): Generator<Yield,
       for (let e = 0; e < p.events; e++, n++) its.mapti(d, e, VGIC_MIN_LPI + n, n % p.vcpus);
     }
     for (let v = 0; v < p.vcpus; v++) its.invall(v);
+    if (p.forward) {
+      // The host's side (KVM_IRQFD with a vLPI mapping): every MSI becomes a vLPI of its target.
+      for (let d = 0; d < p.devices; d++) {
+        for (let e = 0; e < p.events; e++)
+          ctx.gic.setForwarding({ doorbell: p.doorbell, devid: d, eventid: e });
+      }
+    }
     Atomics.store(sh, W_SETUP, 1);
   }
   cpu.unmaskIrqs();
   let steps = 0;
+  let wfis = 0;
   while (!ctx.stopping) {
     cpu.step();
     steps++;
-    yield YIELD;
+    if (p.wfiEvery > 0 && steps % p.wfiEvery === 0) {
+      wfis++;
+      yield WFI;
+    } else yield YIELD;
   }
   ctx.result.steps = steps;
+  ctx.result.wfis = wfis;
   cpu.maskIrqs();
   ctx.result.acked = acked;
   ctx.result.bad = bad;

@@ -24,6 +24,11 @@
  * `minMs` makes the run time-based: each injector goes on in whole rounds of e MSIs until that
  * long has passed, so one descheduling of a thread does not decide the figure.
  *
+ * `--design=direct` is the per-its design with GICv4.1 direct injection (core/vpe.ts): once vCPU 0
+ * has mapped everything, every (device, event) is forwarded (Vgic.setForwarding, KVM's
+ * kvm_vgic_v4_set_forwarding for a passed-through device), so an MSI sets a VPT bit and the
+ * spinning guests take it with ICC_IAR1 without list register, ap_list or exit.
+ *
  * `--design=global-lock` runs the v6.8-rc1 shape (one global lock, one global LRU translation
  * cache of 16 × vCPUs entries, every injection under the irq_lock) as the baseline.
  *
@@ -40,7 +45,7 @@ import { Vgic, type VgicV3Options } from '../device/vgic.ts';
 import { Runtime } from '../runtime/runtime.ts';
 import { type LpiStressParams, MAX_STRESS_VCPUS, W_ACKS, W_SETUP, W_WARM } from './lpi-stress-programs.ts';
 
-export type LpiStressDesign = 'per-its' | 'global-lock';
+export type LpiStressDesign = 'per-its' | 'global-lock' | 'direct';
 
 export interface LpiStressConfig {
   readonly vcpus: number;
@@ -56,6 +61,16 @@ export interface LpiStressOptions extends LpiStressConfig {
    * (default 0: exactly d · e · i MSIs, the selftest's run).
    */
   readonly minMs?: number;
+  /**
+   * Every this many steps each vCPU executes WFI (default 0: spin only). With direct injection each
+   * WFI is a non-residency phase with the doorbell enabled (tests: residency transitions under fire).
+   */
+  readonly wfiEvery?: number;
+  /**
+   * direct only: while the injectors run, the main thread switches forwarding off and on again
+   * for every (device, event), round after round (tests: pending state moved while MSIs fly).
+   */
+  readonly toggleForwarding?: boolean;
   /** Worker threads for the vCPUs and for the injectors (default: half the cores each, at least 1). */
   readonly vcpuThreads?: number;
   readonly injectorThreads?: number;
@@ -90,6 +105,12 @@ export interface LpiStressResult extends LpiStressConfig {
   /** Interrupts below 8192 taken by the guests: must be 0. */
   readonly badIntids: number;
   readonly cacheMisses: number;
+  /** direct: doorbells rung over the run, WFIs executed, and forwarding rounds switched. */
+  readonly doorbells: number;
+  readonly wfis: number;
+  /** Per vCPU: doorbells beyond its WFIs (a doorbell rung twice in one blocked phase): must be 0. */
+  readonly extraDoorbells: number;
+  readonly toggleRounds: number;
 }
 
 const RAM_BASE = 0x40000000;
@@ -115,10 +136,15 @@ function checkConfig(o: LpiStressOptions): void {
       `devices × events must be at most ${2 ** LPI_ID_BITS - VGIC_MIN_LPI} LPIs, got ${lpis}`,
     );
   }
-  if (o.design !== undefined && o.design !== 'per-its' && o.design !== 'global-lock') {
+  if (
+    o.design !== undefined &&
+    o.design !== 'per-its' &&
+    o.design !== 'global-lock' &&
+    o.design !== 'direct'
+  ) {
     throw new VgicError(
       'INVALID_ARGUMENT',
-      `design must be 'per-its' or 'global-lock', got ${String(o.design)}`,
+      `design must be 'per-its', 'global-lock' or 'direct', got ${String(o.design)}`,
     );
   }
 }
@@ -141,6 +167,7 @@ export async function runLpiStress(o: LpiStressOptions): Promise<LpiStressResult
     ram: { base: RAM_BASE, size: RAM_SIZE },
     lpiIdBits: LPI_ID_BITS,
     translationCache: design === 'global-lock' ? 'global-lru' : 'per-its',
+    ...(design === 'direct' ? { directInjection: 'gicv4.1' as const } : {}),
   } satisfies VgicV3Options;
   const gic = Vgic.create(opts);
   const params: LpiStressParams = {
@@ -154,6 +181,8 @@ export async function runLpiStress(o: LpiStressOptions): Promise<LpiStressResult
     lpiIdBits: LPI_ID_BITS,
     warmup: Math.min(WARMUP_MSIS, o.events * o.iterations),
     minMs: o.minMs ?? 0,
+    forward: design === 'direct',
+    wfiEvery: o.wfiEvery ?? 0,
   };
   const rt = Runtime.start({
     gic,
@@ -174,7 +203,31 @@ export async function runLpiStress(o: LpiStressOptions): Promise<LpiStressResult
     }
     const missesBefore = gic.its(0).stats().cacheMisses;
     rt.go();
-    const inj = await rt.injectorsDone();
+    const injDone = rt.injectorsDone();
+    let toggleRounds = 0;
+    if (o.toggleForwarding && design === 'direct') {
+      let finished = false;
+      injDone.then(
+        () => {
+          finished = true;
+        },
+        () => {
+          finished = true;
+        },
+      );
+      while (!finished) {
+        for (let d = 0; d < o.devices; d++) {
+          for (let e = 0; e < o.events; e++) {
+            const msi = { doorbell: params.doorbell, devid: d, eventid: e };
+            gic.unsetForwarding(msi);
+            gic.setForwarding(msi);
+          }
+        }
+        toggleRounds++;
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+    const inj = await injDone;
     // From the first injector's first timed MSI to the last one's last: a sleeping thread's
     // wake-up after go() is not injection time.
     let first = inj[0].result;
@@ -205,7 +258,12 @@ export async function runLpiStress(o: LpiStressOptions): Promise<LpiStressResult
       reports.filter((r) => r.kind === kind).reduce((a, r) => a + (r.result[key] ?? 0), 0);
     const drained = drain(gic);
     const stats = gic.stats();
-    const mergedAtFold = stats.vcpus.reduce((a, v) => a + v.foldMerged, 0);
+    // Direct injection: pending states merged by forwarding moves count as merges too.
+    const mergedAtFold =
+      stats.vcpus.reduce((a, v) => a + v.foldMerged, 0) +
+      (design === 'direct'
+        ? Array.from({ length: o.vcpus }, (_, v) => gic.vpeStatus(v).merged).reduce((a, b) => a + b, 0)
+        : 0);
     const delivered = sum('injector', 'delivered');
     const acknowledged = sum('vcpu', 'acked');
     const injected = sum('injector', 'sent');
@@ -237,6 +295,20 @@ export async function runLpiStress(o: LpiStressOptions): Promise<LpiStressResult
       lost: delivered - acknowledged - mergedAtFold - drained - stats.lpiPendingDropped,
       badIntids: sum('vcpu', 'bad'),
       cacheMisses,
+      doorbells:
+        design === 'direct'
+          ? Array.from({ length: o.vcpus }, (_, v) => gic.vpeStatus(v).doorbells).reduce((a, b) => a + b, 0)
+          : 0,
+      wfis: sum('vcpu', 'wfis'),
+      // Each WFI is at most one non-residency phase with the doorbell (the vCPU is made resident
+      // again before its next instruction), so a vCPU's doorbells never exceed its WFIs.
+      extraDoorbells:
+        design === 'direct'
+          ? reports
+              .filter((r) => r.kind === 'vcpu')
+              .reduce((a, r) => a + Math.max(0, gic.vpeStatus(r.index).doorbells - (r.result.wfis ?? 0)), 0)
+          : 0,
+      toggleRounds,
     };
   } catch (e) {
     await rt.stop(5000).catch(() => undefined);

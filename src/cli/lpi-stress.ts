@@ -24,9 +24,10 @@ export const LPI_STRESS_USAGE = `  lpi-stress           KVM's vgic_lpi_stress on
       -e N             events per device (default 16)
       -i N             iterations: each injector sends i × e MSIs (default 1000)
       --design D       per-its (default), global-lock (v6.8-rc1's shape: one lock, one LRU
-                       cache of 16 × vCPUs entries), or both
+                       cache of 16 × vCPUs entries), direct (per-its + GICv4.1 direct injection:
+                       every event forwarded to a vLPI), both (global-lock, per-its) or all
       --seed-table     the five configurations of the seed's table, beside KVM's figures
-                       (both designs unless --design says one)
+                       (all three designs unless --design says otherwise)
       --seconds S      time-based: injectors go on in whole rounds until S seconds have passed
                        (default 0: exactly i iterations; seed table 1)
       --scale F        multiply the iterations by F (e.g. 0.1 for a quick look)
@@ -104,9 +105,15 @@ export function parseLpiStressArgs(args: string[]) {
     if (!/^\d+$/.test(v)) throw new TypeError(`${name} takes a whole number, got '${v}'`);
     return Number(v);
   };
-  const design = values.design ?? (values['seed-table'] ? 'both' : 'per-its');
-  if (design !== 'per-its' && design !== 'global-lock' && design !== 'both') {
-    throw new TypeError(`--design takes per-its, global-lock or both, got '${design}'`);
+  const design = values.design ?? (values['seed-table'] ? 'all' : 'per-its');
+  if (
+    design !== 'per-its' &&
+    design !== 'global-lock' &&
+    design !== 'direct' &&
+    design !== 'both' &&
+    design !== 'all'
+  ) {
+    throw new TypeError(`--design takes per-its, global-lock, direct, both or all, got '${design}'`);
   }
   const scale = values.scale === undefined ? 1 : Number(values.scale);
   if (!(scale > 0 && scale <= 100))
@@ -123,7 +130,11 @@ export function parseLpiStressArgs(args: string[]) {
       events: int(values.e, '-e', 16),
       iterations: int(values.i, '-i', 1000),
     },
-    designs: (design === 'both' ? ['global-lock', 'per-its'] : [design]) as LpiStressDesign[],
+    designs: (design === 'both'
+      ? ['global-lock', 'per-its']
+      : design === 'all'
+        ? ['global-lock', 'per-its', 'direct']
+        : [design]) as LpiStressDesign[],
     seedTable,
     scale,
     trials: int(values.trials, '--trials', seedTable ? 3 : 1),

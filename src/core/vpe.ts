@@ -17,9 +17,9 @@
  * first and then takes the bit with an atomic and-not, so a bit is consumed exactly once: by
  * ICV_IAR1, by a move, or by the MSI itself when it finds, re-reading, that the LPI moved under it.
  *
- * The VPT summary (one bit per VPT word) is set after the word's bit and cleared only by a scan
- * that then re-reads the word, so a scan never misses a word an MSI finished setting; VPE_COUNT
- * (set bits) lets an idle vPE's CPU interface answer with one load.
+ * The VPT summary (one bit per VPT word) and its top level (one bit per summary word) are set after
+ * the bit below them and cleared only by a scan that then re-reads what is below, so a scan never
+ * misses a bit an MSI finished setting, and an idle vPE's CPU interface answers from the top level.
  *
  * Who may call: the MSI path (any thread, no lock), the vCPU's own thread (residency, the CPU
  * interface), ITS commands and the host API with the LPI's irq_lock free (they take it).
@@ -36,10 +36,10 @@ import {
   V_VMCR,
   VCPU_STRIDE,
   VPE_ACKS,
-  VPE_COUNT,
   VPE_DB_EN,
   VPE_DB_FIRED,
   VPE_DOORBELLS,
+  VPE_MERGED,
   VPE_PENDING_LAST,
   VPE_STATE,
   VPE_STRIDE,
@@ -56,22 +56,24 @@ export const VPE_NOT_FORWARDED = 0;
 
 // ---- the VPT's bits ----
 
-/** Sets LPI i's bit in v's VPT; true if it was clear (then counted and summarised). */
+/** Sets LPI i's bit in v's VPT; true if it was clear (then summarised). */
 function vptSet(s: GicState, v: number, i: number): boolean {
   const w = v * s.vptWords + (i >>> 5);
   const bit = 1 << (i & 31);
   if (s.shared) {
     if (Atomics.or(s.vpt, w, bit) & bit) return false;
-    Atomics.add(s.vpe, v * VPE_STRIDE + VPE_COUNT, 1);
     const sw = v * s.vptSummaryWords + (i >>> 10);
     const sbit = 1 << ((i >>> 5) & 31);
     if ((Atomics.load(s.vptSummary, sw) & sbit) === 0) Atomics.or(s.vptSummary, sw, sbit);
+    const tw = v * s.vptTopWords + (i >>> 15);
+    const tbit = 1 << ((i >>> 10) & 31);
+    if ((Atomics.load(s.vptTop, tw) & tbit) === 0) Atomics.or(s.vptTop, tw, tbit);
     return true;
   }
   if (s.vpt[w] & bit) return false;
   s.vpt[w] |= bit;
-  s.vpe[v * VPE_STRIDE + VPE_COUNT]++;
   s.vptSummary[v * s.vptSummaryWords + (i >>> 10)] |= 1 << ((i >>> 5) & 31);
+  s.vptTop[v * s.vptTopWords + (i >>> 15)] |= 1 << ((i >>> 10) & 31);
   return true;
 }
 
@@ -80,14 +82,20 @@ function vptTake(s: GicState, v: number, i: number): boolean {
   const w = v * s.vptWords + (i >>> 5);
   const bit = 1 << (i & 31);
   if (s.shared) {
-    if ((Atomics.and(s.vpt, w, ~bit) & bit) === 0) return false;
-    Atomics.sub(s.vpe, v * VPE_STRIDE + VPE_COUNT, 1);
-    return true;
+    return (Atomics.and(s.vpt, w, ~bit) & bit) !== 0;
   }
   if ((s.vpt[w] & bit) === 0) return false;
   s.vpt[w] &= ~bit;
-  s.vpe[v * VPE_STRIDE + VPE_COUNT]--;
   return true;
+}
+
+/** vLPIs pending in v's VPT (a count of its bits: the host API's view, not a hot path). */
+export function vptCount(s: GicState, v: number): number {
+  let n = 0;
+  for (let wi = 0; wi < s.vptWords; wi++) {
+    for (let m = s.vpt[v * s.vptWords + wi]; m !== 0; m &= m - 1) n++;
+  }
+  return n;
 }
 
 /** Whether LPI i is pending in v's VPT. */
@@ -132,6 +140,9 @@ export function vpeInject(s: GicState, slot: number): number {
     if ((f & (IRQ_FORWARDED | IRQ_VALID)) !== (IRQ_FORWARDED | IRQ_VALID)) return VPE_NOT_FORWARDED;
     const v = s.irqTarget[slot];
     if (v < 0) return VPE_NOT_FORWARDED;
+    // A set bit has not been taken by the CPU interface yet: merging into it loses no edge, and a
+    // plain read keeps a flood of MSIs from writing the line the vCPU's thread reads.
+    if (s.vpt[v * s.vptWords + (i >>> 5)] & (1 << (i & 31))) return VPE_SET_COALESCED;
     const fresh = vptSet(s, v, i);
     if (!s.shared) {
       if (fresh && (s.vpe[v * VPE_STRIDE + VPE_STATE] & VPE_VALID) === 0 && f & IRQ_ENABLED) doorbell(s, v);
@@ -146,8 +157,20 @@ export function vpeInject(s: GicState, slot: number): number {
         doorbell(s, v);
       return fresh ? VPE_SET_NEW : VPE_SET_COALESCED;
     }
-    if (!fresh || !vptTake(s, v, i)) return VPE_SET_COALESCED; // merged into a state someone moved
+    // Not fresh: merged into a pending state someone else set. Fresh but taken: the taker (the
+    // CPU interface, or a mover carrying it along) holds this MSI's pending state.
+    if (!fresh) return VPE_SET_COALESCED;
+    if (!vptTake(s, v, i)) return VPE_SET_NEW;
   }
+}
+
+/**
+ * A move found a pending state where it put one (the latch an LR's fold set beside a VPT bit, or
+ * a VPT bit an in-flight MSI set): two become one, counted so every MSI's fate still adds up.
+ */
+function countMerge(s: GicState, v: number): void {
+  if (s.shared) Atomics.add(s.vpe, v * VPE_STRIDE + VPE_MERGED, 1);
+  else s.vpe[v * VPE_STRIDE + VPE_MERGED]++;
 }
 
 // ---- forwarding (kvm_vgic_v4_set_forwarding / unset_forwarding) and moves ----
@@ -170,8 +193,8 @@ export function vpeForward(s: GicState, slot: number): boolean {
     // holds an earlier pending state keeps it (delivered from there, as KVM leaves it).
     storeFlags(s, slot, (f | IRQ_FORWARDED) & ~IRQ_PENDING_LATCH);
     if (f & IRQ_PENDING_LATCH) {
-      vptSet(s, v, slot - s.lpiBase);
-      if ((loadState(s, v) & VPE_VALID) === 0 && f & IRQ_ENABLED) doorbell(s, v);
+      if (!vptSet(s, v, slot - s.lpiBase)) countMerge(s, v);
+      else if ((loadState(s, v) & VPE_VALID) === 0 && f & IRQ_ENABLED) doorbell(s, v);
     }
   }
   unlockIrq(s, slot);
@@ -192,6 +215,7 @@ export function vpeUnforward(s: GicState, slot: number): boolean {
   storeFlags(s, slot, f & ~IRQ_FORWARDED);
   const v = s.irqTarget[slot];
   if (v >= 0 && vptTake(s, v, slot - s.lpiBase)) {
+    if (f & IRQ_PENDING_LATCH) countMerge(s, v);
     s.irqFlags[slot] |= IRQ_PENDING_LATCH;
     queueIrqUnlock(s, slot);
   } else unlockIrq(s, slot);
@@ -208,12 +232,15 @@ export function vpeMoveLocked(s: GicState, slot: number, from: number, to: numbe
   if (to < 0) {
     const f = s.irqFlags[slot] & ~IRQ_FORWARDED;
     storeFlags(s, slot, f);
-    if (from >= 0 && vptTake(s, from, i)) s.irqFlags[slot] |= IRQ_PENDING_LATCH;
+    if (from >= 0 && vptTake(s, from, i)) {
+      if (f & IRQ_PENDING_LATCH) countMerge(s, from);
+      s.irqFlags[slot] |= IRQ_PENDING_LATCH;
+    }
     return;
   }
   if (from >= 0 && from !== to && vptTake(s, from, i)) {
-    vptSet(s, to, i);
-    if ((loadState(s, to) & VPE_VALID) === 0 && s.irqFlags[slot] & IRQ_ENABLED) doorbell(s, to);
+    if (!vptSet(s, to, i)) countMerge(s, to);
+    else if ((loadState(s, to) & VPE_VALID) === 0 && s.irqFlags[slot] & IRQ_ENABLED) doorbell(s, to);
   }
 }
 
@@ -273,10 +300,15 @@ function storeFlags(s: GicState, slot: number, f: number): void {
   else s.irqFlags[slot] = f;
 }
 
-/** Whether v is resident with a VPT bit set (one load each: the CPU interface's idle check). */
+/**
+ * Whether v is resident and its VPT's top level has a bit set (a load or three: the CPU
+ * interface's idle check; a scan clears the top bits of words it finds empty).
+ */
 export function vpeResidentPending(s: GicState, v: number): boolean {
-  const b = v * VPE_STRIDE;
-  return (s.vpe[b + VPE_STATE] & VPE_VALID) !== 0 && s.vpe[b + VPE_COUNT] !== 0;
+  if ((s.vpe[v * VPE_STRIDE + VPE_STATE] & VPE_VALID) === 0) return false;
+  const t = v * s.vptTopWords;
+  for (let j = 0; j < s.vptTopWords; j++) if (s.vptTop[t + j] !== 0) return true;
+  return false;
 }
 
 /** PendingLast: a vLPI waited when v left, or its doorbell rang (KVM's its_vpe.pending_last). */
@@ -297,33 +329,36 @@ export const vpeBestPriority = (): number => bestPrio;
  * pending bits.
  */
 export function vpeBest(s: GicState, v: number, below: number): number {
+  const tBase = v * s.vptTopWords;
   const sBase = v * s.vptSummaryWords;
   const wBase = v * s.vptWords;
   let best = -1;
   let prio = below;
-  for (let sw = 0; sw < s.vptSummaryWords; sw++) {
-    let sum = s.vptSummary[sBase + sw];
-    while (sum !== 0) {
-      const sb = 31 - Math.clz32(sum & -sum);
-      sum &= sum - 1;
-      const wi = (sw << 5) + sb;
-      let word = s.vpt[wBase + wi];
-      if (word === 0) {
-        if (s.shared) {
-          Atomics.and(s.vptSummary, sBase + sw, ~(1 << sb));
-          if (Atomics.load(s.vpt, wBase + wi) !== 0) Atomics.or(s.vptSummary, sBase + sw, 1 << sb);
-        } else s.vptSummary[sBase + sw] &= ~(1 << sb);
+  for (let tw = 0; tw < s.vptTopWords; tw++) {
+    for (let top = s.vptTop[tBase + tw]; top !== 0; top &= top - 1) {
+      const tb = 31 - Math.clz32(top & -top);
+      const sw = (tw << 5) + tb;
+      let sum = s.vptSummary[sBase + sw];
+      if (sum === 0) {
+        clearSummaryBit(s, s.vptTop, tBase + tw, tb, s.vptSummary, sBase + sw);
         continue;
       }
-      while (word !== 0) {
-        const bit = 31 - Math.clz32(word & -word);
-        word &= word - 1;
-        const slot = s.lpiBase + (wi << 5) + bit;
-        if ((s.irqFlags[slot] & IRQ_ENABLED) === 0) continue;
-        const p = s.irqPriority[slot];
-        if (p < prio) {
-          prio = p;
-          best = slot;
+      for (; sum !== 0; sum &= sum - 1) {
+        const sb = 31 - Math.clz32(sum & -sum);
+        const wi = (sw << 5) + sb;
+        let word = s.vpt[wBase + wi];
+        if (word === 0) {
+          clearSummaryBit(s, s.vptSummary, sBase + sw, sb, s.vpt, wBase + wi);
+          continue;
+        }
+        for (; word !== 0; word &= word - 1) {
+          const slot = s.lpiBase + (wi << 5) + 31 - Math.clz32(word & -word);
+          if ((s.irqFlags[slot] & IRQ_ENABLED) === 0) continue;
+          const p = s.irqPriority[slot];
+          if (p < prio) {
+            prio = p;
+            best = slot;
+          }
         }
       }
     }
@@ -331,6 +366,26 @@ export function vpeBest(s: GicState, v: number, below: number): number {
   if (best < 0) return -1;
   bestPrio = prio;
   return VGIC_MIN_LPI + best - s.lpiBase;
+}
+
+/**
+ * A summary bit whose word was found empty: clear it, then re-read the word and set it again if
+ * an MSI filled the word meanwhile (it sets the word before the summary: nothing is missed).
+ */
+function clearSummaryBit(
+  s: GicState,
+  sums: Int32Array,
+  at: number,
+  bit: number,
+  words: Int32Array,
+  w: number,
+): void {
+  if (!s.shared) {
+    sums[at] &= ~(1 << bit);
+    return;
+  }
+  Atomics.and(sums, at, ~(1 << bit));
+  if (Atomics.load(words, w) !== 0) Atomics.or(sums, at, 1 << bit);
 }
 
 /** ICV_IAR1 takes vLPI `intid` from v's VPT; false if a move took it first. */

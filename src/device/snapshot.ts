@@ -138,7 +138,6 @@ import {
   V_USED_LRS,
   V_VMCR,
   VCPU_STRIDE,
-  VPE_COUNT,
   VPE_STATE,
   VPE_STATE_MASK,
   VPE_STRIDE,
@@ -299,16 +298,15 @@ export function checkState(s: GicState): void {
 
 /**
  * GICv4.1 vPEs (core/vpe.ts): known state bits; a VPT bit only for a mapped, forwarded LPI that
- * targets that vPE (else it would be delivered to the wrong vCPU, or twice after a move); the
- * count equal to the bits set (the CPU interface skips a vPE whose count is 0); every non-zero VPT
- * word summarised (a scan visits summarised words only). Summary bits of empty words are allowed:
- * a scan clears them.
+ * targets that vPE (else it would be delivered to the wrong vCPU, or twice after a move); every
+ * non-zero VPT word summarised and every non-zero summary word in the top level (a scan visits
+ * summarised words only, and the CPU interface skips a vPE whose top level is 0). Summary bits of
+ * empty words are allowed: a scan clears them.
  */
 function checkVpes(s: GicState): void {
   for (let v = 0; v < s.nVcpus; v++) {
     const b = v * VPE_STRIDE;
     if ((s.vpe[b + VPE_STATE] & ~VPE_STATE_MASK) !== 0) refuse(`vPE ${v} state ${hex(s.vpe[b + VPE_STATE])}`);
-    let count = 0;
     for (let wi = 0; wi < s.vptWords; wi++) {
       const word = s.vpt[v * s.vptWords + wi];
       if (word === 0) continue;
@@ -319,12 +317,14 @@ function checkVpes(s: GicState): void {
         const slot = s.lpiBase + i;
         if (i >= s.nLpis || (s.irqFlags[slot] & IRQ_FORWARDED) === 0 || s.irqTarget[slot] !== v)
           refuse(`vPE ${v}: VPT bit of LPI ${VGIC_MIN_LPI + i}, which is no vLPI of it`);
-        count++;
       }
     }
-    if (s.vpe[b + VPE_COUNT] !== count)
-      refuse(`vPE ${v} counts ${s.vpe[b + VPE_COUNT]} pending vLPIs; its VPT holds ${count}`);
     for (let sw = 0; sw < s.vptSummaryWords; sw++) {
+      if (
+        s.vptSummary[v * s.vptSummaryWords + sw] !== 0 &&
+        (s.vptTop[v * s.vptTopWords + (sw >>> 5)] & (1 << (sw & 31))) === 0
+      )
+        refuse(`vPE ${v}: VPT summary word ${sw} is not in its top level`);
       const beyond = s.vptWords - (sw << 5);
       if (beyond < 32 && s.vptSummary[v * s.vptSummaryWords + sw] >>> beyond !== 0)
         refuse(`vPE ${v}: summary bits beyond its VPT`);

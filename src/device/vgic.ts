@@ -29,6 +29,7 @@ import { injectIrqSlot, updateIrqFlags } from '../core/irq.ts';
 import { lockOwnerIdSet, MAIN_OWNER_ID, setLockOwnerId } from '../core/locks.ts';
 import { savePendingTables } from '../core/lpi.ts';
 import { haltAll, haltOwnerOf, pruneHalted, resumeAll, resumeVcpu } from '../core/vgic.ts';
+import { vptCount } from '../core/vpe.ts';
 import { FORWARD_BUSY, itsSetForwarding } from '../its/forwarding.ts';
 import { itsInjectMsi, MSI_BLOCKED, MSI_BUSY } from '../its/translate.ts';
 
@@ -65,10 +66,10 @@ import {
   V_MAINT,
   VCPU_STRIDE,
   VPE_ACKS,
-  VPE_COUNT,
   VPE_DB_EN,
   VPE_DB_FIRED,
   VPE_DOORBELLS,
+  VPE_MERGED,
   VPE_PENDING_LAST,
   VPE_STATE,
   VPE_STRIDE,
@@ -193,6 +194,12 @@ export interface VpeStatus {
   readonly doorbells: number;
   /** vLPIs the CPU interface took from the VPT (ICC_IAR1) so far. */
   readonly directAcks: number;
+  /**
+   * Pending states merged by a move into one already there (unforwarding onto a latch an LR's
+   * fold set, forwarding onto a VPT bit an in-flight MSI set, VMOVI): with foldMerged, what makes
+   * every delivered MSI's fate add up.
+   */
+  readonly merged: number;
 }
 
 /** What an MSI became (KVM_SIGNAL_MSI's 1 / 0 / -EBUSY). */
@@ -676,9 +683,10 @@ export class Vgic {
       doorbellEnabled: (st & VPE_DB_EN) !== 0,
       doorbellSpent: (st & VPE_DB_FIRED) !== 0,
       pendingLast: (st & VPE_PENDING_LAST) !== 0,
-      pending: Atomics.load(s.vpe, b + VPE_COUNT),
+      pending: vptCount(s, v),
       doorbells: Atomics.load(s.vpe, b + VPE_DOORBELLS),
       directAcks: Atomics.load(s.vpe, b + VPE_ACKS),
+      merged: Atomics.load(s.vpe, b + VPE_MERGED),
     };
   }
 

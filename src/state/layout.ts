@@ -84,9 +84,9 @@ export const FLAG_DIRECT = 1 << 3;
 
 // ---- per-vPE words (Int32, VPE_STRIDE per vPE = per vCPU; core/vpe.ts) ----
 export const VPE_STATE = 0; // VPE_VALID | VPE_DB_EN | VPE_DB_FIRED | VPE_PENDING_LAST (GICR_VPENDBASER)
-export const VPE_COUNT = 1; // set bits in the vPE's VPT (changed with each bit's 0 → 1 / 1 → 0)
-export const VPE_DOORBELLS = 2; // statistics: doorbells raised
-export const VPE_ACKS = 3; // statistics: vLPIs the CPU interface took from the VPT (ICV_IAR1)
+export const VPE_DOORBELLS = 1; // statistics: doorbells raised
+export const VPE_ACKS = 2; // statistics: vLPIs the CPU interface took from the VPT (ICV_IAR1)
+export const VPE_MERGED = 3; // pending states merged by a move (forwarding on/off, VMOVI) into one already there
 export const VPE_STRIDE = 8;
 /** VPE_STATE bits. */
 export const VPE_VALID = 1 << 0; // GICR_VPENDBASER.Valid: resident on its redistributor
@@ -232,6 +232,10 @@ export function vptWordsFor(nLpis: number): number {
 export function vptSummaryWordsFor(nLpis: number): number {
   return Math.ceil(vptWordsFor(nLpis) / 32);
 }
+/** Words of one vPE's top summary (one bit per summary word): 2 for 57344 LPIs. */
+export function vptTopWordsFor(nLpis: number): number {
+  return Math.ceil(vptSummaryWordsFor(nLpis) / 32);
+}
 
 interface Section {
   readonly name: string;
@@ -279,6 +283,7 @@ function sections(c: StateConfig): Section[] {
     { name: 'vpe', bytesPerElement: 4, count: direct ? c.nVcpus * VPE_STRIDE : 0 },
     { name: 'vpt', bytesPerElement: 4, count: direct ? c.nVcpus * vptWordsFor(nLpis) : 0 },
     { name: 'vptSummary', bytesPerElement: 4, count: direct ? c.nVcpus * vptSummaryWordsFor(nLpis) : 0 },
+    { name: 'vptTop', bytesPerElement: 4, count: direct ? c.nVcpus * vptTopWordsFor(nLpis) : 0 },
   ];
 }
 
@@ -393,6 +398,9 @@ export class GicState {
   readonly vpt: Int32Array;
   /** Per vPE, one bit per VPT word that may be non-zero (set after the word's bit, core/vpe.ts). */
   readonly vptSummary: Int32Array;
+  readonly vptTopWords: number;
+  /** Per vPE, one bit per summary word that may be non-zero (set after the summary's bit). */
+  readonly vptTop: Int32Array;
   /** Entries of the global LRU cache (16 per vCPU), 0 in the per-ITS design. */
   readonly globalCacheSize: number;
   /** GC_* words: the global cache's lock. */
@@ -463,6 +471,8 @@ export class GicState {
     this.vpe = i32('vpe', this.direct ? c.nVcpus * VPE_STRIDE : 0);
     this.vpt = i32('vpt', c.nVcpus * this.vptWords);
     this.vptSummary = i32('vptSummary', c.nVcpus * this.vptSummaryWords);
+    this.vptTopWords = this.direct ? vptTopWordsFor(this.nLpis) : 0;
+    this.vptTop = i32('vptTop', c.nVcpus * this.vptTopWords);
   }
 
   /** Slot of an INTID as seen by `vcpu` (which matters for SGIs/PPIs), or -1 if not implemented. */
