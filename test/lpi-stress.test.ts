@@ -76,29 +76,19 @@ describe('lpi-stress', { timeout: 120000 }, () => {
       runLpiStress({ vcpus: 1, devices: 2048, events: 64, iterations: 1 }),
       /at most 57344 LPIs/,
     );
-    assert.throws(() => parseLpiStressArgs(['--design', 'rcu']), /per-its, global-lock or both/);
+    assert.throws(() => parseLpiStressArgs(['--design', 'rcu']), /per-its, global-lock, direct, both or all/);
     assert.throws(() => parseLpiStressArgs(['-v', 'x']), /-v takes a whole number/);
   });
 
-  it('--seed-table --scale runs the five rows on both designs and prints KVM beside them', async () => {
+  it('--seed-table --scale runs the five rows on the three designs and prints KVM beside them', async () => {
     const r = await runLpiStressCli(['--seed-table', '--scale', '0.002', '--trials', '1', '--seconds', '0']);
     assert.equal(r.failed, false);
-    assert.equal(r.rows.length, 10);
+    assert.equal(r.rows.length, 15);
     assert.deepEqual(
       r.rows.map((x) => x.design),
-      [
-        'global-lock',
-        'per-its',
-        'global-lock',
-        'per-its',
-        'global-lock',
-        'per-its',
-        'global-lock',
-        'per-its',
-        'global-lock',
-        'per-its',
-      ],
+      Array.from({ length: 5 }, () => ['global-lock', 'per-its', 'direct']).flat(),
     );
+    assert.match(r.text, /direct Rate +\| direct Handled +\| direct coalesced/);
     assert.match(r.text, /\| -v 32 -d 32 -e 1 -i 200 +\| 0\.58 +\| 8\.30 /);
     assert.match(r.text, /per-its Rate +\| per-its Handled +\| per-its coalesced/);
     assert.match(r.text, /MSIs lost or failed over all runs: 0\./);
