@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ICC_EOIR1_EL1, ICC_HPPIR1_EL1, ICC_IAR1_EL1 } from '../src/arch/sysreg.ts';
+import { checkInvariants } from '../src/bench/invariants.ts';
 import { runLpiStress } from '../src/bench/lpi-stress.ts';
 import { sealSnapshot } from '../src/device/snapshot.ts';
 import { MSI_COALESCED, MSI_DELIVERED, Vgic } from '../src/device/vgic.ts';
@@ -90,6 +91,7 @@ describe('GICv4.1 direct injection', () => {
     assert.equal(gic.vpeStatus(0).directAcks, 1);
     assert.equal(gic.vpeStatus(0).pending, 0);
     assert.equal(cpu.outputLine(), 0);
+    assert.deepEqual(checkInvariants(gic), []);
   });
 
   it('the CPU interface presents the highest priority among LRs and vLPIs (ties: lowest INTID)', () => {
@@ -166,6 +168,7 @@ describe('GICv4.1 direct injection', () => {
     assert.equal(gic.vpeStatus(1).doorbells, 2);
     cpu.step();
     assert.deepEqual(drain(gic, 1), [8193]);
+    assert.deepEqual(checkInvariants(gic), []);
   });
 
   it('the WFI sleeping on another thread is woken by the doorbell (real futex)', async () => {
@@ -196,6 +199,7 @@ describe('GICv4.1 direct injection', () => {
     gic.unsetForwarding(msi(1)); // not forwarded: nothing changes
     assert.equal(gic.injectMsi(DB, 0, 1), MSI_DELIVERED);
     assert.deepEqual(drain(gic, 1), [8193]);
+    assert.deepEqual(checkInvariants(gic), []);
   });
 
   it('MOVI moves a pending vLPI to the new vPE (VMOVI); DISCARD drops it and ends forwarding', () => {
@@ -223,6 +227,22 @@ describe('GICv4.1 direct injection', () => {
     assert.equal(gic.injectMsi(DB, 0, 0), MSI_DELIVERED);
     assert.equal(gic.vpeStatus(0).pending, 0, 'remapped, it is no vLPI until forwarded again');
     assert.deepEqual(drain(gic, 0), [8192]);
+    assert.deepEqual(checkInvariants(gic), []);
+  });
+
+  it('the invariant checker sees a VPT bit on the wrong vPE and a resident vPE with a doorbell', () => {
+    const { gic } = setup(2, 4);
+    gic.setForwarding(msi(0)); // vCPU 0
+    gic.injectMsi(DB, 0, 0);
+    assert.deepEqual(checkInvariants(gic), []);
+    const s = gic.state;
+    s.vpt[s.vptWords] |= 1; // LPI 8192 on vPE 1 too
+    s.vptSummary[s.vptSummaryWords] |= 1;
+    s.vptTop[s.vptTopWords] |= 1;
+    s.vpe[0] = 1 | 2; // Valid with the doorbell enabled
+    const bad = checkInvariants(gic);
+    assert.ok(bad.includes('vPE 1: VPT bit of LPI 8192, no vLPI of it'), bad.join('; '));
+    assert.ok(bad.includes('resident vPE 0 carries non-residency bits (3)'), bad.join('; '));
   });
 
   it('snapshot and restore keep forwarded LPIs and their VPT bits; a forged VPT bit is refused', () => {
@@ -268,9 +288,9 @@ describe('GICv4.1 direct injection', () => {
     );
     assert.throws(
       forge((g) => {
-        g.state.irqFlags[g.state.lpiSlot(8194)] |= 1 << 1; // a latch beside the VPT bit
+        g.state.irqTarget[g.state.lpiSlot(8194)] = -1; // a vLPI on no vPE
       }),
-      /forwarded LPI 8194/,
+      /forwarded LPI 8194 \(target -1\)/,
     );
   });
 
@@ -319,6 +339,7 @@ describe('GICv4.1 direct injection on threads (lpi-stress --design direct)', { t
     assert.equal(r.delivered + r.coalesced, r.injected + r.warmup, 'every answer counted');
     assert.equal(r.lost, 0, 'delivered = acknowledged + merged + drained + dropped: none lost or duplicated');
     assert.equal(r.dropped, 0);
+    assert.deepEqual(r.violations, [], 'the whole state holds its invariants after the run');
   }
 
   it('spinning vCPUs take vLPIs from their VPTs; none lost', async () => {

@@ -43,6 +43,7 @@ import { GITS_TRANSLATER } from '../arch/its.ts';
 import { ICC_EOIR1_EL1, ICC_IAR1_EL1 } from '../arch/sysreg.ts';
 import { Vgic, type VgicV3Options } from '../device/vgic.ts';
 import { Runtime } from '../runtime/runtime.ts';
+import { checkInvariants } from './invariants.ts';
 import { type LpiStressParams, MAX_STRESS_VCPUS, W_ACKS, W_SETUP, W_WARM } from './lpi-stress-programs.ts';
 
 export type LpiStressDesign = 'per-its' | 'global-lock' | 'direct';
@@ -108,6 +109,8 @@ export interface LpiStressResult extends LpiStressConfig {
   /** direct: doorbells rung over the run, WFIs executed, and forwarding rounds switched. */
   readonly doorbells: number;
   readonly wfis: number;
+  /** Whole-state invariants (bench/invariants.ts) broken at the end, after the drain: must be empty. */
+  readonly violations: readonly string[];
   /** Per vCPU: doorbells beyond its WFIs (a doorbell rung twice in one blocked phase): must be 0. */
   readonly extraDoorbells: number;
   readonly toggleRounds: number;
@@ -257,6 +260,7 @@ export async function runLpiStress(o: LpiStressOptions): Promise<LpiStressResult
     const sum = (kind: string, key: string) =>
       reports.filter((r) => r.kind === kind).reduce((a, r) => a + (r.result[key] ?? 0), 0);
     const drained = drain(gic);
+    const violations = checkInvariants(gic, { settled: false });
     const stats = gic.stats();
     // Direct injection: pending states merged by forwarding moves count as merges too.
     const mergedAtFold =
@@ -309,6 +313,7 @@ export async function runLpiStress(o: LpiStressOptions): Promise<LpiStressResult
               .reduce((a, r) => a + Math.max(0, gic.vpeStatus(r.index).doorbells - (r.result.wfis ?? 0)), 0)
           : 0,
       toggleRounds,
+      violations,
     };
   } catch (e) {
     await rt.stop(5000).catch(() => undefined);

@@ -469,9 +469,10 @@ function checkSlots(s: GicState): void {
       } else {
         if ((f & ~(IRQ_ENABLED | IRQ_PENDING_LATCH | IRQ_FORWARDED)) !== (LPI_FREE_FLAGS | IRQ_VALID))
           refuse(`flags ${hex(f)} of LPI ${intid}`);
-        // A vLPI's pending state is its VPT bit (checkVpes), never the latch; it needs a vPE.
-        if (f & IRQ_FORWARDED && (!s.direct || f & IRQ_PENDING_LATCH || target < 0))
-          refuse(`forwarded LPI ${intid} (flags ${hex(f)}, target ${target}${s.direct ? '' : ', no vPEs'})`);
+        // A vLPI lives on its target's vPE (a latch beside its VPT bit is allowed: the fold of an
+        // LR that held it before it was forwarded puts one there).
+        if (f & IRQ_FORWARDED && (!s.direct || target < 0))
+          refuse(`forwarded LPI ${intid} (target ${target}${s.direct ? '' : ', no vPEs'})`);
         if (!(target >= -1 && target < s.nVcpus)) refuse(`LPI ${intid} targets vCPU ${target}`);
         if (!(router >= 0 && router >>> 16 < s.nIts)) refuse(`LPI ${intid} has collection ${hex(router)}`);
       }
