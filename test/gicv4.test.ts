@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import { ICC_EOIR1_EL1, ICC_HPPIR1_EL1, ICC_IAR1_EL1 } from '../src/arch/sysreg.ts';
 import { checkInvariants } from '../src/bench/invariants.ts';
 import { runLpiStress } from '../src/bench/lpi-stress.ts';
+import { runThreadedTest } from '../src/bench/micro-threads.ts';
 import { sealSnapshot } from '../src/device/snapshot.ts';
 import { MSI_COALESCED, MSI_DELIVERED, Vgic } from '../src/device/vgic.ts';
 import { enableLpisOnVcpu, ItsGuest, type LpiTables } from '../src/guest/gic-v3-its.ts';
@@ -379,5 +380,12 @@ describe('GICv4.1 direct injection on threads (lpi-stress --design direct)', { t
     accounted(r);
     assert.ok(r.toggleRounds >= 10, `${r.toggleRounds} rounds of unset/set`);
     assert.equal(r.extraDoorbells, 0);
+  });
+
+  it('micro-bench lpi/direct: the INT command sets the vLPI, vCPU 1 takes every one', async () => {
+    const r = await runThreadedTest('lpi', { design: 'direct', iterations: 300, trials: 1, warmup: 50 });
+    assert.equal(r.name, 'lpi/direct');
+    assert.equal(r.errors, 0);
+    assert.equal(r.received, r.sent);
   });
 });

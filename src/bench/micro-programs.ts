@@ -18,8 +18,9 @@
  * Who may call: runtime workers import this module (compiled) by URL.
  */
 
+import { VIRT_GITS_BASE } from '../arch/gicv3.ts';
 import { PPI_VTIMER } from '../arch/intid.ts';
-import { GITS_CMD_INT, GITS_CREADR, GITS_CWRITER, ITS_CMD_SIZE } from '../arch/its.ts';
+import { GITS_CMD_INT, GITS_CREADR, GITS_CWRITER, GITS_TRANSLATER, ITS_CMD_SIZE } from '../arch/its.ts';
 import {
   CNTFRQ_EL0,
   CNTV_CTL_EL0,
@@ -48,6 +49,8 @@ export interface MicroThreadParams {
   readonly ramBase: number;
   readonly ramSize: number;
   readonly lpiIdBits: number;
+  /** lpi with direct injection: the host forwards the LPI once mapped (Vgic.setForwarding). */
+  readonly forward?: boolean;
 }
 
 export const W_READY = 0;
@@ -140,6 +143,14 @@ function* primary(cpu: VCpu, ctx: ProgramContext, p: MicroThreadParams): Generat
     its.createDevice(LPI_DEVICE, 5);
     its.mapti(LPI_DEVICE, LPI_EVENT, LPI_INTID, LPI_COLLECTION);
     its.invall(LPI_COLLECTION);
+    // GICv4.1: the INT command sets the vLPI's VPT bit; vCPU 1 takes it without an exit.
+    if (p.forward) {
+      ctx.gic.setForwarding({
+        doorbell: VIRT_GITS_BASE + GITS_TRANSLATER,
+        devid: LPI_DEVICE,
+        eventid: LPI_EVENT,
+      });
+    }
     cwriter = its.creadr;
   }
   yield* until(() => Atomics.load(sh, W_READY) >= 1);

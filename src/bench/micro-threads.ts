@@ -35,6 +35,8 @@ import { type MicroThreadParams, type ThreadedTest, W_DONE } from './micro-progr
 export const THREADED_TESTS: readonly ThreadedTest[] = ['ipi', 'ipi_wfi', 'lpi', 'timer_10ms'];
 
 export interface ThreadedMicroOptions {
+  /** 'direct': the lpi test's LPI is forwarded to GICv4.1 direct injection (reported as lpi/direct). */
+  readonly design?: 'software' | 'direct';
   /** exec()s per timed pass for ipi, ipi_wfi and lpi (default 65536). */
   readonly iterations?: number;
   /** exec()s per timed pass for timer_10ms (default 256, as kvm-unit-tests). */
@@ -68,7 +70,7 @@ const RAM_BASE = 0x40000000;
 const RAM_SIZE = 32 << 20;
 const LPI_ID_BITS = 16;
 
-function makeGic(test: ThreadedTest): Vgic {
+function makeGic(test: ThreadedTest, direct: boolean): Vgic {
   if (test === 'timer_10ms') return Vgic.create({ vcpus: 1, time: 'real' });
   if (test === 'lpi') {
     return Vgic.create({
@@ -77,6 +79,7 @@ function makeGic(test: ThreadedTest): Vgic {
       its: 1,
       ram: { base: RAM_BASE, size: RAM_SIZE },
       lpiIdBits: LPI_ID_BITS,
+      ...(direct ? { directInjection: 'gicv4.1' as const } : {}),
     });
   }
   return Vgic.create({ vcpus: 2, time: 'real' });
@@ -100,6 +103,7 @@ export async function runThreadedTest(
   o: ThreadedMicroOptions = {},
 ): Promise<ThreadedMicroResult> {
   const timer = test === 'timer_10ms';
+  const direct = test === 'lpi' && o.design === 'direct';
   const iterations = timer ? (o.timerIterations ?? 256) : (o.iterations ?? 65536);
   const trials = o.trials ?? DEFAULT_TRIALS[test];
   const warmup = o.warmup ?? (timer ? 8 : Math.min(iterations, 4096));
@@ -116,8 +120,9 @@ export async function runThreadedTest(
     ramBase: RAM_BASE,
     ramSize: RAM_SIZE,
     lpiIdBits: LPI_ID_BITS,
+    forward: direct,
   };
-  const gic = makeGic(test);
+  const gic = makeGic(test, direct);
   const rt = Runtime.start({
     gic,
     module: new URL('./micro-programs.js', import.meta.url),
@@ -149,7 +154,7 @@ export async function runThreadedTest(
   const sorted = lat.slice().sort();
   const avgs = totals.map((t) => t / iterations);
   return {
-    name: test,
+    name: direct ? `${test}/direct` : test,
     iterations,
     trials,
     totalNs: totals.length ? median(totals) : Number.NaN,

@@ -47,6 +47,8 @@ export interface MicroBenchOptions {
   readonly trials?: number;
   /** Timed passes of the threaded tests (default: micro-threads.ts's per-test defaults). */
   readonly threadedTrials?: number;
+  /** 'direct': the threaded lpi test uses GICv4.1 direct injection (row lpi/direct). */
+  readonly design?: 'software' | 'direct';
   /** Iterations of timer_10ms (default 256, as kvm-unit-tests; 10 ms each). */
   readonly timerIterations?: number;
   /** Test names to run (a name without /unshared runs both variants). */
@@ -141,6 +143,7 @@ export async function runMicroBench(
     timerIterations: o.timerIterations,
     trials: o.threadedTrials,
     only: o.only,
+    design: o.design,
   });
   return [...results, ...threaded];
 }

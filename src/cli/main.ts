@@ -49,6 +49,8 @@ Commands:
       --trials N       trials per single-thread test, median reported (default 11); threaded
                        tests: a warm-up, then 5 timed passes (ipi_wfi: 3, timer_10ms: 1)
       --only A,B       run only these tests (a name without /unshared runs both variants)
+      --design D       software (default) or direct: lpi's LPI forwarded to GICv4.1 direct
+                       injection (row lpi/direct; ipi_hw, a direct vSGI, is not implemented)
       --json FILE      also write the results as JSON (e.g. bench/results/micro-bench.json)
   lpi-bench            MSI inject + ack + EOI rate, and injection alone, for 1 and 65536 mapped
                        events and IDbits 14 and 16 (single thread)
@@ -272,6 +274,7 @@ async function main(argv: string[]): Promise<void> {
       trials: { type: 'string' },
       json: { type: 'string' },
       only: { type: 'string' },
+      design: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -310,10 +313,14 @@ async function main(argv: string[]): Promise<void> {
         if (!MICRO_TEST_NAMES.includes(n))
           fail(`--only: unknown test '${n}' (tests: ${MICRO_TEST_NAMES.join(', ')})`);
       }
+      const design = values.design ?? 'software';
+      if (design !== 'software' && design !== 'direct')
+        fail(`--design takes software or direct, got '${design}'`);
       const results = await runMicroBench({
         iterations: intOption(values.iterations, 'iterations', 65536),
         trials: intOption(values.trials, 'trials', 11),
         only,
+        design,
       });
       process.stdout.write(`${formatMicroBench(results)}\n`);
       if (values.json) writeJson(values.json, 'micro-bench', results);
