@@ -24,6 +24,8 @@ export {
   type VgicAttachOptions,
   type VgicStats,
   type VgicV3Options,
+  /** Vgic.vpeStatus(): one vCPU's GICv4.1 vPE (residency, doorbells, pending vLPIs). */
+  type VpeStatus,
 } from './device/vgic.ts';
 export { GIC_DEFAULT_PMR, GIC_DEFAULT_PRIORITY, GicV3Guest } from './guest/gic-v3.ts';
 export {
