@@ -7,12 +7,14 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { GICD_CTLR, GICD_TYPER2, GICR_ISPENDR0, VIRT_GICD_BASE } from '../src/arch/gicv3.ts';
 import { ICC_EOIR1_EL1, ICC_HPPIR1_EL1, ICC_IAR1_EL1 } from '../src/arch/sysreg.ts';
 import { checkInvariants } from '../src/bench/invariants.ts';
 import { runLpiStress } from '../src/bench/lpi-stress.ts';
 import { runThreadedTest } from '../src/bench/micro-threads.ts';
 import { sealSnapshot } from '../src/device/snapshot.ts';
 import { MSI_COALESCED, MSI_DELIVERED, Vgic } from '../src/device/vgic.ts';
+import { GicV3Guest } from '../src/guest/gic-v3.ts';
 import { enableLpisOnVcpu, ItsGuest, type LpiTables } from '../src/guest/gic-v3-its.ts';
 import { VgicError } from '../src/index.ts';
 
@@ -330,6 +332,84 @@ describe('GICv4.1 direct injection', () => {
     );
     assert.throws(() => gic.setForwarding({ doorbell: DB, devid: -1, eventid: 0 }), /MSI devid/);
     assert.throws(() => gic.unsetForwarding(null as never), /takes \{ doorbell, devid, eventid \}/);
+  });
+});
+
+describe('GICv4.1 vSGIs (GICD_CTLR.nASSGIreq)', () => {
+  /** Two vCPUs with their CPU interfaces on; vSGIs switched on by vCPU 0 (EnableGrp1 cleared first). */
+  function vsgiSetup(on = true) {
+    const { gic } = setup(2, 1);
+    const g0 = new GicV3Guest(gic.vcpu(0));
+    const g1 = new GicV3Guest(gic.vcpu(1));
+    const c0 = gic.vcpu(0);
+    if (on) {
+      c0.writel(VIRT_GICD_BASE + GICD_CTLR, 0);
+      c0.writel(VIRT_GICD_BASE + GICD_CTLR, 1 << 8);
+      c0.writel(VIRT_GICD_BASE + GICD_CTLR, (1 << 8) | 2);
+    }
+    return { gic, g0, g1 };
+  }
+
+  it('nASSGIcap is advertised; nASSGIreq changes only while EnableGrp1 is clear', () => {
+    const { gic } = vsgiSetup(false);
+    const c0 = gic.vcpu(0);
+    assert.equal(c0.readl(VIRT_GICD_BASE + GICD_TYPER2) & (1 << 8), 1 << 8);
+    assert.equal(c0.readl(VIRT_GICD_BASE + GICD_CTLR) & 2, 2, 'EnableGrp1 set by the guest library');
+    c0.writel(VIRT_GICD_BASE + GICD_CTLR, (1 << 8) | 2);
+    assert.equal(c0.readl(VIRT_GICD_BASE + GICD_CTLR) & (1 << 8), 0, 'ignored with EnableGrp1 set');
+    c0.writel(VIRT_GICD_BASE + GICD_CTLR, 0);
+    c0.writel(VIRT_GICD_BASE + GICD_CTLR, 1 << 8);
+    assert.equal(c0.readl(VIRT_GICD_BASE + GICD_CTLR) & (1 << 8), 1 << 8);
+    c0.writel(VIRT_GICD_BASE + GICD_CTLR, (1 << 8) | 2);
+    c0.writel(VIRT_GICD_BASE + GICD_CTLR, 2);
+    assert.equal(c0.readl(VIRT_GICD_BASE + GICD_CTLR) & (1 << 8), 1 << 8, 'kept: EnableGrp1 was set');
+    const plain = Vgic.create({ vcpus: 1 });
+    plain.vcpu(0).writel(VIRT_GICD_BASE + GICD_CTLR, 1 << 8);
+    assert.equal(plain.vcpu(0).readl(VIRT_GICD_BASE + GICD_CTLR) & (1 << 8), 0, 'RES0 without GICv4.1');
+    assert.equal(plain.vcpu(0).readl(VIRT_GICD_BASE + GICD_TYPER2), 0);
+  });
+
+  it('a vSGI reaches a running vCPU without LR or exit, has no active state, and its pending state is readable', () => {
+    const { gic, g0, g1 } = vsgiSetup();
+    const c1 = gic.vcpu(1);
+    c1.maskIrqs();
+    c1.step();
+    const exits = gic.stats().vcpus[1].exits;
+    g0.sendSgi(3, [1]);
+    g0.sendSgi(3, [1]); // merges: still one pending
+    assert.equal(gic.vcpu(0).readl(g1.sgiBase + (GICR_ISPENDR0 - 0x10000)) & 0xffff, 1 << 3);
+    assert.equal(c1.outputLine(), 1);
+    assert.equal(c1.readSysreg(ICC_IAR1_EL1), 3);
+    // No active state: sent again, it is pending again at once, and taken again (nested).
+    g0.sendSgi(3, [1]);
+    assert.equal(c1.readSysreg(ICC_IAR1_EL1), SPURIOUS, 'same priority as the running one: no preemption');
+    c1.writeSysreg(ICC_EOIR1_EL1, 3);
+    assert.equal(c1.readSysreg(ICC_IAR1_EL1), 3);
+    c1.writeSysreg(ICC_EOIR1_EL1, 3);
+    assert.equal(c1.readSysreg(ICC_IAR1_EL1), SPURIOUS);
+    assert.equal(gic.stats().vcpus[1].exits, exits, 'the receiver never exited');
+    assert.equal(gic.vcpu(0).readl(g1.sgiBase + (GICR_ISPENDR0 - 0x10000)) & 0xffff, 0);
+    assert.deepEqual(checkInvariants(gic), []);
+  });
+
+  it('a vSGI to a blocked vCPU rings its doorbell once; a disabled one stays pending silently', () => {
+    const { gic, g0, g1 } = vsgiSetup();
+    const c1 = gic.vcpu(1);
+    c1.maskIrqs();
+    c1.step();
+    g1.disableIrq(5);
+    assert.equal(c1.wfiPoll(), false);
+    g0.sendSgi(5, [1]);
+    assert.equal(gic.vpeStatus(1).doorbells, 0, 'disabled: no doorbell');
+    assert.equal(c1.wfiPoll(), false);
+    g0.sendSgi(2, [1]);
+    g0.sendSgi(4, [1]);
+    assert.equal(gic.vpeStatus(1).doorbells, 1);
+    assert.equal(c1.wfiPoll(), true);
+    c1.step();
+    assert.deepEqual(drain(gic, 1), [2, 4]);
+    g1.enableIrq(5);
+    assert.deepEqual(drain(gic, 1), [5]);
   });
 });
 

@@ -54,7 +54,15 @@ import {
   V_VMCR,
   VCPU_STRIDE,
 } from '../state/layout.ts';
-import { vpeAck, vpeBest, vpeBestPriority, vpeResidentPending } from './vpe.ts';
+import {
+  directBest,
+  vpeAck,
+  vpeBestGroup1,
+  vpeBestPriority,
+  vpeResidentPending,
+  vpeTakeVsgi,
+  vsgiMode,
+} from './vpe.ts';
 
 /** Shift from a priority value to its APR bit: 8 - PREbits. */
 const APR_SHIFT = 8 - VGIC_PRI_BITS;
@@ -144,16 +152,15 @@ function canPreemptPrio(s: GicState, v: number, prio: number, grp1: boolean): bo
 }
 
 /**
- * Direct injection (core/vpe.ts): the best pending vLPI of v's resident vPE if it beats LR n (the
- * LRs' best, or -1) — a lower priority value, or equal and a lower INTID — else -1. vLPIs are
- * Group 1. The caller checked vpeResidentPending().
+ * Direct injection (core/vpe.ts): the best pending vSGI or vLPI of v's resident vPE if it beats LR
+ * n (the LRs' best, or -1) — a lower priority value, or equal and a lower INTID — else -1. Its
+ * priority and group: vpeBestPriority(), vpeBestGroup1(). The caller checked vpeResidentPending().
  */
-function vlpiWins(s: GicState, v: number, n: number): number {
-  if ((s.vcpu[v * VCPU_STRIDE + V_VMCR] & VMCR_ENG1) === 0) return -1;
-  if (n < 0) return vpeBest(s, v, 0x100);
+function directWins(s: GicState, v: number, n: number): number {
+  if (n < 0) return directBest(s, v, 0x100);
   const i = s.lrIndex(v, n);
   const lp = lrPriority(s.lr[i + 1]);
-  const intid = vpeBest(s, v, lp + 1);
+  const intid = directBest(s, v, lp + 1);
   if (intid < 0) return -1;
   return vpeBestPriority() < lp || intid < s.lr[i] ? intid : -1;
 }
@@ -171,7 +178,11 @@ export const LINE_VFIQ = 2;
 export function virqLine(s: GicState, v: number): number {
   if (s.direct && vpeResidentPending(s, v)) {
     const n = s.vcpu[v * VCPU_STRIDE + V_USED_LRS] === 0 ? -1 : hppviIndex(s, v);
-    if (vlpiWins(s, v, n) >= 0) return canPreemptPrio(s, v, vpeBestPriority(), true) ? LINE_VIRQ : LINE_NONE;
+    if (directWins(s, v, n) >= 0) {
+      const grp1 = vpeBestGroup1();
+      if (!canPreemptPrio(s, v, vpeBestPriority(), grp1)) return LINE_NONE;
+      return grp1 ? LINE_VIRQ : LINE_VFIQ;
+    }
   }
   if (s.vcpu[v * VCPU_STRIDE + V_USED_LRS] === 0) return LINE_NONE;
   const n = hppviIndex(s, v);
@@ -183,8 +194,8 @@ export function virqLine(s: GicState, v: number): number {
 export function icvIar(s: GicState, v: number, grp1: boolean): number {
   const n = hppviIndex(s, v);
   if (s.direct && vpeResidentPending(s, v)) {
-    const vintid = vlpiWins(s, v, n);
-    if (vintid >= 0) return iarVlpi(s, v, grp1, vintid);
+    const vintid = directWins(s, v, n);
+    if (vintid >= 0) return iarDirect(s, v, grp1, vintid);
   }
   if (n < 0) return INTID_SPURIOUS;
   const i = s.lrIndex(v, n);
@@ -205,23 +216,25 @@ export function icvIar(s: GicState, v: number, grp1: boolean): number {
 }
 
 /**
- * ICV_IAR1 of a vLPI from the VPT: no LR, no ap_list, no exit. It has no active state, so only its
- * priority becomes active (EOIR drops it; there is nothing to deactivate, as for an LPI outside
- * the LRs). A vLPI a move took meanwhile reads as spurious (the interface changed under the read).
+ * ICV_IAR0/1 of a vLPI from the VPT or of a vSGI: no LR, no ap_list, no exit. Neither has an
+ * active state, so only its priority becomes active (EOIR drops it; there is nothing to
+ * deactivate). One a move took meanwhile reads as spurious (the interface changed under the read).
  */
-function iarVlpi(s: GicState, v: number, grp1: boolean, vintid: number): number {
+function iarDirect(s: GicState, v: number, grp1: boolean, intid: number): number {
   const prio = vpeBestPriority();
-  if (!grp1 || !canPreemptPrio(s, v, prio, true) || !vpeAck(s, v, vintid)) return INTID_SPURIOUS;
-  s.vcpu[v * VCPU_STRIDE + V_AP1R0] |= 1 << ((prio & gprioMask(s, v, true)) >>> APR_SHIFT);
-  return vintid;
+  const g = vpeBestGroup1();
+  if (g !== grp1 || !canPreemptPrio(s, v, prio, g)) return INTID_SPURIOUS;
+  if (!(intid < 16 ? vpeTakeVsgi(s, v, intid) : vpeAck(s, v, intid))) return INTID_SPURIOUS;
+  s.vcpu[v * VCPU_STRIDE + (g ? V_AP1R0 : V_AP0R0)] |= 1 << ((prio & gprioMask(s, v, g)) >>> APR_SHIFT);
+  return intid;
 }
 
 /** ICV_HPPIR0/1_EL1: the best pending interrupt if it is of this group, else 1023. */
 export function icvHppir(s: GicState, v: number, grp1: boolean): number {
   const n = hppviIndex(s, v);
   if (s.direct && vpeResidentPending(s, v)) {
-    const vintid = vlpiWins(s, v, n);
-    if (vintid >= 0) return grp1 ? vintid : INTID_SPURIOUS;
+    const vintid = directWins(s, v, n);
+    if (vintid >= 0) return vpeBestGroup1() === grp1 ? vintid : INTID_SPURIOUS;
   }
   if (n < 0) return INTID_SPURIOUS;
   const i = s.lrIndex(v, n);
@@ -295,8 +308,8 @@ export function icvEoir(s: GicState, v: number, grp1: boolean, intid: number): n
   if (dropped === PRIO_IDLE) return ICV_IGNORED;
   const n = findActive(s, v, intid);
   if (n < 0) {
-    // An LPI outside the LRs has nothing to deactivate (no active state): no EOIcount either.
-    if (intid >= VGIC_MIN_LPI) return ICV_DONE;
+    // An LPI outside the LRs, or a vSGI, has nothing to deactivate (no active state): no EOIcount.
+    if (intid >= VGIC_MIN_LPI || (intid < 16 && vsgiMode(s))) return ICV_DONE;
     const b = v * VCPU_STRIDE;
     s.vcpu[b + V_EOICOUNT] = (s.vcpu[b + V_EOICOUNT] + 1) & 31;
     return s.vcpu[b + V_VMCR] & VMCR_EOIM ? ICV_DONE : ICV_DEACTIVATE_SW;
@@ -314,7 +327,7 @@ export function icvDir(s: GicState, v: number, intid: number): number {
   if ((s.vcpu[v * VCPU_STRIDE + V_VMCR] & VMCR_EOIM) === 0) return ICV_IGNORED;
   const n = findActive(s, v, intid);
   if (n < 0) {
-    if (intid >= VGIC_MIN_LPI) return ICV_IGNORED;
+    if (intid >= VGIC_MIN_LPI || (intid < 16 && vsgiMode(s))) return ICV_IGNORED;
     const b = v * VCPU_STRIDE;
     s.vcpu[b + V_EOICOUNT] = (s.vcpu[b + V_EOICOUNT] + 1) & 31;
     return ICV_DEACTIVATE_SW;

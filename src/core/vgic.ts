@@ -43,7 +43,7 @@ import {
 } from './irq.ts';
 import { lockApList, lockIrq, lockRun, unlockApList, unlockIrq, unlockRun } from './locks.ts';
 import { foldLrState, populateLrLocked } from './vgic-v3.ts';
-import { vpeBest, vpePendingLast, vpeResidentPending } from './vpe.ts';
+import { directBest, vpePendingLast, vpeResidentPending } from './vpe.ts';
 
 // Sort scratch: one per thread, grown (rarely) to the longest ap_list seen.
 let sortKeys = new Float64Array(64);
@@ -213,7 +213,7 @@ export function vcpuPendingIrq(s: GicState, v: number): boolean {
     // a resident vPE's VPT is seen directly.
     if (vpePendingLast(s, v)) return true;
     const pmr = (s.vcpu[b + V_VMCR] >>> VMCR_PMR_SHIFT) & 0xff;
-    if (vpeResidentPending(s, v) && vpeBest(s, v, pmr) >= 0) return true;
+    if (vpeResidentPending(s, v) && directBest(s, v, pmr) >= 0) return true;
   }
   if (s.vcpu[b + V_AP_HEAD] < 0) return false;
   const pmr = (s.vcpu[b + V_VMCR] >>> VMCR_PMR_SHIFT) & 0xff;

@@ -25,12 +25,15 @@
  * interface), ITS commands and the host API with the LPI's irq_lock free (they take it).
  */
 
-import { VMCR_PMR_SHIFT } from '../arch/ich.ts';
+import { GICD_CTLR_NASSGIREQ } from '../arch/gicv3.ts';
+import { VMCR_ENG0, VMCR_ENG1, VMCR_PMR_SHIFT } from '../arch/ich.ts';
 import { VGIC_MIN_LPI } from '../arch/intid.ts';
 import {
+  D_CTLR,
   type GicState,
   IRQ_ENABLED,
   IRQ_FORWARDED,
+  IRQ_GROUP1,
   IRQ_PENDING_LATCH,
   IRQ_VALID,
   V_VMCR,
@@ -44,6 +47,7 @@ import {
   VPE_STATE,
   VPE_STRIDE,
   VPE_VALID,
+  VPE_VSGI,
 } from '../state/layout.ts';
 import { kickVcpu, queueIrqUnlock } from './irq.ts';
 import { lockIrq, unlockIrq } from './locks.ts';
@@ -285,7 +289,7 @@ export function vpeMakeNonResident(s: GicState, v: number, db: boolean): void {
   // After the store (seq_cst): an MSI that set a bit and still saw v resident is seen by this scan;
   // one that saw it non-resident rings the doorbell itself.
   // Above the vCPU's priority mask: what a WFI would wake for (kvm_vgic_vcpu_pending_irq).
-  if (vpeBest(s, v, (s.vcpu[v * VCPU_STRIDE + V_VMCR] >>> VMCR_PMR_SHIFT) & 0xff) >= 0) {
+  if (directBest(s, v, (s.vcpu[v * VCPU_STRIDE + V_VMCR] >>> VMCR_PMR_SHIFT) & 0xff) >= 0) {
     if (s.shared) Atomics.or(s.vpe, at, VPE_PENDING_LAST | VPE_DB_FIRED);
     else s.vpe[at] |= VPE_PENDING_LAST | VPE_DB_FIRED;
   }
@@ -305,7 +309,9 @@ function storeFlags(s: GicState, slot: number, f: number): void {
  * interface's idle check; a scan clears the top bits of words it finds empty).
  */
 export function vpeResidentPending(s: GicState, v: number): boolean {
-  if ((s.vpe[v * VPE_STRIDE + VPE_STATE] & VPE_VALID) === 0) return false;
+  const b = v * VPE_STRIDE;
+  if ((s.vpe[b + VPE_STATE] & VPE_VALID) === 0) return false;
+  if (s.vpe[b + VPE_VSGI] !== 0) return true;
   const t = v * s.vptTopWords;
   for (let j = 0; j < s.vptTopWords; j++) if (s.vptTop[t + j] !== 0) return true;
   return false;
@@ -319,8 +325,78 @@ export function vpePendingLast(s: GicState, v: number): boolean {
 // ---- the CPU interface's view ----
 
 let bestPrio = 0xff;
-/** The priority of the vLPI the last vpeBest() returned. */
+let bestGrp1 = true;
+/** The priority of the interrupt the last vpeBest() / directBest() returned. */
 export const vpeBestPriority = (): number => bestPrio;
+/** Its group (vLPIs are Group 1; a vSGI has its SGI's group). */
+export const vpeBestGroup1 = (): boolean => bestGrp1;
+
+// ---- vSGIs (GICv4.1: GICD_CTLR.nASSGIreq) ----
+
+/** Whether this VM's SGIs are direct vSGIs: direct injection and GICD_CTLR.nASSGIreq. */
+export function vsgiMode(s: GicState): boolean {
+  return s.direct && (s.dist[D_CTLR] & GICD_CTLR_NASSGIREQ) !== 0;
+}
+
+/**
+ * A vSGI to v (VSGI / GICR_VSGIR on hardware; KVM's vgic_v4 SGI path): sets its pending bit, no
+ * lock; a non-resident vPE's doorbell rings if the SGI is enabled. Returns whether it was clear.
+ */
+export function vpeSetVsgi(s: GicState, v: number, sgi: number): boolean {
+  const at = v * VPE_STRIDE + VPE_VSGI;
+  const bit = 1 << sgi;
+  if (s.shared) {
+    if (Atomics.or(s.vpe, at, bit) & bit) return false;
+  } else {
+    if (s.vpe[at] & bit) return false;
+    s.vpe[at] |= bit;
+  }
+  if ((loadState(s, v) & VPE_VALID) === 0 && s.irqFlags[s.slotOf(v, sgi)] & IRQ_ENABLED) doorbell(s, v);
+  return true;
+}
+
+/** Clears (takes) vSGI `sgi` of v; true if this call cleared it. */
+export function vpeTakeVsgi(s: GicState, v: number, sgi: number): boolean {
+  const at = v * VPE_STRIDE + VPE_VSGI;
+  const bit = 1 << sgi;
+  if (s.shared) return (Atomics.and(s.vpe, at, ~bit) & bit) !== 0;
+  if ((s.vpe[at] & bit) === 0) return false;
+  s.vpe[at] &= ~bit;
+  return true;
+}
+
+/**
+ * The best direct interrupt of v below priority `below`: its enabled vSGIs of enabled groups
+ * (priority and group from the SGI's registers), then its vLPIs (Group 1) — a vSGI's INTID is
+ * lower, so it wins a tie. Returns the INTID or -1; vpeBestPriority() / vpeBestGroup1() describe it.
+ */
+export function directBest(s: GicState, v: number, below: number): number {
+  const vmcr = s.vcpu[v * VCPU_STRIDE + V_VMCR];
+  let best = -1;
+  let prio = below;
+  let grp1 = true;
+  const pend = s.vpe[v * VPE_STRIDE + VPE_VSGI];
+  for (let m = pend; m !== 0; m &= m - 1) {
+    const sgi = 31 - Math.clz32(m & -m);
+    const slot = v * 32 + sgi;
+    const f = s.irqFlags[slot];
+    if ((f & IRQ_ENABLED) === 0 || (vmcr & (f & IRQ_GROUP1 ? VMCR_ENG1 : VMCR_ENG0)) === 0) continue;
+    const p = s.irqPriority[slot];
+    if (p < prio) {
+      prio = p;
+      best = sgi;
+      grp1 = (f & IRQ_GROUP1) !== 0;
+    }
+  }
+  if (vmcr & VMCR_ENG1) {
+    const l = vpeBest(s, v, prio);
+    if (l >= 0) return l; // vpeBest set bestPrio; vLPIs are Group 1
+  }
+  if (best < 0) return -1;
+  bestPrio = prio;
+  bestGrp1 = grp1;
+  return best;
+}
 
 /**
  * The highest-priority enabled vLPI pending in v's VPT with a priority below `below`, or -1 (its
@@ -365,6 +441,7 @@ export function vpeBest(s: GicState, v: number, below: number): number {
   }
   if (best < 0) return -1;
   bestPrio = prio;
+  bestGrp1 = true;
   return VGIC_MIN_LPI + best - s.lpiBase;
 }
 

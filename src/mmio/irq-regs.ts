@@ -31,6 +31,7 @@ import { lockIrq, unlockIrq } from '../core/locks.ts';
 import { timerPhysDeactivate } from '../core/timer.ts';
 import { haltOwnerOf, resumeVcpu } from '../core/vgic.ts';
 import { physLineLevel } from '../core/vgic-v3.ts';
+import { vsgiMode } from '../core/vpe.ts';
 import {
   type GicState,
   IRQ_ACTIVE,
@@ -39,6 +40,8 @@ import {
   IRQ_GROUP1,
   IRQ_HW,
   IRQ_PENDING_LATCH,
+  VPE_STRIDE,
+  VPE_VSGI,
 } from '../state/layout.ts';
 import { type MmioContext, perIrq, type ReadFn, type RegisterDesc, type WriteFn } from './region.ts';
 
@@ -104,6 +107,8 @@ export const readPending: ReadFn = (c, vcpu, intid, len) => {
     resumeVcpu(s, h);
     if (irqIsPending(f) || hwLevel) value |= 1 << i;
   }
+  // GICv4.1 vSGIs (no active state): their pending state is readable here (GICR_VSGIPENDR's view).
+  if (intid === 0 && vsgiMode(s)) value |= s.vpe[vcpu * VPE_STRIDE + VPE_VSGI] & 0xffff;
   return value >>> 0;
 };
 

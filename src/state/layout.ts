@@ -87,6 +87,7 @@ export const VPE_STATE = 0; // VPE_VALID | VPE_DB_EN | VPE_DB_FIRED | VPE_PENDIN
 export const VPE_DOORBELLS = 1; // statistics: doorbells raised
 export const VPE_ACKS = 2; // statistics: vLPIs the CPU interface took from the VPT (ICV_IAR1)
 export const VPE_MERGED = 3; // pending states merged by a move (forwarding on/off, VMOVI) into one already there
+export const VPE_VSGI = 4; // GICv4.1 vSGIs: bit n = SGI n pending (GICR_VSGIPENDR.Pending), no active state
 export const VPE_STRIDE = 8;
 /** VPE_STATE bits. */
 export const VPE_VALID = 1 << 0; // GICR_VPENDBASER.Valid: resident on its redistributor
@@ -107,7 +108,7 @@ export const GCE_SLOT = 2; // the LPI's slot
 export const GCE_WORDS = 3;
 
 // ---- distributor words ----
-export const D_CTLR = 0; // GICD_CTLR: EnableGrp0 | EnableGrp1 (ARE and DS are constant)
+export const D_CTLR = 0; // GICD_CTLR: EnableGrp0 | EnableGrp1 | nASSGIreq (ARE and DS are constant)
 export const D_PROPBASER_LO = 1; // GICR_PROPBASER, shared by every redistributor (CommonLPIAff = 0)
 export const D_PROPBASER_HI = 2;
 export const DIST_WORDS = 4;
