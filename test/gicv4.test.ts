@@ -462,6 +462,13 @@ describe('GICv4.1 direct injection on threads (lpi-stress --design direct)', { t
     assert.equal(r.extraDoorbells, 0);
   });
 
+  it('micro-bench ipi_hw: vSGIs between two threads, every one taken', async () => {
+    const r = await runThreadedTest('ipi_hw', { design: 'direct', iterations: 300, trials: 1, warmup: 50 });
+    assert.equal(r.name, 'ipi_hw');
+    assert.equal(r.errors, 0);
+    assert.equal(r.received, r.sent);
+  });
+
   it('micro-bench lpi/direct: the INT command sets the vLPI, vCPU 1 takes every one', async () => {
     const r = await runThreadedTest('lpi', { design: 'direct', iterations: 300, trials: 1, warmup: 50 });
     assert.equal(r.name, 'lpi/direct');

@@ -58,6 +58,7 @@ import {
   VPE_STATE_MASK,
   VPE_STRIDE,
   VPE_VALID,
+  VPE_VSGI,
 } from '../state/layout.ts';
 
 export interface InvariantOptions {
@@ -321,6 +322,7 @@ function checkVpes(gic: Vgic, say: (m: string) => void): void {
   for (let v = 0; v < s.nVcpus; v++) {
     const st = s.vpe[v * VPE_STRIDE + VPE_STATE];
     if ((st & ~VPE_STATE_MASK) !== 0) say(`vPE ${v} state ${st} has unknown bits`);
+    if ((s.vpe[v * VPE_STRIDE + VPE_VSGI] & ~0xffff) !== 0) say(`vPE ${v} has vSGI bits above SGI 15`);
     if (st & VPE_VALID && st !== VPE_VALID) say(`resident vPE ${v} carries non-residency bits (${st})`);
     if (st & VPE_PENDING_LAST && (st & VPE_DB_FIRED) === 0)
       say(`vPE ${v}: PendingLast without its doorbell spent`);

@@ -10,6 +10,8 @@
  *   polls for a wake-up event for 64 rounds (IDLE_SPINS) before its thread sleeps on the futex word
  *   kicks bump, as KVM's halt polling does, so back-to-back IPIs often find vCPU 1 still polling;
  *   the ones that find it asleep pay a futex wake-up (the p99).
+ * - ipi_hw (design 'direct' only): ipi with GICv4.1 vSGIs (GICD_CTLR.nASSGIreq): the SGI goes
+ *   straight into vCPU 1's vPE, which takes it without exit, list register or active state.
  * - lpi: vCPU 0's exec() is an ITS INT command (device 2, event 20 → LPI 8199 on collection 1 =
  *   vCPU 1): the command written into the queue, GITS_CWRITER advanced, GITS_CREADR polled until
  *   it has passed the command; then the wait for vCPU 1's handler, as in ipi (vCPU 1 spins).
@@ -32,7 +34,7 @@ import { Runtime } from '../runtime/runtime.ts';
 import type { MicroResult } from './micro.ts';
 import { type MicroThreadParams, type ThreadedTest, W_DONE } from './micro-programs.ts';
 
-export const THREADED_TESTS: readonly ThreadedTest[] = ['ipi', 'ipi_wfi', 'lpi', 'timer_10ms'];
+export const THREADED_TESTS: readonly ThreadedTest[] = ['ipi', 'ipi_wfi', 'ipi_hw', 'lpi', 'timer_10ms'];
 
 export interface ThreadedMicroOptions {
   /** 'direct': the lpi test's LPI is forwarded to GICv4.1 direct injection (reported as lpi/direct). */
@@ -64,7 +66,7 @@ export interface ThreadedMicroResult extends MicroResult {
 }
 
 /** Timed passes by default: cheap tests get several, the slow ones one (after the warm-up). */
-const DEFAULT_TRIALS: Record<ThreadedTest, number> = { ipi: 5, ipi_wfi: 3, lpi: 5, timer_10ms: 1 };
+const DEFAULT_TRIALS: Record<ThreadedTest, number> = { ipi: 5, ipi_wfi: 3, ipi_hw: 5, lpi: 5, timer_10ms: 1 };
 
 const RAM_BASE = 0x40000000;
 const RAM_SIZE = 32 << 20;
@@ -72,14 +74,14 @@ const LPI_ID_BITS = 16;
 
 function makeGic(test: ThreadedTest, direct: boolean): Vgic {
   if (test === 'timer_10ms') return Vgic.create({ vcpus: 1, time: 'real' });
-  if (test === 'lpi') {
+  if (test === 'lpi' || test === 'ipi_hw') {
     return Vgic.create({
       vcpus: 2,
       time: 'real',
       its: 1,
       ram: { base: RAM_BASE, size: RAM_SIZE },
       lpiIdBits: LPI_ID_BITS,
-      ...(direct ? { directInjection: 'gicv4.1' as const } : {}),
+      ...(direct || test === 'ipi_hw' ? { directInjection: 'gicv4.1' as const } : {}),
     });
   }
   return Vgic.create({ vcpus: 2, time: 'real' });
@@ -175,6 +177,8 @@ export async function runThreadedMicro(o: ThreadedMicroOptions = {}): Promise<Th
   const out: ThreadedMicroResult[] = [];
   for (const t of THREADED_TESTS) {
     if (o.only && !o.only.includes(t)) continue;
+    // ipi_hw needs GICv4.1's direct vSGIs: it runs with --design direct only.
+    if (t === 'ipi_hw' && o.design !== 'direct') continue;
     out.push(await runThreadedTest(t, o));
   }
   return out;

@@ -141,6 +141,7 @@ import {
   VPE_STATE,
   VPE_STATE_MASK,
   VPE_STRIDE,
+  VPE_VSGI,
 } from '../state/layout.ts';
 import { clearRunWords } from './setup.ts';
 
@@ -307,6 +308,11 @@ function checkVpes(s: GicState): void {
   for (let v = 0; v < s.nVcpus; v++) {
     const b = v * VPE_STRIDE;
     if ((s.vpe[b + VPE_STATE] & ~VPE_STATE_MASK) !== 0) refuse(`vPE ${v} state ${hex(s.vpe[b + VPE_STATE])}`);
+    // 16 SGIs; the words after VPE_VSGI are unused.
+    if ((s.vpe[b + VPE_VSGI] & ~0xffff) !== 0)
+      refuse(`vPE ${v} vSGI pending bits ${hex(s.vpe[b + VPE_VSGI])}`);
+    for (let w = VPE_VSGI + 1; w < VPE_STRIDE; w++)
+      if (s.vpe[b + w] !== 0) refuse(`vPE ${v} word ${w} is not 0`);
     for (let wi = 0; wi < s.vptWords; wi++) {
       const word = s.vpt[v * s.vptWords + wi];
       if (word === 0) continue;
