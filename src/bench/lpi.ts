@@ -24,6 +24,8 @@ export interface LpiBenchConfig {
   /** MSIs per round before the vCPU acks them; 0: inject only (vgic_lpi_stress's measure). */
   readonly batch: number;
   readonly shared: boolean;
+  /** GICv4.1 direct injection: every event forwarded (Vgic.setForwarding); IAR takes from the VPT. */
+  readonly direct?: boolean;
 }
 
 export interface LpiResult extends LpiBenchConfig {
@@ -44,6 +46,8 @@ export interface LpiResult extends LpiBenchConfig {
 }
 
 export interface LpiBenchOptions {
+  /** Runs every configuration with GICv4.1 direct injection too (rows marked 'direct'). */
+  readonly direct?: boolean;
   readonly lpis?: number;
   readonly trials?: number;
   readonly configs?: readonly LpiBenchConfig[];
@@ -58,7 +62,7 @@ export const DEFAULT_LPI_CONFIGS: readonly LpiBenchConfig[] = [1, 16, 0].flatMap
 );
 
 export const configName = (c: LpiBenchConfig): string =>
-  `${c.batch === 0 ? 'inject' : `batch=${c.batch}`} e=${c.events} idbits=${c.idBits}${c.shared ? '' : ' /unshared'}`;
+  `${c.batch === 0 ? 'inject' : `batch=${c.batch}`} e=${c.events} idbits=${c.idBits}${c.shared ? '' : ' /unshared'}${c.direct ? ' direct' : ''}`;
 
 interface Setup {
   readonly run: (n: number) => void;
@@ -74,6 +78,7 @@ function setup(c: LpiBenchConfig): Setup {
     ram: { size: 32 << 20 },
     time: 'virtual',
     shared: c.shared,
+    ...(c.direct ? { directInjection: 'gicv4.1' as const } : {}),
   });
   const cpu = gic.vcpu(0);
   const g = new GicV3Guest(cpu);
@@ -95,6 +100,7 @@ function setup(c: LpiBenchConfig): Setup {
   }
   if (gic.its(0).errorCount() !== 0) throw new Error('set-up commands failed');
   const doorbell = its.doorbell;
+  if (c.direct) for (let e = 0; e < c.events; e++) gic.setForwarding({ doorbell, devid: 0, eventid: e });
   const events = c.events;
   const batch = c.batch;
   let e = 0;
@@ -142,7 +148,8 @@ export function runLpiBench(o: LpiBenchOptions = {}): LpiResult[] {
   const lpis = o.lpis ?? 2 ** 18;
   const trials = o.trials ?? 9;
   const out: LpiResult[] = [];
-  for (const c of o.configs ?? DEFAULT_LPI_CONFIGS) {
+  const configs = o.configs ?? DEFAULT_LPI_CONFIGS;
+  for (const c of o.direct ? configs.flatMap((x) => [x, { ...x, direct: true }]) : configs) {
     const t = setup(c);
     // Warm-up: one pass over every event (fills the translation cache) and lets the JIT settle.
     t.run(Math.max(lpis, Math.ceil(c.events / Math.max(c.batch, 1)) * Math.max(c.batch, 1)));
@@ -173,12 +180,12 @@ export function runLpiBench(o: LpiBenchOptions = {}): LpiResult[] {
 
 export function formatLpiBench(rs: readonly LpiResult[]): string {
   const lines = [
-    `${'configuration'.padEnd(36)}${'ns/LPI'.padStart(9)}${'min'.padStart(8)}${'max'.padStart(8)}${'LPIs/s'.padStart(14)}${'misses'.padStart(8)}`,
-    '-'.repeat(83),
+    `${'configuration'.padEnd(44)}${'ns/LPI'.padStart(9)}${'min'.padStart(8)}${'max'.padStart(8)}${'LPIs/s'.padStart(14)}${'misses'.padStart(8)}`,
+    '-'.repeat(91),
   ];
   for (const r of rs) {
     lines.push(
-      `${r.name.padEnd(36)}${r.nsPerLpi.toFixed(1).padStart(9)}${r.minNsPerLpi.toFixed(1).padStart(8)}${r.maxNsPerLpi.toFixed(1).padStart(8)}${Math.round(r.lpisPerSec).toLocaleString('en-US').padStart(14)}${String(r.cacheMisses).padStart(8)}${r.errors ? `  ERRORS ${r.errors}` : ''}`,
+      `${r.name.padEnd(44)}${r.nsPerLpi.toFixed(1).padStart(9)}${r.minNsPerLpi.toFixed(1).padStart(8)}${r.maxNsPerLpi.toFixed(1).padStart(8)}${Math.round(r.lpisPerSec).toLocaleString('en-US').padStart(14)}${String(r.cacheMisses).padStart(8)}${r.errors ? `  ERRORS ${r.errors}` : ''}`,
     );
   }
   return lines.join('\n');

@@ -55,6 +55,8 @@ Commands:
   lpi-bench            MSI inject + ack + EOI rate, and injection alone, for 1 and 65536 mapped
                        events and IDbits 14 and 16 (single thread)
       --lpis N         LPIs per trial (default 262144)
+      --design D       software (default) or direct: every configuration also with GICv4.1
+                       direct injection (each event forwarded; IAR takes from the VPT)
       --trials N       trials per configuration, median reported (default 9)
       --json FILE      also write the results as JSON (e.g. bench/results/lpi-bench.json)
 ${LPI_STRESS_USAGE}
@@ -328,7 +330,11 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'lpi-bench': {
+      const design = values.design ?? 'software';
+      if (design !== 'software' && design !== 'direct')
+        fail(`--design takes software or direct, got '${design}'`);
       const results = runLpiBench({
+        direct: design === 'direct',
         lpis: intOption(values.lpis, 'lpis', 2 ** 18),
         trials: intOption(values.trials, 'trials', 9),
       });

@@ -140,7 +140,9 @@ function doorbell(s: GicState, v: number): void {
 export function vpeInject(s: GicState, slot: number): number {
   const i = slot - s.lpiBase;
   for (;;) {
-    const f = s.shared ? Atomics.load(s.irqFlags, slot) : s.irqFlags[slot];
+    // Plain reads decide the common case (a set bit: coalesced), as lpiSetPending's fast path; the
+    // atomic or below orders everything after it, and the re-check reads atomically.
+    const f = s.irqFlags[slot];
     if ((f & (IRQ_FORWARDED | IRQ_VALID)) !== (IRQ_FORWARDED | IRQ_VALID)) return VPE_NOT_FORWARDED;
     const v = s.irqTarget[slot];
     if (v < 0) return VPE_NOT_FORWARDED;
