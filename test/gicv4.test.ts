@@ -7,7 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { GICD_CTLR, GICD_TYPER2, GICR_ISPENDR0, VIRT_GICD_BASE } from '../src/arch/gicv3.ts';
+import { GICD_CTLR, GICD_TYPER2, GICR_ISENABLER0, GICR_ISPENDR0, VIRT_GICD_BASE } from '../src/arch/gicv3.ts';
 import { ICC_EOIR1_EL1, ICC_HPPIR1_EL1, ICC_IAR1_EL1 } from '../src/arch/sysreg.ts';
 import { checkInvariants } from '../src/bench/invariants.ts';
 import { runLpiStress } from '../src/bench/lpi-stress.ts';
@@ -132,6 +132,27 @@ describe('GICv4.1 direct injection', () => {
     assert.equal(cpu.readSysreg(ICC_IAR1_EL1), SPURIOUS);
     cpu.writeSysreg(ICC_EOIR1_EL1, 8193);
     assert.deepEqual(drain(gic, 0), [8192]);
+  });
+
+  it('a vLPI pending while disabled rings the blocked vCPU doorbell when INV enables it', () => {
+    const { gic, its, lpi } = setup(2, 2);
+    gic.setForwarding(msi(1)); // vCPU 1
+    lpi.setConfig(8193, 0xa0, false);
+    its.inv(0, 1); // from vCPU 0
+    const c1 = gic.vcpu(1);
+    c1.maskIrqs();
+    c1.step();
+    assert.equal(c1.wfiPoll(), false);
+    gic.injectMsi(DB, 0, 1);
+    assert.equal(gic.vpeStatus(1).doorbells, 0, 'disabled: no doorbell');
+    assert.equal(c1.wfiPoll(), false);
+    lpi.setConfig(8193, 0xa0, true);
+    its.inv(0, 1);
+    assert.equal(gic.vpeStatus(1).doorbells, 1);
+    assert.equal(c1.wfiPoll(), true);
+    c1.step();
+    assert.deepEqual(drain(gic, 1), [8193]);
+    assert.deepEqual(checkInvariants(gic), []);
   });
 
   it('a blocked vCPU gets its doorbell once per non-residency phase; a stopped one none', () => {
@@ -402,14 +423,15 @@ describe('GICv4.1 vSGIs (GICD_CTLR.nASSGIreq)', () => {
     g0.sendSgi(5, [1]);
     assert.equal(gic.vpeStatus(1).doorbells, 0, 'disabled: no doorbell');
     assert.equal(c1.wfiPoll(), false);
+    // vCPU 0 enables SGI 5 in vCPU 1's redistributor: now it rings.
+    gic.vcpu(0).writel(g1.sgiBase + (GICR_ISENABLER0 - 0x10000), 1 << 5);
+    assert.equal(gic.vpeStatus(1).doorbells, 1);
     g0.sendSgi(2, [1]);
     g0.sendSgi(4, [1]);
-    assert.equal(gic.vpeStatus(1).doorbells, 1);
+    assert.equal(gic.vpeStatus(1).doorbells, 1, 'once per phase');
     assert.equal(c1.wfiPoll(), true);
     c1.step();
-    assert.deepEqual(drain(gic, 1), [2, 4]);
-    g1.enableIrq(5);
-    assert.deepEqual(drain(gic, 1), [5]);
+    assert.deepEqual(drain(gic, 1), [2, 4, 5]);
   });
 });
 

@@ -44,7 +44,7 @@ import {
 import { queueIrqUnlock } from './irq.ts';
 import { lockIrq, unlockIrq } from './locks.ts';
 import { haltOwnerOf, haltVcpu, migrateFrom, resumeVcpu } from './vgic.ts';
-import { VPE_NOT_FORWARDED, vpeDropLocked, vpeInject, vpeMoveLocked, vptPending } from './vpe.ts';
+import { VPE_NOT_FORWARDED, vpeDropLocked, vpeEnabled, vpeInject, vpeMoveLocked, vptPending } from './vpe.ts';
 
 /** An LPI slot's flags when no ITE maps it: edge, Group 1 (LPIs are), not VALID. */
 export const LPI_FREE_FLAGS = IRQ_EDGE | IRQ_GROUP1;
@@ -89,7 +89,16 @@ export function updateLpiConfig(s: GicState, mem: GuestMemory, slot: number): vo
   const f = s.irqFlags[slot];
   s.irqPriority[slot] = prop & LPI_PROP_PRIORITY_MASK;
   s.irqFlags[slot] = prop & LPI_PROP_ENABLED ? f | IRQ_ENABLED : f & ~IRQ_ENABLED;
+  // A pending vLPI enabled now rings its non-resident vPE's doorbell (none rang while disabled).
+  const ringVpe =
+    (f & (IRQ_FORWARDED | IRQ_ENABLED)) === IRQ_FORWARDED &&
+    prop & LPI_PROP_ENABLED &&
+    s.irqTarget[slot] >= 0 &&
+    vptPending(s, s.irqTarget[slot], slot - s.lpiBase)
+      ? s.irqTarget[slot]
+      : -1;
   queueIrqUnlock(s, slot);
+  if (ringVpe >= 0) vpeEnabled(s, ringVpe);
 }
 
 /**

@@ -171,6 +171,15 @@ export function vpeInject(s: GicState, slot: number): number {
 }
 
 /**
+ * A direct interrupt of v was just enabled (INV/INVALL re-reading an LPI's property byte, or a
+ * GICR_ISENABLER0 write for a vSGI): if it is pending while v is not resident, this is the moment
+ * its doorbell rings (at most once per phase, as always).
+ */
+export function vpeEnabled(s: GicState, v: number): void {
+  if (v >= 0 && (loadState(s, v) & VPE_VALID) === 0) doorbell(s, v);
+}
+
+/**
  * A move found a pending state where it put one (the latch an LR's fold set beside a VPT bit, or
  * a VPT bit an in-flight MSI set): two become one, counted so every MSI's fate still adds up.
  */

@@ -31,7 +31,7 @@ import { lockIrq, unlockIrq } from '../core/locks.ts';
 import { timerPhysDeactivate } from '../core/timer.ts';
 import { haltOwnerOf, resumeVcpu } from '../core/vgic.ts';
 import { physLineLevel } from '../core/vgic-v3.ts';
-import { vsgiMode } from '../core/vpe.ts';
+import { vpeEnabled, vsgiMode } from '../core/vpe.ts';
 import {
   type GicState,
   IRQ_ACTIVE,
@@ -85,6 +85,9 @@ export const writeSetEnable: WriteFn = (c, vcpu, intid, len, value) => {
     const i = 31 - Math.clz32(bits & -bits);
     updateIrqFlags(c.s, c.s.slotOf(vcpu, intid + i), IRQ_ENABLED, 0);
   }
+  // GICv4.1: a pending vSGI enabled now rings its non-resident vPE's doorbell.
+  if (intid === 0 && vsgiMode(c.s) && (value & c.s.vpe[vcpu * VPE_STRIDE + VPE_VSGI] & 0xffff) !== 0)
+    vpeEnabled(c.s, vcpu);
 };
 
 export const writeClearEnable: WriteFn = (c, vcpu, intid, len, value) => {
