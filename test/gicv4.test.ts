@@ -273,11 +273,14 @@ describe('GICv4.1 direct injection', () => {
     const { gic } = setup(2, 4);
     gic.setForwarding(msi(2)); // vCPU 0
     gic.injectMsi(DB, 0, 2);
+    gic.vcpu(0).step(); // running: resident
+    assert.equal(gic.vpeStatus(0).resident, true);
     const bytes = gic.snapshot();
     const ram = gic.memory.regions[0].bytes.buffer;
     const back = Vgic.restore(bytes, { ram: [{ base: RAM, buffer: ram }] });
     assert.equal(back.directInjection, 'gicv4.1');
     assert.equal(back.vpeStatus(0).pending, 1);
+    assert.equal(back.vpeStatus(0).resident, false, 'no vCPU of a restored GIC runs yet');
     back.vcpu(0).maskIrqs();
     assert.deepEqual(drain(back, 0), [8194]);
     assert.equal(back.injectMsi(DB, 0, 2), MSI_DELIVERED);

@@ -57,6 +57,9 @@ import {
   V_WAKE,
   V_WAKE_AT,
   VCPU_STRIDE,
+  VPE_STATE,
+  VPE_STRIDE,
+  VPE_VALID,
 } from '../state/layout.ts';
 import type { RedistRegion, VgicV3Options } from './vgic.ts';
 
@@ -258,7 +261,8 @@ export function resetState(s: GicState, regions: readonly RedistRegion[]): void 
 
 /**
  * Clears the words that belong to the threads running a GIC rather than to the GIC: run_locks
- * (a snapshot is taken with them held), WFI sleep flags and the futex word each kick bumps.
+ * (a snapshot is taken with them held), WFI sleep flags, the futex word each kick bumps, and vPE
+ * residency (GICv4.1: a resident vPE belongs to a running vCPU).
  */
 export function clearRunWords(s: GicState): void {
   for (let v = 0; v < s.nVcpus; v++) {
@@ -266,5 +270,7 @@ export function clearRunWords(s: GicState): void {
     s.vcpu[b + V_RUN_LOCK] = 0;
     s.vcpu[b + V_SLEEPING] = 0;
     s.vcpu[b + V_WAKE_AT] = b + V_WAKE;
+    // No vCPU of a snapshot runs: its vPE is not resident (stopped: no doorbell) until it enters.
+    if (s.direct && s.vpe[v * VPE_STRIDE + VPE_STATE] & VPE_VALID) s.vpe[v * VPE_STRIDE + VPE_STATE] = 0;
   }
 }
