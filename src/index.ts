@@ -371,6 +371,8 @@ export {
   VCpu,
   type WfiResult,
 } from './device/vcpu.ts';
+/** Vgic.vpeStatus()'s answer: one vCPU's GICv4.1 vPE (residency, doorbells, pending vLPIs). */
+export type { VpeStatus } from './device/vgic.ts';
 export {
   MSI_BLOCKED,
   MSI_BUSY,

@@ -98,6 +98,8 @@ describe('vgic CLI', () => {
       ['micro-bench', '--only', 'nope'],
       ['micro-bench', '--trials', '1.5'],
       ['lpi-bench', '--trials', '0'],
+      ['micro-bench', '--design', 'hardware'],
+      ['lpi-bench', '--design', 'global-lock'],
       ['lpi-stress', '--design', 'x'],
       ['lpi-stress', '--scale', 'nan'],
       ['lpi-stress', '-i', '0'],
@@ -129,7 +131,8 @@ describe('vgic CLI', () => {
     assert.equal(doc.vgic.version, pkg.version);
     if (existsSync(`${root}.git`)) assert.match(doc.vgic.commit, /^[0-9a-f]{40}(-dirty)?$/);
     else assert.equal(doc.vgic.commit, null);
-    assert.deepEqual(doc.options, { iterations: 2000, trials: 3, only: ['eoi'] });
+    // The design is recorded with its default: a result says which design it measured.
+    assert.deepEqual(doc.options, { iterations: 2000, trials: 3, only: ['eoi'], design: 'software' });
     assert.equal(doc.results.length, 2, 'eoi and eoi/unshared');
   });
 });

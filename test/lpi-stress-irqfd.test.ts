@@ -30,7 +30,10 @@ test('--irqfd runs each configuration with injectMsi and with irqfds, side by si
     r.rows.map((x) => x.injection),
     ['msi', 'irqfd'],
   );
-  assert.match(r.text, /--irqfd\nRate: [\d.]+ LPIs\/sec\n {2}injected .*\n {2}irqfd: [\d,]+ signals sent/);
+  assert.match(
+    r.text,
+    /--irqfd\nRate: [\d.]+ LPIs\/sec\nHandled: [\d.]+ LPIs\/sec\nCoalesced: .*\n {2}injected .*\n {2}irqfd: [\d,]+ signals sent/,
+  );
   await assert.rejects(
     runLpiStress({ vcpus: 1, devices: 64, events: 65, iterations: 1, injection: 'irqfd' }),
     /at most 4096/,

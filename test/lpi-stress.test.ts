@@ -50,6 +50,23 @@ describe('lpi-stress', { timeout: 120000 }, () => {
     assert.ok(r.acknowledged + r.drained + r.mergedAtFold >= 1);
   });
 
+  it('Handled counts what the guests acknowledged in the interval; --seconds makes the run time-based', async () => {
+    const r = await runLpiStress({ vcpus: 2, devices: 2, events: 4, iterations: 10, minMs: 300 });
+    checkAccounting(r);
+    // Time-based: far more than d · e · i MSIs, whole rounds of e each, over at least 300 ms.
+    assert.ok(r.elapsedMs >= 300, `elapsed ${r.elapsedMs}`);
+    assert.ok(r.injected > 2 * 4 * 10 && r.injected % 4 === 0);
+    // Handled can only count acknowledgements: never above what became pending.
+    assert.ok(r.handled > 0, 'the guests acknowledged LPIs during the run');
+    // (handled · elapsed is the count of acknowledgements in the interval, up to float rounding)
+    assert.ok(Math.round((r.handled * r.elapsedMs) / 1000) <= r.acknowledged);
+    assert.ok(r.handled <= r.rate);
+    assert.ok(r.coalescedFraction >= 0 && r.coalescedFraction < 1);
+    const cli = await runLpiStressCli(['-v', '1', '-d', '1', '-e', '2', '-i', '5', '--seconds', '0.1']);
+    assert.match(cli.text, /^Rate: [\d.]+ LPIs\/sec\nHandled: [\d.]+ LPIs\/sec\nCoalesced: [\d.]+% /);
+    assert.throws(() => parseLpiStressArgs(['--seconds', 'x']), /--seconds takes a number in \[0, 3600\]/);
+  });
+
   it('rejects bad flags with a typed error that says what is allowed', async () => {
     await assert.rejects(runLpiStress({ vcpus: 0, devices: 1, events: 1, iterations: 1 }), (e: unknown) => {
       assert.ok(e instanceof VgicError);
@@ -60,30 +77,21 @@ describe('lpi-stress', { timeout: 120000 }, () => {
       runLpiStress({ vcpus: 1, devices: 2048, events: 64, iterations: 1 }),
       /at most 57344 LPIs/,
     );
-    assert.throws(() => parseLpiStressArgs(['--design', 'rcu']), /per-its, global-lock or both/);
+    assert.throws(() => parseLpiStressArgs(['--design', 'rcu']), /per-its, global-lock, direct, both or all/);
     assert.throws(() => parseLpiStressArgs(['-v', 'x']), /-v takes a whole number/);
   });
 
-  it('--seed-table --scale runs the five rows on both designs and prints KVM beside them', async () => {
-    const r = await runLpiStressCli(['--seed-table', '--scale', '0.002', '--trials', '1']);
+  it('--seed-table --scale runs the five rows on the three designs and prints KVM beside them', async () => {
+    const r = await runLpiStressCli(['--seed-table', '--scale', '0.002', '--trials', '1', '--seconds', '0']);
     assert.equal(r.failed, false);
-    assert.equal(r.rows.length, 10);
+    assert.equal(r.rows.length, 15);
     assert.deepEqual(
       r.rows.map((x) => x.design),
-      [
-        'global-lock',
-        'per-its',
-        'global-lock',
-        'per-its',
-        'global-lock',
-        'per-its',
-        'global-lock',
-        'per-its',
-        'global-lock',
-        'per-its',
-      ],
+      Array.from({ length: 5 }, () => ['global-lock', 'per-its', 'direct']).flat(),
     );
-    assert.match(r.text, /\| -v 32 -d 32 -e 1 -i 200 +\| 580,919 +\| 8,304,553/);
+    assert.match(r.text, /direct Rate +\| direct Handled +\| direct coalesced/);
+    assert.match(r.text, /\| -v 32 -d 32 -e 1 -i 200 +\| 0\.58 +\| 8\.30 /);
+    assert.match(r.text, /per-its Rate +\| per-its Handled +\| per-its coalesced/);
     assert.match(r.text, /MSIs lost or failed over all runs: 0\./);
   });
 });

@@ -37,6 +37,10 @@ export const GICD_FRAME_SIZE = 0x10000;
 /** GICD_CTLR with GICD_CTLR.DS == 1 (single Security state, §12.9.4). */
 export const GICD_CTLR_ENABLE_GRP0 = 1 << 0;
 export const GICD_CTLR_ENABLE_GRP1 = 1 << 1; // EnableGrp1 (EnableGrp1A in the two-state view)
+/** GICv4.1: SGIs of this VM are vSGIs without active state (only with GICD_TYPER2.nASSGIcap). */
+export const GICD_CTLR_NASSGIREQ = 1 << 8;
+/** GICD_TYPER2.nASSGIcap: GICD_CTLR.nASSGIreq is implemented (GICv4.1 direct vSGIs). */
+export const GICD_TYPER2_NASSGICAP = 1 << 8;
 export const GICD_CTLR_ARE = 1 << 4;
 export const GICD_CTLR_DS = 1 << 6;
 export const GICD_CTLR_RWP = 1 << 31;

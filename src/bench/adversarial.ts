@@ -138,6 +138,9 @@ export interface AdversarialResult {
   };
   counts: {
     hostErrors: number;
+    /** GICv4.1 epochs, and LPIs forwarded by setForwarding in them. */
+    directEpochs: number;
+    forwarded: number;
     restoresRefused: number;
     restoresAccepted: number;
     cacheCompared: number;
@@ -236,6 +239,8 @@ interface Config {
   time: 'real' | 'virtual';
   shared: boolean;
   translationCache: 'per-its' | 'global-lru';
+  /** GICv4.1 direct injection: forwarding switched by the host, vPEs blocked and woken. */
+  direct: boolean;
   ramSize: number;
   spis: number;
   aimed: boolean;
@@ -281,6 +286,9 @@ const AIMED_DEVS = 16;
 
 export function runAdversarial(o: AdversarialOptions): AdversarialResult {
   const rnd = prng(o.seed);
+  // GICv4.1 choices come from their own stream, so epochs without direct injection draw exactly
+  // what they drew before it existed.
+  const rndDirect = prng((o.seed ^ 0x5bd1e995) >>> 0);
   const int = (n: number) => Math.floor(rnd() * n);
   const pick = <T>(a: readonly T[]): T => a[int(a.length)];
   const chance = (p: number) => rnd() < p;
@@ -289,6 +297,8 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
   const hists = new Map<string, Hist>();
   const counts = {
     hostErrors: 0,
+    directEpochs: 0,
+    forwarded: 0,
     restoresRefused: 0,
     restoresAccepted: 0,
     cacheCompared: 0,
@@ -1018,6 +1028,35 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
         ['itsStats', () => g.its(k).stats()],
       );
     }
+    if (x.cfg.direct) {
+      // Forwarding of mostly-mapped (device, event) pairs, and vCPUs blocking (non-resident with
+      // the doorbell) between their instructions: the VPT rules are checked after each.
+      const d = rndDirect;
+      const msi = () => ({
+        doorbell: d() < 0.95 ? x.gic.itsBases[Math.floor(d() * x.cfg.its)] + GITS_TRANSLATER : u32(),
+        devid: d() < 0.9 ? Math.floor(d() * (AIMED_DEVS - 1)) : u32(),
+        eventid: d() < 0.9 ? Math.floor(d() * 8) : u32(),
+      });
+      calls.push(
+        [
+          'setForwarding',
+          () => {
+            g.setForwarding(arg(msi) as ReturnType<typeof msi>);
+            counts.forwarded++;
+          },
+        ],
+        ['unsetForwarding', () => g.unsetForwarding(arg(msi) as ReturnType<typeof msi>)],
+        [
+          'setForwarding',
+          () => {
+            g.setForwarding(msi());
+            counts.forwarded++;
+          },
+        ],
+        ['vpeStatus', () => g.vpeStatus(arg(() => Math.floor(d() * x.cfg.vcpus)) as number)],
+        ['wfiPoll', () => x.cpus[Math.floor(d() * x.cfg.vcpus)].wfiPoll()],
+      );
+    }
     let [name, call] = calls[Math.floor(r * calls.length)];
     // An aimed epoch's host leaves table bases and saved tables alone (they would make it wild).
     if (x.aimed && AIMED_HOST_SKIP.has(name)) [name, call] = ['stats', () => g.stats()];
@@ -1220,10 +1259,13 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
       time: r() < 0.25 ? 'real' : 'virtual',
       shared: r() < 0.5,
       translationCache: its > 0 && r() < 0.2 ? 'global-lru' : 'per-its',
+      direct: its > 0 && rndDirect() < 0.3,
       ramSize: 8 << 20,
       spis: [32, 64, 224][i(3)],
       aimed: its > 0 && r() < 0.35,
     };
+    // Half the GICv4.1 epochs are aimed, so that forwarding finds mapped LPIs to act on.
+    if (cfg.direct && !cfg.aimed && rndDirect() < 0.5) cfg.aimed = true;
     const opts: VgicV3Options = {
       ...(v2 ? { gicVersion: 2 as const } : {}),
       vcpus: cfg.vcpus,
@@ -1236,8 +1278,10 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
       ...(cfg.its > 0
         ? { lpiIdBits: cfg.lpiIdBits, itsCacheSize: cfg.itsCacheSize, translationCache: cfg.translationCache }
         : {}),
+      ...(cfg.direct ? { directInjection: 'gicv4.1' as const } : {}),
     };
     const gic = Vgic.create(opts);
+    if (cfg.direct) counts.directEpochs++;
     const x = adopt(undefined, gic, cfg);
     guestSetup(x);
     if (cfg.its > 0) setupLpis(x, false);
@@ -1404,7 +1448,7 @@ export function formatAdversarial(r: AdversarialResult): string {
   );
   const c = r.counts;
   lines.push(
-    `host VgicErrors ${c.hostErrors}, restores accepted ${c.restoresAccepted} / refused ${c.restoresRefused}, cache entries compared ${c.cacheCompared}, MSIs delivered ${c.msiDelivered}, interrupts acknowledged ${c.acked}, aimed epochs ${c.aimedEpochs} (${c.setups} MAPD+MAPC+MAPTI set-ups)`,
+    `host VgicErrors ${c.hostErrors}, restores accepted ${c.restoresAccepted} / refused ${c.restoresRefused}, cache entries compared ${c.cacheCompared}, MSIs delivered ${c.msiDelivered}, interrupts acknowledged ${c.acked}, aimed epochs ${c.aimedEpochs} (${c.setups} MAPD+MAPC+MAPTI set-ups), GICv4.1 epochs ${c.directEpochs} (${c.forwarded} LPIs forwarded)`,
   );
   lines.push(`checks: ${c.fullChecks} of the whole state, ${c.scopedChecks} of what the operation touched`);
   return lines.join('\n');

@@ -36,6 +36,7 @@ import {
   I_BASER0_HI,
   I_CMD_LOCK,
   I_LOCK,
+  IRQ_FORWARDED,
   IRQ_HW,
   IRQ_PENDING_LATCH,
   ITS_COLLECTIONS,
@@ -55,6 +56,13 @@ import {
   V_RUN_LOCK,
   V_USED_LRS,
   VCPU_STRIDE,
+  VPE_DB_FIRED,
+  VPE_PENDING_LAST,
+  VPE_STATE,
+  VPE_STATE_MASK,
+  VPE_STRIDE,
+  VPE_VALID,
+  VPE_VSGI,
 } from '../state/layout.ts';
 
 export interface InvariantOptions {
@@ -344,7 +352,47 @@ export function checkInvariants(gic: Vgic, o: InvariantOptions = {}): string[] {
     }
   }
   if (!scope || scope.books) checkLpiBooks(gic, say);
+  if (s.direct) checkVpes(gic, say);
   return bad;
+}
+
+/**
+ * GICv4.1 (core/vpe.ts): a resident vPE's state is Valid alone (a new phase: no doorbell, no
+ * PendingLast); PendingLast comes with the doorbell spent; a VPT bit belongs to a mapped,
+ * forwarded LPI that targets that vPE, and is reachable by a scan (its word in the summary, the
+ * summary word in the top level); a forwarded LPI is mapped and has a target.
+ */
+function checkVpes(gic: Vgic, say: (m: string) => void): void {
+  const s = gic.state;
+  for (let v = 0; v < s.nVcpus; v++) {
+    const st = s.vpe[v * VPE_STRIDE + VPE_STATE];
+    if ((st & ~VPE_STATE_MASK) !== 0) say(`vPE ${v} state ${st} has unknown bits`);
+    if ((s.vpe[v * VPE_STRIDE + VPE_VSGI] & ~0xffff) !== 0) say(`vPE ${v} has vSGI bits above SGI 15`);
+    if (st & VPE_VALID && st !== VPE_VALID) say(`resident vPE ${v} carries non-residency bits (${st})`);
+    if (st & VPE_PENDING_LAST && (st & VPE_DB_FIRED) === 0)
+      say(`vPE ${v}: PendingLast without its doorbell spent`);
+    for (let wi = 0; wi < s.vptWords; wi++) {
+      const word = s.vpt[v * s.vptWords + wi];
+      if (word === 0) continue;
+      if ((s.vptSummary[v * s.vptSummaryWords + (wi >>> 5)] & (1 << (wi & 31))) === 0)
+        say(`vPE ${v}: VPT word ${wi} not summarised`);
+      if ((s.vptTop[v * s.vptTopWords + (wi >>> 10)] & (1 << ((wi >>> 5) & 31))) === 0)
+        say(`vPE ${v}: VPT word ${wi}'s summary word not in the top level`);
+      for (let m = word; m !== 0; m &= m - 1) {
+        const i = (wi << 5) + 31 - Math.clz32(m & -m);
+        const slot = s.lpiBase + i;
+        if (i >= s.nLpis || (s.irqFlags[slot] & IRQ_FORWARDED) === 0 || s.irqTarget[slot] !== v)
+          say(`vPE ${v}: VPT bit of LPI ${8192 + i}, no vLPI of it`);
+      }
+    }
+  }
+  for (let w = 0; w < s.lpiMapped.length; w++) {
+    for (let bits = s.lpiMapped[w]; bits !== 0; bits &= bits - 1) {
+      const slot = s.lpiBase + ((w << 5) | (31 - Math.clz32(bits & -bits)));
+      if (slot < s.nSlots && s.irqFlags[slot] & IRQ_FORWARDED && s.irqTarget[slot] < 0)
+        say(`forwarded LPI ${s.irqIntid[slot]} has no target vPE`);
+    }
+  }
 }
 
 /**

@@ -6,7 +6,10 @@
  * acknowledges, checks INTID ≥ 8192 and EOIs. vCPU 0 then waits for the others and sets the ITS up:
  * MAPC (collection = vCPU) per vCPU, MAPD per device, MAPTI per event with collections
  * round-robin, INVALL on every collection. Then every vCPU spins (cpu_relax, no WFI) until stopped.
- * Injector d: i × e MSIs (devid d, eventid 0..e-1), each answer counted. With `irqfds` (lpi-stress
+ * Injector d: i × e MSIs (devid d, eventid 0..e-1; whole rounds more until `minMs` have passed),
+ * each answer counted. With `forward` (--design direct) vCPU 0 forwards every (device, event) to
+ * GICv4.1 direct injection once mapped; with `wfiEvery` the vCPUs execute WFI now and then (vPE
+ * residency transitions). With `irqfds` (lpi-stress
  * --irqfd) an injector only signals irqfd d·e + eventid (device/irqfd.ts: GSI d·e + eventid routes
  * to that MSI), and every vCPU thread's run loop consumes the signals between guest instructions
  * (IrqfdSet.drain), as a vCPU thread would pick work up on KVM's run path.
@@ -21,7 +24,7 @@ import type { VCpu } from '../device/vcpu.ts';
 import type { Vgic } from '../device/vgic.ts';
 import { MSI_COALESCED, MSI_DELIVERED } from '../device/vgic.ts';
 import { enableLpisOnVcpu, ItsGuest } from '../guest/gic-v3-its.ts';
-import { type ProgramContext, until, YIELD, type Yield } from '../runtime/program.ts';
+import { type ProgramContext, until, WFI, YIELD, type Yield } from '../runtime/program.ts';
 
 export interface LpiStressParams {
   readonly vcpus: number;
@@ -36,6 +39,19 @@ export interface LpiStressParams {
   readonly warmup: number;
   /** The irqfd set (IrqfdSet.buffer) when injectors signal irqfds instead of calling injectMsi. */
   readonly irqfds?: SharedArrayBuffer;
+  /**
+   * Each injector goes on sending whole rounds of e MSIs after its i iterations until this many
+   * ms have passed since its first timed MSI (0: exactly i iterations, the selftest's run).
+   */
+  readonly minMs: number;
+  /** Forward every (device, event) to direct injection once mapped (--design=direct). */
+  readonly forward: boolean;
+  /**
+   * Every this many steps the vCPU executes WFI (0: it only spins, as the selftest's guests do):
+   * with direct injection each WFI makes its vPE non-resident with the doorbell, the next step
+   * resident again — residency transitions under fire.
+   */
+  readonly wfiEvery: number;
 }
 
 /** Shared words (ProgramContext.shared). */
@@ -80,6 +96,13 @@ export function* lpiStressVcpu(cpu: VCpu, ctx: ProgramContext): Generator<Yield,
       for (let e = 0; e < p.events; e++, n++) its.mapti(d, e, VGIC_MIN_LPI + n, n % p.vcpus);
     }
     for (let v = 0; v < p.vcpus; v++) its.invall(v);
+    if (p.forward) {
+      // The host's side (KVM_IRQFD with a vLPI mapping): every MSI becomes a vLPI of its target.
+      for (let d = 0; d < p.devices; d++) {
+        for (let e = 0; e < p.events; e++)
+          ctx.gic.setForwarding({ doorbell: p.doorbell, devid: d, eventid: e });
+      }
+    }
     Atomics.store(sh, W_SETUP, 1);
   }
   cpu.unmaskIrqs();
@@ -88,14 +111,19 @@ export function* lpiStressVcpu(cpu: VCpu, ctx: ProgramContext): Generator<Yield,
   irqfds?.bindGic(ctx.gic);
   // With irqfds: when this thread last consumed a signal (the end of the irqfd run).
   let lastDrain = 0;
+  let wfis = 0;
   while (!ctx.stopping) {
     cpu.step();
     if (irqfds !== undefined && irqfds.drain() > 0) lastDrain = performance.timeOrigin + performance.now();
     steps++;
-    yield YIELD;
+    if (p.wfiEvery > 0 && steps % p.wfiEvery === 0) {
+      wfis++;
+      yield WFI;
+    } else yield YIELD;
   }
   ctx.result.lastDrain = lastDrain;
   ctx.result.steps = steps;
+  ctx.result.wfis = wfis;
   cpu.maskIrqs();
   ctx.result.acked = acked;
   ctx.result.bad = bad;
@@ -143,6 +171,13 @@ function signalBurst(set: IrqfdSet, d: number, events: number, first: number, n:
   t.delivered += n;
 }
 
+/** The LPIs every vCPU has acknowledged so far (each vCPU publishes its own count). */
+function ackSum(sh: Int32Array, vcpus: number): number {
+  let n = 0;
+  for (let v = 0; v < vcpus; v++) n += Atomics.load(sh, W_ACKS + v);
+  return n;
+}
+
 export function* lpiStressInjector(ctx: ProgramContext): Generator<Yield, void, void> {
   const p = ctx.params as LpiStressParams;
   const gic = ctx.gic;
@@ -156,17 +191,36 @@ export function* lpiStressInjector(ctx: ProgramContext): Generator<Yield, void, 
   yield* until(() => Atomics.load(ctx.shared, W_SETUP) !== 0);
   burst(0, p.warmup);
   Atomics.add(ctx.shared, W_WARM, 1);
+  const warmDelivered = t.delivered;
+  const warmCoalesced = t.coalesced;
   yield* until(() => ctx.started);
+  const acksStart = ackSum(ctx.shared, p.vcpus);
   const t0 = performance.timeOrigin + performance.now();
-  // i × e MSIs, events in order, in bursts of whole iterations of about INJECT_CHUNK MSIs.
+  // i × e MSIs, events in order, in bursts of whole iterations of about INJECT_CHUNK MSIs; then
+  // more bursts until minMs have passed, so that one descheduling does not decide the rate.
   const perBurst = Math.max(1, Math.floor(INJECT_CHUNK / p.events));
+  let sent = 0;
   for (let i = 0; i < p.iterations; i += perBurst) {
-    burst(0, Math.min(perBurst, p.iterations - i) * p.events);
+    const n = Math.min(perBurst, p.iterations - i) * p.events;
+    burst(0, n);
+    sent += n;
+    yield YIELD;
+  }
+  const deadline = t0 + p.minMs;
+  while (performance.timeOrigin + performance.now() < deadline) {
+    burst(0, perBurst * p.events);
+    sent += perBurst * p.events;
     yield YIELD;
   }
   ctx.result.start = t0;
   ctx.result.end = performance.timeOrigin + performance.now();
-  // With irqfds, `delivered` counts signals sent (their MSIs' answers are the consumers').
+  // With irqfds, `delivered` counts signals sent (their MSIs' answers are the consumers'), and
+  // `sent` the timed signals.
+  ctx.result.acksStart = acksStart;
+  ctx.result.acksEnd = ackSum(ctx.shared, p.vcpus);
+  ctx.result.sent = sent;
+  ctx.result.timedDelivered = t.delivered - warmDelivered;
+  ctx.result.timedCoalesced = t.coalesced - warmCoalesced;
   ctx.result.delivered = t.delivered;
   ctx.result.coalesced = t.coalesced;
   ctx.result.failed = t.failed;

@@ -25,6 +25,8 @@ export interface LpiBenchConfig {
   /** MSIs per round before the vCPU acks them; 0: inject only (vgic_lpi_stress's measure). */
   readonly batch: number;
   readonly shared: boolean;
+  /** GICv4.1 direct injection: every event forwarded (Vgic.setForwarding); IAR takes from the VPT. */
+  readonly direct?: boolean;
 }
 
 export interface LpiResult extends LpiBenchConfig {
@@ -45,6 +47,8 @@ export interface LpiResult extends LpiBenchConfig {
 }
 
 export interface LpiBenchOptions {
+  /** Runs every configuration with GICv4.1 direct injection too (rows marked 'direct'). */
+  readonly direct?: boolean;
   readonly lpis?: number;
   readonly trials?: number;
   /** Called as each configuration starts (a line for a progress display). */
@@ -61,7 +65,7 @@ export const DEFAULT_LPI_CONFIGS: readonly LpiBenchConfig[] = [1, 16, 0].flatMap
 );
 
 export const configName = (c: LpiBenchConfig): string =>
-  `${c.batch === 0 ? 'inject' : `batch=${c.batch}`} e=${c.events} idbits=${c.idBits}${c.shared ? '' : ' /unshared'}`;
+  `${c.batch === 0 ? 'inject' : `batch=${c.batch}`} e=${c.events} idbits=${c.idBits}${c.shared ? '' : ' /unshared'}${c.direct ? ' direct' : ''}`;
 
 interface Setup {
   readonly run: (n: number) => void;
@@ -77,6 +81,7 @@ function setup(c: LpiBenchConfig): Setup {
     ram: { size: 32 << 20 },
     time: 'virtual',
     shared: c.shared,
+    ...(c.direct ? { directInjection: 'gicv4.1' as const } : {}),
   });
   const cpu = gic.vcpu(0);
   const g = new GicV3Guest(cpu);
@@ -98,6 +103,7 @@ function setup(c: LpiBenchConfig): Setup {
   }
   if (gic.its(0).errorCount() !== 0) throw new Error('set-up commands failed');
   const doorbell = its.doorbell;
+  if (c.direct) for (let e = 0; e < c.events; e++) gic.setForwarding({ doorbell, devid: 0, eventid: e });
   const events = c.events;
   const batch = c.batch;
   let e = 0;
@@ -139,7 +145,8 @@ export function runLpiBench(o: LpiBenchOptions = {}): LpiResult[] {
   const lpis = o.lpis ?? 2 ** 18;
   const trials = o.trials ?? 9;
   const out: LpiResult[] = [];
-  for (const c of o.configs ?? DEFAULT_LPI_CONFIGS) {
+  const configs = o.configs ?? DEFAULT_LPI_CONFIGS;
+  for (const c of o.direct ? configs.flatMap((x) => [x, { ...x, direct: true }]) : configs) {
     o.progress?.(`lpi-bench: ${configName(c)} (${trials} trials of ${lpis} LPIs)`);
     const t = setup(c);
     // Warm-up: one pass over every event (fills the translation cache) and lets the JIT settle.
@@ -171,12 +178,12 @@ export function runLpiBench(o: LpiBenchOptions = {}): LpiResult[] {
 
 export function formatLpiBench(rs: readonly LpiResult[]): string {
   const lines = [
-    `${'configuration'.padEnd(36)}${'ns/LPI'.padStart(9)}${'min'.padStart(8)}${'max'.padStart(8)}${'LPIs/s'.padStart(14)}${'misses'.padStart(8)}`,
-    '-'.repeat(83),
+    `${'configuration'.padEnd(44)}${'ns/LPI'.padStart(9)}${'min'.padStart(8)}${'max'.padStart(8)}${'LPIs/s'.padStart(14)}${'misses'.padStart(8)}`,
+    '-'.repeat(91),
   ];
   for (const r of rs) {
     lines.push(
-      `${r.name.padEnd(36)}${r.nsPerLpi.toFixed(1).padStart(9)}${r.minNsPerLpi.toFixed(1).padStart(8)}${r.maxNsPerLpi.toFixed(1).padStart(8)}${Math.round(r.lpisPerSec).toLocaleString('en-US').padStart(14)}${String(r.cacheMisses).padStart(8)}${r.errors ? `  ERRORS ${r.errors}` : ''}`,
+      `${r.name.padEnd(44)}${r.nsPerLpi.toFixed(1).padStart(9)}${r.minNsPerLpi.toFixed(1).padStart(8)}${r.maxNsPerLpi.toFixed(1).padStart(8)}${Math.round(r.lpisPerSec).toLocaleString('en-US').padStart(14)}${String(r.cacheMisses).padStart(8)}${r.errors ? `  ERRORS ${r.errors}` : ''}`,
     );
   }
   return lines.join('\n');

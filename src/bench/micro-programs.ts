@@ -18,8 +18,9 @@
  * Who may call: runtime workers import this module (compiled) by URL.
  */
 
+import { GICD_CTLR, GICD_CTLR_ENABLE_GRP1, GICD_CTLR_NASSGIREQ, VIRT_GITS_BASE } from '../arch/gicv3.ts';
 import { PPI_VTIMER } from '../arch/intid.ts';
-import { GITS_CMD_INT, GITS_CREADR, GITS_CWRITER, ITS_CMD_SIZE } from '../arch/its.ts';
+import { GITS_CMD_INT, GITS_CREADR, GITS_CWRITER, GITS_TRANSLATER, ITS_CMD_SIZE } from '../arch/its.ts';
 import {
   CNTFRQ_EL0,
   CNTV_CTL_EL0,
@@ -36,7 +37,7 @@ import { GicV3Guest } from '../guest/gic-v3.ts';
 import { GuestAllocator, ItsGuest, LpiTables } from '../guest/gic-v3-its.ts';
 import { type ProgramContext, until, WFI, YIELD, type Yield } from '../runtime/program.ts';
 
-export type ThreadedTest = 'ipi' | 'ipi_wfi' | 'lpi' | 'timer_10ms';
+export type ThreadedTest = 'ipi' | 'ipi_wfi' | 'ipi_hw' | 'lpi' | 'timer_10ms';
 
 export interface MicroThreadParams {
   readonly test: ThreadedTest;
@@ -48,6 +49,8 @@ export interface MicroThreadParams {
   readonly ramBase: number;
   readonly ramSize: number;
   readonly lpiIdBits: number;
+  /** lpi with direct injection: the host forwards the LPI once mapped (Vgic.setForwarding). */
+  readonly forward?: boolean;
 }
 
 export const W_READY = 0;
@@ -123,6 +126,12 @@ function* primary(cpu: VCpu, ctx: ProgramContext, p: MicroThreadParams): Generat
   const g = new GicV3Guest(cpu);
   g.enableDistributor();
   g.enableCpu();
+  if (p.test === 'ipi_hw') {
+    // GICv4.1 vSGIs (kvm-unit-tests' ipi_hw on a GICv4.1 host): nASSGIreq, with EnableGrp1 clear.
+    cpu.writel(g.distBase + GICD_CTLR, 0);
+    cpu.writel(g.distBase + GICD_CTLR, GICD_CTLR_NASSGIREQ);
+    cpu.writel(g.distBase + GICD_CTLR, GICD_CTLR_NASSGIREQ | GICD_CTLR_ENABLE_GRP1);
+  }
   let its: ItsGuest | undefined;
   let cwriter = 0;
   if (p.test === 'lpi') {
@@ -140,6 +149,14 @@ function* primary(cpu: VCpu, ctx: ProgramContext, p: MicroThreadParams): Generat
     its.createDevice(LPI_DEVICE, 5);
     its.mapti(LPI_DEVICE, LPI_EVENT, LPI_INTID, LPI_COLLECTION);
     its.invall(LPI_COLLECTION);
+    // GICv4.1: the INT command sets the vLPI's VPT bit; vCPU 1 takes it without an exit.
+    if (p.forward) {
+      ctx.gic.setForwarding({
+        doorbell: VIRT_GITS_BASE + GITS_TRANSLATER,
+        devid: LPI_DEVICE,
+        eventid: LPI_EVENT,
+      });
+    }
     cwriter = its.creadr;
   }
   yield* until(() => Atomics.load(sh, W_READY) >= 1);

@@ -10,6 +10,8 @@
  *   polls for a wake-up event for 64 rounds (IDLE_SPINS) before its thread sleeps on the futex word
  *   kicks bump, as KVM's halt polling does, so back-to-back IPIs often find vCPU 1 still polling;
  *   the ones that find it asleep pay a futex wake-up (the p99).
+ * - ipi_hw (design 'direct' only): ipi with GICv4.1 vSGIs (GICD_CTLR.nASSGIreq): the SGI goes
+ *   straight into vCPU 1's vPE, which takes it without exit, list register or active state.
  * - lpi: vCPU 0's exec() is an ITS INT command (device 2, event 20 → LPI 8199 on collection 1 =
  *   vCPU 1): the command written into the queue, GITS_CWRITER advanced, GITS_CREADR polled until
  *   it has passed the command; then the wait for vCPU 1's handler, as in ipi (vCPU 1 spins).
@@ -33,9 +35,11 @@ import { median, percentileSorted } from '../util/stats.ts';
 import type { MicroResult } from './micro.ts';
 import { type MicroThreadParams, type ThreadedTest, W_DONE } from './micro-programs.ts';
 
-export const THREADED_TESTS: readonly ThreadedTest[] = ['ipi', 'ipi_wfi', 'lpi', 'timer_10ms'];
+export const THREADED_TESTS: readonly ThreadedTest[] = ['ipi', 'ipi_wfi', 'ipi_hw', 'lpi', 'timer_10ms'];
 
 export interface ThreadedMicroOptions {
+  /** 'direct': the lpi test's LPI is forwarded to GICv4.1 direct injection (reported as lpi/direct). */
+  readonly design?: 'software' | 'direct';
   /** exec()s per timed pass for ipi, ipi_wfi and lpi (default 65536). */
   readonly iterations?: number;
   /** exec()s per timed pass for timer_10ms (default 256, as kvm-unit-tests). */
@@ -65,21 +69,22 @@ export interface ThreadedMicroResult extends MicroResult {
 }
 
 /** Timed passes by default: cheap tests get several, the slow ones one (after the warm-up). */
-const DEFAULT_TRIALS: Record<ThreadedTest, number> = { ipi: 5, ipi_wfi: 3, lpi: 5, timer_10ms: 1 };
+const DEFAULT_TRIALS: Record<ThreadedTest, number> = { ipi: 5, ipi_wfi: 3, ipi_hw: 5, lpi: 5, timer_10ms: 1 };
 
 const RAM_BASE = 0x40000000;
 const RAM_SIZE = 32 << 20;
 const LPI_ID_BITS = 16;
 
-function makeGic(test: ThreadedTest): Vgic {
+function makeGic(test: ThreadedTest, direct: boolean): Vgic {
   if (test === 'timer_10ms') return Vgic.create({ vcpus: 1, time: 'real' });
-  if (test === 'lpi') {
+  if (test === 'lpi' || test === 'ipi_hw') {
     return Vgic.create({
       vcpus: 2,
       time: 'real',
       its: 1,
       ram: { base: RAM_BASE, size: RAM_SIZE },
       lpiIdBits: LPI_ID_BITS,
+      ...(direct || test === 'ipi_hw' ? { directInjection: 'gicv4.1' as const } : {}),
     });
   }
   return Vgic.create({ vcpus: 2, time: 'real' });
@@ -91,6 +96,7 @@ export async function runThreadedTest(
   o: ThreadedMicroOptions = {},
 ): Promise<ThreadedMicroResult> {
   const timer = test === 'timer_10ms';
+  const direct = test === 'lpi' && o.design === 'direct';
   const iterations = timer ? (o.timerIterations ?? 256) : (o.iterations ?? 65536);
   const trials = o.trials ?? DEFAULT_TRIALS[test];
   const warmup = o.warmup ?? (timer ? 8 : Math.min(iterations, 4096));
@@ -107,8 +113,9 @@ export async function runThreadedTest(
     ramBase: RAM_BASE,
     ramSize: RAM_SIZE,
     lpiIdBits: LPI_ID_BITS,
+    forward: direct,
   };
-  const gic = makeGic(test);
+  const gic = makeGic(test, direct);
   const rt = Runtime.start({
     gic,
     module: new URL('./micro-programs.js', import.meta.url),
@@ -140,7 +147,7 @@ export async function runThreadedTest(
   const sorted = lat.slice().sort();
   const avgs = totals.map((t) => t / iterations);
   return {
-    name: test,
+    name: direct ? `${test}/direct` : test,
     iterations,
     trials,
     totalNs: totals.length ? median(totals) : Number.NaN,
@@ -161,6 +168,8 @@ export async function runThreadedMicro(o: ThreadedMicroOptions = {}): Promise<Th
   const out: ThreadedMicroResult[] = [];
   for (const t of THREADED_TESTS) {
     if (o.only && !o.only.includes(t)) continue;
+    // ipi_hw needs GICv4.1's direct vSGIs: it runs with --design direct only.
+    if (t === 'ipi_hw' && o.design !== 'direct') continue;
     o.progress?.(`micro-bench: ${t} (threaded)`);
     out.push(await runThreadedTest(t, o));
   }

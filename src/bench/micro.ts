@@ -11,8 +11,9 @@
  * - ipi_inprocess: vCPU 0 sends SGI 1 to vCPU 1, which acks and EOIs it (same thread)
  *
  * Threaded tests (bench/micro-threads.ts, on the worker-thread runtime; vCPU 0 and vCPU 1 on two
- * threads): ipi, ipi_wfi, lpi, timer_10ms. They also report p50 and p99 of the per-iteration
- * latency (each exec() timed with performance.now()); see that file for their exact semantics.
+ * threads): ipi, ipi_wfi, ipi_hw (GICv4.1 vSGIs, with design direct), lpi, timer_10ms. They also
+ * report p50 and p99 of the per-iteration latency (each exec() timed with performance.now()); see
+ * that file for their exact semantics.
  *
  * Who may call: the CLI.
  */
@@ -48,6 +49,8 @@ export interface MicroBenchOptions {
   readonly trials?: number;
   /** Timed passes of the threaded tests (default: micro-threads.ts's per-test defaults). */
   readonly threadedTrials?: number;
+  /** 'direct': the threaded lpi test uses GICv4.1 direct injection (row lpi/direct). */
+  readonly design?: 'software' | 'direct';
   /** Iterations of timer_10ms (default 256, as kvm-unit-tests; 10 ms each). */
   readonly timerIterations?: number;
   /** Test names to run (a name without /unshared runs both variants). */
@@ -139,6 +142,7 @@ export async function runMicroBench(
     trials: o.threadedTrials,
     only: o.only,
     progress: o.progress,
+    design: o.design,
   });
   return [...results, ...threaded];
 }

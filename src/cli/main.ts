@@ -272,6 +272,14 @@ const COMMANDS: readonly Command[] = [
           item: 'test',
           help: 'run only these tests (a name without /unshared runs both variants)',
         },
+        {
+          name: 'design',
+          kind: 'choice',
+          arg: 'D',
+          choices: ['software', 'direct'],
+          default: 'software',
+          help: "direct: lpi's LPI forwarded to GICv4.1 direct injection (row lpi/direct),\nand ipi_hw (vSGIs, GICD_CTLR.nASSGIreq) runs",
+        },
         JSON_FLAG,
       ],
     },
@@ -281,6 +289,7 @@ const COMMANDS: readonly Command[] = [
         iterations: int(p, 'iterations'),
         trials: int(p, 'trials'),
         only: p.values.only as string[] | undefined,
+        design: p.values.design as 'software' | 'direct',
         progress: pr.line,
       });
       pr.done();
@@ -304,12 +313,25 @@ const COMMANDS: readonly Command[] = [
           help: 'trials per configuration, median reported',
           default: 9,
         },
+        {
+          name: 'design',
+          kind: 'choice',
+          arg: 'D',
+          choices: ['software', 'direct'],
+          default: 'software',
+          help: 'direct: every configuration also with GICv4.1 direct injection\n(each event forwarded; IAR takes from the VPT)',
+        },
         JSON_FLAG,
       ],
     },
     (p) => {
       const pr = progress();
-      const results = runLpiBench({ lpis: int(p, 'lpis'), trials: int(p, 'trials'), progress: pr.line });
+      const results = runLpiBench({
+        direct: p.values.design === 'direct',
+        lpis: int(p, 'lpis'),
+        trials: int(p, 'trials'),
+        progress: pr.line,
+      });
       pr.done();
       process.stdout.write(`${formatLpiBench(results)}\n`);
       const file = json(p);

@@ -54,6 +54,15 @@ import {
   V_VMCR,
   VCPU_STRIDE,
 } from '../state/layout.ts';
+import {
+  directBest,
+  vpeAck,
+  vpeBestGroup1,
+  vpeBestPriority,
+  vpeResidentPending,
+  vpeTakeVsgi,
+  vsgiMode,
+} from './vpe.ts';
 
 /** Shift from a priority value to its APR bit: 8 - PREbits. */
 const APR_SHIFT = 8 - VGIC_PRI_BITS;
@@ -130,13 +139,30 @@ export function hppviIndex(s: GicState, v: number): number {
 /** CanSignalVirtualInterrupt for LR n: above the priority mask, and preempts the running priority. */
 function canPreempt(s: GicState, v: number, n: number): boolean {
   const hi = s.lr[s.lrIndex(v, n) + 1];
-  const prio = lrPriority(hi);
+  return canPreemptPrio(s, v, lrPriority(hi), (hi & LR_HI_GROUP) !== 0);
+}
+
+function canPreemptPrio(s: GicState, v: number, prio: number, grp1: boolean): boolean {
   const vpmr = (s.vcpu[v * VCPU_STRIDE + V_VMCR] >>> VMCR_PMR_SHIFT) & 0xff;
   if (prio >= vpmr) return false;
   const rprio = runningPriority(s, v);
   if (rprio === PRIO_IDLE) return true;
-  const mask = gprioMask(s, v, (hi & LR_HI_GROUP) !== 0);
+  const mask = gprioMask(s, v, grp1);
   return (prio & mask) < (rprio & mask);
+}
+
+/**
+ * Direct injection (core/vpe.ts): the best pending vSGI or vLPI of v's resident vPE if it beats LR
+ * n (the LRs' best, or -1) — a lower priority value, or equal and a lower INTID — else -1. Its
+ * priority and group: vpeBestPriority(), vpeBestGroup1(). The caller checked vpeResidentPending().
+ */
+function directWins(s: GicState, v: number, n: number): number {
+  if (n < 0) return directBest(s, v, 0x100);
+  const i = s.lrIndex(v, n);
+  const lp = lrPriority(s.lr[i + 1]);
+  const intid = directBest(s, v, lp + 1);
+  if (intid < 0) return -1;
+  return vpeBestPriority() < lp || intid < s.lr[i] ? intid : -1;
 }
 
 /** Values of virqLine(): what the virtual CPU interface signals to the PE. */
@@ -150,6 +176,14 @@ export const LINE_VFIQ = 2;
  * ICH_VMCR_EL2.VFIQEn is RES1: Group 0 virtual interrupts are always FIQs).
  */
 export function virqLine(s: GicState, v: number): number {
+  if (s.direct && vpeResidentPending(s, v)) {
+    const n = s.vcpu[v * VCPU_STRIDE + V_USED_LRS] === 0 ? -1 : hppviIndex(s, v);
+    if (directWins(s, v, n) >= 0) {
+      const grp1 = vpeBestGroup1();
+      if (!canPreemptPrio(s, v, vpeBestPriority(), grp1)) return LINE_NONE;
+      return grp1 ? LINE_VIRQ : LINE_VFIQ;
+    }
+  }
   if (s.vcpu[v * VCPU_STRIDE + V_USED_LRS] === 0) return LINE_NONE;
   const n = hppviIndex(s, v);
   if (n < 0 || !canPreempt(s, v, n)) return LINE_NONE;
@@ -159,6 +193,10 @@ export function virqLine(s: GicState, v: number): number {
 /** ICV_IAR0/1_EL1: acknowledge the best pending interrupt of this group, or read 1023. */
 export function icvIar(s: GicState, v: number, grp1: boolean): number {
   const n = hppviIndex(s, v);
+  if (s.direct && vpeResidentPending(s, v)) {
+    const vintid = directWins(s, v, n);
+    if (vintid >= 0) return iarDirect(s, v, grp1, vintid);
+  }
   if (n < 0) return INTID_SPURIOUS;
   const i = s.lrIndex(v, n);
   const hi = s.lr[i + 1];
@@ -177,9 +215,27 @@ export function icvIar(s: GicState, v: number, grp1: boolean): number {
   return intid;
 }
 
+/**
+ * ICV_IAR0/1 of a vLPI from the VPT or of a vSGI: no LR, no ap_list, no exit. Neither has an
+ * active state, so only its priority becomes active (EOIR drops it; there is nothing to
+ * deactivate). One a move took meanwhile reads as spurious (the interface changed under the read).
+ */
+function iarDirect(s: GicState, v: number, grp1: boolean, intid: number): number {
+  const prio = vpeBestPriority();
+  const g = vpeBestGroup1();
+  if (g !== grp1 || !canPreemptPrio(s, v, prio, g)) return INTID_SPURIOUS;
+  if (!(intid < 16 ? vpeTakeVsgi(s, v, intid) : vpeAck(s, v, intid))) return INTID_SPURIOUS;
+  s.vcpu[v * VCPU_STRIDE + (g ? V_AP1R0 : V_AP0R0)] |= 1 << ((prio & gprioMask(s, v, g)) >>> APR_SHIFT);
+  return intid;
+}
+
 /** ICV_HPPIR0/1_EL1: the best pending interrupt if it is of this group, else 1023. */
 export function icvHppir(s: GicState, v: number, grp1: boolean): number {
   const n = hppviIndex(s, v);
+  if (s.direct && vpeResidentPending(s, v)) {
+    const vintid = directWins(s, v, n);
+    if (vintid >= 0) return vpeBestGroup1() === grp1 ? vintid : INTID_SPURIOUS;
+  }
   if (n < 0) return INTID_SPURIOUS;
   const i = s.lrIndex(v, n);
   return ((s.lr[i + 1] & LR_HI_GROUP) !== 0) === grp1 ? s.lr[i] : INTID_SPURIOUS;
@@ -252,8 +308,8 @@ export function icvEoir(s: GicState, v: number, grp1: boolean, intid: number): n
   if (dropped === PRIO_IDLE) return ICV_IGNORED;
   const n = findActive(s, v, intid);
   if (n < 0) {
-    // An LPI outside the LRs has nothing to deactivate (no active state): no EOIcount either.
-    if (intid >= VGIC_MIN_LPI) return ICV_DONE;
+    // An LPI outside the LRs, or a vSGI, has nothing to deactivate (no active state): no EOIcount.
+    if (intid >= VGIC_MIN_LPI || (intid < 16 && vsgiMode(s))) return ICV_DONE;
     const b = v * VCPU_STRIDE;
     s.vcpu[b + V_EOICOUNT] = (s.vcpu[b + V_EOICOUNT] + 1) & 31;
     return s.vcpu[b + V_VMCR] & VMCR_EOIM ? ICV_DONE : ICV_DEACTIVATE_SW;
@@ -271,7 +327,7 @@ export function icvDir(s: GicState, v: number, intid: number): number {
   if ((s.vcpu[v * VCPU_STRIDE + V_VMCR] & VMCR_EOIM) === 0) return ICV_IGNORED;
   const n = findActive(s, v, intid);
   if (n < 0) {
-    if (intid >= VGIC_MIN_LPI) return ICV_IGNORED;
+    if (intid >= VGIC_MIN_LPI || (intid < 16 && vsgiMode(s))) return ICV_IGNORED;
     const b = v * VCPU_STRIDE;
     s.vcpu[b + V_EOICOUNT] = (s.vcpu[b + V_EOICOUNT] + 1) & 31;
     return ICV_DEACTIVATE_SW;

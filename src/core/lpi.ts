@@ -30,6 +30,7 @@ import {
   type GicState,
   IRQ_EDGE,
   IRQ_ENABLED,
+  IRQ_FORWARDED,
   IRQ_GROUP1,
   IRQ_PENDING_LATCH,
   IRQ_VALID,
@@ -43,6 +44,7 @@ import {
 import { queueIrqUnlock } from './irq.ts';
 import { lockIrq, unlockIrq } from './locks.ts';
 import { haltOwnerOf, haltVcpu, migrateFrom, resumeVcpu } from './vgic.ts';
+import { VPE_NOT_FORWARDED, vpeDropLocked, vpeEnabled, vpeInject, vpeMoveLocked, vptPending } from './vpe.ts';
 
 /** An LPI slot's flags when no ITE maps it: edge, Group 1 (LPIs are), not VALID. */
 export const LPI_FREE_FLAGS = IRQ_EDGE | IRQ_GROUP1;
@@ -87,7 +89,16 @@ export function updateLpiConfig(s: GicState, mem: GuestMemory, slot: number): vo
   const f = s.irqFlags[slot];
   s.irqPriority[slot] = prop & LPI_PROP_PRIORITY_MASK;
   s.irqFlags[slot] = prop & LPI_PROP_ENABLED ? f | IRQ_ENABLED : f & ~IRQ_ENABLED;
+  // A pending vLPI enabled now rings its non-resident vPE's doorbell (none rang while disabled).
+  const ringVpe =
+    (f & (IRQ_FORWARDED | IRQ_ENABLED)) === IRQ_FORWARDED &&
+    prop & LPI_PROP_ENABLED &&
+    s.irqTarget[slot] >= 0 &&
+    vptPending(s, s.irqTarget[slot], slot - s.lpiBase)
+      ? s.irqTarget[slot]
+      : -1;
   queueIrqUnlock(s, slot);
+  if (ringVpe >= 0) vpeEnabled(s, ringVpe);
 }
 
 /**
@@ -230,6 +241,8 @@ function lpiFree(s: GicState, slot: number): void {
   const h = haltOwnerOf(s, slot);
   lockIrq(s, slot);
   if (s.irqFlags[slot] & IRQ_PENDING_LATCH) countDropped(s);
+  // A forwarded LPI stops being one (KVM unmaps the vLPI) and its VPT bit goes with it.
+  if (s.direct && vpeDropLocked(s, slot, true)) countDropped(s);
   s.irqFlags[slot] = LPI_FREE_FLAGS;
   s.irqTarget[slot] = -1;
   s.irqRouter[slot] = -1;
@@ -243,6 +256,7 @@ export function lpiClearPending(s: GicState, slot: number): void {
   const h = haltOwnerOf(s, slot);
   lockIrq(s, slot);
   if (s.irqFlags[slot] & IRQ_PENDING_LATCH) countDropped(s);
+  if (s.direct && vpeDropLocked(s, slot, false)) countDropped(s);
   s.irqFlags[slot] &= ~IRQ_PENDING_LATCH;
   unlockIrq(s, slot);
   resumeVcpu(s, h);
@@ -263,8 +277,14 @@ export const LPI_SET_UNMAPPED = 0; // the LPI was freed meanwhile (an MSI that r
  * edge. The race with a flush clearing it concurrently linearises the MSI before the flush.
  */
 export function lpiSetPending(s: GicState, slot: number): number {
-  if ((s.irqFlags[slot] & (IRQ_PENDING_LATCH | IRQ_VALID)) === (IRQ_PENDING_LATCH | IRQ_VALID)) {
+  const f = s.irqFlags[slot];
+  if ((f & (IRQ_PENDING_LATCH | IRQ_VALID)) === (IRQ_PENDING_LATCH | IRQ_VALID)) {
     return LPI_SET_COALESCED;
+  }
+  // Direct injection: a forwarded LPI's MSI sets a VPT bit, no lock (VPE_SET_* = LPI_SET_*).
+  if (f & IRQ_FORWARDED) {
+    const r = vpeInject(s, slot);
+    if (r !== VPE_NOT_FORWARDED) return r;
   }
   return lpiSetPendingUnderIrqLock(s, slot);
 }
@@ -277,7 +297,15 @@ export function lpiSetPending(s: GicState, slot: number): number {
  */
 export function lpiSetPendingUnderIrqLock(s: GicState, slot: number): number {
   lockIrq(s, slot);
-  const f = s.irqFlags[slot];
+  let f = s.irqFlags[slot];
+  while (f & IRQ_FORWARDED) {
+    // A vLPI (core/vpe.ts): its pending state is a VPT bit, set without this lock.
+    unlockIrq(s, slot);
+    const r = vpeInject(s, slot);
+    if (r !== VPE_NOT_FORWARDED) return r;
+    lockIrq(s, slot);
+    f = s.irqFlags[slot];
+  }
   if ((f & IRQ_VALID) === 0) {
     // A cache hit that raced with the LPI's unmapping: ordered after it, the MSI finds no mapping.
     unlockIrq(s, slot);
@@ -298,7 +326,10 @@ export function lpiSetPendingUnderIrqLock(s: GicState, slot: number): number {
  */
 export function lpiRetarget(s: GicState, slot: number, target: number, router: number): void {
   lockIrq(s, slot);
+  const from = s.irqTarget[slot];
   s.irqTarget[slot] = target;
+  // VMOVI: a vLPI's VPT bit follows it to the new vPE.
+  if (s.irqFlags[slot] & IRQ_FORWARDED) vpeMoveLocked(s, slot, from, target);
   s.irqRouter[slot] = router;
   const on = s.irqApVcpu[slot];
   queueIrqUnlock(s, slot);
@@ -331,9 +362,7 @@ export function enableLpis(s: GicState, mem: GuestMemory, v: number): void {
       const slot = s.lpiBase + j * 8 + bit;
       if (s.irqLpiRef[slot - s.lpiBase] === 0 || s.irqTarget[slot] !== v) continue;
       byte &= ~(1 << bit);
-      lockIrq(s, slot);
-      s.irqFlags[slot] |= IRQ_PENDING_LATCH;
-      queueIrqUnlock(s, slot);
+      lpiSetPendingUnderIrqLock(s, slot);
     }
     table[j] = byte;
   }
@@ -367,7 +396,10 @@ function writeBackPending(s: GicState, mem: GuestMemory, v: number, consume: boo
   for (let i = nextMappedLpi(s, 0); i >= 0; i = nextMappedLpi(s, i + 1)) {
     const slot = s.lpiBase + i;
     if (s.irqTarget[slot] !== v) continue;
-    const pending = (s.irqFlags[slot] & IRQ_PENDING_LATCH) !== 0;
+    const f = s.irqFlags[slot];
+    // A vLPI's pending state is its VPT bit (KVM reads it back from the ITS for the save).
+    const pending =
+      (f & IRQ_PENDING_LATCH) !== 0 || ((f & IRQ_FORWARDED) !== 0 && vptPending(s, v, slot - s.lpiBase));
     if (s.irqLpiRef[i] === 0 && !pending) continue;
     const intid = VGIC_MIN_LPI + i;
     const at = base + (intid >>> 3);
@@ -381,6 +413,7 @@ function writeBackPending(s: GicState, mem: GuestMemory, v: number, consume: boo
     if (consume && pending) {
       lockIrq(s, slot);
       s.irqFlags[slot] &= ~IRQ_PENDING_LATCH;
+      if (s.direct) vpeDropLocked(s, slot, false);
       unlockIrq(s, slot);
     }
   }

@@ -19,6 +19,7 @@ import {
 import { type GicState, IRQ_GROUP1, IRQ_PENDING_LATCH, S_SGI_NO_TARGET } from '../state/layout.ts';
 import { queueIrqUnlock } from './irq.ts';
 import { lockIrq, unlockIrq } from './locks.ts';
+import { vpeSetVsgi, vsgiMode } from './vpe.ts';
 
 /** MPIDR affinity of vCPU v, packed Aff2 << 16 | Aff1 << 8 | Aff0 (Aff3 is 0). */
 export function vcpuAffinity(v: number): number {
@@ -38,6 +39,11 @@ export function vcpuByAffinity(s: GicState, aff3: number, aff2: number, aff1: nu
  */
 function queueSgi(s: GicState, target: number, sgi: number, allowGroup1: boolean): void {
   const slot = s.slotOf(target, sgi);
+  if (vsgiMode(s)) {
+    // GICv4.1 vSGI: straight into the target's vPE (no ap_list, no LR, no active state).
+    if ((s.irqFlags[slot] & IRQ_GROUP1) === 0 || allowGroup1) vpeSetVsgi(s, target, sgi);
+    return;
+  }
   lockIrq(s, slot);
   if ((s.irqFlags[slot] & IRQ_GROUP1) === 0 || allowGroup1) {
     s.irqFlags[slot] |= IRQ_PENDING_LATCH;

@@ -46,6 +46,7 @@ import {
 import { lockApList, lockIrq, lockRun, unlockApList, unlockIrq, unlockRun } from './locks.ts';
 import { foldLrStateV2, populateLrV2Locked } from './vgic-v2.ts';
 import { foldLrState, populateLrLocked } from './vgic-v3.ts';
+import { directBest, vpePendingLast, vpeResidentPending } from './vpe.ts';
 
 // Sort scratch: one per thread, grown (rarely) to the longest ap_list seen.
 let sortKeys = new Float64Array(64);
@@ -220,6 +221,13 @@ function pruneApListLocked(s: GicState, v: number): void {
  */
 export function vcpuPendingIrq(s: GicState, v: number): boolean {
   const b = v * VCPU_STRIDE;
+  if (s.direct) {
+    // GICv4.1: a vLPI waited when the vPE left, or its doorbell rang (KVM: its_vpe.pending_last);
+    // a resident vPE's VPT is seen directly.
+    if (vpePendingLast(s, v)) return true;
+    const pmr = (s.vcpu[b + V_VMCR] >>> VMCR_PMR_SHIFT) & 0xff;
+    if (vpeResidentPending(s, v) && directBest(s, v, pmr) >= 0) return true;
+  }
   if (s.vcpu[b + V_AP_HEAD] < 0) return false;
   const pmr = (s.vcpu[b + V_VMCR] >>> VMCR_PMR_SHIFT) & 0xff;
   let pending = false;

@@ -66,6 +66,9 @@ import {
   V_WAKE,
   V_WAKE_AT,
   VCPU_STRIDE,
+  VPE_STATE,
+  VPE_STRIDE,
+  VPE_VALID,
 } from '../state/layout.ts';
 import type { RedistRegion, VgicV3Options } from './vgic.ts';
 
@@ -127,6 +130,7 @@ function validateV2(o: VgicV3Options, nSpis: number, nLrs: number) {
     nLpis: 0,
     itsCache: 0,
     globalCache: 0,
+    direct: false,
   };
 }
 
@@ -165,6 +169,11 @@ export function validateOptions(o: VgicV3Options) {
   const nSpis = checkInt('INVALID_CONFIG', 'spis', o.spis ?? VGIC_DEFAULT_SPIS, 32, 960);
   if (nSpis % 32 !== 0) throw new VgicError('INVALID_CONFIG', `spis must be a multiple of 32, got ${nSpis}`);
   const nLrs = checkInt('INVALID_CONFIG', 'lrs', o.lrs ?? VGIC_DEFAULT_LRS, 1, VGIC_V3_MAX_LRS);
+  if (version === 2 && o.directInjection !== undefined)
+    throw new VgicError(
+      'INVALID_CONFIG',
+      "directInjection: 'gicv4.1' needs a GICv3 with an ITS; a GICv2 (gicVersion: 2) has neither: leave it unset",
+    );
   if (version === 2) return validateV2(o, nSpis, nLrs);
   if (o.cpuBase !== undefined)
     throw new VgicError(
@@ -199,6 +208,19 @@ export function validateOptions(o: VgicV3Options) {
     throw new VgicError(
       'INVALID_CONFIG',
       `translationCache must be 'per-its' or 'global-lru', got ${String(translationCache)}`,
+    );
+  }
+  const direct = o.directInjection;
+  if (direct !== undefined && direct !== 'gicv4.1') {
+    throw new VgicError(
+      'INVALID_CONFIG',
+      `directInjection must be 'gicv4.1' or unset, got ${String(direct)}`,
+    );
+  }
+  if (direct !== undefined && itsBases.length === 0) {
+    throw new VgicError(
+      'INVALID_CONFIG',
+      "directInjection: 'gicv4.1' needs an ITS (its: 1 or more): vLPIs are forwarded MSIs",
     );
   }
   const lastIts = itsBases.length > 1 && typeof o.its !== 'object' ? itsBases[itsBases.length - 1] : -1;
@@ -251,6 +273,7 @@ export function validateOptions(o: VgicV3Options) {
     // The baseline's one cache for every ITS (its/global-cache.ts); nothing to cache without an ITS.
     globalCache:
       itsBases.length > 0 && translationCache === 'global-lru' ? GLOBAL_CACHE_PER_VCPU * nVcpus : 0,
+    direct: direct !== undefined,
   };
 }
 
@@ -316,7 +339,8 @@ export function resetState(s: GicState, regions: readonly RedistRegion[]): void 
 
 /**
  * Clears the words that belong to the threads running a GIC rather than to the GIC: run_locks
- * (a snapshot is taken with them held), WFI sleep flags and the futex word each kick bumps.
+ * (a snapshot is taken with them held), WFI sleep flags, the futex word each kick bumps, and vPE
+ * residency (GICv4.1: a resident vPE belongs to a running vCPU).
  */
 export function clearRunWords(s: GicState): void {
   for (let v = 0; v < s.nVcpus; v++) {
@@ -324,5 +348,7 @@ export function clearRunWords(s: GicState): void {
     s.vcpu[b + V_RUN_LOCK] = 0;
     s.vcpu[b + V_SLEEPING] = 0;
     s.vcpu[b + V_WAKE_AT] = b + V_WAKE;
+    // No vCPU of a snapshot runs: its vPE is not resident (stopped: no doorbell) until it enters.
+    if (s.direct && s.vpe[v * VPE_STRIDE + VPE_STATE] & VPE_VALID) s.vpe[v * VPE_STRIDE + VPE_STATE] = 0;
   }
 }

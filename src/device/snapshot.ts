@@ -80,6 +80,7 @@ import {
   attachState,
   C_EPOCH_MS,
   computeLayout,
+  FLAG_DIRECT,
   FLAG_GICV2,
   FLAG_GLOBAL_LRU,
   type GicState,
@@ -110,6 +111,7 @@ import {
   I_LOCK,
   IRQ_EDGE,
   IRQ_ENABLED,
+  IRQ_FORWARDED,
   IRQ_HW,
   IRQ_PENDING_LATCH,
   IRQ_VALID,
@@ -150,6 +152,10 @@ import {
   V_USED_LRS,
   V_VMCR,
   VCPU_STRIDE,
+  VPE_STATE,
+  VPE_STATE_MASK,
+  VPE_STRIDE,
+  VPE_VSGI,
 } from '../state/layout.ts';
 import { clearRunWords } from './setup.ts';
 
@@ -177,7 +183,7 @@ const VMCR_VALID =
 const LPI_PRIO_MASK = 0xfc;
 /** ICH_LR<n>_EL2 high word: bits 47:42 and 59:56 are RES0; a priority has at most an LPI's bits. */
 const LR_HI_RES0 = (0x3f << 10) | (0xf << 24) | ((~LPI_PRIO_MASK & 0xff) << 16);
-const IRQ_FLAGS_VALID = 0xff;
+const IRQ_FLAGS_VALID = 0x1ff;
 
 function refuse(why: string): never {
   throw new VgicError('INVALID_ARGUMENT', `corrupt vgic snapshot: ${why}`);
@@ -222,12 +228,13 @@ function checkHeader(h: Int32Array, byteLength: number): number {
   if (!lpiOk) refuse(`${nLpis} LPI slots with ${nIts} ITSes`);
   const cacheOk = nIts === 0 ? cache === 0 : cache >= 1 && cache <= 65536 && (cache & (cache - 1)) === 0;
   if (!cacheOk) refuse(`translation cache of ${cache} entries with ${nIts} ITSes`);
-  const known = FLAG_VIRTUAL_TIME | FLAG_LPIS | FLAG_GLOBAL_LRU | FLAG_GICV2;
+  const known = FLAG_VIRTUAL_TIME | FLAG_LPIS | FLAG_GLOBAL_LRU | FLAG_GICV2 | FLAG_DIRECT;
   if (
     (flags & ~known) !== 0 ||
     (flags & FLAG_GICV2 && (nIts !== 0 || nVcpus > VGIC_V2_MAX_CPUS)) ||
     ((flags & FLAG_LPIS) !== 0) !== nIts > 0 ||
-    (flags & FLAG_GLOBAL_LRU && nIts === 0)
+    (flags & FLAG_GLOBAL_LRU && nIts === 0) ||
+    (flags & FLAG_DIRECT && nIts === 0)
   )
     refuse(`header flags 0x${(flags >>> 0).toString(16)}`);
   const { byteLength: want } = computeLayout({
@@ -238,6 +245,7 @@ function checkHeader(h: Int32Array, byteLength: number): number {
     nIts,
     itsCache: cache,
     globalCache: flags & FLAG_GLOBAL_LRU ? GLOBAL_CACHE_PER_VCPU * nVcpus : 0,
+    direct: (flags & FLAG_DIRECT) !== 0,
   });
   if (h[H_BYTE_LENGTH] !== want || byteLength !== want) {
     refuse(
@@ -301,6 +309,48 @@ export function checkState(s: GicState): void {
   }
   const gc = globalCacheCheck(s);
   if (gc !== undefined) refuse(gc);
+  if (s.direct) checkVpes(s);
+}
+
+/**
+ * GICv4.1 vPEs (core/vpe.ts): known state bits; a VPT bit only for a mapped, forwarded LPI that
+ * targets that vPE (else it would be delivered to the wrong vCPU, or twice after a move); every
+ * non-zero VPT word summarised and every non-zero summary word in the top level (a scan visits
+ * summarised words only, and the CPU interface skips a vPE whose top level is 0). Summary bits of
+ * empty words are allowed: a scan clears them.
+ */
+function checkVpes(s: GicState): void {
+  for (let v = 0; v < s.nVcpus; v++) {
+    const b = v * VPE_STRIDE;
+    if ((s.vpe[b + VPE_STATE] & ~VPE_STATE_MASK) !== 0) refuse(`vPE ${v} state ${hex(s.vpe[b + VPE_STATE])}`);
+    // 16 SGIs; the words after VPE_VSGI are unused.
+    if ((s.vpe[b + VPE_VSGI] & ~0xffff) !== 0)
+      refuse(`vPE ${v} vSGI pending bits ${hex(s.vpe[b + VPE_VSGI])}`);
+    for (let w = VPE_VSGI + 1; w < VPE_STRIDE; w++)
+      if (s.vpe[b + w] !== 0) refuse(`vPE ${v} word ${w} is not 0`);
+    for (let wi = 0; wi < s.vptWords; wi++) {
+      const word = s.vpt[v * s.vptWords + wi];
+      if (word === 0) continue;
+      if ((s.vptSummary[v * s.vptSummaryWords + (wi >>> 5)] & (1 << (wi & 31))) === 0)
+        refuse(`vPE ${v}: VPT word ${wi} is not in its summary`);
+      for (let m = word; m !== 0; m &= m - 1) {
+        const i = (wi << 5) + 31 - Math.clz32(m & -m);
+        const slot = s.lpiBase + i;
+        if (i >= s.nLpis || (s.irqFlags[slot] & IRQ_FORWARDED) === 0 || s.irqTarget[slot] !== v)
+          refuse(`vPE ${v}: VPT bit of LPI ${VGIC_MIN_LPI + i}, which is no vLPI of it`);
+      }
+    }
+    for (let sw = 0; sw < s.vptSummaryWords; sw++) {
+      if (
+        s.vptSummary[v * s.vptSummaryWords + sw] !== 0 &&
+        (s.vptTop[v * s.vptTopWords + (sw >>> 5)] & (1 << (sw & 31))) === 0
+      )
+        refuse(`vPE ${v}: VPT summary word ${sw} is not in its top level`);
+      const beyond = s.vptWords - (sw << 5);
+      if (beyond < 32 && s.vptSummary[v * s.vptSummaryWords + sw] >>> beyond !== 0)
+        refuse(`vPE ${v}: summary bits beyond its VPT`);
+    }
+  }
 }
 
 function checkDist(s: GicState): void {
@@ -485,8 +535,12 @@ function checkSlots(s: GicState): void {
       if (refs === 0) {
         if (f !== LPI_FREE_FLAGS || target !== -1 || router !== -1) refuse(`unmapped LPI ${intid} has state`);
       } else {
-        if ((f & ~(IRQ_ENABLED | IRQ_PENDING_LATCH)) !== (LPI_FREE_FLAGS | IRQ_VALID))
+        if ((f & ~(IRQ_ENABLED | IRQ_PENDING_LATCH | IRQ_FORWARDED)) !== (LPI_FREE_FLAGS | IRQ_VALID))
           refuse(`flags ${hex(f)} of LPI ${intid}`);
+        // A vLPI lives on its target's vPE (a latch beside its VPT bit is allowed: the fold of an
+        // LR that held it before it was forwarded puts one there).
+        if (f & IRQ_FORWARDED && (!s.direct || target < 0))
+          refuse(`forwarded LPI ${intid} (target ${target}${s.direct ? '' : ', no vPEs'})`);
         if (!(target >= -1 && target < s.nVcpus)) refuse(`LPI ${intid} targets vCPU ${target}`);
         if (!(router >= 0 && router >>> 16 < s.nIts)) refuse(`LPI ${intid} has collection ${hex(router)}`);
       }

@@ -41,6 +41,7 @@ import { dispatchSgi } from '../core/sgi.ts';
 import { timerDeadline, timerPhysDeactivate, timerReached, timerUpdate } from '../core/timer.ts';
 import { deactivateInSoftware, flushHwstate, syncHwstate, vcpuPendingIrq } from '../core/vgic.ts';
 import { lrSlot } from '../core/vgic-v3.ts';
+import { vpeMakeNonResident, vpeMakeResident } from '../core/vpe.ts';
 import { GICC_NO_WORK, giccClearWork, giccFrame, giccIntid, giccResult } from '../mmio/gicc.ts';
 import { dispatchRead, dispatchWrite } from '../mmio/region.ts';
 import {
@@ -249,6 +250,8 @@ export class VCpu {
     if (s.vcpu[b + V_TIMER_CTL] & CNTV_CTL_ENABLE) timerUpdate(s, v);
     s.vcpu[b + V_EOICOUNT] = 0;
     flushHwstate(s, v);
+    // GICv4.1 (vgic_v4_load): the vCPU runs, so its vPE is resident (one load when it already is).
+    if (s.direct) vpeMakeResident(s, v);
   }
 
   /**
@@ -259,8 +262,15 @@ export class VCpu {
   exit(): void {
     this.lockRun();
     this.syncOut();
+    // vgic_v4_put: a stopped vCPU's vPE is not resident, and rings no doorbell.
+    if (this.s.direct) vpeMakeNonResident(this.s, this.index, false);
     this.unlockRun();
     if (this.lineHandler !== undefined && !this.inLineHandler) this.reportLine();
+  }
+
+  /** WFI blocks: the vPE leaves with its doorbell enabled (kvm_vgic_vcpu_blocking → vgic_v4_put). */
+  private blockVpe(): void {
+    if (this.s.direct) vpeMakeNonResident(this.s, this.index, true);
   }
 
   private syncOut(): void {
@@ -519,6 +529,7 @@ export class VCpu {
     const s = this.s;
     const wake = s.vcpu[this.b + V_WAKE_AT];
     this.exit();
+    this.blockVpe();
     const start = performance.now();
     let result: WfiResult = 'timeout';
     this.setSleeping(1);
@@ -552,6 +563,7 @@ export class VCpu {
     const s = this.s;
     const wake = s.vcpu[this.b + V_WAKE_AT];
     this.exit();
+    this.blockVpe();
     const start = performance.now();
     let result: WfiResult = 'timeout';
     this.setSleeping(1);
@@ -616,7 +628,8 @@ export class VCpu {
 
   /**
    * The CPU interface's output to this vCPU's CPU, from the list registers as the last entry
-   * (step(), or any access) left them: 0 none, 1 IRQ (a Group 1 interrupt it would take), 2 FIQ
+   * (step(), or any access) left them, and with GICv4.1 direct injection from the vLPIs and vSGIs
+   * pending in its resident vPE (virqLine; a GICv2 reads its GICH_LRs, gicvLine): 0 none, 1 IRQ (a Group 1 interrupt it would take), 2 FIQ
    * (Group 0). An outside CPU polls it after each exit and entry and drives its own IRQ/FIQ inputs
    * with it; it takes them when its PSTATE allows. Reads only: no lock, no allocation.
    */
@@ -641,6 +654,7 @@ export class VCpu {
    */
   wfiPoll(): boolean {
     this.exit();
+    this.blockVpe();
     timerUpdate(this.s, this.index);
     return vcpuPendingIrq(this.s, this.index);
   }

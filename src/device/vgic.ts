@@ -29,6 +29,8 @@ import { injectIrqSlot, updateIrqFlags } from '../core/irq.ts';
 import { lockOwnerIdSet, MAIN_OWNER_ID, setLockOwnerId } from '../core/locks.ts';
 import { savePendingTables } from '../core/lpi.ts';
 import { haltAll, haltOwnerOf, pruneHalted, resumeAll, resumeVcpu } from '../core/vgic.ts';
+import { vptCount } from '../core/vpe.ts';
+import { FORWARD_BUSY, itsSetForwarding } from '../its/forwarding.ts';
 import { itsInjectMsi, MSI_BLOCKED, MSI_BUSY } from '../its/translate.ts';
 
 /** injectMsi()'s answers. */
@@ -68,6 +70,15 @@ import {
   V_MAINT,
   V_RUN_LOCK,
   VCPU_STRIDE,
+  VPE_ACKS,
+  VPE_DB_EN,
+  VPE_DB_FIRED,
+  VPE_DOORBELLS,
+  VPE_MERGED,
+  VPE_PENDING_LAST,
+  VPE_STATE,
+  VPE_STRIDE,
+  VPE_VALID,
 } from '../state/layout.ts';
 import { EV_GICV3_DIST_SET_IRQ, EV_GICV3_REDIST_SET_IRQ, traceEmit, tracing } from '../trace/trace.ts';
 import { Its } from './its.ts';
@@ -140,6 +151,14 @@ export interface VgicV3Options {
    * invalidation (its/global-cache.ts), for benchmarks. Ignored without an ITS.
    */
   readonly translationCache?: TranslationCacheDesign;
+  /**
+   * GICv4.1 direct injection ('gicv4.1'; needs a GICv3 with an ITS: refused with gicVersion: 2):
+   * each vCPU gets a vPE with a virtual pending table, resident while the vCPU runs and
+   * non-resident when it blocks in WFI (doorbell enabled) or stops. An LPI given to setForwarding() is then a vLPI: its MSIs set the VPT bit
+   * and a running vCPU takes it with ICC_IAR1 without list register, ap_list or exit; a blocked
+   * one is woken by its doorbell, once per blocked phase. Default: unset (software path only).
+   */
+  readonly directInjection?: 'gicv4.1';
 }
 
 /** Vgic.attach's options: the creator's address map and this thread's lock owner id. */
@@ -200,6 +219,30 @@ export interface VgicStats {
    * edge or LPI injected again while its previous pending state still sat in an LR).
    */
   readonly vcpus: readonly { exits: number; flushes: number; maintenance: number; foldMerged: number }[];
+}
+
+/** Vgic.vpeStatus(): one vCPU's GICv4.1 vPE. */
+export interface VpeStatus {
+  /** GICR_VPENDBASER.Valid: the vCPU runs. */
+  readonly resident: boolean;
+  /** Non-resident with the doorbell enabled (blocked in WFI). */
+  readonly doorbellEnabled: boolean;
+  /** The doorbell of this non-residency phase has rung (or a vLPI waited as the vPE left). */
+  readonly doorbellSpent: boolean;
+  /** GICR_VPENDBASER.PendingLast. */
+  readonly pendingLast: boolean;
+  /** vLPIs pending in the VPT. */
+  readonly pending: number;
+  /** Doorbells raised so far. */
+  readonly doorbells: number;
+  /** vLPIs the CPU interface took from the VPT (ICC_IAR1) so far. */
+  readonly directAcks: number;
+  /**
+   * Pending states merged by a move into one already there (unforwarding onto a latch an LR's
+   * fold set, forwarding onto a VPT bit an in-flight MSI set, VMOVI): with foldMerged, what makes
+   * every delivered MSI's fate add up.
+   */
+  readonly merged: number;
 }
 
 /** What an MSI became (KVM_SIGNAL_MSI's 1 / 0 / -EBUSY). */
@@ -304,6 +347,7 @@ export class Vgic {
         itsCache: o.itsCache,
         globalCache: o.globalCache,
         gicVersion: o.gicVersion,
+        direct: o.direct,
       },
       wantShared(options.shared),
     );
@@ -740,6 +784,109 @@ export class Vgic {
     if (s.shared) Atomics.add(s.stats, S_MSI_NO_ITS, 1);
     else s.stats[S_MSI_NO_ITS]++;
     return MSI_BLOCKED;
+  }
+
+  /**
+   * kvm_vgic_v4_set_forwarding: the LPI that an MSI (`doorbell`, `devid`, `eventid`) translates to
+   * becomes a vLPI of its target vCPU's vPE (GICv4.1 direct injection). Its pending state, if
+   * any, moves into the vPE's virtual pending table; from then on its MSIs (and INT) set that bit
+   * without a lock, and ICC_IAR1 on a running vCPU takes it without list register or exit. It
+   * follows MOVI/MOVALL/MAPC retargets (VMOVI); DISCARD or an unmapping ends it. Returns the LPI's
+   * INTID. Throws VgicError when the GIC was created without `directInjection: 'gicv4.1'`, the
+   * doorbell is no ITS's, or the MSI does not translate (no mapping, collection unmapped, ITS or
+   * the target's LPIs disabled). Any thread.
+   */
+  setForwarding(msi: {
+    readonly doorbell: number;
+    readonly devid: number;
+    readonly eventid: number;
+  }): number {
+    return this.forwarding(msi, true, 'setForwarding');
+  }
+
+  /**
+   * kvm_vgic_v4_unset_forwarding: the LPI goes back to the software path; a pending VPT bit
+   * becomes its pending state there (queued on its target). Returns the LPI's INTID (also when it
+   * was not forwarded). Throws as setForwarding().
+   */
+  unsetForwarding(msi: {
+    readonly doorbell: number;
+    readonly devid: number;
+    readonly eventid: number;
+  }): number {
+    return this.forwarding(msi, false, 'unsetForwarding');
+  }
+
+  private forwarding(
+    msi: { readonly doorbell: number; readonly devid: number; readonly eventid: number },
+    on: boolean,
+    name: string,
+  ): number {
+    if (typeof msi !== 'object' || msi === null) {
+      throw new VgicError(
+        'INVALID_ARGUMENT',
+        `${name} takes { doorbell, devid, eventid }, got ${describeValue(msi)}`,
+      );
+    }
+    const s = this.state;
+    if (!s.direct) {
+      throw new VgicError(
+        'INVALID_ARGUMENT',
+        `${name} needs a GIC created with directInjection: 'gicv4.1' (this one has no vPEs)`,
+      );
+    }
+    checkInt('INVALID_ARGUMENT', 'MSI devid', msi.devid, 0, 0xffff);
+    checkInt('INVALID_ARGUMENT', 'MSI eventid', msi.eventid, 0, 0xffff);
+    checkInt('INVALID_ADDRESS', 'MSI doorbell', msi.doorbell, 0, Number.MAX_SAFE_INTEGER);
+    const k = this.itsBases.findIndex((b) => b + GITS_TRANSLATER === msi.doorbell);
+    if (k < 0) {
+      throw new VgicError(
+        'INVALID_ADDRESS',
+        `${name}: 0x${msi.doorbell.toString(16)} is no ITS's GITS_TRANSLATER (${this.itsBases
+          .map((b) => `0x${(b + GITS_TRANSLATER).toString(16)}`)
+          .join(', ')})`,
+      );
+    }
+    const r = itsSetForwarding(s, this.memory, k, msi.devid, msi.eventid, on);
+    if (r < 0) {
+      throw new VgicError(
+        'INVALID_ARGUMENT',
+        `${name}: device ${msi.devid} event ${msi.eventid} does not translate on ITS ${k} (${
+          r === FORWARD_BUSY
+            ? 'the ITS or its target redistributor has LPIs disabled'
+            : 'no valid mapping, or its collection is not mapped'
+        })`,
+      );
+    }
+    return s.irqIntid[r];
+  }
+
+  /** Whether the GIC has GICv4.1 direct injection (VgicV3Options.directInjection). */
+  get directInjection(): 'gicv4.1' | undefined {
+    return this.state.direct ? 'gicv4.1' : undefined;
+  }
+
+  /**
+   * vCPU `v`'s vPE (direct injection): resident (GICR_VPENDBASER.Valid), doorbell enabled and
+   * spent in this non-residency phase, PendingLast, vLPIs pending in its VPT, doorbells raised and
+   * vLPIs its CPU interface took from the VPT so far. Throws without direct injection.
+   */
+  vpeStatus(v: number): VpeStatus {
+    const s = this.state;
+    checkInt('INVALID_VCPU', 'vcpu', v, 0, s.nVcpus - 1);
+    if (!s.direct) throw new VgicError('INVALID_ARGUMENT', "vpeStatus needs directInjection: 'gicv4.1'");
+    const b = v * VPE_STRIDE;
+    const st = Atomics.load(s.vpe, b + VPE_STATE);
+    return {
+      resident: (st & VPE_VALID) !== 0,
+      doorbellEnabled: (st & VPE_DB_EN) !== 0,
+      doorbellSpent: (st & VPE_DB_FIRED) !== 0,
+      pendingLast: (st & VPE_PENDING_LAST) !== 0,
+      pending: vptCount(s, v),
+      doorbells: Atomics.load(s.vpe, b + VPE_DOORBELLS),
+      directAcks: Atomics.load(s.vpe, b + VPE_ACKS),
+      merged: Atomics.load(s.vpe, b + VPE_MERGED),
+    };
   }
 
   /** KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES: every mapped LPI's pending state into guest RAM. */

@@ -15,6 +15,7 @@ import {
   GICD_CTLR_DS,
   GICD_CTLR_ENABLE_GRP0,
   GICD_CTLR_ENABLE_GRP1,
+  GICD_CTLR_NASSGIREQ,
   GICD_FRAME_SIZE,
   GICD_IDREGS,
   GICD_IIDR,
@@ -27,6 +28,7 @@ import {
   GICD_TYPER_LPIS,
   GICD_TYPER_NO1N,
   GICD_TYPER2,
+  GICD_TYPER2_NASSGICAP,
   W8,
   W32,
   W64,
@@ -42,7 +44,7 @@ import { buildFrame, perIrq, type ReadFn, type RegisterDesc, reg, type WriteFn }
 /** H_FLAGS bit: the GIC has LPIs (an ITS): GICD_TYPER.LPIS and IDbits = 16. */
 export const FLAG_LPIS = 1 << 1;
 
-const readCtlr: ReadFn = (c) => (c.s.dist[D_CTLR] & 3) | GICD_CTLR_ARE | GICD_CTLR_DS;
+const readCtlr: ReadFn = (c) => (c.s.dist[D_CTLR] & (3 | GICD_CTLR_NASSGIREQ)) | GICD_CTLR_ARE | GICD_CTLR_DS;
 
 /**
  * GICD_CTLR write. Enabling a group re-offers every pending interrupt of that group to the target
@@ -51,7 +53,13 @@ const readCtlr: ReadFn = (c) => (c.s.dist[D_CTLR] & 3) | GICD_CTLR_ARE | GICD_CT
 const writeCtlr: WriteFn = (c, _v, _at, _len, value) => {
   const s = c.s;
   const old = s.dist[D_CTLR];
-  const now = value & (GICD_CTLR_ENABLE_GRP0 | GICD_CTLR_ENABLE_GRP1);
+  let now = value & (GICD_CTLR_ENABLE_GRP0 | GICD_CTLR_ENABLE_GRP1);
+  // nASSGIreq (GICv4.1 vSGIs, only with nASSGIcap) is RW only while EnableGrp1 is clear: it
+  // keeps its value otherwise, so SGIs never change path with a group enabled.
+  if (s.direct) {
+    const keep = old & GICD_CTLR_ENABLE_GRP1 ? old : value;
+    now |= keep & GICD_CTLR_NASSGIREQ;
+  }
   s.dist[D_CTLR] = now;
   const enabled = now & ~old;
   if (enabled !== 0) requeueGroups(s, enabled);
@@ -114,7 +122,7 @@ const regs: RegisterDesc[] = [
   reg('GICD_CTLR', GICD_CTLR, 4, W32, { read: readCtlr, write: writeCtlr }),
   reg('GICD_TYPER', GICD_TYPER, 4, W32, { read: (c) => gicdTyper(c.s) }),
   reg('GICD_IIDR', GICD_IIDR, 4, W32, { read: () => GIC_IIDR }),
-  reg('GICD_TYPER2', GICD_TYPER2, 4, W32, { read: g.readRaz }),
+  reg('GICD_TYPER2', GICD_TYPER2, 4, W32, { read: (c) => (c.s.direct ? GICD_TYPER2_NASSGICAP : 0) }),
   reg('GICD_STATUSR', GICD_STATUSR, 4, W32, { read: g.readRaz, write: g.writeWi }),
   ...g.sharedPerIrqRegisters('GICD', 0, NR),
   perIrq('GICD_ITARGETSR', GICD_ITARGETSR, 8, NR, W8 | W32, true, { read: g.readRaz, write: g.writeWi }),

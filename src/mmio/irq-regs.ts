@@ -31,6 +31,7 @@ import { lockIrq, unlockIrq } from '../core/locks.ts';
 import { timerPhysDeactivate } from '../core/timer.ts';
 import { haltOwnerOf, resumeVcpu } from '../core/vgic.ts';
 import { physLineLevel } from '../core/vgic-v3.ts';
+import { vpeEnabled, vsgiMode } from '../core/vpe.ts';
 import {
   type GicState,
   IRQ_ACTIVE,
@@ -41,6 +42,8 @@ import {
   IRQ_PENDING_LATCH,
   SGI_ACTIVE_SOURCE_SHIFT,
   SGI_SOURCE_MASK,
+  VPE_STRIDE,
+  VPE_VSGI,
 } from '../state/layout.ts';
 import { type MmioContext, perIrq, type ReadFn, type RegisterDesc, type WriteFn } from './region.ts';
 
@@ -84,6 +87,9 @@ export const writeSetEnable: WriteFn = (c, vcpu, intid, len, value) => {
     const i = 31 - Math.clz32(bits & -bits);
     updateIrqFlags(c.s, c.s.slotOf(vcpu, intid + i), IRQ_ENABLED, 0);
   }
+  // GICv4.1: a pending vSGI enabled now rings its non-resident vPE's doorbell.
+  if (intid === 0 && vsgiMode(c.s) && (value & c.s.vpe[vcpu * VPE_STRIDE + VPE_VSGI] & 0xffff) !== 0)
+    vpeEnabled(c.s, vcpu);
 };
 
 export const writeClearEnable: WriteFn = (c, vcpu, intid, len, value) => {
@@ -106,6 +112,8 @@ export const readPending: ReadFn = (c, vcpu, intid, len) => {
     resumeVcpu(s, h);
     if (irqIsPending(f) || hwLevel) value |= 1 << i;
   }
+  // GICv4.1 vSGIs (no active state): their pending state is readable here (GICR_VSGIPENDR's view).
+  if (intid === 0 && vsgiMode(s)) value |= s.vpe[vcpu * VPE_STRIDE + VPE_VSGI] & 0xffff;
   return value >>> 0;
 };
 

@@ -18,10 +18,13 @@
  *
  * irqFlags (Int32, one per slot):
  *
- *   31 ........ 8   7      6    5       4      3       2           1             0
- *  +-------------+------+----+-------+------+-------+-----------+-------------+---------+
- *  |    RES0     |VALID | HW |GROUP1 | EDGE |ACTIVE |LINE_LEVEL |PENDING_LATCH| ENABLED |
- *  +-------------+------+----+-------+------+-------+-----------+-------------+---------+
+ *   31 ...... 9     8       7      6    5       4      3       2           1             0
+ *  +-----------+---------+------+----+-------+------+-------+-----------+-------------+---------+
+ *  |   RES0    |FORWARDED|VALID | HW |GROUP1 | EDGE |ACTIVE |LINE_LEVEL |PENDING_LATCH| ENABLED |
+ *  +-----------+---------+------+----+-------+------+-------+-----------+-------------+---------+
+ *
+ * FORWARDED (LPIs only, direct injection): the LPI is a vLPI of its target's vPE; its pending state
+ * lives in that vPE's virtual pending table (vpt, core/vpe.ts), never in PENDING_LATCH.
  *
  * Per-vCPU words (Int32, VCPU_STRIDE per vCPU) are indexed by the V_* constants below; list
  * registers (Uint32, 2 per LR, ICH_LR<n>_EL2 format of arch/ich.ts) by lrIndex().
@@ -31,12 +34,14 @@ import { VGIC_MIN_LPI, VGIC_NR_PRIVATE_IRQS } from '../arch/intid.ts';
 
 export const STATE_MAGIC = 0x43494756; // "VGIC"
 /**
+ * 6: the GICv4.1 direct-injection sections (vpe, vpt, vptSummary: empty unless FLAG_DIRECT) and
+ * irqFlags.FORWARDED.
  * 5: per-device mapped-event counts and the mapped-LPI bitmap (ITS work bounded by what is
  * mapped), with 4's header words 9-11 (byte length, checksum, snapshot format) and the clock as
  * exact words. A state of version 3 is what a snapshot of format v1 held (device/snapshot.ts
  * refuses it); 4 never left a development branch.
  */
-export const STATE_VERSION = 5;
+export const STATE_VERSION = 6;
 /** H_SNAPSHOT in a buffer made by Vgic.snapshot(): the snapshot format (device/snapshot.ts). */
 export const SNAPSHOT_FORMAT = 2;
 
@@ -49,6 +54,7 @@ export const IRQ_EDGE = 1 << 4;
 export const IRQ_GROUP1 = 1 << 5;
 export const IRQ_HW = 1 << 6;
 export const IRQ_VALID = 1 << 7;
+export const IRQ_FORWARDED = 1 << 8;
 
 // ---- header words ----
 export const H_MAGIC = 0;
@@ -56,7 +62,7 @@ export const H_VERSION = 1;
 export const H_NR_VCPUS = 2;
 export const H_NR_SPIS = 3;
 export const H_NR_LRS = 4;
-export const H_FLAGS = 5; // bits: FLAG_VIRTUAL_TIME (core/clock.ts), FLAG_LPIS (mmio/gicd.ts), FLAG_GLOBAL_LRU
+export const H_FLAGS = 5; // bits: FLAG_VIRTUAL_TIME (core/clock.ts), FLAG_LPIS (mmio/gicd.ts), FLAG_GLOBAL_LRU, FLAG_GICV2, FLAG_DIRECT
 export const H_NR_LPIS = 6; // LPI slots: 0, or 2^lpiIdBits - 8192
 export const H_NR_ITS = 7;
 export const H_ITS_CACHE = 8; // translation-cache entries per ITS (a power of two)
@@ -70,6 +76,26 @@ export const HEADER_WORDS = 12;
  * the per-ITS caches. It decides the size of the globalCache* sections, so it lives with the layout.
  */
 export const FLAG_GLOBAL_LRU = 1 << 2;
+/**
+ * H_FLAGS bit: the GIC has GICv4.1 direct injection (VgicV3Options.directInjection): one vPE per
+ * vCPU with its virtual pending table (core/vpe.ts). It decides the size of the vpe* sections.
+ */
+export const FLAG_DIRECT = 1 << 4;
+
+// ---- per-vPE words (Int32, VPE_STRIDE per vPE = per vCPU; core/vpe.ts) ----
+export const VPE_STATE = 0; // VPE_VALID | VPE_DB_EN | VPE_DB_FIRED | VPE_PENDING_LAST (GICR_VPENDBASER)
+export const VPE_DOORBELLS = 1; // statistics: doorbells raised
+export const VPE_ACKS = 2; // statistics: vLPIs the CPU interface took from the VPT (ICV_IAR1)
+export const VPE_MERGED = 3; // pending states merged by a move (forwarding on/off, VMOVI) into one already there
+export const VPE_VSGI = 4; // GICv4.1 vSGIs: bit n = SGI n pending (GICR_VSGIPENDR.Pending), no active state
+export const VPE_STRIDE = 8;
+/** VPE_STATE bits. */
+export const VPE_VALID = 1 << 0; // GICR_VPENDBASER.Valid: resident on its redistributor
+export const VPE_DB_EN = 1 << 1; // non-resident with its doorbell enabled
+export const VPE_DB_FIRED = 1 << 2; // the doorbell of this non-residency phase is spent
+export const VPE_PENDING_LAST = 1 << 3; // GICR_VPENDBASER.PendingLast: a vLPI waits (deschedule or doorbell)
+export const VPE_STATE_MASK = VPE_VALID | VPE_DB_EN | VPE_DB_FIRED | VPE_PENDING_LAST;
+
 /** Entries of the global translation cache per vCPU (v6.8-rc1's LPI_DEFAULT_PCPU_CACHE_SIZE). */
 export const GLOBAL_CACHE_PER_VCPU = 16;
 /**
@@ -92,7 +118,7 @@ export const GCE_SLOT = 2; // the LPI's slot
 export const GCE_WORDS = 3;
 
 // ---- distributor words ----
-export const D_CTLR = 0; // GICD_CTLR: EnableGrp0 | EnableGrp1 (ARE and DS are constant)
+export const D_CTLR = 0; // GICD_CTLR: EnableGrp0 | EnableGrp1 | nASSGIreq (ARE and DS are constant)
 export const D_PROPBASER_LO = 1; // GICR_PROPBASER, shared by every redistributor (CommonLPIAff = 0)
 export const D_PROPBASER_HI = 2;
 export const DIST_WORDS = 4;
@@ -208,6 +234,20 @@ export interface StateConfig {
   readonly globalCache?: number;
   /** 2 for a GICv2 (FLAG_GICV2); default 3. Does not change the layout. */
   readonly gicVersion?: 2 | 3;
+  /** GICv4.1 direct injection: one vPE per vCPU with a VPT of nLpis bits (FLAG_DIRECT). */
+  readonly direct?: boolean;
+}
+
+/** Words of one vPE's VPT (one bit per LPI) and of its summary (one bit per VPT word). */
+export function vptWordsFor(nLpis: number): number {
+  return Math.ceil(nLpis / 32);
+}
+export function vptSummaryWordsFor(nLpis: number): number {
+  return Math.ceil(vptWordsFor(nLpis) / 32);
+}
+/** Words of one vPE's top summary (one bit per summary word): 2 for 57344 LPIs. */
+export function vptTopWordsFor(nLpis: number): number {
+  return Math.ceil(vptSummaryWordsFor(nLpis) / 32);
 }
 
 interface Section {
@@ -221,6 +261,7 @@ function sections(c: StateConfig): Section[] {
   const nIts = c.nIts ?? 0;
   const nSlots = c.nVcpus * VGIC_NR_PRIVATE_IRQS + c.nSpis + nLpis;
   const gc = c.globalCache ?? 0;
+  const direct = (c.direct ?? false) && nLpis > 0;
   return [
     { name: 'header', bytesPerElement: 4, count: HEADER_WORDS },
     { name: 'dist', bytesPerElement: 4, count: DIST_WORDS },
@@ -252,6 +293,10 @@ function sections(c: StateConfig): Section[] {
     { name: 'globalCacheMeta', bytesPerElement: 4, count: gc > 0 ? GC_META_WORDS : 0 },
     { name: 'globalCacheEntry', bytesPerElement: 4, count: gc * GCE_WORDS },
     { name: 'globalCacheOrder', bytesPerElement: 4, count: gc },
+    { name: 'vpe', bytesPerElement: 4, count: direct ? c.nVcpus * VPE_STRIDE : 0 },
+    { name: 'vpt', bytesPerElement: 4, count: direct ? c.nVcpus * vptWordsFor(nLpis) : 0 },
+    { name: 'vptSummary', bytesPerElement: 4, count: direct ? c.nVcpus * vptSummaryWordsFor(nLpis) : 0 },
+    { name: 'vptTop', bytesPerElement: 4, count: direct ? c.nVcpus * vptTopWordsFor(nLpis) : 0 },
   ];
 }
 
@@ -354,6 +399,23 @@ export class GicState {
   readonly globalLru: boolean;
   /** A GICv2 (FLAG_GICV2): GICH_LR list registers, GICv2 SGI sources and SPI targets. */
   readonly gicv2: boolean;
+  /** GICv4.1 direct injection (FLAG_DIRECT): the vpe, vpt and vptSummary sections are in use. */
+  readonly direct: boolean;
+  /** Words of one vPE's VPT and of its summary (0 without direct injection). */
+  readonly vptWords: number;
+  readonly vptSummaryWords: number;
+  /** Per vPE (= vCPU), VPE_STRIDE words (VPE_*). */
+  readonly vpe: Int32Array;
+  /**
+   * Per vPE, the virtual pending table: bit i of word i >> 5 is LPI 8192 + i pending (the VPT a
+   * VMAPP names; here the hypervisor's memory is this buffer, so threads and snapshots see it).
+   */
+  readonly vpt: Int32Array;
+  /** Per vPE, one bit per VPT word that may be non-zero (set after the word's bit, core/vpe.ts). */
+  readonly vptSummary: Int32Array;
+  readonly vptTopWords: number;
+  /** Per vPE, one bit per summary word that may be non-zero (set after the summary's bit). */
+  readonly vptTop: Int32Array;
   /** Entries of the global LRU cache (16 per vCPU), 0 in the per-ITS design. */
   readonly globalCacheSize: number;
   /** GC_* words: the global cache's lock. */
@@ -419,6 +481,14 @@ export class GicState {
     this.globalCacheEntry = i32('globalCacheEntry', gc * GCE_WORDS);
     this.globalCacheOrder = i32('globalCacheOrder', gc);
     this.gicv2 = c.gicVersion === 2;
+    this.direct = (c.direct ?? false) && this.nLpis > 0;
+    this.vptWords = this.direct ? vptWordsFor(this.nLpis) : 0;
+    this.vptSummaryWords = this.direct ? vptSummaryWordsFor(this.nLpis) : 0;
+    this.vpe = i32('vpe', this.direct ? c.nVcpus * VPE_STRIDE : 0);
+    this.vpt = i32('vpt', c.nVcpus * this.vptWords);
+    this.vptSummary = i32('vptSummary', c.nVcpus * this.vptSummaryWords);
+    this.vptTopWords = this.direct ? vptTopWordsFor(this.nLpis) : 0;
+    this.vptTop = i32('vptTop', c.nVcpus * this.vptTopWords);
   }
 
   /** Slot of an INTID as seen by `vcpu` (which matters for SGIs/PPIs), or -1 if not implemented. */
@@ -466,6 +536,7 @@ export function allocateState(c: StateConfig, shared: boolean): GicState {
     }
     s.header[H_FLAGS] |= FLAG_GLOBAL_LRU;
   }
+  if (s.direct) s.header[H_FLAGS] |= FLAG_DIRECT;
   return s;
 }
 
@@ -500,5 +571,6 @@ export function attachState(buffer: ArrayBuffer | SharedArrayBuffer): GicState {
     itsCache: h[H_ITS_CACHE],
     globalCache: h[H_FLAGS] & FLAG_GLOBAL_LRU ? GLOBAL_CACHE_PER_VCPU * h[H_NR_VCPUS] : 0,
     gicVersion: h[H_FLAGS] & FLAG_GICV2 ? 2 : 3,
+    direct: (h[H_FLAGS] & FLAG_DIRECT) !== 0,
   });
 }
