@@ -105,7 +105,11 @@ input{font:12px ui-monospace,monospace}
 tr.click{cursor:pointer}tr.click:hover{background:#eef}
 `;
 
-const el = <K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text = ''): HTMLElementTagNameMap[K] => {
+const el = <K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string> = {},
+  text = '',
+): HTMLElementTagNameMap[K] => {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
   if (text) e.textContent = text;
@@ -119,7 +123,11 @@ function section(id: string, title: string, wide = false): HTMLElement {
   return s;
 }
 
-function table(head: string[], rows: (string | number)[][], rowAttrs?: (i: number) => Record<string, string>): HTMLTableElement {
+function table(
+  head: string[],
+  rows: (string | number)[][],
+  rowAttrs?: (i: number) => Record<string, string>,
+): HTMLTableElement {
   const t = el('table');
   const tr = el('tr');
   for (const h of head) tr.append(el('th', {}, h));
@@ -136,7 +144,11 @@ const style = el('style');
 style.textContent = CSS;
 document.head.append(style);
 const header = el('header');
-header.append(el('h1', {}, 'vgic inspector'), el('span', { id: 'status' }, 'connecting…'), el('span', { id: 'updated' }));
+header.append(
+  el('h1', {}, 'vgic inspector'),
+  el('span', { id: 'status' }, 'connecting…'),
+  el('span', { id: 'updated' }),
+);
 const main = el('main');
 document.body.append(header, main);
 
@@ -170,7 +182,6 @@ interface Plot {
   plot: uPlot;
   data: number[][];
 }
-const plots: Plot[] = [];
 const COLORS = ['#e53935', '#1e88e5', '#43a047', '#fb8c00', '#8e24aa', '#00acc1', '#6d4c41', '#3949ab'];
 function makePlot(title: string, labels: string[], scaleMax?: number): Plot {
   const box = el('div', { class: 'plot' });
@@ -180,7 +191,10 @@ function makePlot(title: string, labels: string[], scaleMax?: number): Plot {
     width: 420,
     height: 170,
     scales: { x: { time: true }, ...(scaleMax !== undefined ? { y: { range: [0, scaleMax] } } : {}) },
-    series: [{}, ...labels.map((label, i) => ({ label, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true }))],
+    series: [
+      {},
+      ...labels.map((label, i) => ({ label, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true })),
+    ],
   };
   const data: number[][] = [[], ...labels.map(() => [])];
   const plot = new uPlot(opts, data as uPlot.AlignedData, box);
@@ -188,7 +202,7 @@ function makePlot(title: string, labels: string[], scaleMax?: number): Plot {
 }
 function push(p: Plot, t: number, values: (number | null)[]): void {
   p.data[0].push(t);
-  values.forEach((v, i) => p.data[i + 1].push(v as number));
+  for (let i = 0; i < values.length; i++) p.data[i + 1].push(values[i] as number);
   if (p.data[0].length > WINDOW) for (const d of p.data) d.shift();
   p.plot.setData(p.data as uPlot.AlignedData);
 }
@@ -203,7 +217,11 @@ function setupPlots(nVcpus: number, nIts: number, nLrs: number): void {
   ackPlot = makePlot('interrupts acknowledged /s', v);
   lrPlot = makePlot('list registers in use', v, nLrs);
   maintPlot = makePlot('maintenance exits /s', v);
-  hitPlot = makePlot('translation-cache hit rate', Array.from({ length: Math.max(nIts, 1) }, (_, k) => `ITS ${k}`), 1);
+  hitPlot = makePlot(
+    'translation-cache hit rate',
+    Array.from({ length: Math.max(nIts, 1) }, (_, k) => `ITS ${k}`),
+    1,
+  );
   latPlot = makePlot('acknowledge latency (host ms)', ['p50', 'max']);
 }
 
@@ -223,12 +241,18 @@ function renderState(d: Dump): void {
         {},
         `PMR ${hex(v.pmr)} RPR ${hex(v.runningPriority)} BPR ${v.bpr0}/${v.bpr1} IGRPEN ${+v.igrpen0}/${+v.igrpen1} EOImode ${+v.eoiMode} AP1R0 ${hex(v.ap1r0)} LPIs ${+v.lpisEnabled}`,
       ),
-      el('div', { class: 'aplist' }, `ap_list (${v.apList.length}): ${v.apList.slice(0, 32).join(' ') || '—'}${v.apList.length > 32 ? ' …' : ''}`),
+      el(
+        'div',
+        { class: 'aplist' },
+        `ap_list (${v.apList.length}): ${v.apList.slice(0, 32).join(' ') || '—'}${v.apList.length > 32 ? ' …' : ''}`,
+      ),
       table(
         ['LR', 'vINTID', 'state', 'G', 'prio', 'HW'],
         Array.from({ length: d.nLrs }, (_, n) => {
           const lr = v.lrs[n];
-          return lr ? [n, lr.vintid, lr.state, lr.group, hex(lr.priority), lr.hw ? lr.pintid : ''] : [n, '', 'empty', '', '', ''];
+          return lr
+            ? [n, lr.vintid, lr.state, lr.group, hex(lr.priority), lr.hw ? lr.pintid : '']
+            : [n, '', 'empty', '', '', ''];
         }),
       ),
       el('div', {}, `exits ${v.exits} maintenance ${v.maintenance}`),
@@ -238,7 +262,13 @@ function renderState(d: Dump): void {
   vcpusSec.append(grid);
 
   distSec.replaceChildren(distSec.firstChild as Node);
-  distSec.append(el('div', {}, `GICD_CTLR EnableGrp0 ${+d.distributor.enableGrp0} EnableGrp1 ${+d.distributor.enableGrp1} · ${d.nSpis} SPIs · ${d.nLrs} LRs`));
+  distSec.append(
+    el(
+      'div',
+      {},
+      `GICD_CTLR EnableGrp0 ${+d.distributor.enableGrp0} EnableGrp1 ${+d.distributor.enableGrp1} · ${d.nSpis} SPIs · ${d.nLrs} LRs`,
+    ),
+  );
   const stats = Object.entries(d.stats).filter(([, n]) => n > 0);
   distSec.append(el('div', {}, `counters: ${stats.map(([k, n]) => `${k} ${n}`).join(', ') || 'all zero'}`));
   for (const its of d.its) {
@@ -252,27 +282,40 @@ function renderState(d: Dump): void {
     );
   }
 
-  const busy = d.irqs.filter((q) => q.active || q.lr !== null || q.apList >= 0 || (q.pending && q.enabled) || (q.pending && q.type !== 'LPI'));
+  const busy = d.irqs.filter(
+    (q) =>
+      q.active ||
+      q.lr !== null ||
+      q.apList >= 0 ||
+      (q.pending && q.enabled) ||
+      (q.pending && q.type !== 'LPI'),
+  );
   irqsSec.replaceChildren(irqsSec.firstChild as Node);
   irqsSec.append(
     table(
       ['INTID', 'type', 'vCPU', 'target', 'E', 'P', 'A', 'cfg', 'G', 'prio', 'HW', 'ap_list', 'LR'],
-      busy.slice(0, 300).map((q) => [
-        q.intid,
-        q.type,
-        q.vcpu >= 0 ? q.vcpu : '',
-        q.target,
-        +q.enabled,
-        +q.pending,
-        +q.active,
-        q.config,
-        q.group,
-        hex(q.priority),
-        q.hw ? 'HW' : '',
-        q.apList >= 0 ? q.apList : '',
-        q.lr ? `v${q.lr.vcpu} LR${q.lr.n} ${q.lr.state}` : '',
-      ]),
-      (i) => ({ class: 'click irq', 'data-intid': String(busy[i].intid), 'data-vcpu': busy[i].vcpu >= 0 ? String(busy[i].vcpu) : '' }),
+      busy
+        .slice(0, 300)
+        .map((q) => [
+          q.intid,
+          q.type,
+          q.vcpu >= 0 ? q.vcpu : '',
+          q.target,
+          +q.enabled,
+          +q.pending,
+          +q.active,
+          q.config,
+          q.group,
+          hex(q.priority),
+          q.hw ? 'HW' : '',
+          q.apList >= 0 ? q.apList : '',
+          q.lr ? `v${q.lr.vcpu} LR${q.lr.n} ${q.lr.state}` : '',
+        ]),
+      (i) => ({
+        class: 'click irq',
+        'data-intid': String(busy[i].intid),
+        'data-vcpu': busy[i].vcpu >= 0 ? String(busy[i].vcpu) : '',
+      }),
     ),
   );
   for (const row of irqsSec.querySelectorAll<HTMLTableRowElement>('tr.irq'))
@@ -292,12 +335,27 @@ setInterval(() => void poll(), 1000);
 void poll();
 
 // ---- trace and metrics stream ----
-const pattern = el('input', { id: 'trace-pattern', size: '60', value: 'gicv3_icc_iar1_read,gicv3_icc_eoir_write,gicv3_its_cmd_*,vgic_update_irq_pending' });
+const pattern = el('input', {
+  id: 'trace-pattern',
+  size: '60',
+  value: 'gicv3_icc_iar1_read,gicv3_icc_eoir_write,gicv3_its_cmd_*,vgic_update_irq_pending',
+});
 const apply = el('button', { id: 'trace-apply' }, 'subscribe');
 const filter = el('input', { id: 'trace-filter', size: '24', placeholder: 'show lines containing…' });
 const pause = el('input', { id: 'trace-pause', type: 'checkbox' });
 const lines = el('pre', { id: 'trace-lines' });
-traceSec.append('patterns (QEMU -trace globs, -x excludes): ', pattern, ' ', apply, ' filter ', filter, ' ', pause, ' pause', lines);
+traceSec.append(
+  'patterns (QEMU -trace globs, -x excludes): ',
+  pattern,
+  ' ',
+  apply,
+  ' filter ',
+  filter,
+  ' ',
+  pause,
+  ' pause',
+  lines,
+);
 const kept: string[] = [];
 function renderTrace(): void {
   const f = filter.value;
@@ -325,7 +383,11 @@ function connect(): void {
     const t = m.t / 1000;
     if (!ackPlot || !lrPlot || !maintPlot || !hitPlot || !latPlot) return;
     push(ackPlot, t, m.ackRate);
-    push(lrPlot, t, m.lrUsed.map((x) => Math.min(x, nLrs)));
+    push(
+      lrPlot,
+      t,
+      m.lrUsed.map((x) => Math.min(x, nLrs)),
+    );
     push(maintPlot, t, m.maintRate);
     push(hitPlot, t, m.hitRate.length ? m.hitRate : [null]);
     push(latPlot, t, [m.latencyP50, m.latencyMax]);
