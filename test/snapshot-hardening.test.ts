@@ -32,6 +32,7 @@ import {
 import {
   C_EPOCH_MS,
   computeLayout,
+  D_LPI_LOCK,
   H_FLAGS,
   H_ITS_CACHE,
   H_VERSION,
@@ -216,6 +217,16 @@ describe('snapshot format v2: named corruptions are refused', () => {
       }),
       its,
       /cmd_lock of ITS 0 is held/,
+    );
+  });
+
+  test('a stale LPI store lock (the next MAPTI or DISCARD would never return)', () => {
+    refused(
+      edited(its, (g) => {
+        g.state.dist[D_LPI_LOCK] = 77;
+      }),
+      its,
+      /the LPI store lock is held/,
     );
   });
 

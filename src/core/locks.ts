@@ -6,8 +6,8 @@
  *
  * Lock order (KVM's, arch/arm64/kvm/vgic/vgic.c), outermost first:
  *
- *     config lock (device API)  →  its cmd_lock  →  its_lock  →  run_lock (per vCPU)
- *       →  ap_list_lock (per vCPU)  →  irq_lock (per interrupt)
+ *     config lock (device API)  →  its cmd_lock  →  its_lock  →  LPI store lock
+ *       →  run_lock (per vCPU)  →  ap_list_lock (per vCPU)  →  irq_lock (per interrupt)
  *
  * - run_lock is vgic's own: held by the thread running a vCPU while that vCPU executes one
  *   instruction (and its entry/exit work), released between instructions, around an IRQ
@@ -18,7 +18,8 @@
  *   holding a run_lock never waits for an ITS lock, so ITS commands may halt vCPUs.
  *
  * - The ITS's cmd_lock guards CBASER/CREADR/CWRITER; its_lock guards the ITS tables, the
- *   collections and translation-cache fills. Readers of the translation cache and of the LPI store
+ *   collections and translation-cache fills. The LPI store lock (KVM's lpi_xa lock, one per GIC)
+ *   guards an LPI's reference count across ITSes and its first map / last unmap (core/lpi.ts). Readers of the translation cache and of the LPI store
  *   take no lock (its/cache.ts says why that is safe).
  *
  * - The baseline design (translationCache: 'global-lru', its/global-cache.ts) adds one lock, the

@@ -9,8 +9,13 @@
  * enabled, in the guest's pending table otherwise. Reading a bit into a latch clears the bit;
  * disabling LPIs writes latches back. (KVM drops latches on disable; we never lose one.)
  *
+ * An LPI's reference count (irqLpiRef) is shared by every ITS: two ITSes' commands run at once under
+ * their own its_locks, so lpiMap/lpiUnmap/lpiDropIts count, map first and free last under the LPI
+ * store lock (D_LPI_LOCK, KVM's lpi_xa lock), taken inside its_lock and outside run_lock.
+ *
  * Who may call: the ITS command path (its_lock held) and the redistributor frame. Locks: each
- * function takes the irq_locks it needs; none may be called with an ap_list or irq lock held.
+ * function takes the store and irq_locks it needs; none may be called with a run, ap_list or irq
+ * lock held.
  */
 
 import { paFromWords } from '../arch/addr.ts';
@@ -25,6 +30,7 @@ import {
 } from '../arch/its.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import {
+  D_LPI_LOCK,
   D_PROPBASER_HI,
   D_PROPBASER_LO,
   type GicState,
@@ -42,7 +48,7 @@ import {
   VCPU_STRIDE,
 } from '../state/layout.ts';
 import { queueIrqUnlock } from './irq.ts';
-import { lockIrq, unlockIrq } from './locks.ts';
+import { lockIrq, lockWord, unlockIrq, unlockWord } from './locks.ts';
 import { haltOwnerOf, haltVcpu, migrateFrom, resumeVcpu } from './vgic.ts';
 import { VPE_NOT_FORWARDED, vpeDropLocked, vpeEnabled, vpeInject, vpeMoveLocked, vptPending } from './vpe.ts';
 
@@ -181,6 +187,22 @@ export function lpiMap(
   target: number,
   router: number,
 ): void {
+  lockWord(s, s.dist, D_LPI_LOCK);
+  try {
+    lpiMapLocked(s, mem, k, slot, target, router);
+  } finally {
+    unlockWord(s, s.dist, D_LPI_LOCK);
+  }
+}
+
+function lpiMapLocked(
+  s: GicState,
+  mem: GuestMemory,
+  k: number,
+  slot: number,
+  target: number,
+  router: number,
+): void {
   const i = slot - s.lpiBase;
   const first = s.irqLpiRef[i] === 0;
   // At most 2^16 x 2^16 ITEs per ITS can name an LPI, and 16 ITSes: 32 bits never overflow.
@@ -207,10 +229,15 @@ export function lpiMap(
 export function lpiUnmap(s: GicState, k: number, slot: number): void {
   const i = slot - s.lpiBase;
   // A reference this ITS does not hold (a guest rewrote its ITT behind the ITS's back) is ignored.
+  // Its own count is guarded by its_lock, so this check needs no LPI store lock.
   if (s.itsLpiRef[k * s.nLpis + i] === 0) return;
-  s.itsLpiRef[k * s.nLpis + i]--;
-  s.irqLpiRef[i]--;
-  if (s.irqLpiRef[i] === 0) lpiFree(s, slot);
+  lockWord(s, s.dist, D_LPI_LOCK);
+  try {
+    s.itsLpiRef[k * s.nLpis + i]--;
+    if (--s.irqLpiRef[i] === 0) lpiFree(s, slot);
+  } finally {
+    unlockWord(s, s.dist, D_LPI_LOCK);
+  }
 }
 
 /** ITS k's device table is gone (BASER0.Valid cleared, ITS reset): drop every reference it held. */
@@ -218,9 +245,15 @@ export function lpiDropIts(s: GicState, k: number): void {
   for (let i = nextMappedLpi(s, 0); i >= 0; i = nextMappedLpi(s, i + 1)) {
     const r = s.itsLpiRef[k * s.nLpis + i];
     if (r === 0) continue;
-    s.itsLpiRef[k * s.nLpis + i] = 0;
-    s.irqLpiRef[i] -= r;
-    if (s.irqLpiRef[i] === 0) lpiFree(s, s.lpiBase + i);
+    // One LPI at a time: other ITSes' commands wait for one free, not for the whole walk.
+    lockWord(s, s.dist, D_LPI_LOCK);
+    try {
+      s.itsLpiRef[k * s.nLpis + i] = 0;
+      s.irqLpiRef[i] -= r;
+      if (s.irqLpiRef[i] === 0) lpiFree(s, s.lpiBase + i);
+    } finally {
+      unlockWord(s, s.dist, D_LPI_LOCK);
+    }
   }
 }
 

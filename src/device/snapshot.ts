@@ -80,6 +80,7 @@ import {
   attachState,
   C_EPOCH_MS,
   computeLayout,
+  D_LPI_LOCK,
   FLAG_DIRECT,
   FLAG_GICV2,
   FLAG_GLOBAL_LRU,
@@ -167,7 +168,7 @@ const CACHE_GEN_MAX = 0x7fff;
 const ITS_USED_WORDS = I_COMMANDS + 1;
 /** vCPU words after V_FOLD_MERGED: unused, zero. */
 const VCPU_USED_WORDS = V_FOLD_MERGED + 1;
-const DIST_USED_WORDS = 3;
+const DIST_USED_WORDS = 4; // D_CTLR, D_PROPBASER_LO/HI, D_LPI_LOCK
 /** The most ITEs a device can hold: MAPD accepts at most 16 EventID bits. */
 const ITS_MAX_EVENTS = 2 ** ITS_EVENT_IDBITS;
 
@@ -363,6 +364,7 @@ function checkDist(s: GicState): void {
     (!lpis && (d[1] | d[2]) !== 0)
   )
     refuse(`GICR_PROPBASER ${hex(d[2])}:${hex(d[1])}`);
+  if (d[D_LPI_LOCK] !== 0) refuse('the LPI store lock is held');
   for (let i = DIST_USED_WORDS; i < d.length; i++)
     if (d[i] !== 0) refuse(`distributor word ${i} is not zero`);
 }

@@ -121,6 +121,9 @@ export const GCE_WORDS = 3;
 export const D_CTLR = 0; // GICD_CTLR: EnableGrp0 | EnableGrp1 | nASSGIreq (ARE and DS are constant)
 export const D_PROPBASER_LO = 1; // GICR_PROPBASER, shared by every redistributor (CommonLPIAff = 0)
 export const D_PROPBASER_HI = 2;
+// The LPI store lock (KVM's lpi_xa lock): an LPI's shared reference count and its first map / last
+// unmap, which ITS commands of different ITSes reach under different its_locks (core/lpi.ts).
+export const D_LPI_LOCK = 3;
 export const DIST_WORDS = 4;
 
 // ---- per-vCPU words ----
