@@ -480,12 +480,18 @@ export class Machine {
     io[IO_LINE] = this.vcpus[k].outputLine();
     // The slice ends at the vCPU's next timer deadline, so its timers' lines follow the counter.
     let budget = this.sliceBlocks;
-    io[IO_DEADLINE_US] = 0;
+    // With host time a slice also ends after CHUNK_MS: a guest that exits on every few blocks (an
+    // IAR poll) made a 200 000-block slice last 0.4 s, and the event loop (the inspector, SIGUSR1,
+    // stdin) waited that long. Virtual time keeps block budgets only, so runs stay deterministic.
+    io[IO_DEADLINE_US] = this.gic.virtualTime ? 0 : CHUNK_MS * 1000;
     const ticks = Math.min(this.timerTicks(k), this.ptimer.ticksToFire(k));
     if (ticks > 0 && ticks !== Number.POSITIVE_INFINITY) {
       if (this.gic.virtualTime) budget = Math.min(budget, Math.ceil(ticks / VIRTUAL_TICKS_PER_BLOCK));
       else
-        io[IO_DEADLINE_US] = Math.min(0xffffffff, Math.max(1, Math.ceil((ticks * 1e6) / this.gic.counterHz)));
+        io[IO_DEADLINE_US] = Math.min(
+          io[IO_DEADLINE_US],
+          Math.max(1, Math.ceil((ticks * 1e6) / this.gic.counterHz)),
+        );
     }
     io[IO_SPIN_LIMIT] = this.othersRunnable(k) ? SPIN_LIMIT : 0;
     const r = this.uc.run(this.handles[k], budget);
