@@ -189,37 +189,26 @@ export function lpiMap(
 ): void {
   lockWord(s, s.dist, D_LPI_LOCK);
   try {
-    lpiMapLocked(s, mem, k, slot, target, router);
+    const i = slot - s.lpiBase;
+    const first = s.irqLpiRef[i] === 0;
+    // At most 2^16 x 2^16 ITEs per ITS can name an LPI, and 16 ITSes: 32 bits never overflow.
+    s.irqLpiRef[i]++;
+    s.itsLpiRef[k * s.nLpis + i]++;
+    if (first) {
+      markMapped(s, i, true);
+      lockIrq(s, slot);
+      s.irqFlags[slot] = LPI_FREE_FLAGS | IRQ_VALID;
+      s.irqRouter[slot] = router;
+      s.irqTarget[slot] = target;
+      unlockIrq(s, slot);
+    } else {
+      lpiRetarget(s, slot, target, router);
+    }
+    updateLpiConfig(s, mem, slot);
+    if (first) syncPendingStatus(s, mem, slot);
   } finally {
     unlockWord(s, s.dist, D_LPI_LOCK);
   }
-}
-
-function lpiMapLocked(
-  s: GicState,
-  mem: GuestMemory,
-  k: number,
-  slot: number,
-  target: number,
-  router: number,
-): void {
-  const i = slot - s.lpiBase;
-  const first = s.irqLpiRef[i] === 0;
-  // At most 2^16 x 2^16 ITEs per ITS can name an LPI, and 16 ITSes: 32 bits never overflow.
-  s.irqLpiRef[i]++;
-  s.itsLpiRef[k * s.nLpis + i]++;
-  if (first) {
-    markMapped(s, i, true);
-    lockIrq(s, slot);
-    s.irqFlags[slot] = LPI_FREE_FLAGS | IRQ_VALID;
-    s.irqRouter[slot] = router;
-    s.irqTarget[slot] = target;
-    unlockIrq(s, slot);
-  } else {
-    lpiRetarget(s, slot, target, router);
-  }
-  updateLpiConfig(s, mem, slot);
-  if (first) syncPendingStatus(s, mem, slot);
 }
 
 /**
