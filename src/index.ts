@@ -282,7 +282,8 @@ export { Its, type ItsStats } from './device/its.ts';
 /**
  * KVM_CREATE_DEVICE / KVM_{SET,GET,HAS}_DEVICE_ATTR for the GIC and its ITSes with KVM's group and
  * attribute encodings (KvmVm.createDevice, KvmDevice.setAttr/getAttr/hasAttr), KVM_SET_GSI_ROUTING,
- * KVM_IRQFD, KVM_SIGNAL_MSI and KVM_GET_DIRTY_LOG on the VM, errors as KvmError with KVM's errno.
+ * KVM_IRQFD, KVM_SIGNAL_MSI, KVM_GET_DIRTY_LOG and KVM_CLEAR_DIRTY_LOG (with
+ * KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) on the VM, errors as KvmError with KVM's errno.
  */
 export {
   type KvmDevice,
@@ -303,6 +304,7 @@ export {
   KVM_ARM_IRQ_VCPU_MASK,
   KVM_ARM_IRQ_VCPU_SHIFT,
   KVM_ARM_IRQ_VCPU2_SHIFT,
+  KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
   KVM_DEV_ARM_ITS_CTRL_RESET,
   KVM_DEV_ARM_ITS_RESTORE_TABLES,
   KVM_DEV_ARM_ITS_SAVE_TABLES,
@@ -330,6 +332,8 @@ export {
   KVM_DEV_TYPE_ARM_VGIC_ITS,
   KVM_DEV_TYPE_ARM_VGIC_V2,
   KVM_DEV_TYPE_ARM_VGIC_V3,
+  KVM_DIRTY_LOG_INITIALLY_SET,
+  KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
   KVM_ERRNO,
   KVM_IRQ_ROUTING_IRQCHIP,
   KVM_IRQ_ROUTING_MSI,

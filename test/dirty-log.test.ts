@@ -23,6 +23,11 @@ import {
   GITS_IIDR,
   GicV3Guest,
   GuestMemory,
+  KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+  KVM_DIRTY_LOG_INITIALLY_SET,
+  KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
+  KvmError,
+  KvmVm,
   Vgic,
   VgicError,
 } from '../src/index.ts';
@@ -212,4 +217,72 @@ test('dirty-log-bench runs every pattern with logging off and on', () => {
   );
   assert.ok(rows.every((r) => r.ns > 0 && r.minNs <= r.ns && r.ns <= r.maxNs));
   assert.match(formatDirtyLogBench(rows), /^sequential {3}logging off {2}[\d.]+ ns\/write/);
+});
+
+describe('KVM_CLEAR_DIRTY_LOG with KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2', () => {
+  const RAM_PAGES = 200; // not a multiple of 64 or 32: the last range is short
+  const vmWithRam = () =>
+    KvmVm.fromVgic(Vgic.create({ vcpus: 1, ram: { base: BASE, size: RAM_PAGES * PAGE }, time: 'virtual' }));
+  const dirtyOf = (bitmap: Uint32Array) => GuestMemory.dirtyPages(BASE, bitmap).map((a) => (a - BASE) / PAGE);
+  const errno = (f: () => unknown, want: string) =>
+    assert.throws(f, (e: unknown) => e instanceof KvmError && e.errno === want, `expected ${want}`);
+
+  test('GET leaves the log set, CLEAR clears only the pages it names, a later write is logged again', () => {
+    const vm = vmWithRam();
+    const mem = vm.gic.memory;
+    vm.enableManualDirtyLogProtect(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE);
+    vm.setDirtyLogging(BASE, true);
+    for (const p of [1, 63, 64, 130, 199]) mem.write(BASE + p * PAGE, 4, p);
+    assert.deepEqual(dirtyOf(vm.getDirtyLog(BASE)), [1, 63, 64, 130, 199]);
+    assert.deepEqual(dirtyOf(vm.getDirtyLog(BASE)), [1, 63, 64, 130, 199], 'GET does not clear');
+    // Clear pages 64..127 as named (64 only; 65 is named but clean), leave 1 and 63 alone.
+    const bm = new Uint32Array(2);
+    bm[0] = 0b11;
+    vm.clearDirtyLog(BASE, 64, 64, bm);
+    assert.deepEqual(dirtyOf(vm.getDirtyLog(BASE)), [1, 63, 130, 199]);
+    // The last range may be short of 64 pages: 192..199; bits past it are ignored.
+    vm.clearDirtyLog(BASE, 192, 8, Uint32Array.of(0xffffffff));
+    assert.deepEqual(dirtyOf(vm.getDirtyLog(BASE)), [1, 63, 130]);
+    mem.write(BASE + 64 * PAGE + 8, 4, 9);
+    assert.deepEqual(dirtyOf(vm.getDirtyLog(BASE)), [1, 63, 64, 130], 'a write after CLEAR is logged');
+    // Without manual protect GET reads and clears, as before.
+    vm.enableManualDirtyLogProtect(0);
+    assert.deepEqual(dirtyOf(vm.getDirtyLog(BASE)), [1, 63, 64, 130]);
+    assert.deepEqual(dirtyOf(vm.getDirtyLog(BASE)), []);
+  });
+
+  test('KVM_DIRTY_LOG_INITIALLY_SET: logging starts with every page dirty, and no page past the region', () => {
+    const vm = vmWithRam();
+    vm.enableManualDirtyLogProtect(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET);
+    vm.setDirtyLogging(BASE, true);
+    const all = dirtyOf(vm.getDirtyLog(BASE));
+    assert.equal(all.length, RAM_PAGES);
+    assert.equal(all[RAM_PAGES - 1], RAM_PAGES - 1);
+    vm.clearDirtyLog(BASE, 0, RAM_PAGES, vm.getDirtyLog(BASE));
+    assert.deepEqual(dirtyOf(vm.getDirtyLog(BASE)), []);
+  });
+
+  test("KVM's errors: logging off ENOENT, misaligned or outside ranges EINVAL, short bitmap EFAULT, bad flags EINVAL", () => {
+    const vm = vmWithRam();
+    errno(() => vm.getDirtyLog(BASE), 'ENOENT');
+    errno(() => vm.clearDirtyLog(BASE, 0, 64, new Uint32Array(2)), 'ENOENT');
+    vm.setDirtyLogging(BASE, true);
+    for (const [first, n] of [
+      [1, 64], // first_page not a multiple of 64
+      [32, 64],
+      [0, 63], // num_pages not a multiple of 64 short of the end
+      [0, 201], // past the region
+      [256, 0], // first_page past the region
+      [192, 9],
+      [-64, 64],
+      [0, Number.NaN],
+    ]) {
+      errno(() => vm.clearDirtyLog(BASE, first, n, new Uint32Array(8)), 'EINVAL');
+    }
+    errno(() => vm.clearDirtyLog(BASE, 0, 128, new Uint32Array(3)), 'EFAULT');
+    vm.clearDirtyLog(BASE, 192, 0, new Uint32Array(0)); // an empty range: KVM accepts it
+    for (const f of [4, 1.5, -1, 7]) errno(() => vm.enableManualDirtyLogProtect(f), 'EINVAL');
+    assert.equal(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, 168);
+    assert.throws(() => vm.gic.memory.clearDirtyLog(BASE, 3, 64, new Uint32Array(2)), VgicError);
+  });
 });

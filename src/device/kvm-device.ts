@@ -69,6 +69,8 @@ import {
   KVM_DEV_TYPE_ARM_VGIC_ITS,
   KVM_DEV_TYPE_ARM_VGIC_V2,
   KVM_DEV_TYPE_ARM_VGIC_V3,
+  KVM_DIRTY_LOG_INITIALLY_SET,
+  KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
   KVM_ERRNO,
   KVM_IRQFD_FLAG_DEASSIGN,
   KVM_MSI_VALID_DEVID,
@@ -347,16 +349,78 @@ export class KvmVm {
     return r === 'delivered' ? 1 : r === 'blocked' ? 0 : -KVM_ERRNO.EBUSY;
   }
 
-  // ---- Dirty log (KVM_MEM_LOG_DIRTY_PAGES on the RAM memslot, KVM_GET_DIRTY_LOG) ----
+  // ---- Dirty log (KVM_MEM_LOG_DIRTY_PAGES on the RAM memslot, KVM_GET_DIRTY_LOG,
+  //      KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 and KVM_CLEAR_DIRTY_LOG) ----
+
+  private manualProtect = 0;
+
+  /**
+   * KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, flags): with
+   * KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, getDirtyLog() no longer clears the log and
+   * clearDirtyLog() clears what userspace copied; with KVM_DIRTY_LOG_INITIALLY_SET too, turning
+   * logging on marks every page dirty. 0 turns it off. Other flags: EINVAL.
+   */
+  enableManualDirtyLogProtect(flags: number): void {
+    const known = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET;
+    if (!Number.isInteger(flags) || flags < 0 || (flags & ~known) !== 0 || flags > known) {
+      throw new KvmError(
+        'EINVAL',
+        `KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 takes KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE (1) | KVM_DIRTY_LOG_INITIALLY_SET (2), got ${String(flags)}`,
+      );
+    }
+    this.manualProtect = flags;
+  }
 
   /** Turns dirty logging of the RAM region at `base` on or off (GuestMemory.setDirtyLogging). */
   setDirtyLogging(base: number, on: boolean): void {
     this.gic.memory.setDirtyLogging(base, on);
+    if (on && this.manualProtect & KVM_DIRTY_LOG_INITIALLY_SET) this.gic.memory.setAllDirty(base);
   }
 
-  /** KVM_GET_DIRTY_LOG: the RAM region's dirty bitmap, read and cleared (GuestMemory.getDirtyLog). */
+  /**
+   * KVM_GET_DIRTY_LOG: the RAM region's dirty bitmap, read and cleared (GuestMemory.getDirtyLog);
+   * with manual protect on, read and left set. Logging off: ENOENT.
+   */
   getDirtyLog(base: number): Uint32Array {
-    return this.gic.memory.getDirtyLog(base);
+    const mem = this.gic.memory;
+    if (!mem.dirtyLogging(base))
+      throw new KvmError('ENOENT', `dirty logging is off for the region at 0x${base.toString(16)}`);
+    return this.manualProtect & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE
+      ? mem.peekDirtyLog(base)
+      : mem.getDirtyLog(base);
+  }
+
+  /**
+   * KVM_CLEAR_DIRTY_LOG: clears the pages `bitmap` names (bit j = page firstPage + j) in the log of
+   * the region at `base`. Logging off: ENOENT; firstPage not a multiple of 64, a range outside the
+   * region, or numPages not a multiple of 64 short of the region's end: EINVAL; a bitmap shorter
+   * than numPages bits: EFAULT (KVM's copy_from_user).
+   */
+  clearDirtyLog(base: number, firstPage: number, numPages: number, bitmap: Uint32Array): void {
+    const mem = this.gic.memory;
+    if (!mem.dirtyLogging(base))
+      throw new KvmError('ENOENT', `dirty logging is off for the region at 0x${base.toString(16)}`);
+    const npages = mem.dirtyLogPages(base);
+    const int = (x: number) => Number.isSafeInteger(x) && x >= 0;
+    if (
+      !int(firstPage) ||
+      firstPage % 64 !== 0 ||
+      firstPage > npages ||
+      !int(numPages) ||
+      numPages > npages - firstPage ||
+      (numPages < npages - firstPage && numPages % 64 !== 0)
+    ) {
+      throw new KvmError(
+        'EINVAL',
+        `KVM_CLEAR_DIRTY_LOG: first_page ${String(firstPage)} must be a multiple of 64 and num_pages ${String(numPages)} a multiple of 64 (or reach the end) within the region's ${npages} pages`,
+      );
+    }
+    if (!(bitmap instanceof Uint32Array) || bitmap.length < Math.ceil(numPages / 32))
+      throw new KvmError(
+        'EFAULT',
+        `KVM_CLEAR_DIRTY_LOG: the bitmap must be a Uint32Array of ${Math.ceil(numPages / 32)} words or more`,
+      );
+    mem.clearDirtyLog(base, firstPage, numPages, bitmap);
   }
 
   /** KVM's lock_all_vcpus failing: some vCPU's run_lock is held by another thread now. */

@@ -10,6 +10,11 @@
 
 import { describeValue, VgicError, type VgicErrorCode } from '../arch/errors.ts';
 
+// ---- Dirty log: KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 and its flags (include/uapi/linux/kvm.h) ----
+export const KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168;
+export const KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE = 1 << 0;
+export const KVM_DIRTY_LOG_INITIALLY_SET = 1 << 1;
+
 // ---- KVM_CREATE_DEVICE types ----
 export const KVM_DEV_TYPE_ARM_VGIC_V2 = 5;
 export const KVM_DEV_TYPE_ARM_VGIC_V3 = 7;

@@ -259,6 +259,80 @@ export class GuestMemory {
     return out;
   }
 
+  /**
+   * KVM_GET_DIRTY_LOG with KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE: the region's dirty bitmap, left as
+   * it is; clearDirtyLog() clears what the caller has copied.
+   */
+  peekDirtyLog(base: number): Uint32Array {
+    const d = this.region(base).dirty;
+    const out = new Uint32Array(d.length - 1);
+    for (let i = 1; i < d.length; i++) out[i - 1] = Atomics.load(d, i);
+    return out;
+  }
+
+  /** How many 4K pages the dirty log of the region at `base` covers. */
+  dirtyLogPages(base: number): number {
+    return Math.ceil(this.region(base).size / 2 ** DIRTY_PAGE_SHIFT);
+  }
+
+  /**
+   * KVM_CLEAR_DIRTY_LOG: clears the dirty bits set in `bitmap` (bit j = page firstPage + j) for
+   * pages firstPage .. firstPage + numPages - 1 of the region at `base`, with KVM's rules: firstPage
+   * a multiple of 64, numPages a multiple of 64 unless the range ends at the region's last page,
+   * the range inside the region, the bitmap covering numPages bits. Each word is cleared with an
+   * atomic and-not, so a page written after the caller read the log stays dirty only if written
+   * after this clear — which is what a migration copies next.
+   */
+  clearDirtyLog(base: number, firstPage: number, numPages: number, bitmap: Uint32Array): void {
+    const d = this.region(base).dirty;
+    const npages = this.dirtyLogPages(base);
+    const int = (x: number) => Number.isSafeInteger(x) && x >= 0;
+    if (!int(firstPage) || firstPage % 64 !== 0 || firstPage > npages) {
+      throw new VgicError(
+        'INVALID_ARGUMENT',
+        `clearDirtyLog: firstPage must be a multiple of 64 in 0..${npages}, got ${String(firstPage)}`,
+      );
+    }
+    if (
+      !int(numPages) ||
+      numPages > npages - firstPage ||
+      (numPages < npages - firstPage && numPages % 64 !== 0)
+    ) {
+      throw new VgicError(
+        'INVALID_ARGUMENT',
+        `clearDirtyLog: numPages must be at most ${npages - firstPage} pages and a multiple of 64 unless it reaches the region's end, got ${String(numPages)}`,
+      );
+    }
+    const words = Math.ceil(numPages / 32);
+    if (bitmap.length < words) {
+      throw new VgicError(
+        'INVALID_ARGUMENT',
+        `clearDirtyLog: a bitmap for ${numPages} pages needs ${words} words, got ${bitmap.length}`,
+      );
+    }
+    const w0 = 1 + firstPage / 32;
+    for (let j = 0; j < words; j++) {
+      let mask = bitmap[j];
+      // Bits past numPages name pages outside the range (KVM masks them by the slot's bitmap size).
+      if (j === words - 1 && numPages % 32 !== 0) mask &= (1 << (numPages % 32)) - 1;
+      if (mask !== 0) Atomics.and(d, w0 + j, ~mask);
+    }
+  }
+
+  /**
+   * Marks every page of the region at `base` dirty (KVM_DIRTY_LOG_INITIALLY_SET: the first pass of
+   * a migration copies everything and clears as it goes).
+   */
+  setAllDirty(base: number): void {
+    const d = this.region(base).dirty;
+    const npages = this.dirtyLogPages(base);
+    for (let i = 1; i < d.length; i++) {
+      const first = (i - 1) * 32;
+      const n = Math.min(32, npages - first);
+      Atomics.or(d, i, n >= 32 ? -1 : (1 << n) - 1);
+    }
+  }
+
   /** The guest physical addresses of the dirty pages a getDirtyLog() bitmap of region `base` names. */
   static dirtyPages(base: number, bitmap: Uint32Array): number[] {
     const pages: number[] = [];
