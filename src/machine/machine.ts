@@ -666,12 +666,14 @@ export class Machine {
     }
     if (err === UC_ERR_FETCH_UNMAPPED && this.vectorFetch(k, addr)) return;
     if (err === UC_ERR_FETCH_UNMAPPED) {
+      // Unicorn names the physical address; ELR and FAR are virtual. An AArch64 translation block
+      // never crosses a page, so the failed fetch is the block's first: the PC.
       this.deliverSync(
         k,
-        addr,
+        pc,
         (EC_IABT_CUR << 26) | ESR_IL | FSC_EXTERNAL,
-        addr,
-        `instruction abort at ${hex(addr)}`,
+        pc,
+        `instruction abort at ${hex(pc)}${pc === addr ? '' : ` (physical ${hex(addr)})`}`,
       );
       return;
     }
