@@ -602,6 +602,9 @@ export class Machine {
           // after the read, with a later counter sample, so a read that saw ISTATUS set has it up.
           this.ptimer.read(k, enc, io, IO_VAL_LO);
           this.ptimer.update(k);
+          // A line raised from the host reaches the CPU interface at the vCPU's next entry: enter
+          // now, so the IRQ is taken after this instruction as on QEMU, not at the next slice.
+          if (vcpu.entryRequested) vcpu.step();
         } else {
           io[IO_VAL_LO] = vcpu.readSysreg(enc);
           io[IO_VAL_HI] = vcpu.hi;
@@ -610,8 +613,10 @@ export class Machine {
       }
       case EXIT_MSR: {
         const enc = io[IO_ID];
-        if (isPhysTimerReg(enc)) this.ptimer.write(k, enc, io[IO_VAL_LO], io[IO_VAL_HI]);
-        else vcpu.writeSysreg(enc, io[IO_VAL_LO], io[IO_VAL_HI]);
+        if (isPhysTimerReg(enc)) {
+          this.ptimer.write(k, enc, io[IO_VAL_LO], io[IO_VAL_HI]);
+          if (vcpu.entryRequested) vcpu.step();
+        } else vcpu.writeSysreg(enc, io[IO_VAL_LO], io[IO_VAL_HI]);
         if (enc === ICC_SGI1R_EL1 || enc === ICC_ASGI1R_EL1 || enc === ICC_SGI0R_EL1) this.kick(k, io);
         break;
       }
