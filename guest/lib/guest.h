@@ -21,6 +21,7 @@ typedef uint64_t u64;
 #define GICR_STRIDE     0x20000UL
 #define GICR_REGION_END (GICR_BASE + 0xF60000UL)
 #define UART_BASE       0x09000000UL
+#define VIRTIO_MMIO_BASE 0x0a000000UL
 
 /* ---- MMIO / sysreg helpers ---- */
 static inline u32 readl(u64 a) { u32 v; asm volatile("ldr %w0, [%1]" : "=r"(v) : "r"(a) : "memory"); return v; }

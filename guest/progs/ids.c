@@ -156,5 +156,14 @@ int main(void)
     mask_line("CNTFRQ_EL0", f);
     check_true("CNTFRQ_EL0 nonzero", f != 0);
     printf("CNTV_CTL_EL0.ENABLE=%u\n", vtimer_get_ctl() & 1);
+
+    /* ---- the board's empty virtio-mmio transports (0x0a000000, 32 x 0x200) ---- */
+    for (u64 t = VIRTIO_MMIO_BASE; t < VIRTIO_MMIO_BASE + 32 * 0x200; t += 31 * 0x200)
+        printf("virtio-mmio@%lx magic=0x%x version=%u device=%u vendor=0x%x features=0x%x\n", t,
+               readl(t), readl(t + 4), readl(t + 8), readl(t + 0xc), readl(t + 0x10));
+    writel(VIRTIO_MMIO_BASE + 0x70, 0xf);     /* Status: no backend, ignored */
+    printf("virtio-mmio status after write=0x%x byte0=0x%x byte1=0x%x quad=0x%lx\n",
+           readl(VIRTIO_MMIO_BASE + 0x70), readb(VIRTIO_MMIO_BASE), readb(VIRTIO_MMIO_BASE + 1),
+           readq(VIRTIO_MMIO_BASE));
     finish();
 }

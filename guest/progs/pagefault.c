@@ -1,6 +1,7 @@
 /* Data and instruction aborts from the guest's own stage-1 tables: translation faults at levels
  * 1, 2 and 3, a permission fault, an access-flag fault, an execute-never fetch, a fetch from an
- * unmapped page, and memory mapped high (just below 4 GiB through TTBR0, and through TTBR1). Each
+ * unmapped page, a fetch from a page mapped to no device (an external abort), and memory mapped
+ * high (just below 4 GiB through TTBR0, and through TTBR1). Each
  * abort is caught, printed, and then either fixed (the mapping is made, the instruction retried)
  * or skipped. */
 #include "guest.h"
@@ -8,6 +9,7 @@
 #define TEST_VA    0x100000000UL            /* level-1 entry 4: unused by the identity map */
 #define HIGH0_VA   0xfffff000UL             /* TTBR0, just below 4 GiB */
 #define HIGH1_VA   (TTBR1_VA_BASE + 0x200000UL)
+#define NO_DEVICE_PA 0x48000000UL           /* RAM is 0x40000000 + 128 MiB (both boards' -m 128M) */
 
 static u64 pages[8][512] __attribute__((aligned(4096)));
 static u32 code_page[1024] __attribute__((aligned(4096)));
@@ -189,6 +191,19 @@ int main(void)
     CHECK("fetch: IFSC = 0x07 (translation, level 3)", last.esr & 0x3f, 0x07);
     CHECK("fetch: one exception", last.count - n0, 1);
     CHECK("fetch: retried call returns 42", r, 42);
+
+    /* fetch from a valid mapping of a physical address with nothing behind it (just past the
+     * 128 MiB of RAM): a synchronous external abort, ELR and FAR the virtual address */
+    n0 = last.count;
+    *mmu_entry(0, TEST_VA + 0x8000, 3) = PTE_NORMAL_PAGE(NO_DEVICE_PA) | PTE_AP_RO | PTE_UXN;
+    tlbi_va(TEST_VA + 0x8000);
+    arm_fix(TEST_VA + 0x8000, PTE_NORMAL_PAGE((u64)code_page) | PTE_AP_RO | PTE_UXN);
+    r = ((u32 (*)(void))(TEST_VA + 0x8000))();
+    report("fetch no device", TEST_VA + 0x8000);
+    CHECK("no device: EC = 0x21, IFSC = 0x10 (external abort)", last.esr >> 26 << 8 | (last.esr & 0x3f), 0x2110);
+    CHECK("no device: FAR is the virtual address", last.far, TEST_VA + 0x8000);
+    CHECK("no device: one exception", last.count - n0, 1);
+    CHECK("no device: retried call returns 42", r, 42);
 
     /* memory mapped high in TTBR0: the last page below 4 GiB */
     *mmu_entry(0, HIGH0_VA, 3) = PTE_NORMAL_PAGE(pa_of(6)) | PTE_PXN | PTE_UXN;

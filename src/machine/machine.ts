@@ -92,6 +92,7 @@ import {
 import { SEMIHOSTING_HLT, semihostingCall } from './semihosting.ts';
 import { describeEsr, EC_DABT_CUR, EC_IABT_CUR, ESR_IL, ESR_WNR, FSC_EXTERNAL } from './syndrome.ts';
 import { virtDeviceTree } from './virt-dt.ts';
+import { VIRTIO_MMIO_BASE, VIRTIO_MMIO_SIZE, virtioMmioRead, virtioMmioReadHi } from './virtio-mmio.ts';
 
 export type { MachineFault, RunReport, StopReason } from './report.ts';
 export { STATUS_FAULT, STATUS_IDLE, STATUS_TIME_LIMIT } from './report.ts';
@@ -116,6 +117,7 @@ const REGION_ITS = 1;
 const REGION_GICR = 2;
 const REGION_UART = 3;
 const REGION_RTC = 4;
+const REGION_VIRTIO = 5;
 
 /** Blocks per slice: one vCPU alone runs long slices; several share the thread in short ones. */
 const SLICE_BLOCKS_UP = 200_000;
@@ -268,6 +270,7 @@ export class Machine {
       VIRT_GICR_BASE,
       VIRT_UART_BASE,
       VIRT_RTC_BASE,
+      VIRTIO_MMIO_BASE,
     ];
     // One thread drives every vCPU: the state needs no SharedArrayBuffer and no atomics.
     this.gic = Vgic.create({
@@ -315,6 +318,7 @@ export class Machine {
       }
       this.uc.mapMmio(handle, VIRT_UART_BASE, UART_SIZE, REGION_UART);
       this.uc.mapMmio(handle, VIRT_RTC_BASE, PL031_SIZE, REGION_RTC);
+      this.uc.mapMmio(handle, VIRTIO_MMIO_BASE, VIRTIO_MMIO_SIZE, REGION_VIRTIO);
       for (const enc of trapped) {
         // ICC_* do not exist in Unicorn's CPU: they are added to its register table (an access is
         // then a call from translated code). The timer registers exist there: the hook skips them.
@@ -572,6 +576,9 @@ export class Machine {
         } else if (region === REGION_RTC) {
           io[IO_VAL_LO] = this.rtc.read(io[IO_ADDR_LO], io[IO_SIZE]);
           io[IO_VAL_HI] = 0;
+        } else if (region === REGION_VIRTIO) {
+          io[IO_VAL_LO] = virtioMmioRead(io[IO_ADDR_LO], io[IO_SIZE]);
+          io[IO_VAL_HI] = virtioMmioReadHi(io[IO_ADDR_LO], io[IO_SIZE]);
         } else {
           io[IO_VAL_LO] = vcpu.mmioRead(this.regionBase[region] + io[IO_ADDR_LO], io[IO_SIZE]);
           io[IO_VAL_HI] = vcpu.hi;
@@ -582,7 +589,8 @@ export class Machine {
         const region = io[IO_ID];
         if (region === REGION_UART) this.uart.write(io[IO_ADDR_LO], io[IO_SIZE], io[IO_VAL_LO]);
         else if (region === REGION_RTC) this.rtc.write(io[IO_ADDR_LO], io[IO_SIZE], io[IO_VAL_LO]);
-        else
+        // The virtio-mmio transports have no backend: their writes are ignored.
+        else if (region !== REGION_VIRTIO)
           vcpu.mmioWrite(this.regionBase[region] + io[IO_ADDR_LO], io[IO_SIZE], io[IO_VAL_LO], io[IO_VAL_HI]);
         if (region < REGION_UART) this.kick(k, io);
         break;
@@ -594,6 +602,9 @@ export class Machine {
           // after the read, with a later counter sample, so a read that saw ISTATUS set has it up.
           this.ptimer.read(k, enc, io, IO_VAL_LO);
           this.ptimer.update(k);
+          // A line raised from the host reaches the CPU interface at the vCPU's next entry: enter
+          // now, so the IRQ is taken after this instruction as on QEMU, not at the next slice.
+          if (vcpu.entryRequested) vcpu.step();
         } else {
           io[IO_VAL_LO] = vcpu.readSysreg(enc);
           io[IO_VAL_HI] = vcpu.hi;
@@ -602,8 +613,10 @@ export class Machine {
       }
       case EXIT_MSR: {
         const enc = io[IO_ID];
-        if (isPhysTimerReg(enc)) this.ptimer.write(k, enc, io[IO_VAL_LO], io[IO_VAL_HI]);
-        else vcpu.writeSysreg(enc, io[IO_VAL_LO], io[IO_VAL_HI]);
+        if (isPhysTimerReg(enc)) {
+          this.ptimer.write(k, enc, io[IO_VAL_LO], io[IO_VAL_HI]);
+          if (vcpu.entryRequested) vcpu.step();
+        } else vcpu.writeSysreg(enc, io[IO_VAL_LO], io[IO_VAL_HI]);
         if (enc === ICC_SGI1R_EL1 || enc === ICC_ASGI1R_EL1 || enc === ICC_SGI0R_EL1) this.kick(k, io);
         break;
       }
@@ -666,12 +679,14 @@ export class Machine {
     }
     if (err === UC_ERR_FETCH_UNMAPPED && this.vectorFetch(k, addr)) return;
     if (err === UC_ERR_FETCH_UNMAPPED) {
+      // Unicorn names the physical address; ELR and FAR are virtual. An AArch64 translation block
+      // never crosses a page, so the failed fetch is the block's first: the PC.
       this.deliverSync(
         k,
-        addr,
+        pc,
         (EC_IABT_CUR << 26) | ESR_IL | FSC_EXTERNAL,
-        addr,
-        `instruction abort at ${hex(addr)}`,
+        pc,
+        `instruction abort at ${hex(pc)}${pc === addr ? '' : ` (physical ${hex(addr)})`}`,
       );
       return;
     }
