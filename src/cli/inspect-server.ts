@@ -13,8 +13,8 @@
  * state shared, which costs the guest two atomics per instruction.)
  *
  * Metrics: per vCPU, acknowledges per second (gicv3_icc_iar*_read), LRs in use, maintenance exits
- * per second (stats); per ITS, translation-cache hit rate (TRANSLATER writes seen by
- * gicv3_its_translation_write against the ITS's miss counter); acknowledge latency in host ms from
+ * per second (stats); per ITS, translation-cache hit rate (the dump's per-thread hit and miss
+ * counters, its/msi-stats.ts: MSIs from any thread count); acknowledge latency in host ms from
  * an interrupt becoming pending (vgic_update_irq_pending for SPIs and PPIs, gicv3_icc_generate_sgi
  * for SGIs) to the IAR read that returns it. These subscriptions exist only while the inspector
  * runs.
@@ -65,13 +65,11 @@ function page(): string {
 /** Running metrics, updated by trace subscriptions on the guest's thread. */
 class Metrics {
   readonly acks: Float64Array;
-  readonly translations: Float64Array;
   private pendingSince = new Map<number, number>();
   latencies: number[] = [];
   private subs: TraceSubscription[] = [];
-  constructor(nVcpus: number, nIts: number) {
+  constructor(nVcpus: number) {
     this.acks = new Float64Array(nVcpus);
-    this.translations = new Float64Array(nIts);
     // Key of an interrupt instance: vCPU * 2^24 + INTID (SPIs: the target vCPU).
     this.subs.push(
       traceSubscribe(['gicv3_icc_iar0_read', 'gicv3_icc_iar1_read'], (e) => {
@@ -102,9 +100,6 @@ class Metrics {
             this.pendingSince.set(key, e.time);
         }
       }),
-      traceSubscribe('gicv3_its_translation_write', (e) => {
-        if (e.args.its < this.translations.length) this.translations[e.args.its]++;
-      }),
     );
   }
   close(): void {
@@ -120,22 +115,23 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
 /** Starts the inspector for `gic`; resolves once it listens. */
 export async function startInspector(gic: Vgic, options: InspectorOptions): Promise<Inspector> {
   const period = options.periodMs ?? 500;
-  const metrics = new Metrics(gic.nVcpus, gic.nIts);
+  const metrics = new Metrics(gic.nVcpus);
   const clients = new Set<ServerResponse>();
   const html = page();
   let last = {
     t: performance.now(),
     acks: Array.from(metrics.acks),
     maint: [] as number[],
+    hits: [] as number[],
     misses: [] as number[],
-    tr: Array.from(metrics.translations),
   };
   const sample = () => {
     const d = gic.dumpState({ maxDevices: 0, maxLpis: 0, maxCacheEntries: 0 });
     const t = performance.now();
     const dt = Math.max(1, t - last.t) / 1000;
     const maint = d.vcpus.map((v) => v.maintenance);
-    const misses = d.its.map((k) => k.cache.misses);
+    const hits = d.its.map((k) => k.cache.stats.hits);
+    const misses = d.its.map((k) => k.cache.stats.misses);
     const lat = metrics.latencies.sort((a, b) => a - b);
     metrics.latencies = [];
     const out = {
@@ -144,15 +140,17 @@ export async function startInspector(gic: Vgic, options: InspectorOptions): Prom
       lrUsed: d.vcpus.map((v) => v.usedLrs),
       apList: d.vcpus.map((v) => v.apList.length),
       maintRate: maint.map((m, v) => (m - (last.maint[v] ?? m)) / dt),
-      hitRate: misses.map((m, k) => {
-        const tr = metrics.translations[k] - (last.tr[k] ?? 0);
-        return tr > 0 ? Math.max(0, 1 - (m - (last.misses[k] ?? m)) / tr) : null;
+      // Over the period: hits / (hits + misses) of the translations made in it (none: no point).
+      hitRate: hits.map((h, k) => {
+        const dh = h - (last.hits[k] ?? h);
+        const n = dh + misses[k] - (last.misses[k] ?? misses[k]);
+        return n > 0 ? dh / n : null;
       }),
       latencyP50: lat.length ? lat[Math.floor(lat.length / 2)] : null,
       latencyMax: lat.length ? lat[lat.length - 1] : null,
       latencySamples: lat.length,
     };
-    last = { t, acks: Array.from(metrics.acks), maint, misses, tr: Array.from(metrics.translations) };
+    last = { t, acks: Array.from(metrics.acks), maint, hits, misses };
     return out;
   };
   const timer = setInterval(() => {

@@ -40,6 +40,7 @@ import { E_ITS_CODES, ITS_ITE_SIZE } from '../arch/its.ts';
 import { gprioMask, lrPriority, runningPriority } from '../core/icv.ts';
 import { lpisEnabled } from '../core/lpi.ts';
 import { vcpuAffinity } from '../core/sgi.ts';
+import { msiStatsOf, type TranslationCacheStats } from '../its/msi-stats.ts';
 import { dteBits, dteItt, liveDte, nextLiveDevice } from '../its/tables.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import {
@@ -74,6 +75,7 @@ import {
   IRQ_PENDING_LATCH,
   ITS_COLLECTIONS,
   ITS_STRIDE,
+  V_ACKS,
   V_AP_HEAD,
   V_AP0R0,
   V_AP1R0,
@@ -83,6 +85,7 @@ import {
   V_HCR,
   V_IN_GUEST,
   V_MAINT,
+  V_POWER_OFF,
   V_PSTATE_I,
   V_TIMER_CTL,
   V_TIMER_LEVEL,
@@ -137,6 +140,10 @@ export interface VcpuState {
   readonly flushes: number;
   readonly maintenance: number;
   readonly foldMerged: number;
+  /** Interrupts its IAR reads returned (INTIDs 1020..1023 not counted). */
+  readonly acks: number;
+  /** Powered on (PSCI CPU_ON / VCpu.setOnline): an offline vCPU is signalled nothing. */
+  readonly online: boolean;
 }
 
 /** One interrupt's software state (KVM's print_irq_state columns, and where it sits). */
@@ -188,6 +195,11 @@ export interface ItsState {
     readonly generation: number;
     readonly entries: readonly { readonly devid: number; readonly eventid: number; readonly intid: number }[];
     readonly misses: number;
+    /**
+     * Hits, misses, fills and evictions summed over every thread's counters, and the cache hit
+     * rate hits / (hits + misses) (null before the first translation), since creation.
+     */
+    readonly stats: TranslationCacheStats;
   };
   readonly commands: number;
   readonly errors: Readonly<Record<string, number>>;
@@ -287,6 +299,8 @@ function vcpuState(s: GicState, v: number): VcpuState {
     flushes: s.vcpu[b + V_FLUSHES] >>> 0,
     maintenance: s.vcpu[b + V_MAINT] >>> 0,
     foldMerged: s.vcpu[b + V_FOLD_MERGED] >>> 0,
+    acks: s.vcpu[b + V_ACKS] >>> 0,
+    online: s.vcpu[b + V_POWER_OFF] === 0,
   };
 }
 
@@ -385,7 +399,13 @@ function itsState(s: GicState, mem: GuestMemory, k: number, o: Required<DumpOpti
     collections,
     devices,
     devicesOmitted: omitted,
-    cache: { size: s.itsCacheSize, generation: gen, entries, misses: s.its[w + I_CACHE_MISS] >>> 0 },
+    cache: {
+      size: s.itsCacheSize,
+      generation: gen,
+      entries,
+      misses: s.its[w + I_CACHE_MISS] >>> 0,
+      stats: msiStatsOf(s, k),
+    },
     commands: s.its[w + I_COMMANDS] >>> 0,
     errors,
     commandReadFaults: s.its[w + I_CMD_READ_FAULT] >>> 0,
@@ -465,7 +485,7 @@ export function formatVgicState(d: VgicStateDump): string {
       `AP0R0 ${hex(v.ap0r0, 8)}  AP1R0 ${hex(v.ap1r0, 8)}  RPR ${hex(v.runningPriority, 2)}  HCR UIE ${bit(v.hcr.uie)} NPIE ${bit(v.hcr.npie)} LRENPIE ${bit(v.hcr.lrenpie)}  PSTATE.I ${bit(v.irqsMasked)}  EnableLPIs ${bit(v.lpisEnabled)}`,
     );
     out.push(
-      `exits ${v.exits}  flushes ${v.flushes}  maintenance ${v.maintenance}  fold_merged ${v.foldMerged}`,
+      `${v.online ? 'online' : 'OFFLINE'}  exits ${v.exits}  flushes ${v.flushes}  maintenance ${v.maintenance}  fold_merged ${v.foldMerged}  acks ${v.acks}`,
     );
     out.push(`ap_list (${v.apList.length}): ${v.apList.join(' ') || '-'}`);
     out.push(`LRs (${v.usedLrs} of ${d.nLrs} in use):`);
@@ -497,6 +517,10 @@ export function formatVgicState(d: VgicStateDump): string {
     if (its.devicesOmitted > 0) out.push(`(${its.devicesOmitted} more devices)`);
     out.push(
       `translation cache: ${its.cache.entries.length} live of ${its.cache.size} entries, generation ${its.cache.generation}, misses ${its.cache.misses}`,
+    );
+    const cs = its.cache.stats;
+    out.push(
+      `cache hit rate: ${cs.hitRate === null ? '-' : `${(cs.hitRate * 100).toFixed(2)} %`}  hits ${cs.hits}  misses ${cs.misses}  fills ${cs.fills}  evictions ${cs.evictions}`,
     );
     for (const e of its.cache.entries) out.push(`  (${e.devid}, ${e.eventid}) -> LPI ${e.intid}`);
     out.push('');

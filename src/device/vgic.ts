@@ -83,7 +83,7 @@ import {
 import { EV_GICV3_DIST_SET_IRQ, EV_GICV3_REDIST_SET_IRQ, traceEmit, tracing } from '../trace/trace.ts';
 import { Its } from './its.ts';
 import { clearRunWords, resetState, validateOptions } from './setup.ts';
-import { openSnapshot, sealSnapshot } from './snapshot.ts';
+import { openSnapshot, prepareSnapshotCounters, sealSnapshot } from './snapshot.ts';
 import { VCpu } from './vcpu.ts';
 import {
   type DumpOptions,
@@ -1028,7 +1028,10 @@ export class Vgic {
       resumeAll(s);
     }
     // The copy holds this thread's run_locks and the runtime's sleep words: a restored GIC starts free.
-    clearRunWords(attachState(copy.buffer));
+    const saved = attachState(copy.buffer);
+    clearRunWords(saved);
+    // Statistics folded into one unowned slot, the inspector's probes dropped (snapshot.ts).
+    prepareSnapshotCounters(saved);
     sealSnapshot(copy.buffer);
     return copy;
   }

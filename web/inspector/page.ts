@@ -60,7 +60,12 @@ interface Its {
   collections: { icid: number; vcpu: number }[];
   devices: { devid: number; eventBits: number; events: unknown[] }[];
   devicesOmitted: number;
-  cache: { size: number; entries: unknown[]; misses: number };
+  cache: {
+    size: number;
+    entries: unknown[];
+    misses: number;
+    stats: { hits: number; misses: number; fills: number; evictions: number; hitRate: number | null };
+  };
   commands: number;
   errors: Record<string, number>;
   msiBlocked: number;
@@ -277,7 +282,7 @@ function renderState(d: Dump): void {
       el(
         'div',
         { class: 'its' },
-        `ITS ${its.index}: ${its.enabled ? 'enabled' : 'disabled'} · ${its.commands} commands · ${its.devices.length + its.devicesOmitted} devices · collections ${its.collections.map((c) => `${c.icid}→${c.vcpu}`).join(' ') || '—'} · cache ${its.cache.entries.length}/${its.cache.size} live, ${its.cache.misses} misses · blocked ${its.msiBlocked} busy ${its.msiBusy} · errors ${errs.map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`,
+        `ITS ${its.index}: ${its.enabled ? 'enabled' : 'disabled'} · ${its.commands} commands · ${its.devices.length + its.devicesOmitted} devices · collections ${its.collections.map((c) => `${c.icid}→${c.vcpu}`).join(' ') || '—'} · cache ${its.cache.entries.length}/${its.cache.size} live, cache hit rate ${its.cache.stats.hitRate === null ? '—' : `${(its.cache.stats.hitRate * 100).toFixed(1)} %`} (hits ${its.cache.stats.hits}, misses ${its.cache.stats.misses}, fills ${its.cache.stats.fills}, evictions ${its.cache.stats.evictions}) · blocked ${its.msiBlocked} busy ${its.msiBusy} · errors ${errs.map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`,
       ),
     );
   }
