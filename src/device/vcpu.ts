@@ -54,6 +54,7 @@ import {
   V_EXITS,
   V_IN_GUEST,
   V_MAINT,
+  V_POWER_OFF,
   V_PSTATE_F,
   V_PSTATE_I,
   V_REQUESTS,
@@ -488,6 +489,25 @@ export class VCpu {
    */
   get entryRequested(): boolean {
     return this.s.vcpu[this.b + V_REQUESTS] !== 0;
+  }
+
+  /**
+   * Powers the vCPU on or off as the GIC sees it (KVM_SET_MP_STATE: RUNNABLE or STOPPED; the
+   * machine calls it for PSCI CPU_ON and CPU_OFF). Every vCPU starts online. An offline vCPU keeps
+   * its interrupts pending (they are delivered once it is online and runs again) and `explain`
+   * names it as the reason; vgic does not stop running it: the host does. Any thread.
+   */
+  setOnline(online: boolean): void {
+    if (typeof online !== 'boolean')
+      throw new VgicError('INVALID_ARGUMENT', `setOnline takes a boolean, got ${describeValue(online)}`);
+    const off = online ? 0 : 1;
+    if (this.s.shared) Atomics.store(this.s.vcpu, this.b + V_POWER_OFF, off);
+    else this.s.vcpu[this.b + V_POWER_OFF] = off;
+  }
+
+  /** Whether the vCPU is powered on (see {@link setOnline}). */
+  get online(): boolean {
+    return this.s.vcpu[this.b + V_POWER_OFF] === 0;
   }
 
   /** PSTATE.F = 0 (msr daifclr, #1): FIQs may be taken from the next instruction boundary. */

@@ -556,7 +556,7 @@ export interface Explanation {
  * an SGI/PPI; for SPIs and LPIs, its target when undefined), checked in the order the GIC applies
  * them: the interrupt exists, is enabled (for an LPI: mapped, and enabled in the property table),
  * pending, not active; its group is enabled at the distributor; it is routed to this vCPU (whose
- * redistributor has LPIs enabled); its group is enabled at the CPU interface; its priority is above
+ * redistributor has LPIs enabled), which is online (powered on); its group is enabled at the CPU interface; its priority is above
  * ICC_PMR_EL1 and, in group-priority terms, above the running priority; no other interrupt is
  * signalled before it; PSTATE.I lets the vCPU take it. Returns undefined for an INTID that does
  * not exist (the caller words the error).
@@ -615,6 +615,12 @@ export function explainIrq(s: GicState, intid: number, vcpu: number): Explanatio
     return no(`${name} is routed to no vCPU (GICD_IROUTER names an affinity no vCPU has)`);
   if (target !== v) return no(`${name} targets vCPU ${target}, not vCPU ${v}`);
   const b = v * VCPU_STRIDE;
+  // A powered-off PE's CPU interface signals nothing; the interrupt waits in its redistributor.
+  // (GICD_IROUTER.IRM is RAZ/WI, as KVM: no 1-of-N SPI can be moved to an online vCPU.)
+  if (s.vcpu[b + V_POWER_OFF] !== 0)
+    return no(
+      `target vCPU ${v} is offline (powered off: PSCI CPU_OFF, or VCpu.setOnline(false)): ${name} stays pending until it is powered on`,
+    );
   const vmcr = s.vcpu[b + V_VMCR];
   if ((vmcr & (grp1 ? VMCR_ENG1 : VMCR_ENG0)) === 0)
     return no(
