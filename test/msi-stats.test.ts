@@ -154,3 +154,52 @@ function resealed(bytes: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
   w[H_CHECKSUM] = stateChecksum(w);
   return bytes;
 }
+
+describe('acknowledgements and latency probes (what the inspector plots for worker threads)', () => {
+  test('IARs count per vCPU; a probe times an MSI to the IAR that takes it, only while switched on', () => {
+    const m = lpiMachine({ vcpus: 2 });
+    m.its.createDevice(1, 2);
+    assert.ok(m.its.mapc(0, 1));
+    assert.ok(m.its.mapti(1, 0, 8200, 0));
+    const msi = () => m.gic.signalMsi({ doorbell: m.its.doorbell, devid: 1, eventid: 0 });
+    msi();
+    assert.equal(takeAll(m.cpus), '1:8200');
+    assert.deepEqual(
+      m.gic.dumpState({ maxLpis: 0 }).vcpus.map((v) => v.acks),
+      [0, 1],
+    );
+    assert.deepEqual(m.gic.takeLatencies(), [], 'first call: the cursor starts');
+    msi();
+    takeAll(m.cpus);
+    assert.deepEqual(m.gic.takeLatencies(), [], 'probes off: nothing timed');
+    m.gic.setLatencyProbes(true);
+    m.gic.takeLatencies();
+    msi();
+    takeAll(m.cpus);
+    const lat = m.gic.takeLatencies();
+    assert.equal(lat.length, 1);
+    assert.ok(lat[0] >= 0 && lat[0] < 1000, `latency ${lat[0]} ms`);
+    assert.deepEqual(m.gic.takeLatencies(), [], 'each latency once');
+    // A probe whose LPI is never acknowledged on its vCPU is freed after a second.
+    msi();
+    const s = (m.gic as unknown as { state: { inspect: Int32Array; inspectTimes: Float64Array } }).state;
+    const probe = s.inspect[2 + 1 * 2];
+    assert.ok(probe > 0, 'armed on vCPU 1');
+    s.inspectTimes[1 * 33] -= 5000;
+    m.gic.takeLatencies();
+    assert.equal(s.inspect[2 + 1 * 2], 0, 'stale probe freed');
+    takeAll(m.cpus);
+    assert.deepEqual(m.gic.takeLatencies(), []);
+    assert.equal(m.gic.dumpState({ maxLpis: 0 }).vcpus[1].acks, 4);
+    m.gic.setLatencyProbes(false);
+    assert.equal(s.inspect[0], 0);
+    // A snapshot carries no probe state.
+    m.gic.setLatencyProbes(true);
+    msi();
+    const again = Vgic.restore(m.gic.snapshot());
+    assert.equal(
+      (again as unknown as { state: { inspect: Int32Array } }).state.inspect.every((w) => w === 0),
+      true,
+    );
+  });
+});

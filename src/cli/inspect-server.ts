@@ -12,12 +12,14 @@
  * waits at most one slice. (A worker attached to a SharedArrayBuffer would need the machine's
  * state shared, which costs the guest two atomics per instruction.)
  *
- * Metrics: per vCPU, acknowledges per second (gicv3_icc_iar*_read), LRs in use, maintenance exits
- * per second (stats); per ITS, translation-cache hit rate (the dump's per-thread hit and miss
+ * Metrics: per vCPU, acknowledges per second (the V_ACKS statistic each IAR counts, on whatever
+ * thread the vCPU runs), LRs in use, maintenance exits per second (stats); per ITS, translation-cache hit rate (the dump's per-thread hit and miss
  * counters, its/msi-stats.ts: MSIs from any thread count); acknowledge latency in host ms from
  * an interrupt becoming pending (vgic_update_irq_pending for SPIs and PPIs, gicv3_icc_generate_sgi
- * for SGIs) to the IAR read that returns it. These subscriptions exist only while the inspector
- * runs.
+ * for SGIs: trace events of this thread) to the IAR read that returns it, and for MSIs on any
+ * thread the state's latency probes (core/inspect.ts, switched on while the inspector runs: the
+ * vCPUs of lpi-stress run on worker threads, whose trace events this thread never sees). The
+ * subscriptions and probes exist only while the inspector runs.
  *
  * Who may call: the CLI (run, linux), tests. One inspector per Vgic.
  */
@@ -64,19 +66,16 @@ function page(): string {
 
 /** Running metrics, updated by trace subscriptions on the guest's thread. */
 class Metrics {
-  readonly acks: Float64Array;
   private pendingSince = new Map<number, number>();
   latencies: number[] = [];
   private subs: TraceSubscription[] = [];
-  constructor(nVcpus: number) {
-    this.acks = new Float64Array(nVcpus);
+  constructor() {
     // Key of an interrupt instance: vCPU * 2^24 + INTID (SPIs: the target vCPU).
     this.subs.push(
       traceSubscribe(['gicv3_icc_iar0_read', 'gicv3_icc_iar1_read'], (e) => {
         const v = e.args.cpu;
         const intid = e.args.val;
         if (intid >= 1020 && intid <= 1023) return;
-        if (v < this.acks.length) this.acks[v]++;
         const key = v * 2 ** 24 + intid;
         const t0 = this.pendingSince.get(key);
         if (t0 !== undefined) {
@@ -115,12 +114,13 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
 /** Starts the inspector for `gic`; resolves once it listens. */
 export async function startInspector(gic: Vgic, options: InspectorOptions): Promise<Inspector> {
   const period = options.periodMs ?? 500;
-  const metrics = new Metrics(gic.nVcpus);
+  const metrics = new Metrics();
+  gic.setLatencyProbes(true);
   const clients = new Set<ServerResponse>();
   const html = page();
   let last = {
     t: performance.now(),
-    acks: Array.from(metrics.acks),
+    acks: [] as number[],
     maint: [] as number[],
     hits: [] as number[],
     misses: [] as number[],
@@ -132,11 +132,13 @@ export async function startInspector(gic: Vgic, options: InspectorOptions): Prom
     const maint = d.vcpus.map((v) => v.maintenance);
     const hits = d.its.map((k) => k.cache.stats.hits);
     const misses = d.its.map((k) => k.cache.stats.misses);
-    const lat = metrics.latencies.sort((a, b) => a - b);
+    const acks = d.vcpus.map((v) => v.acks);
+    // Trace-timed (this thread's lines and SGIs) and probe-timed (MSIs, any thread) latencies.
+    const lat = metrics.latencies.concat(gic.takeLatencies()).sort((a, b) => a - b);
     metrics.latencies = [];
     const out = {
       t: Date.now(),
-      ackRate: d.vcpus.map((_, v) => (metrics.acks[v] - (last.acks[v] ?? 0)) / dt),
+      ackRate: acks.map((a, v) => (a - (last.acks[v] ?? a)) / dt),
       lrUsed: d.vcpus.map((v) => v.usedLrs),
       apList: d.vcpus.map((v) => v.apList.length),
       maintRate: maint.map((m, v) => (m - (last.maint[v] ?? m)) / dt),
@@ -150,7 +152,7 @@ export async function startInspector(gic: Vgic, options: InspectorOptions): Prom
       latencyMax: lat.length ? lat[lat.length - 1] : null,
       latencySamples: lat.length,
     };
-    last = { t, acks: Array.from(metrics.acks), maint, hits, misses };
+    last = { t, acks, maint, hits, misses };
     return out;
   };
   const timer = setInterval(() => {
@@ -247,6 +249,7 @@ export async function startInspector(gic: Vgic, options: InspectorOptions): Prom
       new Promise<void>((resolve) => {
         clearInterval(timer);
         metrics.close();
+        gic.setLatencyProbes(false);
         for (const c of clients) c.end();
         server.closeAllConnections?.();
         server.close(() => resolve());

@@ -25,6 +25,7 @@ import {
   initClock,
   isVirtualTime,
 } from '../core/clock.ts';
+import { probeRead, probeSweep, probeSwitch } from '../core/inspect.ts';
 import { injectIrqSlot, updateIrqFlags } from '../core/irq.ts';
 import { lockOwnerIdSet, MAIN_OWNER_ID, setLockOwnerId } from '../core/locks.ts';
 import { savePendingTables } from '../core/lpi.ts';
@@ -962,6 +963,35 @@ export class Vgic {
   dumpState(options?: DumpOptions): VgicStateDump {
     const { vcpus: _, ...flat } = this.stats() as unknown as Record<string, number> & { vcpus: unknown };
     return dumpVgicState(this.state, this.memory, flat, options);
+  }
+
+  private latencyCursor: number[] | undefined;
+
+  /**
+   * @internal The inspector's acknowledge-latency probes on or off (core/inspect.ts): while on,
+   * an MSI that makes an LPI pending may be timed to the IAR that returns it, on any thread.
+   */
+  setLatencyProbes(on: boolean): void {
+    probeSwitch(this.state, on);
+    this.latencyCursor = undefined;
+  }
+
+  /**
+   * @internal The probes' latencies (host ms) written since the last call, over every vCPU; frees
+   * the probes whose interrupt was lost. The inspector's sampler.
+   */
+  takeLatencies(): number[] {
+    const s = this.state;
+    const first = this.latencyCursor === undefined;
+    this.latencyCursor ??= new Array<number>(s.nVcpus).fill(0);
+    const out: number[] = [];
+    for (let v = 0; v < s.nVcpus; v++) {
+      const r = probeRead(s, v, this.latencyCursor[v]);
+      if (!first) out.push(...r.latencies);
+      this.latencyCursor[v] = r.count;
+    }
+    probeSweep(s);
+    return out;
   }
 
   /** dumpState() as text, laid out as KVM's debugfs file. */

@@ -16,6 +16,7 @@
  */
 
 import { GITS_CTLR_ENABLED } from '../arch/its.ts';
+import { probeMsi } from '../core/inspect.ts';
 import { lockWord, unlockWord } from '../core/locks.ts';
 import {
   LPI_SET_NEW,
@@ -33,6 +34,7 @@ import {
   I_MSI_BLOCKED,
   I_MSI_BUSY,
   I_TABLE_FAULT,
+  IN_ON,
   ITS_COLLECTIONS,
   ITS_STRIDE,
 } from '../state/layout.ts';
@@ -130,6 +132,7 @@ export function itsInjectMsi(
         const r = lpiSetPendingUnderIrqLock(s, slot);
         if (r !== LPI_SET_UNMAPPED) {
           msiCount(s, k, MS_HITS);
+          if (r === LPI_SET_NEW && s.inspect[IN_ON] !== 0) probeMsi(s, slot);
           return r === LPI_SET_NEW ? MSI_DELIVERED : MSI_COALESCED;
         }
       }
@@ -139,6 +142,7 @@ export function itsInjectMsi(
         const r = lpiSetPending(s, slot);
         if (r !== LPI_SET_UNMAPPED) {
           msiCount(s, k, MS_HITS);
+          if (r === LPI_SET_NEW && s.inspect[IN_ON] !== 0) probeMsi(s, slot);
           return r === LPI_SET_NEW ? MSI_DELIVERED : MSI_COALESCED;
         }
       }
@@ -155,6 +159,7 @@ export function itsInjectMsi(
   if (r >= 0) {
     // A mapping found under its_lock is live: the LPI cannot be freed before the unlock.
     const set = global ? lpiSetPendingUnderIrqLock(s, r) : lpiSetPending(s, r);
+    if (set === LPI_SET_NEW && s.inspect[IN_ON] !== 0) probeMsi(s, r);
     out = set === LPI_SET_NEW ? MSI_DELIVERED : MSI_COALESCED;
   } else {
     out = r === RESOLVE_BUSY ? MSI_BUSY : MSI_BLOCKED;

@@ -396,7 +396,21 @@ function connect(): void {
     push(maintPlot, t, m.maintRate);
     push(hitPlot, t, m.hitRate.length ? m.hitRate : [null]);
     push(latPlot, t, [m.latencyP50, m.latencyMax]);
-    document.body.dataset.metrics = String(Number(document.body.dataset.metrics ?? 0) + 1);
+    // How many points of each plot carried data (tests read them; nothing else does).
+    const ds = document.body.dataset;
+    const bump = (k: 'ackPoints' | 'latencyPoints' | 'hitPoints', yes: boolean) => {
+      if (yes) ds[k] = String(Number(ds[k] ?? 0) + 1);
+    };
+    bump(
+      'ackPoints',
+      m.ackRate.some((x) => x > 0),
+    );
+    bump('latencyPoints', m.latencyP50 !== null);
+    bump(
+      'hitPoints',
+      m.hitRate.some((x) => x !== null),
+    );
+    ds.metrics = String(Number(ds.metrics ?? 0) + 1);
   });
   source.onerror = () => {
     document.getElementById('status')!.textContent = 'disconnected (retrying)';
