@@ -292,6 +292,9 @@ describe('vgic-state dump', () => {
     const json = q.execute('dump json');
     assert.equal(JSON.parse(json.slice(3)).model, 'GICv3');
     assert.equal(q.execute('explain 40'), 'OK blocked SPI 40 is disabled (GICD_ISENABLER bit clear)');
+    assert.equal(q.execute('online 0'), 'OK 1');
+    assert.equal(q.execute('online 0 0'), 'OK 0');
+    assert.match(q.execute('online 0 2'), /^ERR LEVEL must be 0 or 1/);
     assert.match(q.execute('explain 3'), /^ERR .*needs the vCPU/);
     assert.match(q.execute('explain 5000'), /^ERR INTID 5000 is not implemented/);
   });

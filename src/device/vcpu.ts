@@ -43,7 +43,7 @@ import { deactivateInSoftware, flushHwstate, syncHwstate, vcpuPendingIrq } from 
 import { lrSlot } from '../core/vgic-v3.ts';
 import { vpeMakeNonResident, vpeMakeResident } from '../core/vpe.ts';
 import { GICC_NO_WORK, giccClearWork, giccFrame, giccIntid, giccResult } from '../mmio/gicc.ts';
-import { dispatchRead, dispatchWrite } from '../mmio/region.ts';
+import { dispatchRead, dispatchWrite, type Frame } from '../mmio/region.ts';
 import {
   type GicState,
   S_IRQ_NESTING_LIMIT,
@@ -225,6 +225,16 @@ export class VCpu {
   /** Leaves the guest to emulate something (run_lock dropped): pair with reenterLocked(). */
   private exitUnlocked(): void {
     this.syncOut();
+    this.unlockRun();
+  }
+
+  /** exitUnlocked() for a caller that checked the trace switch already (off): no sync event. */
+  private exitQuiet(): void {
+    const s = this.s;
+    if (s.vcpu[this.b + V_IN_GUEST] !== 0) {
+      syncHwstate(s, this.index);
+      s.vcpu[this.b + V_EXITS]++;
+    }
     this.unlockRun();
   }
 
@@ -895,18 +905,43 @@ export class VCpu {
     return value;
   }
 
+  /** load()'s GIC-frame exit while tracing is on: the same steps, with their events. */
+  private loadTraced(frame: Frame, size: number): number {
+    const gic = this.gic;
+    const fv = gic.resolvedVcpu;
+    const offset = gic.resolvedOffset;
+    this.exitUnlocked();
+    const value = dispatchRead(frame, gic.ctx, fv < 0 ? this.index : fv, offset, size, false);
+    this.hi = gic.ctx.hi;
+    traceMmio(frame, fv, offset, size, value, this.hi, false);
+    this.reenterLocked();
+    return value;
+  }
+
+  /** store()'s GIC-frame exit while tracing is on. */
+  private storeTraced(frame: Frame, size: number, lo: number, hi: number): void {
+    const gic = this.gic;
+    const fv = gic.resolvedVcpu;
+    const offset = gic.resolvedOffset;
+    this.exitUnlocked();
+    dispatchWrite(frame, gic.ctx, fv < 0 ? this.index : fv, offset, size, lo, hi, false);
+    traceMmio(frame, fv, offset, size, lo, hi, true);
+    this.reenterLocked();
+  }
+
   private load(addr: number, size: number): number {
     const gic = this.gic;
     this.hi = 0;
     const frame = gic.resolve(addr);
     if (frame === giccFrame) return this.gicc(gic.resolvedOffset, size, false, 0);
     if (frame !== undefined) {
+      // One check of the trace switch for the whole exit (the traced twin has the sync and MMIO
+      // events): on this path every hook costs a measurable share of an access.
+      if (trace.on !== 0) return this.loadTraced(frame, size);
       const fv = gic.resolvedVcpu;
-      const offset = gic.resolvedOffset;
-      this.exitUnlocked();
-      const value = dispatchRead(frame, gic.ctx, fv < 0 ? this.index : fv, offset, size, false);
+      this.exitQuiet();
+      const value = dispatchRead(frame, gic.ctx, fv < 0 ? this.index : fv, gic.resolvedOffset, size, false);
       this.hi = gic.ctx.hi;
-      if (trace.on !== 0) traceMmio(frame, fv, offset, size, value, this.hi, false);
       this.reenterLocked();
       return value;
     }
@@ -934,11 +969,13 @@ export class VCpu {
       return;
     }
     if (frame !== undefined) {
+      if (trace.on !== 0) {
+        this.storeTraced(frame, size, lo, hi);
+        return;
+      }
       const fv = gic.resolvedVcpu;
-      const offset = gic.resolvedOffset;
-      this.exitUnlocked();
-      dispatchWrite(frame, gic.ctx, fv < 0 ? this.index : fv, offset, size, lo, hi, false);
-      if (trace.on !== 0) traceMmio(frame, fv, offset, size, lo, hi, true);
+      this.exitQuiet();
+      dispatchWrite(frame, gic.ctx, fv < 0 ? this.index : fv, gic.resolvedOffset, size, lo, hi, false);
       this.reenterLocked();
       return;
     }
