@@ -6,7 +6,8 @@
 //
 //   node bench/msi-hit-overhead.mjs BASE_DIST NEW_DIST [rounds] [iterations]
 //
-// BASE_DIST / NEW_DIST: directories holding src/index.js (a build's dist/).
+// BASE_DIST / NEW_DIST: directories holding src/index.js (a build's dist/). CLOCK=cpu times
+// trials by process CPU time instead of the wall clock (as bench/trace-overhead.mjs).
 import { pathToFileURL } from 'node:url';
 
 const [baseDir, newDir, roundsArg, itersArg] = process.argv.slice(2);
@@ -16,6 +17,7 @@ if (!baseDir || !newDir) {
 }
 const rounds = Number(roundsArg ?? 31);
 const n = Number(itersArg ?? 200000);
+const cpuClock = process.env.CLOCK === 'cpu';
 const ICC_IAR1_EL1 = (3 << 14) | (12 << 7) | (12 << 3) | 0;
 const ICC_EOIR1_EL1 = (3 << 14) | (12 << 7) | (12 << 3) | 1;
 const EVENTS = 16;
@@ -69,9 +71,16 @@ for (let r = 0; r < rounds; r++) {
   for (const t of names) {
     const order = r % 2 === 0 ? ['base', 'new'] : ['new', 'base'];
     for (const b of order) {
-      const t0 = process.hrtime.bigint();
-      builds[b][t](n);
-      ns[`${b} ${t}`].push(Number(process.hrtime.bigint() - t0) / n);
+      if (cpuClock) {
+        const c0 = process.cpuUsage();
+        builds[b][t](n);
+        const c = process.cpuUsage(c0);
+        ns[`${b} ${t}`].push(((c.user + c.system) * 1000) / n);
+      } else {
+        const t0 = process.hrtime.bigint();
+        builds[b][t](n);
+        ns[`${b} ${t}`].push(Number(process.hrtime.bigint() - t0) / n);
+      }
     }
   }
 }
@@ -93,5 +102,5 @@ for (const t of names) {
     'ratio p25..p75': `${((rs[Math.floor(rs.length / 4)] - 1) * 100).toFixed(1)}..${((rs[Math.floor((3 * rs.length) / 4)] - 1) * 100).toFixed(1)}%`,
   });
 }
-console.log(`ns per MSI, ${rounds} alternating rounds of ${n} MSIs`);
+console.log(`ns per MSI (${cpuClock ? 'CPU time' : 'wall clock'}), ${rounds} alternating rounds of ${n} MSIs`);
 console.table(rows);
