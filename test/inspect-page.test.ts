@@ -184,6 +184,12 @@ test('on an lpi-stress page the acknowledge, latency and hit-rate plots have dat
             undefined,
             { timeout: 30_000 },
           );
+          // The busy LPIs carry explain()'s answer in the "why" column, from the page alone.
+          await page.waitForFunction(
+            "[...document.querySelectorAll('td.why')].some((c) => /^(signalled|LPI \\d+ )/.test(c.textContent ?? ''))",
+            undefined,
+            { timeout: 10_000 },
+          );
           mkdirSync(`${root}test-output`, { recursive: true });
           await page.screenshot({ path: `${root}test-output/inspect-lpi-stress.png`, fullPage: true });
           return (await page.evaluate('({ ...document.body.dataset })')) as Record<

@@ -483,6 +483,12 @@ describe('the inspector server and the command options', () => {
         reason: 'SPI 40 is not pending: its level line is low',
       });
       assert.equal((await get('/explain?intid=3')).status, 400);
+      const many = JSON.parse((await get('/explain-many?q=40:,3:0,3:,99999:')).body);
+      assert.equal(many.length, 4);
+      assert.match(many[0].reason, /SPI 40/);
+      assert.match(many[1].reason, /SGI 3/);
+      assert.match(many[2].error, /needs the vCPU/);
+      assert.match(many[3].error, /not implemented/);
       assert.equal((await get('/events?trace=nosuch')).status, 400);
       assert.equal((await get('/nothing')).status, 404);
       // The stream: hello, then metrics; trace lines for what the subscription enables.

@@ -2,7 +2,8 @@
  * `--inspect PORT`: the live inspector page, served on 127.0.0.1 with node:http only.
  *
  * Routes: `/` (the page: HTML with the bundled script and uPlot's CSS inline, no external asset),
- * `/state.json` (Vgic.dumpState), `/explain?intid=N&vcpu=V` (Vgic.explain), `/events?trace=GLOBS`
+ * `/state.json` (Vgic.dumpState), `/explain?intid=N&vcpu=V` (Vgic.explain), `/explain-many?q=N:V,…`
+ * (explain for up to 300 interrupts: the page's "why" column), `/events?trace=GLOBS`
  * (Server-Sent Events: `metrics` twice a second, `trace` batches of the events the globs enable).
  *
  * Where the state is read: on the thread that runs the guest, between its slices. `vgic run` and
@@ -186,6 +187,22 @@ export async function startInspector(gic: Vgic, options: InspectorOptions): Prom
             return send(res, 400, 'application/json', JSON.stringify({ error: e.message }));
           throw e;
         }
+      }
+      case '/explain-many': {
+        // Many INTIDs at once (the page's "why" column): q=INTID:VCPU,INTID:,… (at most 300).
+        const q = (url.searchParams.get('q') ?? '').split(',').filter((x) => x !== '');
+        if (q.length > 300)
+          return send(res, 400, 'application/json', JSON.stringify({ error: 'at most 300' }));
+        const out = q.map((item) => {
+          const [i, v] = item.split(':');
+          try {
+            return gic.explain(Number(i), v === undefined || v === '' ? undefined : Number(v));
+          } catch (e) {
+            if (e instanceof VgicError) return { error: e.message };
+            throw e;
+          }
+        });
+        return send(res, 200, 'application/json', JSON.stringify(out));
       }
       case '/events': {
         const pattern = url.searchParams.get('trace') ?? '';

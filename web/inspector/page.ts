@@ -108,6 +108,7 @@ th{background:#f3f3f3}
 input{font:12px ui-monospace,monospace}
 #explain-result{font-weight:600;margin-top:6px}
 tr.click{cursor:pointer}tr.click:hover{background:#eef}
+td.why{text-align:left;font-family:system-ui,sans-serif;max-width:520px;white-space:normal}
 `;
 
 const el = <K extends keyof HTMLElementTagNameMap>(
@@ -298,7 +299,22 @@ function renderState(d: Dump): void {
   irqsSec.replaceChildren(irqsSec.firstChild as Node);
   irqsSec.append(
     table(
-      ['INTID', 'type', 'vCPU', 'target', 'E', 'P', 'A', 'cfg', 'G', 'prio', 'HW', 'ap_list', 'LR'],
+      [
+        'INTID',
+        'type',
+        'vCPU',
+        'target',
+        'E',
+        'P',
+        'A',
+        'cfg',
+        'G',
+        'prio',
+        'HW',
+        'ap_list',
+        'LR',
+        'why not signalled',
+      ],
       busy
         .slice(0, 300)
         .map((q) => [
@@ -315,6 +331,7 @@ function renderState(d: Dump): void {
           q.hw ? 'HW' : '',
           q.apList >= 0 ? q.apList : '',
           q.lr ? `v${q.lr.vcpu} LR${q.lr.n} ${q.lr.state}` : '',
+          '',
         ]),
       (i) => ({
         class: 'click irq',
@@ -325,7 +342,27 @@ function renderState(d: Dump): void {
   );
   for (const row of irqsSec.querySelectorAll<HTMLTableRowElement>('tr.irq'))
     row.onclick = () => void explain(row.dataset.intid ?? '', row.dataset.vcpu ?? '');
+  void whyColumn(busy.slice(0, 300));
   document.getElementById('updated')!.textContent = `state ${new Date().toLocaleTimeString()}`;
+}
+/** Fills the last column with explain()'s first reason for each listed interrupt (one request). */
+async function whyColumn(rows: Irq[]): Promise<void> {
+  if (rows.length === 0) return;
+  const shown = irqsSec.querySelector('table');
+  const q = rows.map((r) => `${r.intid}:${r.vcpu >= 0 ? r.vcpu : ''}`).join(',');
+  const res = await fetch(`/explain-many?${new URLSearchParams({ q })}`);
+  if (!res.ok) return;
+  const why = (await res.json()) as { reason?: string; signalled?: boolean; error?: string }[];
+  // A newer poll re-rendered the table meanwhile: it fills its own.
+  if (shown === null || !shown.isConnected) return;
+  const trs = shown.querySelectorAll<HTMLTableRowElement>('tr.irq');
+  why.forEach((w, i) => {
+    const cell = trs[i]?.lastElementChild;
+    if (cell) {
+      cell.textContent = w.error ?? (w.signalled ? 'signalled' : (w.reason ?? ''));
+      cell.setAttribute('class', 'why');
+    }
+  });
 }
 async function poll(): Promise<void> {
   try {
