@@ -414,6 +414,8 @@ export {
   LpiTables,
   type VcpuLpis,
 } from './guest/gic-v3-its.ts';
+/** ItsState.cache.stats: an ITS's translation-cache hits, misses, fills, evictions and hit rate, summed over every thread. */
+export type { TranslationCacheStats } from './its/msi-stats.ts';
 // ---- Guest RAM ----
 /** The dirty log (GuestMemory.setDirtyLogging, getDirtyLog) has one bit per 4 KiB page of a region. */
 export { GuestMemory, MAX_GUEST_PA, type RamRegion } from './memory/guest-memory.ts';

@@ -16,6 +16,8 @@ import { request } from 'node:http';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium } from 'playwright-core';
+import { runLpiStress } from '../src/bench/lpi-stress.ts';
+import { startInspector } from '../src/cli/inspect-server.ts';
 import { bootOnMachine, LINUX_BASE_APPEND } from '../src/cli/linux.ts';
 import { buildLinuxInitramfs } from '../src/machine/initramfs.ts';
 import { cachedLinuxAssets } from '../src/machine/linux-assets.ts';
@@ -153,5 +155,61 @@ test('the inspector page follows Linux booting on vgic: renders, updates, explai
     await browser?.close();
     const report = await boot;
     assert.match(console, /\ndone/, `the loop finished: ${report.message}`);
+  }
+});
+
+test('on an lpi-stress page the acknowledge, latency and hit-rate plots have data (vCPUs on worker threads)', async () => {
+  if (!existsSync(CHROMIUM)) {
+    const r = spawnSync('bash', [`${root}scripts/install-system-deps.sh`, 'chromium'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `installing chromium: ${r.stderr}`);
+  }
+  let browser: Browser | undefined;
+  let looked: Promise<Record<string, string | undefined>> | undefined;
+  try {
+    const r = await runLpiStress({
+      vcpus: 2,
+      devices: 2,
+      events: 8,
+      iterations: 10,
+      // Long enough for the page to open and see several metric periods while MSIs fly.
+      minMs: 12_000,
+      onGic: async (gic) => {
+        const inspector = await startInspector(gic, { port: 0, periodMs: 250 });
+        looked = (async () => {
+          browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+          const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+          await page.goto(inspector.url);
+          await page.waitForFunction(
+            'Number(document.body.dataset.ackPoints ?? 0) >= 2 && Number(document.body.dataset.latencyPoints ?? 0) >= 2 && Number(document.body.dataset.hitPoints ?? 0) >= 2',
+            undefined,
+            { timeout: 30_000 },
+          );
+          // The busy LPIs carry explain()'s answer in the "why" column, from the page alone.
+          await page.waitForFunction(
+            "[...document.querySelectorAll('td.why')].some((c) => /^(signalled|LPI \\d+ )/.test(c.textContent ?? ''))",
+            undefined,
+            { timeout: 10_000 },
+          );
+          mkdirSync(`${root}test-output`, { recursive: true });
+          await page.screenshot({ path: `${root}test-output/inspect-lpi-stress.png`, fullPage: true });
+          return (await page.evaluate('({ ...document.body.dataset })')) as Record<
+            string,
+            string | undefined
+          >;
+        })();
+        // Keep the run going until the page has looked (or failed to).
+        return async () => {
+          await looked?.catch(() => undefined);
+          await inspector.close();
+        };
+      },
+    });
+    assert.equal(r.failed, 0);
+    const seen = await (looked as Promise<Record<string, string | undefined>>);
+    assert.ok(Number(seen.ackPoints) >= 2, `ack points ${seen.ackPoints}`);
+    assert.ok(Number(seen.latencyPoints) >= 2, `latency points ${seen.latencyPoints}`);
+    assert.ok(Number(seen.hitPoints) >= 2, `hit-rate points ${seen.hitPoints}`);
+  } finally {
+    await browser?.close();
   }
 });

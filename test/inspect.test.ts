@@ -292,6 +292,9 @@ describe('vgic-state dump', () => {
     const json = q.execute('dump json');
     assert.equal(JSON.parse(json.slice(3)).model, 'GICv3');
     assert.equal(q.execute('explain 40'), 'OK blocked SPI 40 is disabled (GICD_ISENABLER bit clear)');
+    assert.equal(q.execute('online 0'), 'OK 1');
+    assert.equal(q.execute('online 0 0'), 'OK 0');
+    assert.match(q.execute('online 0 2'), /^ERR LEVEL must be 0 or 1/);
     assert.match(q.execute('explain 3'), /^ERR .*needs the vCPU/);
     assert.match(q.execute('explain 5000'), /^ERR INTID 5000 is not implemented/);
   });
@@ -338,6 +341,75 @@ describe('explain', () => {
     assert.match(reason(gic, 40), /is active, not pending/);
     g0.eoi(40);
     void g1;
+  });
+
+  test('target offline: after the routing check, before the CPU interface; for SPIs, SGIs and LPIs', () => {
+    const { gic, guests } = machine(2, 4);
+    const [g0] = guests;
+    g0.setPriority(40, 0x80);
+    g0.enableIrq(40);
+    gic.irqLine(40, true);
+    assert.match(reason(gic, 40), /SPI 40 is (signalled to|queued on) vCPU 0/);
+    gic.vcpu(0).setOnline(false);
+    assert.equal(gic.vcpu(0).online, false);
+    assert.match(
+      reason(gic, 40),
+      /^target vCPU 0 is offline \(powered off: PSCI CPU_OFF, or VCpu\.setOnline\(false\)\): SPI 40 stays pending/,
+    );
+    // Before it: routing (asked about vCPU 1, the SPI targets 0) and the distributor's group enable.
+    assert.match(reason(gic, 40, 1), /targets vCPU 0, not vCPU 1/);
+    gic.writeDistReg(GICD_CTLR, GICD_CTLR_ARE);
+    assert.match(reason(gic, 40), /GICD_CTLR.EnableGrp1 is 0/);
+    gic.writeDistReg(GICD_CTLR, GICD_CTLR_ARE | GICD_CTLR_ENABLE_GRP1);
+    // After it: the CPU interface's group enable and priority mask are not the first reason.
+    gic.vcpu(0).writeSysreg(ICC_IGRPEN1_EL1, 0);
+    assert.match(reason(gic, 40), /^target vCPU 0 is offline/);
+    gic.vcpu(0).writeSysreg(ICC_IGRPEN1_EL1, 1);
+    // Routed to an online vCPU: it moves to that vCPU's ap_list at vCPU 0's next exit (migration).
+    gic.writeDistReg(GICD_IROUTER + 8 * 40, 1);
+    assert.match(reason(gic, 40), /SPI 40 is not yet on vCPU 1's ap_list \(queued at its next entry\)/);
+    // An SGI to the offline vCPU; the state shows it; powered on again, it is signalled.
+    guests[1].sendSgi(3, [0]);
+    assert.match(reason(gic, 3, 0), /^target vCPU 0 is offline/);
+    assert.deepEqual(
+      gic.dumpState().vcpus.map((v) => v.online),
+      [false, true],
+    );
+    assert.match(gic.dumpStateText(), /OFFLINE {2}exits/);
+    gic.vcpu(0).setOnline(true);
+    gic.irqLine(40, false);
+    gic.vcpu(0).exit();
+    assert.match(reason(gic, 3, 0), /SGI 3 is (signalled|queued)/);
+    assert.throws(() => gic.vcpu(0).setOnline(1 as unknown as boolean), /setOnline takes a boolean, got 1/);
+  });
+
+  test('routed to no vCPU, and pending while active', () => {
+    const { gic, guests } = machine(2, 4);
+    const g0 = guests[0];
+    g0.setPriority(40, 0x80);
+    g0.enableIrq(40);
+    gic.irqLine(40, true);
+    gic.writeDistReg(GICD_IROUTER + 8 * 40, 0x05);
+    assert.match(reason(gic, 40), /routed to no vCPU/);
+    gic.writeDistReg(GICD_IROUTER + 8 * 40, 0);
+    gic.vcpu(0).step();
+    assert.equal(g0.ack(), 40);
+    // A level interrupt whose line stays high while the guest handles it: pending and active
+    // once the LR is folded back (the vCPU exits).
+    gic.vcpu(0).exit();
+    assert.match(reason(gic, 40), /is pending and active: it cannot be signalled again/);
+    g0.eoi(40);
+  });
+
+  test('an LPI whose target vCPU is offline', () => {
+    const m = lpiMachine({ vcpus: 2 });
+    const lpi = VGIC_MIN_LPI + 5;
+    m.its.createDevice(1, 4);
+    m.its.mapc(0, 1);
+    m.its.mapti(1, 0, lpi, 0);
+    m.cpus[1].setOnline(false);
+    m.gic.signalMsi({ doorbell: VIRT_GITS_BASE + 0x10040, devid: 1, eventid: 0 });
+    assert.match(reason(m.gic, lpi), /^target vCPU 1 is offline/);
   });
 
   test('interrupts left outside full list registers, and a queued one', () => {
@@ -411,6 +483,12 @@ describe('the inspector server and the command options', () => {
         reason: 'SPI 40 is not pending: its level line is low',
       });
       assert.equal((await get('/explain?intid=3')).status, 400);
+      const many = JSON.parse((await get('/explain-many?q=40:,3:0,3:,99999:')).body);
+      assert.equal(many.length, 4);
+      assert.match(many[0].reason, /SPI 40/);
+      assert.match(many[1].reason, /SGI 3/);
+      assert.match(many[2].error, /needs the vCPU/);
+      assert.match(many[3].error, /not implemented/);
       assert.equal((await get('/events?trace=nosuch')).status, 400);
       assert.equal((await get('/nothing')).status, 404);
       // The stream: hello, then metrics; trace lines for what the subscription enables.

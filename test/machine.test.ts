@@ -14,6 +14,14 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { VgicError } from '../src/arch/errors.ts';
+import {
+  GICD_CTLR,
+  GICD_CTLR_ARE,
+  GICD_CTLR_ENABLE_GRP1,
+  GICR_IGROUPR0,
+  GICR_ISENABLER0,
+  GICR_ISPENDR0,
+} from '../src/arch/gicv3.ts';
 import { Machine, type MachineOptions, type RunReport } from '../src/machine/machine.ts';
 import {
   assemble,
@@ -819,6 +827,57 @@ flag: .quad 0, 0
         `0xfffffffffffffffc\n0xfffffffffffffffe\n`,
     );
     assert.ok(report.blocks[1] > 0, 'vCPU 1 ran');
+  });
+
+  it('the GIC sees PSCI power states: CPU_ON brings a vCPU online, CPU_OFF takes it offline; explain names it', {
+    skip,
+  }, async () => {
+    // vCPU 0 starts vCPU 1, which powers itself off; vCPU 2 is never started.
+    const image = assemble(`${PRELUDE}
+  .text
+  .global _start
+_start:
+  ldr x0, =PSCI_CPU_ON
+  mov x1, #1
+  adr x2, secondary
+  hvc #0
+1: ldr x0, =PSCI_AFFINITY_INFO
+  mov x1, #1
+  mov x2, #0
+  hvc #0
+  cbz x0, 1b                   // until vCPU 1 is OFF again (AFFINITY_INFO 1)
+  poweroff
+secondary:
+  ldr x0, =PSCI_CPU_OFF
+  hvc #0
+  b .
+${LIB}
+  .ltorg
+`);
+    const m = new Machine({ smp: 3, timeLimitMs: 5000, output: () => {} });
+    try {
+      m.load(image);
+      assert.deepEqual(
+        [0, 1, 2].map((k) => m.gic.vcpu(k).online),
+        [true, false, false],
+        'only the boot CPU is on before the run',
+      );
+      const report = await m.run();
+      assert.equal(report.reason, 'system-off', report.message);
+      assert.ok(report.blocks[1] > 0, 'vCPU 1 ran');
+      assert.deepEqual(
+        m.gic.dumpState({ maxLpis: 0 }).vcpus.map((v) => v.online),
+        [true, false, false],
+      );
+      // An SGI to offline vCPU 2: pending, enabled, routed; the reason is its power state.
+      m.gic.writeDistReg(GICD_CTLR, GICD_CTLR_ARE | GICD_CTLR_ENABLE_GRP1);
+      m.gic.writeRedistReg(2, GICR_IGROUPR0, 1 << 1);
+      m.gic.writeRedistReg(2, GICR_ISENABLER0, 1 << 1);
+      m.gic.writeRedistReg(2, GICR_ISPENDR0, 1 << 1);
+      assert.match(m.gic.explain(1, 2).reason, /^target vCPU 2 is offline \(powered off/);
+    } finally {
+      m.close();
+    }
   });
 
   /** vCPU 0 starts 1..3; each adds 1 to a shared counter n times with LDXR/STXR; 0 prints the sum. */

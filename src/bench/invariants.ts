@@ -36,6 +36,9 @@ import {
   I_BASER0_HI,
   I_CMD_LOCK,
   I_LOCK,
+  IN_HEAD,
+  IN_PROBE,
+  IN_VCPU_WORDS,
   IRQ_FORWARDED,
   IRQ_HW,
   IRQ_PENDING_LATCH,
@@ -43,6 +46,8 @@ import {
   ITS_DEVICE_WORDS,
   ITS_DEVICES,
   ITS_STRIDE,
+  MS_OWNER,
+  MSI_STAT_SLOTS,
   SGI_ACTIVE_SOURCE_SHIFT,
   SGI_SOURCE_MASK,
   V_AP_COUNT,
@@ -53,6 +58,7 @@ import {
   V_LR_ACT,
   V_LR_GRP0,
   V_LR_PEND,
+  V_POWER_OFF,
   V_RUN_LOCK,
   V_USED_LRS,
   VCPU_STRIDE,
@@ -353,7 +359,32 @@ export function checkInvariants(gic: Vgic, o: InvariantOptions = {}): string[] {
   }
   if (!scope || scope.books) checkLpiBooks(gic, say);
   if (s.direct) checkVpes(gic, say);
+  checkCounters(gic, say);
   return bad;
+}
+
+/**
+ * The words next to the statistics: a vCPU's power state is 0 or 1; each translation-cache
+ * statistics slot has at most one owner (distinct owner ids) and the shared last slot none; a
+ * latency probe names nothing (0), is being set (-1), or names a slot.
+ */
+function checkCounters(gic: Vgic, say: (m: string) => void): void {
+  const s = gic.state;
+  for (let v = 0; v < s.nVcpus; v++) {
+    const off = s.vcpu[v * VCPU_STRIDE + V_POWER_OFF];
+    if (off !== 0 && off !== 1) say(`vCPU ${v} power-off word ${off}`);
+    const probe = s.inspect[IN_HEAD + v * IN_VCPU_WORDS + IN_PROBE];
+    if (probe < -1 || probe > s.nSlots) say(`latency probe of vCPU ${v} is ${probe}`);
+  }
+  if (s.nIts === 0) return;
+  const owners = new Set<number>();
+  for (let i = 0; i < MSI_STAT_SLOTS; i++) {
+    const o = s.msiStats[i * s.msiStatStride + MS_OWNER];
+    if (o === 0) continue;
+    if (i === MSI_STAT_SLOTS - 1) say('the shared statistics slot has an owner');
+    if (owners.has(o)) say(`owner id ${o} owns two statistics slots`);
+    owners.add(o);
+  }
 }
 
 /**

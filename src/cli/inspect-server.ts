@@ -2,7 +2,8 @@
  * `--inspect PORT`: the live inspector page, served on 127.0.0.1 with node:http only.
  *
  * Routes: `/` (the page: HTML with the bundled script and uPlot's CSS inline, no external asset),
- * `/state.json` (Vgic.dumpState), `/explain?intid=N&vcpu=V` (Vgic.explain), `/events?trace=GLOBS`
+ * `/state.json` (Vgic.dumpState), `/explain?intid=N&vcpu=V` (Vgic.explain), `/explain-many?q=N:V,…`
+ * (explain for up to 300 interrupts: the page's "why" column), `/events?trace=GLOBS`
  * (Server-Sent Events: `metrics` twice a second, `trace` batches of the events the globs enable).
  *
  * Where the state is read: on the thread that runs the guest, between its slices. `vgic run` and
@@ -12,12 +13,14 @@
  * waits at most one slice. (A worker attached to a SharedArrayBuffer would need the machine's
  * state shared, which costs the guest two atomics per instruction.)
  *
- * Metrics: per vCPU, acknowledges per second (gicv3_icc_iar*_read), LRs in use, maintenance exits
- * per second (stats); per ITS, translation-cache hit rate (TRANSLATER writes seen by
- * gicv3_its_translation_write against the ITS's miss counter); acknowledge latency in host ms from
+ * Metrics: per vCPU, acknowledges per second (the V_ACKS statistic each IAR counts, on whatever
+ * thread the vCPU runs), LRs in use, maintenance exits per second (stats); per ITS, translation-cache hit rate (the dump's per-thread hit and miss
+ * counters, its/msi-stats.ts: MSIs from any thread count); acknowledge latency in host ms from
  * an interrupt becoming pending (vgic_update_irq_pending for SPIs and PPIs, gicv3_icc_generate_sgi
- * for SGIs) to the IAR read that returns it. These subscriptions exist only while the inspector
- * runs.
+ * for SGIs: trace events of this thread) to the IAR read that returns it, and for MSIs on any
+ * thread the state's latency probes (core/inspect.ts, switched on while the inspector runs: the
+ * vCPUs of lpi-stress run on worker threads, whose trace events this thread never sees). The
+ * subscriptions and probes exist only while the inspector runs.
  *
  * Who may call: the CLI (run, linux), tests. One inspector per Vgic.
  */
@@ -64,21 +67,16 @@ function page(): string {
 
 /** Running metrics, updated by trace subscriptions on the guest's thread. */
 class Metrics {
-  readonly acks: Float64Array;
-  readonly translations: Float64Array;
   private pendingSince = new Map<number, number>();
   latencies: number[] = [];
   private subs: TraceSubscription[] = [];
-  constructor(nVcpus: number, nIts: number) {
-    this.acks = new Float64Array(nVcpus);
-    this.translations = new Float64Array(nIts);
+  constructor() {
     // Key of an interrupt instance: vCPU * 2^24 + INTID (SPIs: the target vCPU).
     this.subs.push(
       traceSubscribe(['gicv3_icc_iar0_read', 'gicv3_icc_iar1_read'], (e) => {
         const v = e.args.cpu;
         const intid = e.args.val;
         if (intid >= 1020 && intid <= 1023) return;
-        if (v < this.acks.length) this.acks[v]++;
         const key = v * 2 ** 24 + intid;
         const t0 = this.pendingSince.get(key);
         if (t0 !== undefined) {
@@ -102,9 +100,6 @@ class Metrics {
             this.pendingSince.set(key, e.time);
         }
       }),
-      traceSubscribe('gicv3_its_translation_write', (e) => {
-        if (e.args.its < this.translations.length) this.translations[e.args.its]++;
-      }),
     );
   }
   close(): void {
@@ -120,39 +115,45 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
 /** Starts the inspector for `gic`; resolves once it listens. */
 export async function startInspector(gic: Vgic, options: InspectorOptions): Promise<Inspector> {
   const period = options.periodMs ?? 500;
-  const metrics = new Metrics(gic.nVcpus, gic.nIts);
+  const metrics = new Metrics();
+  gic.setLatencyProbes(true);
   const clients = new Set<ServerResponse>();
   const html = page();
   let last = {
     t: performance.now(),
-    acks: Array.from(metrics.acks),
+    acks: [] as number[],
     maint: [] as number[],
+    hits: [] as number[],
     misses: [] as number[],
-    tr: Array.from(metrics.translations),
   };
   const sample = () => {
     const d = gic.dumpState({ maxDevices: 0, maxLpis: 0, maxCacheEntries: 0 });
     const t = performance.now();
     const dt = Math.max(1, t - last.t) / 1000;
     const maint = d.vcpus.map((v) => v.maintenance);
-    const misses = d.its.map((k) => k.cache.misses);
-    const lat = metrics.latencies.sort((a, b) => a - b);
+    const hits = d.its.map((k) => k.cache.stats.hits);
+    const misses = d.its.map((k) => k.cache.stats.misses);
+    const acks = d.vcpus.map((v) => v.acks);
+    // Trace-timed (this thread's lines and SGIs) and probe-timed (MSIs, any thread) latencies.
+    const lat = metrics.latencies.concat(gic.takeLatencies()).sort((a, b) => a - b);
     metrics.latencies = [];
     const out = {
       t: Date.now(),
-      ackRate: d.vcpus.map((_, v) => (metrics.acks[v] - (last.acks[v] ?? 0)) / dt),
+      ackRate: acks.map((a, v) => (a - (last.acks[v] ?? a)) / dt),
       lrUsed: d.vcpus.map((v) => v.usedLrs),
       apList: d.vcpus.map((v) => v.apList.length),
       maintRate: maint.map((m, v) => (m - (last.maint[v] ?? m)) / dt),
-      hitRate: misses.map((m, k) => {
-        const tr = metrics.translations[k] - (last.tr[k] ?? 0);
-        return tr > 0 ? Math.max(0, 1 - (m - (last.misses[k] ?? m)) / tr) : null;
+      // Over the period: hits / (hits + misses) of the translations made in it (none: no point).
+      hitRate: hits.map((h, k) => {
+        const dh = h - (last.hits[k] ?? h);
+        const n = dh + misses[k] - (last.misses[k] ?? misses[k]);
+        return n > 0 ? dh / n : null;
       }),
       latencyP50: lat.length ? lat[Math.floor(lat.length / 2)] : null,
       latencyMax: lat.length ? lat[lat.length - 1] : null,
       latencySamples: lat.length,
     };
-    last = { t, acks: Array.from(metrics.acks), maint, misses, tr: Array.from(metrics.translations) };
+    last = { t, acks, maint, hits, misses };
     return out;
   };
   const timer = setInterval(() => {
@@ -186,6 +187,22 @@ export async function startInspector(gic: Vgic, options: InspectorOptions): Prom
             return send(res, 400, 'application/json', JSON.stringify({ error: e.message }));
           throw e;
         }
+      }
+      case '/explain-many': {
+        // Many INTIDs at once (the page's "why" column): q=INTID:VCPU,INTID:,… (at most 300).
+        const q = (url.searchParams.get('q') ?? '').split(',').filter((x) => x !== '');
+        if (q.length > 300)
+          return send(res, 400, 'application/json', JSON.stringify({ error: 'at most 300' }));
+        const out = q.map((item) => {
+          const [i, v] = item.split(':');
+          try {
+            return gic.explain(Number(i), v === undefined || v === '' ? undefined : Number(v));
+          } catch (e) {
+            if (e instanceof VgicError) return { error: e.message };
+            throw e;
+          }
+        });
+        return send(res, 200, 'application/json', JSON.stringify(out));
       }
       case '/events': {
         const pattern = url.searchParams.get('trace') ?? '';
@@ -249,6 +266,7 @@ export async function startInspector(gic: Vgic, options: InspectorOptions): Prom
       new Promise<void>((resolve) => {
         clearInterval(timer);
         metrics.close();
+        gic.setLatencyProbes(false);
         for (const c of clients) c.end();
         server.closeAllConnections?.();
         server.close(() => resolve());

@@ -33,6 +33,7 @@ const HELP = [
   'kvm_has_attr DEV GROUP ATTR              KVM_HAS_DEVICE_ATTR; answers OK 1 or OK 0',
   'cpu N                                    run later MMIO commands on vCPU N',
   'wfi CPU [TIMEOUT_MS]                     WFI; answers OK irq|timeout',
+  'online CPU [0|1]                         power state of vCPU CPU (KVM_SET_MP_STATE): OK 1 (on) or 0',
   'clock_step TICKS                         advance virtual time (--virtual-time)',
   'clock_read                               CNTVCT',
   'stats                                    error and exit counters, as JSON',
@@ -206,6 +207,12 @@ export class QtestSession {
         const cpu = this.vcpu(w[1]);
         const timeout = w[2] === undefined ? 0 : parseSmall(w[2], 'TIMEOUT_MS', 60_000);
         return `OK ${cpu.wfi(timeout)}`;
+      }
+      case 'online': {
+        if (w.length < 2 || w.length > 3) throw new QtestError('usage: online CPU [0|1]');
+        const cpu = this.vcpu(w[1]);
+        if (w[2] !== undefined) cpu.setOnline(this.level(w[2]));
+        return `OK ${cpu.online ? 1 : 0}`;
       }
       case 'msi': {
         if (w.length !== 4) throw new QtestError('usage: msi DOORBELL DEVID EVENTID');

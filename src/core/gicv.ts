@@ -69,6 +69,7 @@ import {
   LINE_VIRQ,
   runningPriority,
 } from './icv.ts';
+import { ackSeen } from './inspect.ts';
 import { lrV2Priority } from './vgic-v2.ts';
 
 const APR_SHIFT = 8 - VGIC_PRI_BITS;
@@ -152,6 +153,7 @@ export function gicvIar(s: GicState, v: number, alias: boolean): number {
   s.vcpu[b + V_LR_ACT] |= 1 << n;
   const prio = lrV2Priority(lr) & gprioMask(s, v, (lr & GICH_LR_GROUP1) !== 0);
   s.vcpu[b + V_AP1R0] |= 1 << (prio >>> APR_SHIFT);
+  ackSeen(s, v, lr & GICH_LR_VIRTUALID);
   return iarValue(lr);
 }
 

@@ -54,6 +54,7 @@ import {
   V_VMCR,
   VCPU_STRIDE,
 } from '../state/layout.ts';
+import { ackSeen } from './inspect.ts';
 import {
   directBest,
   vpeAck,
@@ -212,6 +213,7 @@ export function icvIar(s: GicState, v: number, grp1: boolean): number {
   s.lr[i + 1] = ((hi & ~LR_HI_PENDING) | LR_HI_ACTIVE) >>> 0;
   s.vcpu[b + V_LR_ACT] |= 1 << n;
   s.vcpu[v * VCPU_STRIDE + (grp1 ? V_AP1R0 : V_AP0R0)] |= 1 << (prio >>> APR_SHIFT);
+  ackSeen(s, v, intid);
   return intid;
 }
 
@@ -226,6 +228,7 @@ function iarDirect(s: GicState, v: number, grp1: boolean, intid: number): number
   if (g !== grp1 || !canPreemptPrio(s, v, prio, g)) return INTID_SPURIOUS;
   if (!(intid < 16 ? vpeTakeVsgi(s, v, intid) : vpeAck(s, v, intid))) return INTID_SPURIOUS;
   s.vcpu[v * VCPU_STRIDE + (g ? V_AP1R0 : V_AP0R0)] |= 1 << ((prio & gprioMask(s, v, g)) >>> APR_SHIFT);
+  ackSeen(s, v, intid);
   return intid;
 }
 

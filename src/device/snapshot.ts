@@ -73,6 +73,7 @@ import { LPI_FREE_FLAGS } from '../core/lpi.ts';
 import { vcpuAffinity, vcpuByAffinity } from '../core/sgi.ts';
 import { cmdQueueBytes } from '../its/commands.ts';
 import { globalCacheCheck } from '../its/global-cache.ts';
+import { msiStatsCheck, msiStatsFold } from '../its/msi-stats.ts';
 import { FLAG_LPIS } from '../mmio/gicd.ts';
 import { targetsToVcpu } from '../mmio/gicd-v2.ts';
 import { BASER_RESET_HI } from '../mmio/its.ts';
@@ -132,7 +133,6 @@ import {
   V_AP_HEAD,
   V_AP_LOCK,
   V_AP_TAIL,
-  V_FOLD_MERGED,
   V_HCR,
   V_IN_GUEST,
   V_LPI_CTLR,
@@ -144,6 +144,7 @@ import {
   V_MPIDR,
   V_PENDBASER_HI,
   V_PENDBASER_LO,
+  V_POWER_OFF,
   V_PSTATE_F,
   V_PSTATE_I,
   V_RD_FLAGS,
@@ -166,8 +167,8 @@ const MAX_ITS = 16;
 const CACHE_GEN_MAX = 0x7fff;
 /** ITS words after the last counter: unused, zero. */
 const ITS_USED_WORDS = I_COMMANDS + 1;
-/** vCPU words after V_FOLD_MERGED: unused, zero. */
-const VCPU_USED_WORDS = V_FOLD_MERGED + 1;
+/** vCPU words after V_POWER_OFF: unused, zero. */
+const VCPU_USED_WORDS = V_POWER_OFF + 1;
 const DIST_USED_WORDS = 4; // D_CTLR, D_PROPBASER_LO/HI, D_LPI_LOCK
 /** The most ITEs a device can hold: MAPD accepts at most 16 EventID bits. */
 const ITS_MAX_EVENTS = 2 ** ITS_EVENT_IDBITS;
@@ -188,6 +189,18 @@ const IRQ_FLAGS_VALID = 0x1ff;
 
 function refuse(why: string): never {
   throw new VgicError('INVALID_ARGUMENT', `corrupt vgic snapshot: ${why}`);
+}
+
+/**
+ * On a snapshot's copy, before sealing: the per-thread translation-cache statistics are saved,
+ * summed into the one slot no thread owns (its/msi-stats.ts: the owner ids name this process's
+ * threads); the inspector's latency probes are instrumentation of this process, not GIC state, and
+ * are cleared (a restored GIC has no inspector attached).
+ */
+export function prepareSnapshotCounters(s: GicState): void {
+  msiStatsFold(s);
+  s.inspect.fill(0);
+  s.inspectTimes.fill(0);
 }
 
 /** Seals a copy of a state as a snapshot: format, exact length and checksum in its header. */
@@ -310,6 +323,10 @@ export function checkState(s: GicState): void {
   }
   const gc = globalCacheCheck(s);
   if (gc !== undefined) refuse(gc);
+  const ms = msiStatsCheck(s);
+  if (ms !== undefined) refuse(ms);
+  if (s.inspect.some((w) => w !== 0) || s.inspectTimes.some((w) => w !== 0))
+    refuse('the inspector latency probes are not clear (a snapshot carries none)');
   if (s.direct) checkVpes(s);
 }
 
@@ -414,6 +431,7 @@ function checkVcpu(s: GicState, v: number): void {
   bit(V_PSTATE_F, 'PSTATE.F');
   bit(V_LR_EOI, 'LR EOI flag');
   bit(V_LR_SORTED, 'LR order flag');
+  bit(V_POWER_OFF, 'power-off flag');
   if ((w[b + V_RD_FLAGS] & ~RD_LAST) !== 0) refuse(`redistributor flags of vCPU ${v}`);
   const lpis = s.nIts > 0;
   const ctlr = w[b + V_LPI_CTLR];

@@ -43,7 +43,7 @@ import { deactivateInSoftware, flushHwstate, syncHwstate, vcpuPendingIrq } from 
 import { lrSlot } from '../core/vgic-v3.ts';
 import { vpeMakeNonResident, vpeMakeResident } from '../core/vpe.ts';
 import { GICC_NO_WORK, giccClearWork, giccFrame, giccIntid, giccResult } from '../mmio/gicc.ts';
-import { dispatchRead, dispatchWrite } from '../mmio/region.ts';
+import { dispatchRead, dispatchWrite, type Frame } from '../mmio/region.ts';
 import {
   type GicState,
   S_IRQ_NESTING_LIMIT,
@@ -54,6 +54,7 @@ import {
   V_EXITS,
   V_IN_GUEST,
   V_MAINT,
+  V_POWER_OFF,
   V_PSTATE_F,
   V_PSTATE_I,
   V_REQUESTS,
@@ -224,6 +225,16 @@ export class VCpu {
   /** Leaves the guest to emulate something (run_lock dropped): pair with reenterLocked(). */
   private exitUnlocked(): void {
     this.syncOut();
+    this.unlockRun();
+  }
+
+  /** exitUnlocked() for a caller that checked the trace switch already (off): no sync event. */
+  private exitQuiet(): void {
+    const s = this.s;
+    if (s.vcpu[this.b + V_IN_GUEST] !== 0) {
+      syncHwstate(s, this.index);
+      s.vcpu[this.b + V_EXITS]++;
+    }
     this.unlockRun();
   }
 
@@ -488,6 +499,25 @@ export class VCpu {
    */
   get entryRequested(): boolean {
     return this.s.vcpu[this.b + V_REQUESTS] !== 0;
+  }
+
+  /**
+   * Powers the vCPU on or off as the GIC sees it (KVM_SET_MP_STATE: RUNNABLE or STOPPED; the
+   * machine calls it for PSCI CPU_ON and CPU_OFF). Every vCPU starts online. An offline vCPU keeps
+   * its interrupts pending (they are delivered once it is online and runs again) and `explain`
+   * names it as the reason; vgic does not stop running it: the host does. Any thread.
+   */
+  setOnline(online: boolean): void {
+    if (typeof online !== 'boolean')
+      throw new VgicError('INVALID_ARGUMENT', `setOnline takes a boolean, got ${describeValue(online)}`);
+    const off = online ? 0 : 1;
+    if (this.s.shared) Atomics.store(this.s.vcpu, this.b + V_POWER_OFF, off);
+    else this.s.vcpu[this.b + V_POWER_OFF] = off;
+  }
+
+  /** Whether the vCPU is powered on (see {@link setOnline}). */
+  get online(): boolean {
+    return this.s.vcpu[this.b + V_POWER_OFF] === 0;
   }
 
   /** PSTATE.F = 0 (msr daifclr, #1): FIQs may be taken from the next instruction boundary. */
@@ -875,18 +905,43 @@ export class VCpu {
     return value;
   }
 
+  /** load()'s GIC-frame exit while tracing is on: the same steps, with their events. */
+  private loadTraced(frame: Frame, size: number): number {
+    const gic = this.gic;
+    const fv = gic.resolvedVcpu;
+    const offset = gic.resolvedOffset;
+    this.exitUnlocked();
+    const value = dispatchRead(frame, gic.ctx, fv < 0 ? this.index : fv, offset, size, false);
+    this.hi = gic.ctx.hi;
+    traceMmio(frame, fv, offset, size, value, this.hi, false);
+    this.reenterLocked();
+    return value;
+  }
+
+  /** store()'s GIC-frame exit while tracing is on. */
+  private storeTraced(frame: Frame, size: number, lo: number, hi: number): void {
+    const gic = this.gic;
+    const fv = gic.resolvedVcpu;
+    const offset = gic.resolvedOffset;
+    this.exitUnlocked();
+    dispatchWrite(frame, gic.ctx, fv < 0 ? this.index : fv, offset, size, lo, hi, false);
+    traceMmio(frame, fv, offset, size, lo, hi, true);
+    this.reenterLocked();
+  }
+
   private load(addr: number, size: number): number {
     const gic = this.gic;
     this.hi = 0;
     const frame = gic.resolve(addr);
     if (frame === giccFrame) return this.gicc(gic.resolvedOffset, size, false, 0);
     if (frame !== undefined) {
+      // One check of the trace switch for the whole exit (the traced twin has the sync and MMIO
+      // events): on this path every hook costs a measurable share of an access.
+      if (trace.on !== 0) return this.loadTraced(frame, size);
       const fv = gic.resolvedVcpu;
-      const offset = gic.resolvedOffset;
-      this.exitUnlocked();
-      const value = dispatchRead(frame, gic.ctx, fv < 0 ? this.index : fv, offset, size, false);
+      this.exitQuiet();
+      const value = dispatchRead(frame, gic.ctx, fv < 0 ? this.index : fv, gic.resolvedOffset, size, false);
       this.hi = gic.ctx.hi;
-      if (trace.on !== 0) traceMmio(frame, fv, offset, size, value, this.hi, false);
       this.reenterLocked();
       return value;
     }
@@ -914,11 +969,13 @@ export class VCpu {
       return;
     }
     if (frame !== undefined) {
+      if (trace.on !== 0) {
+        this.storeTraced(frame, size, lo, hi);
+        return;
+      }
       const fv = gic.resolvedVcpu;
-      const offset = gic.resolvedOffset;
-      this.exitUnlocked();
-      dispatchWrite(frame, gic.ctx, fv < 0 ? this.index : fv, offset, size, lo, hi, false);
-      if (trace.on !== 0) traceMmio(frame, fv, offset, size, lo, hi, true);
+      this.exitQuiet();
+      dispatchWrite(frame, gic.ctx, fv < 0 ? this.index : fv, gic.resolvedOffset, size, lo, hi, false);
       this.reenterLocked();
       return;
     }

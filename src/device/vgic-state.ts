@@ -40,6 +40,7 @@ import { E_ITS_CODES, ITS_ITE_SIZE } from '../arch/its.ts';
 import { gprioMask, lrPriority, runningPriority } from '../core/icv.ts';
 import { lpisEnabled } from '../core/lpi.ts';
 import { vcpuAffinity } from '../core/sgi.ts';
+import { msiStatsOf, type TranslationCacheStats } from '../its/msi-stats.ts';
 import { dteBits, dteItt, liveDte, nextLiveDevice } from '../its/tables.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import {
@@ -74,6 +75,7 @@ import {
   IRQ_PENDING_LATCH,
   ITS_COLLECTIONS,
   ITS_STRIDE,
+  V_ACKS,
   V_AP_HEAD,
   V_AP0R0,
   V_AP1R0,
@@ -83,6 +85,7 @@ import {
   V_HCR,
   V_IN_GUEST,
   V_MAINT,
+  V_POWER_OFF,
   V_PSTATE_I,
   V_TIMER_CTL,
   V_TIMER_LEVEL,
@@ -137,6 +140,10 @@ export interface VcpuState {
   readonly flushes: number;
   readonly maintenance: number;
   readonly foldMerged: number;
+  /** Interrupts its IAR reads returned (INTIDs 1020..1023 not counted). */
+  readonly acks: number;
+  /** Powered on (PSCI CPU_ON / VCpu.setOnline): an offline vCPU is signalled nothing. */
+  readonly online: boolean;
 }
 
 /** One interrupt's software state (KVM's print_irq_state columns, and where it sits). */
@@ -188,6 +195,11 @@ export interface ItsState {
     readonly generation: number;
     readonly entries: readonly { readonly devid: number; readonly eventid: number; readonly intid: number }[];
     readonly misses: number;
+    /**
+     * Hits, misses, fills and evictions summed over every thread's counters, and the cache hit
+     * rate hits / (hits + misses) (null before the first translation), since creation.
+     */
+    readonly stats: TranslationCacheStats;
   };
   readonly commands: number;
   readonly errors: Readonly<Record<string, number>>;
@@ -287,6 +299,8 @@ function vcpuState(s: GicState, v: number): VcpuState {
     flushes: s.vcpu[b + V_FLUSHES] >>> 0,
     maintenance: s.vcpu[b + V_MAINT] >>> 0,
     foldMerged: s.vcpu[b + V_FOLD_MERGED] >>> 0,
+    acks: s.vcpu[b + V_ACKS] >>> 0,
+    online: s.vcpu[b + V_POWER_OFF] === 0,
   };
 }
 
@@ -385,7 +399,13 @@ function itsState(s: GicState, mem: GuestMemory, k: number, o: Required<DumpOpti
     collections,
     devices,
     devicesOmitted: omitted,
-    cache: { size: s.itsCacheSize, generation: gen, entries, misses: s.its[w + I_CACHE_MISS] >>> 0 },
+    cache: {
+      size: s.itsCacheSize,
+      generation: gen,
+      entries,
+      misses: s.its[w + I_CACHE_MISS] >>> 0,
+      stats: msiStatsOf(s, k),
+    },
     commands: s.its[w + I_COMMANDS] >>> 0,
     errors,
     commandReadFaults: s.its[w + I_CMD_READ_FAULT] >>> 0,
@@ -465,7 +485,7 @@ export function formatVgicState(d: VgicStateDump): string {
       `AP0R0 ${hex(v.ap0r0, 8)}  AP1R0 ${hex(v.ap1r0, 8)}  RPR ${hex(v.runningPriority, 2)}  HCR UIE ${bit(v.hcr.uie)} NPIE ${bit(v.hcr.npie)} LRENPIE ${bit(v.hcr.lrenpie)}  PSTATE.I ${bit(v.irqsMasked)}  EnableLPIs ${bit(v.lpisEnabled)}`,
     );
     out.push(
-      `exits ${v.exits}  flushes ${v.flushes}  maintenance ${v.maintenance}  fold_merged ${v.foldMerged}`,
+      `${v.online ? 'online' : 'OFFLINE'}  exits ${v.exits}  flushes ${v.flushes}  maintenance ${v.maintenance}  fold_merged ${v.foldMerged}  acks ${v.acks}`,
     );
     out.push(`ap_list (${v.apList.length}): ${v.apList.join(' ') || '-'}`);
     out.push(`LRs (${v.usedLrs} of ${d.nLrs} in use):`);
@@ -497,6 +517,10 @@ export function formatVgicState(d: VgicStateDump): string {
     if (its.devicesOmitted > 0) out.push(`(${its.devicesOmitted} more devices)`);
     out.push(
       `translation cache: ${its.cache.entries.length} live of ${its.cache.size} entries, generation ${its.cache.generation}, misses ${its.cache.misses}`,
+    );
+    const cs = its.cache.stats;
+    out.push(
+      `cache hit rate: ${cs.hitRate === null ? '-' : `${(cs.hitRate * 100).toFixed(2)} %`}  hits ${cs.hits}  misses ${cs.misses}  fills ${cs.fills}  evictions ${cs.evictions}`,
     );
     for (const e of its.cache.entries) out.push(`  (${e.devid}, ${e.eventid}) -> LPI ${e.intid}`);
     out.push('');
@@ -532,7 +556,7 @@ export interface Explanation {
  * an SGI/PPI; for SPIs and LPIs, its target when undefined), checked in the order the GIC applies
  * them: the interrupt exists, is enabled (for an LPI: mapped, and enabled in the property table),
  * pending, not active; its group is enabled at the distributor; it is routed to this vCPU (whose
- * redistributor has LPIs enabled); its group is enabled at the CPU interface; its priority is above
+ * redistributor has LPIs enabled), which is online (powered on); its group is enabled at the CPU interface; its priority is above
  * ICC_PMR_EL1 and, in group-priority terms, above the running priority; no other interrupt is
  * signalled before it; PSTATE.I lets the vCPU take it. Returns undefined for an INTID that does
  * not exist (the caller words the error).
@@ -591,6 +615,12 @@ export function explainIrq(s: GicState, intid: number, vcpu: number): Explanatio
     return no(`${name} is routed to no vCPU (GICD_IROUTER names an affinity no vCPU has)`);
   if (target !== v) return no(`${name} targets vCPU ${target}, not vCPU ${v}`);
   const b = v * VCPU_STRIDE;
+  // A powered-off PE's CPU interface signals nothing; the interrupt waits in its redistributor.
+  // (GICD_IROUTER.IRM is RAZ/WI, as KVM: no 1-of-N SPI can be moved to an online vCPU.)
+  if (s.vcpu[b + V_POWER_OFF] !== 0)
+    return no(
+      `target vCPU ${v} is offline (powered off: PSCI CPU_OFF, or VCpu.setOnline(false)): ${name} stays pending until it is powered on`,
+    );
   const vmcr = s.vcpu[b + V_VMCR];
   if ((vmcr & (grp1 ? VMCR_ENG1 : VMCR_ENG0)) === 0)
     return no(

@@ -25,6 +25,7 @@ import {
   initClock,
   isVirtualTime,
 } from '../core/clock.ts';
+import { probeRead, probeSweep, probeSwitch } from '../core/inspect.ts';
 import { injectIrqSlot, updateIrqFlags } from '../core/irq.ts';
 import { lockOwnerIdSet, MAIN_OWNER_ID, setLockOwnerId } from '../core/locks.ts';
 import { savePendingTables } from '../core/lpi.ts';
@@ -83,7 +84,7 @@ import {
 import { EV_GICV3_DIST_SET_IRQ, EV_GICV3_REDIST_SET_IRQ, traceEmit, tracing } from '../trace/trace.ts';
 import { Its } from './its.ts';
 import { clearRunWords, resetState, validateOptions } from './setup.ts';
-import { openSnapshot, sealSnapshot } from './snapshot.ts';
+import { openSnapshot, prepareSnapshotCounters, sealSnapshot } from './snapshot.ts';
 import { VCpu } from './vcpu.ts';
 import {
   type DumpOptions,
@@ -964,6 +965,35 @@ export class Vgic {
     return dumpVgicState(this.state, this.memory, flat, options);
   }
 
+  private latencyCursor: number[] | undefined;
+
+  /**
+   * @internal The inspector's acknowledge-latency probes on or off (core/inspect.ts): while on,
+   * an MSI that makes an LPI pending may be timed to the IAR that returns it, on any thread.
+   */
+  setLatencyProbes(on: boolean): void {
+    probeSwitch(this.state, on);
+    this.latencyCursor = undefined;
+  }
+
+  /**
+   * @internal The probes' latencies (host ms) written since the last call, over every vCPU; frees
+   * the probes whose interrupt was lost. The inspector's sampler.
+   */
+  takeLatencies(): number[] {
+    const s = this.state;
+    const first = this.latencyCursor === undefined;
+    this.latencyCursor ??= new Array<number>(s.nVcpus).fill(0);
+    const out: number[] = [];
+    for (let v = 0; v < s.nVcpus; v++) {
+      const r = probeRead(s, v, this.latencyCursor[v]);
+      if (!first) out.push(...r.latencies);
+      this.latencyCursor[v] = r.count;
+    }
+    probeSweep(s);
+    return out;
+  }
+
   /** dumpState() as text, laid out as KVM's debugfs file. */
   dumpStateText(options?: DumpOptions): string {
     return formatVgicState(this.dumpState(options));
@@ -1028,7 +1058,10 @@ export class Vgic {
       resumeAll(s);
     }
     // The copy holds this thread's run_locks and the runtime's sleep words: a restored GIC starts free.
-    clearRunWords(attachState(copy.buffer));
+    const saved = attachState(copy.buffer);
+    clearRunWords(saved);
+    // Statistics folded into one unowned slot, the inspector's probes dropped (snapshot.ts).
+    prepareSnapshotCounters(saved);
     sealSnapshot(copy.buffer);
     return copy;
   }

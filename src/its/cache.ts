@@ -71,7 +71,8 @@ export function cacheGeneration(s: GicState, k: number): number {
 
 /**
  * Stores a translation found by a walk that started at generation `gen` (an invalidation since
- * then makes the entry dead on arrival, which is what it should be). Caller holds ITS k's its_lock.
+ * then makes the entry dead on arrival, which is what it should be). Returns 1 if it replaced
+ * another live translation (an eviction), else 0. Caller holds ITS k's its_lock.
  */
 export function cacheFillLocked(
   s: GicState,
@@ -80,18 +81,23 @@ export function cacheFillLocked(
   eventid: number,
   intid: number,
   gen: number,
-): void {
+): number {
   const c = s.itsCache;
   const e = (k * s.itsCacheSize + cacheIndex(devid, eventid, s.itsCacheMask)) * 2;
   const value = (gen << 16) | (intid - VGIC_MIN_LPI);
+  const key = (devid << 16) | eventid;
+  // Live: carries the current generation (its_lock is held: no invalidation runs meanwhile).
+  const old = c[e + 1];
+  const evicted = old !== 0 && old >>> 16 === s.its[k * ITS_STRIDE + I_CACHE_GEN] && c[e] !== key ? 1 : 0;
   if (s.shared) {
     Atomics.store(c, e + 1, 0);
-    Atomics.store(c, e, (devid << 16) | eventid);
+    Atomics.store(c, e, key);
     Atomics.store(c, e + 1, value);
   } else {
-    c[e] = (devid << 16) | eventid;
+    c[e] = key;
     c[e + 1] = value;
   }
+  return evicted;
 }
 
 /** vgic_its_invalidate_cache with ITS k's its_lock held (and the global cache, if in use). */

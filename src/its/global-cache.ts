@@ -65,19 +65,28 @@ export function globalCacheLookup(s: GicState, k: number, devid: number, eventid
 /**
  * vgic_its_cache_translation: caches ITS k's translation (devid, eventid) → LPI `intid`, found by a
  * table walk. Already cached: it only becomes the most recently used. Otherwise it replaces the
- * least recently used entry and moves to the head. Caller holds ITS k's its_lock; takes the global
- * cache lock.
+ * least recently used entry and moves to the head. Returns 1 if that entry held a translation (an
+ * eviction), 0 for a fill into an empty entry, -1 if it was cached already (no fill). Caller holds
+ * ITS k's its_lock; takes the global cache lock.
  */
-export function globalCacheFill(s: GicState, k: number, devid: number, eventid: number, intid: number): void {
+export function globalCacheFill(
+  s: GicState,
+  k: number,
+  devid: number,
+  eventid: number,
+  intid: number,
+): number {
   const meta = s.globalCacheMeta;
   lockWord(s, meta, GC_LOCK);
   const key = (devid << 16) | eventid;
+  let out = -1;
   if (findLocked(s, k, key) < 0) {
     const order = s.globalCacheOrder;
     const last = s.globalCacheSize - 1;
     const x = order[last];
     const b = x * GCE_WORDS;
     const e = s.globalCacheEntry;
+    out = e[b + GCE_ITS] !== 0 ? 1 : 0;
     e[b + GCE_ITS] = k + 1;
     e[b + GCE_KEY] = key;
     e[b + GCE_SLOT] = s.lpiSlot(intid);
@@ -85,6 +94,7 @@ export function globalCacheFill(s: GicState, k: number, devid: number, eventid: 
     order[0] = x;
   }
   unlockWord(s, meta, GC_LOCK);
+  return out;
 }
 
 /**

@@ -16,6 +16,7 @@
  */
 
 import { GITS_CTLR_ENABLED } from '../arch/its.ts';
+import { probeMsi } from '../core/inspect.ts';
 import { lockWord, unlockWord } from '../core/locks.ts';
 import {
   LPI_SET_NEW,
@@ -33,12 +34,14 @@ import {
   I_MSI_BLOCKED,
   I_MSI_BUSY,
   I_TABLE_FAULT,
+  IN_ON,
   ITS_COLLECTIONS,
   ITS_STRIDE,
 } from '../state/layout.ts';
 import { EV_GICV3_ITS_TRANSLATION_FAIL, EV_VGIC_ITS_CACHE_MISS, traceEmit, tracing } from '../trace/trace.ts';
 import { cacheFillLocked, cacheGeneration, cacheLookup } from './cache.ts';
 import { globalCacheFill, globalCacheLookup } from './global-cache.ts';
+import { MS_EVICTIONS, MS_FILLS, MS_HITS, MS_MISSES, msiCount } from './msi-stats.ts';
 import { dteBits, iteAddr, iteIcid, itePintid, liveDte, readIte } from './tables.ts';
 
 /**
@@ -103,8 +106,13 @@ export function resolveLpiLocked(
   const target = s.itsColl[k * ITS_COLLECTIONS + iteIcid];
   if (target < 0) return RESOLVE_BLOCKED;
   if (!lpisEnabled(s, target)) return RESOLVE_BUSY;
-  if (s.globalLru) globalCacheFill(s, k, devid, eventid, itePintid);
-  else cacheFillLocked(s, k, devid, eventid, itePintid, gen);
+  const evicted = s.globalLru
+    ? globalCacheFill(s, k, devid, eventid, itePintid)
+    : cacheFillLocked(s, k, devid, eventid, itePintid, gen);
+  if (evicted >= 0) {
+    msiCount(s, k, MS_FILLS);
+    if (evicted > 0) msiCount(s, k, MS_EVICTIONS);
+  }
   return s.lpiSlot(itePintid);
 }
 
@@ -122,13 +130,21 @@ export function itsInjectMsi(
       const slot = globalCacheLookup(s, k, devid, eventid);
       if (slot >= 0) {
         const r = lpiSetPendingUnderIrqLock(s, slot);
-        if (r !== LPI_SET_UNMAPPED) return r === LPI_SET_NEW ? MSI_DELIVERED : MSI_COALESCED;
+        if (r !== LPI_SET_UNMAPPED) {
+          msiCount(s, k, MS_HITS);
+          if (r === LPI_SET_NEW && s.inspect[IN_ON] !== 0) probeMsi(s, slot);
+          return r === LPI_SET_NEW ? MSI_DELIVERED : MSI_COALESCED;
+        }
       }
     } else {
       const slot = cacheLookup(s, k, devid, eventid);
       if (slot >= 0) {
         const r = lpiSetPending(s, slot);
-        if (r !== LPI_SET_UNMAPPED) return r === LPI_SET_NEW ? MSI_DELIVERED : MSI_COALESCED;
+        if (r !== LPI_SET_UNMAPPED) {
+          msiCount(s, k, MS_HITS);
+          if (r === LPI_SET_NEW && s.inspect[IN_ON] !== 0) probeMsi(s, slot);
+          return r === LPI_SET_NEW ? MSI_DELIVERED : MSI_COALESCED;
+        }
       }
     }
     // Unmapped since the lookup: translate again, under its_lock.
@@ -136,12 +152,14 @@ export function itsInjectMsi(
   const lockAt = k * ITS_STRIDE + I_LOCK;
   lockWord(s, s.its, lockAt);
   s.its[k * ITS_STRIDE + I_CACHE_MISS]++;
+  msiCount(s, k, MS_MISSES);
   if (tracing.on !== 0) traceEmit(EV_VGIC_ITS_CACHE_MISS, k, devid, eventid);
   const r = resolveLpiLocked(s, mem, k, devid, eventid);
   let out: number;
   if (r >= 0) {
     // A mapping found under its_lock is live: the LPI cannot be freed before the unlock.
     const set = global ? lpiSetPendingUnderIrqLock(s, r) : lpiSetPending(s, r);
+    if (set === LPI_SET_NEW && s.inspect[IN_ON] !== 0) probeMsi(s, r);
     out = set === LPI_SET_NEW ? MSI_DELIVERED : MSI_COALESCED;
   } else {
     out = r === RESOLVE_BUSY ? MSI_BUSY : MSI_BLOCKED;

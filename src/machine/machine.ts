@@ -331,6 +331,8 @@ export class Machine {
       this.handles.push(handle);
       this.ios.push(io);
       this.vcpus.push(this.gic.vcpu(k));
+      // Powered off until the boot CPU's reset or a PSCI CPU_ON (QEMU's start-powered-off).
+      this.gic.vcpu(k).setOnline(false);
     }
     this.resetSctlr = this.uc.getReg(this.handles[0], R_SCTLR_EL1);
     this.preciseAborts = opts.preciseAborts ?? false;
@@ -759,6 +761,7 @@ export class Machine {
       cpuOn: (cpu: number, entry: bigint, context: bigint) => this.resetCpu(cpu, entry, context),
       cpuOff: (cpu: number) => {
         this.state[cpu] = CPU_OFF;
+        this.vcpus[cpu].setOnline(false);
         this.uc.stop(this.handles[cpu]);
       },
       suspend: (cpu: number) => {
@@ -805,6 +808,7 @@ export class Machine {
     this.uc.setReg(h, R_PSTATE, PSTATE_RESET);
     this.uc.setReg(h, R_PC, entry);
     this.state[k] = CPU_RUNNING;
+    this.vcpus[k].setOnline(true);
   }
 
   // ---- Output, input, memory ----

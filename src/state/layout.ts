@@ -34,6 +34,9 @@ import { VGIC_MIN_LPI, VGIC_NR_PRIVATE_IRQS } from '../arch/intid.ts';
 
 export const STATE_MAGIC = 0x43494756; // "VGIC"
 /**
+ * 7: per-thread translation-cache statistics (msiStats: hits, misses, fills, evictions per ITS,
+ * one slot per thread), the inspector's acknowledge-latency probes (inspect, inspectTimes),
+ * V_ACKS and V_POWER_OFF.
  * 6: the GICv4.1 direct-injection sections (vpe, vpt, vptSummary: empty unless FLAG_DIRECT) and
  * irqFlags.FORWARDED.
  * 5: per-device mapped-event counts and the mapped-LPI bitmap (ITS work bounded by what is
@@ -41,7 +44,7 @@ export const STATE_MAGIC = 0x43494756; // "VGIC"
  * exact words. A state of version 3 is what a snapshot of format v1 held (device/snapshot.ts
  * refuses it); 4 never left a development branch.
  */
-export const STATE_VERSION = 6;
+export const STATE_VERSION = 7;
 /** H_SNAPSHOT in a buffer made by Vgic.snapshot(): the snapshot format (device/snapshot.ts). */
 export const SNAPSHOT_FORMAT = 2;
 
@@ -161,6 +164,8 @@ export const V_LR_GRP0 = 30; // bit n: LR n holds a Group 0 interrupt
 export const V_RUN_LOCK = 31; // run_lock: held while the vCPU executes one instruction (core/locks.ts)
 export const V_WAKE_AT = 32; // word index (in vcpu) of the futex word kicks bump: V_WAKE of the vCPU its thread sleeps on
 export const V_FOLD_MERGED = 33; // edge/LPI pending states merged at fold (re-injected while still pending in an LR)
+export const V_ACKS = 34; // statistics: interrupts the vCPU's IAR reads returned (not 1020..1023)
+export const V_POWER_OFF = 35; // 1 while the vCPU is powered off (KVM's KVM_MP_STATE_STOPPED: PSCI CPU_OFF, VCpu.setOnline)
 export const VCPU_STRIDE = 48;
 
 /** V_RD_FLAGS bits. */
@@ -216,6 +221,35 @@ export const I_MSI_BLOCKED = 31; // MSIs with no valid mapping
 export const I_MSI_BUSY = 32; // MSIs refused because the ITS or the target's LPIs are disabled
 export const I_COMMANDS = 33; // commands processed
 export const ITS_STRIDE = 40;
+
+// ---- per-thread translation-cache statistics (Uint32; its/msi-stats.ts) ----
+/**
+ * Slots: one per thread that translates MSIs (claimed at its first translation by its lock owner
+ * id), the last one shared by threads that found every other slot taken (updated atomically).
+ */
+export const MSI_STAT_SLOTS = 32;
+export const MS_OWNER = 0; // the owner id of the thread writing this slot, 0 while free
+export const MS_HEAD = 2; // words before the per-ITS counters
+/** Per ITS: four 64-bit counters as (low, high) word pairs. */
+export const MS_HITS = 0;
+export const MS_MISSES = 2;
+export const MS_FILLS = 4;
+export const MS_EVICTIONS = 6;
+export const MS_ITS_WORDS = 8;
+/** Words of one slot: a multiple of 16 (64 bytes), so two threads' slots never share a cache line. */
+export function msiStatStrideFor(nIts: number): number {
+  return Math.ceil((MS_HEAD + nIts * MS_ITS_WORDS) / 16) * 16;
+}
+
+// ---- the inspector's acknowledge-latency probes (cli/inspect-server.ts; core/inspect.ts) ----
+export const IN_ON = 0; // inspect word 0: non-zero while an inspector samples latencies
+export const IN_HEAD = 2;
+export const IN_PROBE = 0; // per vCPU: slot + 1 of the interrupt being timed, 0 none, -1 being set
+export const IN_COUNT = 1; // per vCPU: latencies written so far (the ring's next index, modulo IN_RING)
+export const IN_VCPU_WORDS = 2;
+/** inspectTimes per vCPU: the probe's start (host ms), then a ring of the last IN_RING latencies (ms). */
+export const IN_RING = 32;
+export const IT_VCPU_WORDS = 1 + IN_RING;
 
 /** Collection table entries per ITS: 16-bit ICIDs (GITS_TYPER.CIL = 0). */
 export const ITS_COLLECTIONS = 65536;
@@ -300,6 +334,9 @@ function sections(c: StateConfig): Section[] {
     { name: 'vpt', bytesPerElement: 4, count: direct ? c.nVcpus * vptWordsFor(nLpis) : 0 },
     { name: 'vptSummary', bytesPerElement: 4, count: direct ? c.nVcpus * vptSummaryWordsFor(nLpis) : 0 },
     { name: 'vptTop', bytesPerElement: 4, count: direct ? c.nVcpus * vptTopWordsFor(nLpis) : 0 },
+    { name: 'msiStats', bytesPerElement: 4, count: nIts > 0 ? MSI_STAT_SLOTS * msiStatStrideFor(nIts) : 0 },
+    { name: 'inspect', bytesPerElement: 4, count: IN_HEAD + c.nVcpus * IN_VCPU_WORDS },
+    { name: 'inspectTimes', bytesPerElement: 8, count: c.nVcpus * IT_VCPU_WORDS },
   ];
 }
 
@@ -322,8 +359,9 @@ export const CW_LO = 0;
 export const CW_HI = 1;
 
 /**
- * Typed-array views over one buffer. Plain data: no behaviour, no per-thread fields, so the same
- * object shape exists in every thread that attaches.
+ * Typed-array views over one buffer. Plain data: no behaviour, and one per-thread field
+ * (msiStatBase, this thread's statistics slot), so the same object shape exists in every thread
+ * that attaches.
  */
 export class GicState {
   readonly buffer: ArrayBuffer | SharedArrayBuffer;
@@ -427,6 +465,22 @@ export class GicState {
   readonly globalCacheEntry: Int32Array;
   /** Entry indices, most recently used first (a permutation of 0..globalCacheSize-1). */
   readonly globalCacheOrder: Int32Array;
+  /**
+   * Per-thread translation-cache statistics (its/msi-stats.ts): MSI_STAT_SLOTS slots of
+   * msiStatStride words, each written by one thread only; readers sum them.
+   */
+  readonly msiStats: Uint32Array;
+  readonly msiStatStride: number;
+  /**
+   * This thread's slot in msiStats (its first word's index), or -1 before the first translation,
+   * -2 when this thread uses the shared last slot. The one per-thread field: each thread attaches
+   * its own GicState.
+   */
+  msiStatBase = -1;
+  /** The inspector's latency probes: IN_ON, then IN_VCPU_WORDS per vCPU (core/inspect.ts). */
+  readonly inspect: Int32Array;
+  /** Per vCPU, IT_VCPU_WORDS: the probe's start time and the ring of latencies (host ms). */
+  readonly inspectTimes: Float64Array;
 
   constructor(buffer: ArrayBuffer | SharedArrayBuffer, c: StateConfig) {
     const { offsets, byteLength } = computeLayout(c);
@@ -492,6 +546,14 @@ export class GicState {
     this.vptSummary = i32('vptSummary', c.nVcpus * this.vptSummaryWords);
     this.vptTopWords = this.direct ? vptTopWordsFor(this.nLpis) : 0;
     this.vptTop = i32('vptTop', c.nVcpus * this.vptTopWords);
+    this.msiStatStride = this.nIts > 0 ? msiStatStrideFor(this.nIts) : 0;
+    this.msiStats = new Uint32Array(
+      buffer,
+      offsets.msiStats,
+      this.nIts > 0 ? MSI_STAT_SLOTS * this.msiStatStride : 0,
+    );
+    this.inspect = i32('inspect', IN_HEAD + c.nVcpus * IN_VCPU_WORDS);
+    this.inspectTimes = new Float64Array(buffer, offsets.inspectTimes, c.nVcpus * IT_VCPU_WORDS);
   }
 
   /** Slot of an INTID as seen by `vcpu` (which matters for SGIs/PPIs), or -1 if not implemented. */

@@ -60,7 +60,12 @@ interface Its {
   collections: { icid: number; vcpu: number }[];
   devices: { devid: number; eventBits: number; events: unknown[] }[];
   devicesOmitted: number;
-  cache: { size: number; entries: unknown[]; misses: number };
+  cache: {
+    size: number;
+    entries: unknown[];
+    misses: number;
+    stats: { hits: number; misses: number; fills: number; evictions: number; hitRate: number | null };
+  };
   commands: number;
   errors: Record<string, number>;
   msiBlocked: number;
@@ -103,6 +108,7 @@ th{background:#f3f3f3}
 input{font:12px ui-monospace,monospace}
 #explain-result{font-weight:600;margin-top:6px}
 tr.click{cursor:pointer}tr.click:hover{background:#eef}
+td.why{text-align:left;font-family:system-ui,sans-serif;max-width:520px;white-space:normal}
 `;
 
 const el = <K extends keyof HTMLElementTagNameMap>(
@@ -277,7 +283,7 @@ function renderState(d: Dump): void {
       el(
         'div',
         { class: 'its' },
-        `ITS ${its.index}: ${its.enabled ? 'enabled' : 'disabled'} · ${its.commands} commands · ${its.devices.length + its.devicesOmitted} devices · collections ${its.collections.map((c) => `${c.icid}→${c.vcpu}`).join(' ') || '—'} · cache ${its.cache.entries.length}/${its.cache.size} live, ${its.cache.misses} misses · blocked ${its.msiBlocked} busy ${its.msiBusy} · errors ${errs.map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`,
+        `ITS ${its.index}: ${its.enabled ? 'enabled' : 'disabled'} · ${its.commands} commands · ${its.devices.length + its.devicesOmitted} devices · collections ${its.collections.map((c) => `${c.icid}→${c.vcpu}`).join(' ') || '—'} · cache ${its.cache.entries.length}/${its.cache.size} live, cache hit rate ${its.cache.stats.hitRate === null ? '—' : `${(its.cache.stats.hitRate * 100).toFixed(1)} %`} (hits ${its.cache.stats.hits}, misses ${its.cache.stats.misses}, fills ${its.cache.stats.fills}, evictions ${its.cache.stats.evictions}) · blocked ${its.msiBlocked} busy ${its.msiBusy} · errors ${errs.map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`,
       ),
     );
   }
@@ -293,7 +299,22 @@ function renderState(d: Dump): void {
   irqsSec.replaceChildren(irqsSec.firstChild as Node);
   irqsSec.append(
     table(
-      ['INTID', 'type', 'vCPU', 'target', 'E', 'P', 'A', 'cfg', 'G', 'prio', 'HW', 'ap_list', 'LR'],
+      [
+        'INTID',
+        'type',
+        'vCPU',
+        'target',
+        'E',
+        'P',
+        'A',
+        'cfg',
+        'G',
+        'prio',
+        'HW',
+        'ap_list',
+        'LR',
+        'why not signalled',
+      ],
       busy
         .slice(0, 300)
         .map((q) => [
@@ -310,6 +331,7 @@ function renderState(d: Dump): void {
           q.hw ? 'HW' : '',
           q.apList >= 0 ? q.apList : '',
           q.lr ? `v${q.lr.vcpu} LR${q.lr.n} ${q.lr.state}` : '',
+          '',
         ]),
       (i) => ({
         class: 'click irq',
@@ -320,7 +342,27 @@ function renderState(d: Dump): void {
   );
   for (const row of irqsSec.querySelectorAll<HTMLTableRowElement>('tr.irq'))
     row.onclick = () => void explain(row.dataset.intid ?? '', row.dataset.vcpu ?? '');
+  void whyColumn(busy.slice(0, 300));
   document.getElementById('updated')!.textContent = `state ${new Date().toLocaleTimeString()}`;
+}
+/** Fills the last column with explain()'s first reason for each listed interrupt (one request). */
+async function whyColumn(rows: Irq[]): Promise<void> {
+  if (rows.length === 0) return;
+  const shown = irqsSec.querySelector('table');
+  const q = rows.map((r) => `${r.intid}:${r.vcpu >= 0 ? r.vcpu : ''}`).join(',');
+  const res = await fetch(`/explain-many?${new URLSearchParams({ q })}`);
+  if (!res.ok) return;
+  const why = (await res.json()) as { reason?: string; signalled?: boolean; error?: string }[];
+  // A newer poll re-rendered the table meanwhile: it fills its own.
+  if (shown === null || !shown.isConnected) return;
+  const trs = shown.querySelectorAll<HTMLTableRowElement>('tr.irq');
+  why.forEach((w, i) => {
+    const cell = trs[i]?.lastElementChild;
+    if (cell) {
+      cell.textContent = w.error ?? (w.signalled ? 'signalled' : (w.reason ?? ''));
+      cell.setAttribute('class', 'why');
+    }
+  });
 }
 async function poll(): Promise<void> {
   try {
@@ -391,7 +433,21 @@ function connect(): void {
     push(maintPlot, t, m.maintRate);
     push(hitPlot, t, m.hitRate.length ? m.hitRate : [null]);
     push(latPlot, t, [m.latencyP50, m.latencyMax]);
-    document.body.dataset.metrics = String(Number(document.body.dataset.metrics ?? 0) + 1);
+    // How many points of each plot carried data (tests read them; nothing else does).
+    const ds = document.body.dataset;
+    const bump = (k: 'ackPoints' | 'latencyPoints' | 'hitPoints', yes: boolean) => {
+      if (yes) ds[k] = String(Number(ds[k] ?? 0) + 1);
+    };
+    bump(
+      'ackPoints',
+      m.ackRate.some((x) => x > 0),
+    );
+    bump('latencyPoints', m.latencyP50 !== null);
+    bump(
+      'hitPoints',
+      m.hitRate.some((x) => x !== null),
+    );
+    ds.metrics = String(Number(ds.metrics ?? 0) + 1);
   });
   source.onerror = () => {
     document.getElementById('status')!.textContent = 'disconnected (retrying)';
