@@ -36,6 +36,7 @@ import {
   VIRT_V2_GICC_BASE,
 } from '../arch/gicv2.ts';
 import { GICR_CTLR, GICR_PENDBASER, GICR_PROPBASER, GICR_STRIDE_V3, VIRT_GICD_BASE } from '../arch/gicv3.ts';
+import { GICR_STRIDE_V4 } from '../arch/gicv4.ts';
 import {
   GITS_BASER,
   GITS_CBASER,
@@ -280,6 +281,9 @@ interface World {
 }
 
 /** Calls of an operation kind exempt from the time bound while V8 compiles it. */
+/** A redistributor's stride: 256K with GICv4.1 (the VLPI_base frame), else 128K. */
+const rdStride = (x: World): number => (x.cfg.direct ? GICR_STRIDE_V4 : GICR_STRIDE_V3);
+
 const WARM_CALLS = 20;
 const ITT_DEV_BYTES = 2 ** 8 * 8; // event bits up to 8 in the aimed area
 const AIMED_DEVS = 16;
@@ -561,7 +565,7 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
       const sgi = chance(0.5);
       const rdOff = chance(0.8) ? pick(GICR_QUIET_OFFS) : pick(GICR_OFFS);
       const off = (sgi ? 0x10000 : 0) + (chance(0.7) ? (sgi ? gicdOff() & 0xfff : rdOff) : int(0x10000));
-      return { addr: x.rdBase + v * GICR_STRIDE_V3 + off, frame: sgi ? 'gicr-sgi' : 'gicr-rd', off };
+      return { addr: x.rdBase + v * rdStride(x) + off, frame: sgi ? 'gicr-sgi' : 'gicr-rd', off };
     }
     const k = int(x.cfg.its);
     const off = chance(0.8) ? (chance(0.8) ? pick(ITS_QUIET_OFFS) : pick(ITS_OFFS)) : int(0x20000);
@@ -590,10 +594,7 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
     if (write && (frame === 'gicr-rd' || frame === 'its') && touchesBase(frame, off, addr, size))
       x.wild = true;
     // GICD and SGI frames hold no LPI state; anything else written may (or lies beyond the last RD).
-    if (
-      write &&
-      !(frame === 'gicd' || (frame === 'gicr-sgi' && addr < x.rdBase + x.cfg.vcpus * GICR_STRIDE_V3))
-    )
+    if (write && !(frame === 'gicd' || (frame === 'gicr-sgi' && addr < x.rdBase + x.cfg.vcpus * rdStride(x))))
       touched.heavy = true;
     desc = `${write ? 'write' : 'read'} ${frame} ${hex(addr)} size ${size}`;
     if (!write) {
@@ -1124,7 +1125,7 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
       if (chance(0.7)) c.writel(base + GITS_CTLR, GITS_CTLR_ENABLED);
     } else {
       const v = int(x.cfg.vcpus);
-      const rd = x.rdBase + v * GICR_STRIDE_V3;
+      const rd = x.rdBase + v * rdStride(x);
       const reg = pick([GICR_PROPBASER, GICR_PENDBASER]);
       if (chance(0.5)) c.writel(rd + GICR_CTLR, 0);
       desc = `GICR ${v} reg ${hex(reg)} = ${hex(hi >>> 0)}:${hex(lo >>> 0)}`;
