@@ -160,7 +160,7 @@ const writeInvlpir: WriteFn = (c, v, at, _len, value) => {
     }
     return;
   }
-  s.vcpu[v * VCPU_STRIDE + V_INV_LO] = value;
+  if (s.direct) s.vcpu[v * VCPU_STRIDE + V_INV_LO] = value;
   if (!lpisOn(s, v)) return;
   const slot = s.lpiSlot(value >>> 0);
   if (slot >= 0 && s.irqLpiRef[slot - s.lpiBase] !== 0) updateLpiConfig(s, c.mem, slot);
@@ -225,7 +225,9 @@ const writeVpendbaser: WriteFn = (c, v, at, _len, value) => {
   const s = c.s;
   const w = v * VCPU_STRIDE + V_VPENDBASER;
   if (at === 0) {
-    s.vcpu[w] = (s.vcpu[w] & ~VPENDBASER_LO_VPEID) | (value & VPENDBASER_LO_VPEID);
+    // The vPEID of a resident vPE cannot change under it (UNPREDICTABLE): kept.
+    if (gvpeResidentOn(s, v) < 0)
+      s.vcpu[w] = (s.vcpu[w] & ~VPENDBASER_LO_VPEID) | (value & VPENDBASER_LO_VPEID);
     return;
   }
   const g0 = (value & VPENDBASER_HI_VGRP0EN) !== 0;
