@@ -59,7 +59,9 @@ function setup(o: { map?: boolean; db?: number } = {}): V4 {
   const vpt = [m.alloc.alloc(0x10000), m.alloc.alloc(0x10000)];
   if (o.map ?? true) {
     for (const p of [0, 1])
-      assert.ok(m.its.vmapp(p, { rd: p, vpt: vpt[p], bits: 14, vconf, db: (o.db ?? DOORBELL) + p, ptz: true }));
+      assert.ok(
+        m.its.vmapp(p, { rd: p, vpt: vpt[p], bits: 14, vconf, db: (o.db ?? DOORBELL) + p, ptz: true }),
+      );
   }
   return { ...m, vpt, vconf };
 }
