@@ -7,6 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import { sealSnapshot } from '../src/device/snapshot.ts';
 import {
   E_ITS_V_CODES,
@@ -32,6 +33,7 @@ import {
   VIRT_GICD_BASE,
   VIRT_GICR_BASE,
 } from '../src/index.ts';
+import type { VlpiInjectorResult, VlpiInjectorTask } from './fixtures/vlpi-injector.ts';
 import { type LpiMachine, lpiMachine, SPURIOUS, takeAll } from './helpers/its-machine.ts';
 
 const DEV = 1;
@@ -420,5 +422,65 @@ describe('GICv4.1 snapshots keep guest-mapped vPEs', () => {
       }),
       /resident on 0 redistributors/,
     );
+  });
+});
+
+describe('GICv4.1 on threads: MSIs to vLPIs while the guest flips residency', { timeout: 60000 }, () => {
+  test('every fresh MSI is taken exactly once; a doorbell at most once per non-residency phase', async () => {
+    const EVENTS = 6;
+    const m = setup();
+    for (let e = 0; e < EVENTS; e++) assert.ok(m.its.vmapti(DEV, e, 8200 + e, 0));
+    const task: VlpiInjectorTask = {
+      buffer: m.gic.state.buffer as SharedArrayBuffer,
+      map: m.gic.addressMap(),
+      doorbell: m.its.doorbell,
+      devid: DEV,
+      events: EVENTS,
+      ms: 600,
+    };
+    const w = new Worker(new URL('./fixtures/vlpi-injector.js', import.meta.url), { workerData: task });
+    const done = new Promise<VlpiInjectorResult>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    let finished = false;
+    void done.then(() => {
+      finished = true;
+    });
+    const acks = new Array<number>(EVENTS).fill(0);
+    let phases = 0;
+    let doorbells = 0;
+    const takeRd0 = (): void => {
+      for (;;) {
+        const i = ack(m, 0);
+        if (i === SPURIOUS) return;
+        if (i === DOORBELL) doorbells++;
+        else if (i >= 8200 && i < 8200 + EVENTS) acks[i - 8200]++;
+        else assert.fail(`unexpected INTID ${i}`);
+      }
+    };
+    while (!finished) {
+      schedule(m, 0, 0);
+      takeRd0();
+      deschedule(m, 0, phases % 2 === 0);
+      phases++;
+      takeRd0(); // a doorbell of this phase (the vLPIs wait in the VPT)
+      await new Promise((r) => setImmediate(r));
+    }
+    const r = await done;
+    await w.terminate();
+    // The last phase: resident, take everything left.
+    schedule(m, 0, 0);
+    takeRd0();
+    const sent = r.delivered.reduce((a, b) => a + b, 0);
+    assert.equal(r.other, 0, 'every MSI found its vLPI');
+    assert.ok(sent > 100, `${sent} fresh MSIs`);
+    assert.ok(phases > 20, `${phases} residency phases`);
+    assert.deepEqual(acks, r.delivered, 'each fresh pending state taken exactly once');
+    // Rung at most once per phase with DB; a doorbell LPI rung while its last ring is still pending
+    // merges into it (LPIs are edge-triggered), so the guest takes at most as many as rang.
+    const rung = m.gic.vpeStatus(0).doorbells;
+    assert.ok(rung <= Math.ceil(phases / 2), `${rung} doorbells in ${Math.ceil(phases / 2)} DB phases`);
+    assert.ok(doorbells <= rung && doorbells >= 1, `${doorbells} doorbells taken of ${rung} rung`);
   });
 });

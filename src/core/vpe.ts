@@ -428,28 +428,44 @@ export function directBest(s: GicState, v: number, below: number): number {
  * (one VM); a guest-mapped vPE from the VSGI command and its VCONF table (vprop).
  */
 function slotBest(s: GicState, p: number, vmcr: number, below: number): number {
+  if (s.vpe[p * VPE_STRIDE + VPE_MAP] !== 0) return guestSlotBest(s, p, vmcr, below);
   let best = -1;
   let prio = below;
   let grp1 = true;
-  const guest = s.vpe[p * VPE_STRIDE + VPE_MAP] !== 0;
   const pend = s.vpe[p * VPE_STRIDE + VPE_VSGI];
   for (let m = pend; m !== 0; m &= m - 1) {
     const sgi = 31 - Math.clz32(m & -m);
-    let en: boolean;
-    let g1: boolean;
-    let pr: number;
-    if (guest) {
-      const cfg = s.vpe[p * VPE_STRIDE + VPE_VSGI_CFG];
-      en = (cfg & (1 << sgi)) !== 0;
-      g1 = (cfg & (1 << (16 + sgi))) !== 0;
-      pr = (s.vpe[p * VPE_STRIDE + VPE_VSGI_PRIO + (sgi >>> 2)] >>> ((sgi & 3) * 8)) & 0xff;
-    } else {
-      const f = s.irqFlags[p * 32 + sgi];
-      en = (f & IRQ_ENABLED) !== 0;
-      g1 = (f & IRQ_GROUP1) !== 0;
-      pr = s.irqPriority[p * 32 + sgi];
+    const slot = p * 32 + sgi;
+    const f = s.irqFlags[slot];
+    if ((f & IRQ_ENABLED) === 0 || (vmcr & (f & IRQ_GROUP1 ? VMCR_ENG1 : VMCR_ENG0)) === 0) continue;
+    const pr = s.irqPriority[slot];
+    if (pr < prio) {
+      prio = pr;
+      best = sgi;
+      grp1 = (f & IRQ_GROUP1) !== 0;
     }
-    if (!en || (vmcr & (g1 ? VMCR_ENG1 : VMCR_ENG0)) === 0) continue;
+  }
+  if (vmcr & VMCR_ENG1) {
+    const l = vpeBest(s, p, prio);
+    if (l >= 0) return l; // vpeBest set bestPrio; vLPIs are Group 1
+  }
+  if (best < 0) return -1;
+  bestPrio = prio;
+  bestGrp1 = grp1;
+  return best;
+}
+
+/** slotBest of a guest-mapped vPE: vSGI configuration from VSGI, vLPI properties from vprop. */
+function guestSlotBest(s: GicState, p: number, vmcr: number, below: number): number {
+  let best = -1;
+  let prio = below;
+  let grp1 = true;
+  const cfg = s.vpe[p * VPE_STRIDE + VPE_VSGI_CFG];
+  for (let m = s.vpe[p * VPE_STRIDE + VPE_VSGI]; m !== 0; m &= m - 1) {
+    const sgi = 31 - Math.clz32(m & -m);
+    const g1 = (cfg & (1 << (16 + sgi))) !== 0;
+    if ((cfg & (1 << sgi)) === 0 || (vmcr & (g1 ? VMCR_ENG1 : VMCR_ENG0)) === 0) continue;
+    const pr = (s.vpe[p * VPE_STRIDE + VPE_VSGI_PRIO + (sgi >>> 2)] >>> ((sgi & 3) * 8)) & 0xff;
     if (pr < prio) {
       prio = pr;
       best = sgi;
@@ -457,8 +473,8 @@ function slotBest(s: GicState, p: number, vmcr: number, below: number): number {
     }
   }
   if (vmcr & VMCR_ENG1) {
-    const l = guest ? vpeBestGuest(s, p, prio) : vpeBest(s, p, prio);
-    if (l >= 0) return l; // vpeBest set bestPrio; vLPIs are Group 1
+    const l = vpeBestGuest(s, p, prio);
+    if (l >= 0) return l;
   }
   if (best < 0) return -1;
   bestPrio = prio;
