@@ -23,6 +23,7 @@ import {
   GICR_VSGIPENDR,
   GICR_VSGIR,
   GITS_BASER,
+  GITS_CBASER,
   GITS_CREADR,
   GITS_TYPER,
   ICC_EOIR1_EL1,
@@ -422,6 +423,31 @@ describe('GICv4.1 snapshots keep guest-mapped vPEs', () => {
       }),
       /resident on 0 redistributors/,
     );
+  });
+});
+
+describe('GICv4.1 virtual ITEs in the ITS table ABI', () => {
+  test('saveTables keeps virtual ITEs (no collection for their vPEID); restoreTables brings them back', () => {
+    const m = setup();
+    assert.ok(m.its.vmapti(DEV, 3, 8203, 1));
+    assert.ok(m.its.mapc(5, 0));
+    assert.ok(m.its.mapti(DEV, 4, 8400, 5));
+    const its = m.gic.its(0);
+    m.its.disable();
+    its.saveTables();
+    const regs = [GITS_CBASER, GITS_BASER, GITS_BASER + 8, GITS_BASER + 16].map(
+      (o) => [o, its.readReg(o, 8)] as const,
+    );
+    its.reset();
+    // Registers as the ABI restores them, then the tables.
+    for (const [o, v] of regs) its.writeReg(o, v, 8);
+    its.restoreTables();
+    m.its.enable();
+    schedule(m, 1, 1);
+    assert.equal(m.gic.injectMsi(m.its.doorbell, DEV, 3), 1, 'the virtual ITE was restored');
+    assert.equal(ack(m, 1), 8203);
+    assert.equal(m.gic.injectMsi(m.its.doorbell, DEV, 4), 1, 'the physical one too');
+    assert.equal(takeAll(m.cpus), '0:8400');
   });
 });
 
