@@ -261,6 +261,7 @@ export function gvpeUnmap(s: GicState, mem: GuestMemory, p: number): number {
   s.vpe[b + VPE_MAP] = 0;
   s.vpe[b + VPE_STATE] = 0;
   s.vpe[b + VPE_DB] = DOORBELL_NONE;
+  s.vpe.fill(0, b + VPE_VPT_SIZE, b + VPE_VCONF_HI + 1);
   const on = p * VCPU_STRIDE + V_VPE_ON;
   if (s.vcpu[on] === 0) s.vcpu[on] = p + 1;
   return n >>> 5;

@@ -643,7 +643,12 @@ function checkSlots(s: GicState): void {
           refuse(`forwarded LPI ${intid} (target ${target}${s.direct ? '' : ', no vPEs'})`);
         if (!(target >= -1 && target < s.nVcpus)) refuse(`LPI ${intid} targets vCPU ${target}`);
         // A vPE's doorbell LPI, mapped by no ITE, has no collection (router -1).
-        if (itsRefs === 0 ? router !== -1 : !(router >= 0 && router >>> 16 < s.nIts))
+        // (or the collection of an ITE that mapped it too, since unmapped).
+        if (
+          itsRefs === 0
+            ? router !== -1 && !(router >= 0 && router >>> 16 < s.nIts)
+            : !(router >= 0 && router >>> 16 < s.nIts)
+        )
           refuse(`LPI ${intid} has collection ${hex(router)}`);
       }
     }
