@@ -426,6 +426,20 @@ describe('GICv4.1 snapshots keep guest-mapped vPEs', () => {
   });
 });
 
+describe('GICv4.1: the KVM layer and the guest share the vPE slots', () => {
+  test('setForwarding into a slot the guest mapped is refused; an unmapped slot is the KVM layer’s again', () => {
+    const m = setup();
+    assert.ok(m.its.mapc(2, 0));
+    assert.ok(m.its.mapti(DEV, 5, 8500, 2));
+    const msi = { doorbell: m.its.doorbell, devid: DEV, eventid: 5 };
+    assert.throws(() => m.gic.setForwarding(msi), /vPE slot is the guest's/);
+    assert.ok(m.its.vmapp(0, { valid: false }));
+    assert.equal(m.gic.setForwarding(msi), 8500);
+    m.gic.injectMsi(m.its.doorbell, DEV, 5);
+    assert.equal(ack(m, 0), 8500, 'vCPU 0 runs: its KVM-layer vPE is resident and presented');
+  });
+});
+
 describe('GICv4.1 virtual ITEs in the ITS table ABI', () => {
   test('saveTables keeps virtual ITEs (no collection for their vPEID); restoreTables brings them back', () => {
     const m = setup();

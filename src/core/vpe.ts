@@ -196,14 +196,16 @@ function countMerge(s: GicState, v: number): void {
 
 /**
  * Forwards mapped LPI `slot` (target ≥ 0): its pending latch moves into its target's VPT. Returns
- * false if it cannot be (not mapped, collection unmapped); true if forwarded (or already was).
+ * false if it cannot be (not mapped, collection unmapped, the target's vPE slot mapped by the
+ * guest); true if forwarded (or already was).
  * Caller holds no irq_lock.
  */
 export function vpeForward(s: GicState, slot: number): boolean {
   lockIrq(s, slot);
   const f = s.irqFlags[slot];
   const v = s.irqTarget[slot];
-  if ((f & IRQ_VALID) === 0 || v < 0) {
+  // A slot the guest mapped (VMAPP) holds the guest's vINTIDs: no host LPI is forwarded into it.
+  if ((f & IRQ_VALID) === 0 || v < 0 || s.vpe[v * VPE_STRIDE + VPE_MAP] !== 0) {
     unlockIrq(s, slot);
     return false;
   }

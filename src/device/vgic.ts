@@ -799,7 +799,7 @@ export class Vgic {
    * follows MOVI/MOVALL/MAPC retargets (VMOVI); DISCARD or an unmapping ends it. Returns the LPI's
    * INTID. Throws VgicError when the GIC was created without `directInjection: 'gicv4.1'`, the
    * doorbell is no ITS's, or the MSI does not translate (no mapping, collection unmapped, ITS or
-   * the target's LPIs disabled). Any thread.
+   * the target's LPIs disabled) or its target's vPE slot is mapped by the guest (VMAPP). Any thread.
    */
   setForwarding(msi: {
     readonly doorbell: number;
@@ -859,7 +859,7 @@ export class Vgic {
         `${name}: device ${msi.devid} event ${msi.eventid} does not translate on ITS ${k} (${
           r === FORWARD_BUSY
             ? 'the ITS or its target redistributor has LPIs disabled'
-            : 'no valid mapping, or its collection is not mapped'
+            : "no valid mapping, its collection is not mapped, or its target's vPE slot is the guest's (VMAPP)"
         })`,
       );
     }
