@@ -266,6 +266,25 @@ describe('GICv4.1 V-commands drive the vPE engine', () => {
     assert.equal(ack(m, 0), SPURIOUS, 'and the mapping');
   });
 
+  test('leaving residency writes the VPT back (Dirty reads 0 at once): set bits and taken ones', () => {
+    const m = setup();
+    assert.ok(m.its.vmapti(DEV, 0, 8200, 0));
+    const byte = () => m.cpus[0].readb(m.vpt[0] + (8200 >> 3)) & (1 << (8200 & 7));
+    schedule(m, 0, 0);
+    m.cpus[0].writeb(m.vconf + 8, 0x80); // disabled: stays pending while resident
+    assert.ok(m.its.inv(DEV, 0));
+    assert.ok(m.its.int(DEV, 0));
+    deschedule(m, 0, false);
+    assert.equal(vpendbaser(m, 0) & (1n << 60n), 0n, 'Dirty 0');
+    assert.equal(byte(), 1 << (8200 & 7), 'the pending vLPI is in memory');
+    m.cpus[0].writeb(m.vconf + 8, 0x81);
+    assert.ok(m.its.inv(DEV, 0));
+    schedule(m, 0, 0);
+    assert.equal(ack(m, 0), 8200);
+    deschedule(m, 0, false);
+    assert.equal(byte(), 0, 'taken: cleared in memory');
+  });
+
   test('VPENDBASER refuses what the spec leaves UNPREDICTABLE: an unmapped vPE, one resident elsewhere, a second one here', () => {
     const m = setup();
     m.cpus[0].writeq(m.guests[0].rd + GICR_VPENDBASER, VALID | 1n); // vPE 1 on RD 0

@@ -239,21 +239,9 @@ export function gvpeUnmap(s: GicState, mem: GuestMemory, p: number): number {
   const b = p * VPE_STRIDE;
   for (let r = 0; r < s.nVcpus; r++) {
     if (s.vcpu[r * VCPU_STRIDE + V_VPE_ON] === p + 1 && (loadState(s, p) & VPE_VALID) !== 0)
-      gvpeDeschedule(s, r, false);
+      gvpeDeschedule(s, undefined, r, false);
   }
-  const n = vlpiCount(s, p);
-  const vpt = addrOf(s, p, VPE_VPT_LO) + 1024;
-  let fault = false;
-  for (let wi = 0; wi * 32 < n; wi++) {
-    let w = s.vpt[p * s.vptWords + wi];
-    if (wi * 32 + 32 > n) w &= (1 << (n - wi * 32)) - 1;
-    const rem = n - wi * 32;
-    if (rem >= 32) fault = !mem.write(vpt + wi * 4, 4, w >>> 0) || fault;
-    else
-      for (let j = 0; j * 8 < rem; j++)
-        fault = !mem.write(vpt + wi * 4 + j, 1, (w >>> (8 * j)) & 0xff) || fault;
-  }
-  if (fault) s.stats[S_LPI_TABLE_FAULT]++;
+  const n = writeBackVpt(s, mem, p);
   const db = s.vpe[b + VPE_DB];
   const slot = db === DOORBELL_NONE ? -1 : s.lpiSlot(db);
   if (slot >= 0) lpiDoorbellUnmap(s, slot);
@@ -265,6 +253,31 @@ export function gvpeUnmap(s: GicState, mem: GuestMemory, p: number): number {
   const on = p * VCPU_STRIDE + V_VPE_ON;
   if (s.vcpu[on] === 0) s.vcpu[on] = p + 1;
   return n >>> 5;
+}
+
+/**
+ * Writes p's pending vLPIs into its VPT in guest memory (from INTID 8192; the first 1K, IMPLEMENTATION
+ * DEFINED, untouched): what the VPT holds once a vPE left residency (Dirty reads 0) or was unmapped.
+ * The slot stays authoritative while the vPE is mapped. Returns the vLPIs covered.
+ */
+export function writeBackVpt(s: GicState, mem: GuestMemory, p: number): number {
+  const n = vlpiCount(s, p);
+  const vpt = addrOf(s, p, VPE_VPT_LO) + 1024;
+  const len = Math.ceil(n / 8);
+  const bytes = len > 0 ? mem.bytesAt(vpt, len) : undefined;
+  if (bytes === undefined) {
+    if (len > 0) s.stats[S_LPI_TABLE_FAULT]++;
+    return n;
+  }
+  // Only the bytes that differ are written (a de-residency of a quiet vPE writes nothing): the
+  // view reads, GuestMemory.write writes (the dirty log sees every change).
+  for (let j = 0; j < len; j++) {
+    const i = j * 8;
+    let b = (s.vpt[p * s.vptWords + (i >>> 5)] >>> (i & 31)) & 0xff;
+    if (i + 8 > n) b &= (1 << (n - i)) - 1;
+    if (bytes[j] !== b) mem.write(vpt + j, 1, b);
+  }
+  return n;
 }
 
 /** VMOVP: the vPE now belongs to redistributor rd (its doorbell LPI follows); a new doorbell if db ≥ 0. */
@@ -330,15 +343,22 @@ export function gvpeSchedule(s: GicState, r: number, p: number): boolean {
 
 /**
  * GICR_VPENDBASER write without Valid on r: the guest vPE resident there leaves, with its
- * doorbell requested (DB) or not; PendingLast says whether an enabled interrupt of a group `vmcr`
+ * doorbell requested (DB) or not, its VPT written back to memory; PendingLast says whether an enabled interrupt of a group `vmcr`
  * enables (VENG0/VENG1: GICR_VPENDBASER's vGrp0En/vGrp1En) waits. r's CPU
  * interface presents the KVM layer's vPE of its vCPU again (unless the guest mapped that slot).
  */
-export function gvpeDeschedule(s: GicState, r: number, db: boolean, vmcr = VMCR_ENG0 | VMCR_ENG1): void {
+export function gvpeDeschedule(
+  s: GicState,
+  mem: GuestMemory | undefined,
+  r: number,
+  db: boolean,
+  vmcr = VMCR_ENG0 | VMCR_ENG1,
+): void {
   const on = r * VCPU_STRIDE + V_VPE_ON;
   const p = s.vcpu[on] - 1;
   if (p < 0 || s.vpe[p * VPE_STRIDE + VPE_MAP] === 0 || (loadState(s, p) & VPE_VALID) === 0) return;
   leaveResidency(s, p, db, 0x100, vmcr);
+  if (mem !== undefined) writeBackVpt(s, mem, p);
   s.vcpu[on] = s.vpe[r * VPE_STRIDE + VPE_MAP] === 0 ? r + 1 : 0;
 }
 

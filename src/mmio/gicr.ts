@@ -240,7 +240,7 @@ const writeVpendbaser: WriteFn = (c, v, at, _len, value) => {
     s.vcpu[w] = p | (g0 ? 1 << 16 : 0) | (g1 ? 1 << 17 : 0);
   } else if (resident >= 0) {
     const last = s.vcpu[w];
-    gvpeDeschedule(s, v, db, (last & (1 << 16) ? VMCR_ENG0 : 0) | (last & (1 << 17) ? VMCR_ENG1 : 0));
+    gvpeDeschedule(s, c.mem, v, db, (last & (1 << 16) ? VMCR_ENG0 : 0) | (last & (1 << 17) ? VMCR_ENG1 : 0));
     s.vcpu[w] = resident | (last & (3 << 16)) | (db ? 1 << 18 : 0);
   } else {
     s.vcpu[w] =
