@@ -34,6 +34,7 @@ import {
   VIRT_GICD_BASE,
   VIRT_GICR_BASE,
 } from '../src/index.ts';
+import { traceSubscribe } from '../src/trace/trace.ts';
 import type { VlpiInjectorResult, VlpiInjectorTask } from './fixtures/vlpi-injector.ts';
 import { type LpiMachine, lpiMachine, SPURIOUS, takeAll } from './helpers/its-machine.ts';
 
@@ -442,6 +443,38 @@ describe('GICv4.1 snapshots keep guest-mapped vPEs', () => {
       }),
       /resident on 0 redistributors/,
     );
+  });
+});
+
+describe('GICv4.1 V-commands are traced under QEMU’s names', () => {
+  test('gicv3_its_cmd_vmapp / vmapti / vmovi / vmovp / vsync / vinvall, vgic_its_cmd_invdb / vsgi', () => {
+    const m = setup({ map: false });
+    const counts = new Map<string, number>();
+    const sub = traceSubscribe('gicv3_its_cmd_v*,vgic_its_cmd_*', (e) =>
+      counts.set(e.name, (counts.get(e.name) ?? 0) + 1),
+    );
+    try {
+      for (const p of [0, 1]) assert.ok(m.its.vmapp(p, { rd: p, vpt: m.vpt[p], bits: 14, vconf: m.vconf }));
+      assert.ok(m.its.vmapti(DEV, 0, 8200, 0));
+      assert.ok(m.its.vmovi(DEV, 0, 1));
+      assert.ok(m.its.vmovp(1, 0));
+      assert.ok(m.its.vsync(0));
+      assert.ok(m.its.vinvall(0));
+      assert.ok(m.its.invdb(0));
+      assert.ok(m.its.vsgi(0, 1, { enable: true }));
+    } finally {
+      sub.unsubscribe();
+    }
+    assert.deepEqual(Object.fromEntries([...counts].sort()), {
+      gicv3_its_cmd_vinvall: 1,
+      gicv3_its_cmd_vmapp: 2,
+      gicv3_its_cmd_vmapti: 1,
+      gicv3_its_cmd_vmovi: 1,
+      gicv3_its_cmd_vmovp: 1,
+      gicv3_its_cmd_vsync: 1,
+      vgic_its_cmd_invdb: 1,
+      vgic_its_cmd_vsgi: 1,
+    });
   });
 });
 

@@ -146,6 +146,7 @@ import {
 import {
   NOT_V_COMMAND,
   runVCommandLocked,
+  traceVCommand,
   vlpiClearLocked,
   vlpiDiscardLocked,
   vlpiInvLocked,
@@ -263,7 +264,7 @@ function traceCommand(k: number, rdOffset: number): void {
       traceEmit(EV_GICV3_ITS_CMD_SYNC);
       break;
     default:
-      traceEmit(EV_GICV3_ITS_CMD_UNKNOWN, op);
+      if (!traceVCommand(cmd)) traceEmit(EV_GICV3_ITS_CMD_UNKNOWN, op);
       break;
   }
 }

@@ -78,6 +78,18 @@ import {
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import type { GicState } from '../state/layout.ts';
 import {
+  EV_GICV3_ITS_CMD_VINVALL,
+  EV_GICV3_ITS_CMD_VMAPI,
+  EV_GICV3_ITS_CMD_VMAPP,
+  EV_GICV3_ITS_CMD_VMAPTI,
+  EV_GICV3_ITS_CMD_VMOVI,
+  EV_GICV3_ITS_CMD_VMOVP,
+  EV_GICV3_ITS_CMD_VSYNC,
+  EV_VGIC_ITS_CMD_INVDB,
+  EV_VGIC_ITS_CMD_VSGI,
+  traceEmit,
+} from '../trace/trace.ts';
+import {
   devEventsAt,
   dteBits,
   dteItt,
@@ -91,6 +103,51 @@ import {
 import { findIteLocked, iteVirtual, iteVirtualAt } from './translate.ts';
 
 const OK = 0;
+
+/** QEMU's trace event of a V-command (gicv3_its_cmd_v*); false if `cmd` is none. */
+export function traceVCommand(cmd: Uint32Array): boolean {
+  const dev = cmdDeviceId(cmd);
+  const evt = cmdEventId(cmd);
+  const p = cmdVpeId(cmd);
+  switch (cmd[0] & 0xff) {
+    case GITS_CMD_VMAPP:
+      traceEmit(
+        EV_GICV3_ITS_CMD_VMAPP,
+        p,
+        cmdTargetAddr(cmd),
+        cmdValid(cmd) ? 1 : 0,
+        cmdVptAddr(cmd),
+        cmdVptSize(cmd),
+      );
+      return true;
+    case GITS_CMD_VMAPTI:
+      traceEmit(EV_GICV3_ITS_CMD_VMAPTI, dev, evt, p, cmdVirtualId(cmd), cmdDoorbell(cmd));
+      return true;
+    case GITS_CMD_VMAPI:
+      traceEmit(EV_GICV3_ITS_CMD_VMAPI, dev, evt, p, cmdDoorbell(cmd));
+      return true;
+    case GITS_CMD_VMOVI:
+      traceEmit(EV_GICV3_ITS_CMD_VMOVI, dev, evt, p, cmdVmoviD(cmd) ? 1 : 0, cmdDoorbell(cmd));
+      return true;
+    case GITS_CMD_VMOVP:
+      traceEmit(EV_GICV3_ITS_CMD_VMOVP, p, cmdTargetAddr(cmd));
+      return true;
+    case GITS_CMD_VSYNC:
+      traceEmit(EV_GICV3_ITS_CMD_VSYNC);
+      return true;
+    case GITS_CMD_VINVALL:
+      traceEmit(EV_GICV3_ITS_CMD_VINVALL, p);
+      return true;
+    case GITS_CMD_INVDB:
+      traceEmit(EV_VGIC_ITS_CMD_INVDB, p);
+      return true;
+    case GITS_CMD_VSGI:
+      traceEmit(EV_VGIC_ITS_CMD_VSGI, p, cmdSgiIntid(cmd));
+      return true;
+    default:
+      return false;
+  }
+}
 /** runVCommandLocked: not a V-command (the caller counts it as unknown). */
 export const NOT_V_COMMAND = -100;
 
