@@ -164,6 +164,12 @@ export function gvpeSetPending(s: GicState, p: number, vintid: number): number {
   const i = vintid - VGIC_MIN_LPI;
   if (i < 0 || i >= vlpiCount(s, p)) return 0;
   if (!vptSet(s, p, i)) return 2;
+  // An MSI through another ITS races VMAPP V=0 (each ITS has its own its_lock): the unmap clears
+  // VPE_MAP before it empties the slot, so a bit set after its check is taken back here.
+  if (s.shared && (Atomics.load(s.vpe, p * VPE_STRIDE + VPE_MAP) & VPE_MAP_V) === 0) {
+    vptTake(s, p, i);
+    return 0;
+  }
   if ((loadState(s, p) & VPE_VALID) === 0 && s.vprop[p * s.nLpis + i] & 1) gvpeDoorbell(s, p);
   return 1;
 }
@@ -242,6 +248,9 @@ export function gvpeUnmap(s: GicState, mem: GuestMemory, p: number): number {
       gvpeDeschedule(s, undefined, r, false);
   }
   const n = writeBackVpt(s, mem, p);
+  // Unmapped first (see gvpeSetPending), then emptied.
+  if (s.shared) Atomics.store(s.vpe, b + VPE_MAP, 0);
+  else s.vpe[b + VPE_MAP] = 0;
   const db = s.vpe[b + VPE_DB];
   const slot = db === DOORBELL_NONE ? -1 : s.lpiSlot(db);
   if (slot >= 0) lpiDoorbellUnmap(s, slot);
