@@ -286,6 +286,23 @@ describe('GICv4.1 V-commands drive the vPE engine', () => {
     assert.equal(byte(), 0, 'taken: cleared in memory');
   });
 
+  test('a vLPI of a resident vPE wakes its redistributor’s vCPU from WFI (its virtual IRQ line)', async () => {
+    const m = setup();
+    assert.ok(m.its.vmapti(DEV, 0, 8200, 1));
+    schedule(m, 0, 1); // vPE 1 resident on RD 0
+    const cpu = m.cpus[0];
+    cpu.unmaskIrqs();
+    const t0 = Date.now();
+    const sleeping = cpu.wfiAsync(5000);
+    await new Promise((r) => setTimeout(r, 30));
+    assert.ok(m.its.int(DEV, 0));
+    assert.equal(await sleeping, 'irq');
+    // wfiAsync re-checks at most every second by itself: well below that, the kick woke it.
+    assert.ok(Date.now() - t0 < 700, `woke after ${Date.now() - t0} ms`);
+    cpu.maskIrqs();
+    assert.equal(ack(m, 0), 8200);
+  });
+
   test('VPENDBASER refuses what the spec leaves UNPREDICTABLE: an unmapped vPE, one resident elsewhere, a second one here', () => {
     const m = setup();
     m.cpus[0].writeq(m.guests[0].rd + GICR_VPENDBASER, VALID | 1n); // vPE 1 on RD 0

@@ -33,6 +33,7 @@ import {
   VPE_MAP,
   VPE_MAP_V,
   VPE_PENDING_LAST,
+  VPE_RESIDENT_ON,
   VPE_STATE,
   VPE_STRIDE,
   VPE_VALID,
@@ -45,6 +46,7 @@ import {
   VPE_VSGI_CFG,
   VPE_VSGI_PRIO,
 } from '../state/layout.ts';
+import { kickVcpu } from './irq.ts';
 import { lpiDoorbellMap, lpiDoorbellUnmap, lpiRetarget, lpiSetPending, updateLpiConfig } from './lpi.ts';
 import { enterResidency, leaveResidency, vptSet, vptTake } from './vpe.ts';
 
@@ -170,7 +172,10 @@ export function gvpeSetPending(s: GicState, p: number, vintid: number): number {
     vptTake(s, p, i);
     return 0;
   }
-  if ((loadState(s, p) & VPE_VALID) === 0 && s.vprop[p * s.nLpis + i] & 1) gvpeDoorbell(s, p);
+  const st = loadState(s, p);
+  // Resident: the vCPU of its redistributor takes it; kick it out of a WFI (the virtual IRQ line).
+  if (st & VPE_VALID) kickVcpu(s, s.vpe[p * VPE_STRIDE + VPE_RESIDENT_ON]);
+  else if (s.vprop[p * s.nLpis + i] & 1) gvpeDoorbell(s, p);
   return 1;
 }
 
@@ -259,6 +264,7 @@ export function gvpeUnmap(s: GicState, mem: GuestMemory, p: number): number {
   s.vpe[b + VPE_STATE] = 0;
   s.vpe[b + VPE_DB] = DOORBELL_NONE;
   s.vpe.fill(0, b + VPE_VPT_SIZE, b + VPE_VCONF_HI + 1);
+  s.vpe[b + VPE_RESIDENT_ON] = 0;
   const on = p * VCPU_STRIDE + V_VPE_ON;
   if (s.vcpu[on] === 0) s.vcpu[on] = p + 1;
   return n >>> 5;
@@ -346,6 +352,7 @@ export function gvpeSchedule(s: GicState, r: number, p: number): boolean {
   const cur = s.vcpu[r * VCPU_STRIDE + V_VPE_ON] - 1;
   if (cur >= 0 && s.vpe[cur * VPE_STRIDE + VPE_MAP] !== 0 && loadState(s, cur) & VPE_VALID) return false;
   s.vcpu[r * VCPU_STRIDE + V_VPE_ON] = p + 1;
+  s.vpe[p * VPE_STRIDE + VPE_RESIDENT_ON] = r;
   enterResidency(s, p);
   return true;
 }

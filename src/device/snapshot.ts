@@ -171,6 +171,7 @@ import {
   VPE_DB,
   VPE_MAP,
   VPE_MAP_V,
+  VPE_RESIDENT_ON,
   VPE_STATE,
   VPE_STATE_MASK,
   VPE_STRIDE,
@@ -386,6 +387,9 @@ function checkGuestVpe(s: GicState, p: number): number {
     refuse(`vPE ${p} table address not 64K-aligned`);
   const valid = (s.vpe[b + VPE_STATE] & VPE_VALID) !== 0;
   if (on !== (valid ? 1 : 0)) refuse(`vPE ${p} is resident on ${on} redistributors, Valid ${valid}`);
+  const rd = s.vpe[b + VPE_RESIDENT_ON];
+  if (!(rd >= 0 && rd < s.nVcpus) || (valid && s.vcpu[rd * VCPU_STRIDE + V_VPE_ON] !== p + 1))
+    refuse(`vPE ${p} resident on redistributor ${rd}, which does not present it`);
   const n = Math.max(0, Math.min(2 ** bits - VGIC_MIN_LPI, s.nLpis));
   if (s.vprop.subarray(p * s.nLpis + n, (p + 1) * s.nLpis).some((x) => x !== 0))
     refuse(`vPE ${p}: vLPI properties beyond its VPT_size`);

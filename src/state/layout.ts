@@ -104,6 +104,7 @@ export const VPE_VCONF_LO = 10; // VMAPP VCONF_addr, the vLPI configuration tabl
 export const VPE_VCONF_HI = 11;
 export const VPE_VSGI_CFG = 12; // VSGI: bits 15:0 Enable of vSGI n, bits 31:16 its Group
 export const VPE_VSGI_PRIO = 13; // VSGI: priorities of vSGIs 0-15, a byte each, 4 words (13..16)
+export const VPE_RESIDENT_ON = 17; // a guest vPE resident by GICR_VPENDBASER: its redistributor (valid while VPE_VALID)
 export const VPE_STRIDE = 20;
 /** VPE_MAP: the slot is a vPE the guest mapped with VMAPP (V = 1). */
 export const VPE_MAP_V = 1 << 31;
