@@ -136,6 +136,30 @@ export {
   VIRT_GITS_BASE,
   VIRT_RAM_BASE,
 } from './arch/gicv3.ts';
+/** GICv4.1's guest-visible interface (directInjection: 'gicv4.1'): VLPI_base registers, V-commands. */
+export {
+  E_ITS_V_CODES,
+  GICD_TYPER2_VIL,
+  GICR_INV_HI_V,
+  GICR_STRIDE_V4,
+  GICR_TYPER_RVPEID,
+  GICR_TYPER_VLPIS,
+  GICR_VPENDBASER,
+  GICR_VPROPBASER,
+  GICR_VSGIPENDR,
+  GICR_VSGIR,
+  GITS_BASER_TYPE_VPE,
+  GITS_CMD_INVDB,
+  GITS_CMD_VINVALL,
+  GITS_CMD_VMAPI,
+  GITS_CMD_VMAPP,
+  GITS_CMD_VMAPTI,
+  GITS_CMD_VMOVI,
+  GITS_CMD_VMOVP,
+  GITS_CMD_VSGI,
+  GITS_CMD_VSYNC,
+  GITS_TYPER_VIRTUAL,
+} from './arch/gicv4.ts';
 export {
   INTID_NONSECURE,
   INTID_SECURE,

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   E_ITS_CODES,
+  E_ITS_V_CODES,
   GITS_BASER,
   GITS_BASER_HI_VALID,
   GITS_CBASER,
@@ -52,6 +53,8 @@ function setup(): Env {
 }
 
 const take = takeAll;
+/** The physical commands' codes (the V-commands' are test/gicv4-regs.test.ts's). */
+const PHYSICAL_CODES = E_ITS_CODES.filter(([n]) => !E_ITS_V_CODES.some(([m]) => m === n));
 
 function msi(e: Env, devid = DEV, eventid = EVENT): string {
   return e.gic.signalMsi({ doorbell: e.its.doorbell, devid, eventid });
@@ -114,11 +117,11 @@ const CASES: Record<string, { prep?: (e: Env) => void; bad: (e: Env) => boolean 
 
 describe('E_ITS conditions: counted once, skipped, the queue goes on', () => {
   test('there is a case for every E_ITS code', () => {
-    assert.deepEqual(Object.keys(CASES).sort(), E_ITS_CODES.map(([n]) => n).sort());
-    assert.equal(E_ITS_CODES.length, 15);
+    assert.deepEqual(Object.keys(CASES).sort(), PHYSICAL_CODES.map(([n]) => n).sort());
+    assert.equal(PHYSICAL_CODES.length, 15);
   });
 
-  for (const [name] of E_ITS_CODES) {
+  for (const [name] of PHYSICAL_CODES) {
     test(name, () => {
       const e = setup();
       CASES[name].prep?.(e);

@@ -58,6 +58,8 @@ export const VGIC_IMPLEMENTATION_REV = 3;
 export const GIC_IIDR = ((PRODUCT_ID_KVM << 24) | (VGIC_IMPLEMENTATION_REV << 12) | IMPLEMENTER_ARM) >>> 0;
 /** PIDR2.ArchRev = 3 (GICv3): 0x3b as KVM and QEMU. */
 export const GIC_PIDR2_ARCH_GICV3 = 0x3b;
+/** PIDR2.ArchRev = 4 (GICv4): 0x4b, with direct injection. */
+export const GIC_PIDR2_ARCH_GICV4 = 0x4b;
 
 // ---- Redistributor, GICR_* (§12.10). RD_base frame + SGI_base frame, 64K each. ----
 export const GICR_CTLR = 0x0000;

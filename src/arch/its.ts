@@ -8,6 +8,7 @@
 
 import { paFromWords } from './addr.ts';
 import { IMPLEMENTER_ARM, PRODUCT_ID_KVM } from './gicv3.ts';
+import { E_ITS_V_CODES } from './gicv4.ts';
 
 // ---- GITS_* register offsets (§12.19). The ITS is two 64K frames: control, then translation. ----
 export const GITS_CTLR = 0x0000;
@@ -178,9 +179,11 @@ export const E_ITS_CODES: readonly (readonly [string, number])[] = [
   ['E_ITS_INVALL_UNMAPPED_COLLECTION', E_ITS_INVALL_UNMAPPED_COLLECTION],
   ['E_ITS_MOVALL_PROCNUM_OOR', E_ITS_MOVALL_PROCNUM_OOR],
   ['E_ITS_DISCARD_UNMAPPED_INTERRUPT', E_ITS_DISCARD_UNMAPPED_INTERRUPT],
+  // GICv4.1's V-commands (arch/gicv4.ts), counted only with direct injection.
+  ...E_ITS_V_CODES,
 ];
 
-/** Counter index of an E_ITS code (0..14), or -1. */
+/** Counter index of an E_ITS code (0..34), or -1. */
 export function eItsIndex(code: number): number {
   for (let i = 0; i < E_ITS_CODES.length; i++) if (E_ITS_CODES[i][1] === code) return i;
   return -1;

@@ -37,6 +37,19 @@ import {
 } from '../arch/gicv2.ts';
 import { GICR_CTLR, GICR_PENDBASER, GICR_PROPBASER, GICR_STRIDE_V3, VIRT_GICD_BASE } from '../arch/gicv3.ts';
 import {
+  GICR_STRIDE_V4,
+  GICR_VPENDBASER,
+  GITS_CMD_INVDB,
+  GITS_CMD_VINVALL,
+  GITS_CMD_VMAPI,
+  GITS_CMD_VMAPP,
+  GITS_CMD_VMAPTI,
+  GITS_CMD_VMOVI,
+  GITS_CMD_VMOVP,
+  GITS_CMD_VSGI,
+  GITS_CMD_VSYNC,
+} from '../arch/gicv4.ts';
+import {
   GITS_BASER,
   GITS_CBASER,
   GITS_CMD_CLEAR,
@@ -261,6 +274,8 @@ interface World {
   rdBase: number;
   ittArea: number[];
   bigItt: number[];
+  /** GICv4.1 epochs: two 64K VPTs the V-commands' VMAPP names (written back by VMAPP V=0). */
+  vptArea: number;
   /** (ITS, DeviceID, EventID) the guest asked to map: MSIs aim at them. */
   mapped: [number, number, number][];
   acked: number[][];
@@ -280,6 +295,9 @@ interface World {
 }
 
 /** Calls of an operation kind exempt from the time bound while V8 compiles it. */
+/** A redistributor's stride: 256K with GICv4.1 (the VLPI_base frame), else 128K. */
+const rdStride = (x: World): number => (x.cfg.direct ? GICR_STRIDE_V4 : GICR_STRIDE_V3);
+
 const WARM_CALLS = 20;
 const ITT_DEV_BYTES = 2 ** 8 * 8; // event bits up to 8 in the aimed area
 const AIMED_DEVS = 16;
@@ -561,7 +579,7 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
       const sgi = chance(0.5);
       const rdOff = chance(0.8) ? pick(GICR_QUIET_OFFS) : pick(GICR_OFFS);
       const off = (sgi ? 0x10000 : 0) + (chance(0.7) ? (sgi ? gicdOff() & 0xfff : rdOff) : int(0x10000));
-      return { addr: x.rdBase + v * GICR_STRIDE_V3 + off, frame: sgi ? 'gicr-sgi' : 'gicr-rd', off };
+      return { addr: x.rdBase + v * rdStride(x) + off, frame: sgi ? 'gicr-sgi' : 'gicr-rd', off };
     }
     const k = int(x.cfg.its);
     const off = chance(0.8) ? (chance(0.8) ? pick(ITS_QUIET_OFFS) : pick(ITS_OFFS)) : int(0x20000);
@@ -577,6 +595,18 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
   }
 
   function mmio(x: World): string {
+    if (x.cfg.direct && chance(0.08)) {
+      // GICv4.1 residency: a GICR_VPENDBASER write (vPEID mostly a slot; Valid, DB, vGrp1En).
+      const c = cpu(x);
+      const at = x.rdBase + int(x.cfg.vcpus) * rdStride(x) + GICR_VPENDBASER;
+      const lo = chance(0.9) ? int(x.cfg.vcpus) : u32();
+      const hi =
+        ((chance(0.5) ? 1 << 31 : 0) | (chance(0.5) ? 1 << 30 : 0) | (chance(0.8) ? 1 << 26 : 0)) >>> 0;
+      desc = `write VPENDBASER ${hex(at)} value ${hex(hi)}:${hex(lo)}`;
+      touched.heavy = true;
+      c.mmioWrite(at, 8, lo, hi);
+      return 'mmio-gicr-rd';
+    }
     const { addr: a0, frame, off: off0 } = frameAddr(x);
     const size = pick([1, 2, 4, 4, 4, 8, 8, 3, 16]);
     // Mostly aligned; sometimes off by a few bytes.
@@ -590,10 +620,7 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
     if (write && (frame === 'gicr-rd' || frame === 'its') && touchesBase(frame, off, addr, size))
       x.wild = true;
     // GICD and SGI frames hold no LPI state; anything else written may (or lies beyond the last RD).
-    if (
-      write &&
-      !(frame === 'gicd' || (frame === 'gicr-sgi' && addr < x.rdBase + x.cfg.vcpus * GICR_STRIDE_V3))
-    )
+    if (write && !(frame === 'gicd' || (frame === 'gicr-sgi' && addr < x.rdBase + x.cfg.vcpus * rdStride(x))))
       touched.heavy = true;
     desc = `${write ? 'write' : 'read'} ${frame} ${hex(addr)} size ${size}`;
     if (!write) {
@@ -854,10 +881,77 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
       return { words: [B(GITS_CMD_MOVALL), 0n, B(rd) << 16n, B(rd2) << 16n], name: `MOVALL(${rd},${rd2})` };
     }
     if (x.aimed) return { words: [B(GITS_CMD_SYNC), 0n, B(rd) << 16n, 0n], name: 'SYNC' };
+    if (x.cfg.direct && chance(0.6)) return vcommand(x, dev, ev, lpi, rd);
     // Garbage: random words, a random opcode. A MAPD among them would name an ITT anywhere.
     const g = [0, 1, 2, 3].map(() => (B(u32()) << 32n) | B(u32()));
     if ((g[0] & 0xffn) === B(GITS_CMD_MAPD)) x.wild = true;
     return { words: g, name: `garbage(${hex(Number(g[0] & 0xffn))})` };
+  }
+
+  /** GICv4.1 V-commands with colliding fields (vPEIDs mostly in range, vINTIDs mostly small). */
+  function vcommand(
+    x: World,
+    dev: number,
+    ev: number,
+    lpi: number,
+    rd: number,
+  ): { words: bigint[]; name: string } {
+    const B = BigInt;
+    const vpe = chance(0.9) ? int(x.cfg.vcpus) : int(0x10000);
+    const db = chance(0.3) ? 1023 : lpi;
+    const r = rnd();
+    if (r < 0.25) {
+      const valid = chance(0.8);
+      const bits = chance(0.9) ? 14 + int(x.cfg.lpiIdBits - 13) : int(256);
+      const vpt = x.vptArea + (vpe & 1) * 0x10000;
+      const vconf = B((x.lpi as LpiTables).propBase) & 0xfffffffff0000n;
+      return {
+        words: [
+          B(GITS_CMD_VMAPP) | (chance(0.9) ? 1n << 8n : 0n) | (chance(0.5) ? 1n << 9n : 0n) | vconf,
+          B(db >>> 0) | (B(vpe) << 32n),
+          (B(rd) << 16n) | (valid ? 1n << 63n : 0n),
+          (B(vpt) & 0xfffffffff0000n) | B((bits - 1) & 0xff),
+        ],
+        name: `VMAPP(${vpe},${rd},${bits},${valid ? 'V' : '-'})`,
+      };
+    }
+    const dw0 = (op: number) => B(op) | (B(dev >>> 0) << 32n);
+    if (r < 0.5) {
+      if (x.mapped.length < 256) x.mapped.push([int(x.cfg.its), dev, ev]);
+      return {
+        words: [dw0(GITS_CMD_VMAPTI), B(ev >>> 0) | (B(vpe) << 32n), B(lpi >>> 0) | (B(db >>> 0) << 32n), 0n],
+        name: `VMAPTI(${dev},${ev},${lpi},${vpe})`,
+      };
+    }
+    if (r < 0.6)
+      return {
+        words: [dw0(GITS_CMD_VMOVI), B(ev >>> 0) | (B(vpe) << 32n), 0n, 0n],
+        name: `VMOVI(${dev},${ev},${vpe})`,
+      };
+    if (r < 0.7)
+      return {
+        words: [
+          B(GITS_CMD_VMOVP),
+          B(vpe) << 32n,
+          (B(rd) << 16n) | (chance(0.3) ? 1n << 63n : 0n),
+          B(db >>> 0),
+        ],
+        name: `VMOVP(${vpe},${rd})`,
+      };
+    if (r < 0.8) {
+      const sgi = int(16);
+      return {
+        words: [
+          B(GITS_CMD_VSGI) | (B(u32() & 0xff) << 20n) | (B(u32() & 7) << 8n) | (B(sgi) << 32n),
+          B(vpe) << 32n,
+          0n,
+          0n,
+        ],
+        name: `VSGI(${vpe},${sgi})`,
+      };
+    }
+    const op = pick([GITS_CMD_VSYNC, GITS_CMD_VINVALL, GITS_CMD_INVDB, GITS_CMD_VMAPI]);
+    return { words: [dw0(op), B(ev >>> 0) | (B(vpe) << 32n), 0n, 0n], name: `V(${hex(op)},${vpe})` };
   }
 
   function msi(x: World): string {
@@ -1124,7 +1218,7 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
       if (chance(0.7)) c.writel(base + GITS_CTLR, GITS_CTLR_ENABLED);
     } else {
       const v = int(x.cfg.vcpus);
-      const rd = x.rdBase + v * GICR_STRIDE_V3;
+      const rd = x.rdBase + v * rdStride(x);
       const reg = pick([GICR_PROPBASER, GICR_PENDBASER]);
       if (chance(0.5)) c.writel(rd + GICR_CTLR, 0);
       desc = `GICR ${v} reg ${hex(reg)} = ${hex(hi >>> 0)}:${hex(lo >>> 0)}`;
@@ -1325,6 +1419,7 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
       rdBase,
       ittArea: [],
       bigItt: [],
+      vptArea: 0,
       mapped: [],
       acked: cpus.map(() => []),
       wild: false,
@@ -1354,10 +1449,12 @@ export function runAdversarial(o: AdversarialOptions): AdversarialResult {
       for (let k = 0; k < x.cfg.its; k++) {
         const it = new ItsGuest(c, alloc, x.gic.its(k).base);
         it.init({ indirect: rnd() < 0.3 });
+        if (x.cfg.direct) it.initVpeTable();
         x.itsGuests.push(it);
         x.ittArea.push(alloc.alloc(AIMED_DEVS * ITT_DEV_BYTES + 0x10000));
         x.bigItt.push(alloc.alloc(2 ** 16 * 8));
       }
+      if (x.cfg.direct) x.vptArea = alloc.alloc(0x20000);
     }
     const lpi = x.lpi as LpiTables;
     x.guests.forEach((g, v) => {

@@ -61,13 +61,17 @@ import {
   V_POWER_OFF,
   V_RUN_LOCK,
   V_USED_LRS,
+  V_VPE_ON,
   VCPU_STRIDE,
+  VPE_DB,
   VPE_DB_FIRED,
+  VPE_MAP,
   VPE_PENDING_LAST,
   VPE_STATE,
   VPE_STATE_MASK,
   VPE_STRIDE,
   VPE_VALID,
+  VPE_VPT_SIZE,
   VPE_VSGI,
 } from '../state/layout.ts';
 
@@ -402,6 +406,13 @@ function checkVpes(gic: Vgic, say: (m: string) => void): void {
     if (st & VPE_VALID && st !== VPE_VALID) say(`resident vPE ${v} carries non-residency bits (${st})`);
     if (st & VPE_PENDING_LAST && (st & VPE_DB_FIRED) === 0)
       say(`vPE ${v}: PendingLast without its doorbell spent`);
+    // GICv4.1 guest vPEs (VMAPP): resident exactly when one redistributor presents it.
+    const guest = s.vpe[v * VPE_STRIDE + VPE_MAP] !== 0;
+    let on = 0;
+    for (let r = 0; r < s.nVcpus; r++) if (s.vcpu[r * VCPU_STRIDE + V_VPE_ON] === v + 1) on++;
+    if (guest && on !== (st & VPE_VALID ? 1 : 0))
+      say(`guest vPE ${v}: Valid ${st & VPE_VALID}, presented by ${on} redistributors`);
+    if (!guest && on > 1) say(`vPE ${v} presented by ${on} redistributors`);
     for (let wi = 0; wi < s.vptWords; wi++) {
       const word = s.vpt[v * s.vptWords + wi];
       if (word === 0) continue;
@@ -412,7 +423,11 @@ function checkVpes(gic: Vgic, say: (m: string) => void): void {
       for (let m = word; m !== 0; m &= m - 1) {
         const i = (wi << 5) + 31 - Math.clz32(m & -m);
         const slot = s.lpiBase + i;
-        if (i >= s.nLpis || (s.irqFlags[slot] & IRQ_FORWARDED) === 0 || s.irqTarget[slot] !== v)
+        if (guest) {
+          // A guest vPE's vINTIDs are its own, below 2^VPT_size.
+          if (8192 + i >= 2 ** s.vpe[v * VPE_STRIDE + VPE_VPT_SIZE])
+            say(`vPE ${v}: VPT bit of vINTID ${8192 + i} beyond its VPT_size`);
+        } else if (i >= s.nLpis || (s.irqFlags[slot] & IRQ_FORWARDED) === 0 || s.irqTarget[slot] !== v)
           say(`vPE ${v}: VPT bit of LPI ${8192 + i}, no vLPI of it`);
       }
     }
@@ -459,7 +474,12 @@ function checkLpiBooks(gic: Vgic, say: (m: string) => void): void {
         if (i >= n || ref[i] === 0) continue;
         let refs = 0;
         for (let k = 0; k < s.nIts; k++) refs += itsRef[k * n + i];
-        if (refs !== ref[i]) say(`LPI ${8192 + i}: ${ref[i]} references, ITSes hold ${refs}`);
+        // GICv4.1: a guest vPE's default doorbell LPI is referenced by the vPE (core/vpe-guest.ts).
+        if (s.direct)
+          for (let p = 0; p < s.nVcpus; p++)
+            if (s.vpe[p * VPE_STRIDE + VPE_MAP] !== 0 && s.vpe[p * VPE_STRIDE + VPE_DB] === 8192 + i) refs++;
+        if (refs !== ref[i])
+          say(`LPI ${8192 + i}: ${ref[i]} references, ITSes and vPE doorbells hold ${refs}`);
       }
     }
   }

@@ -60,6 +60,7 @@ import {
   vpeAck,
   vpeBestGroup1,
   vpeBestPriority,
+  vpeOn,
   vpeResidentPending,
   vpeTakeVsgi,
   vsgiMode,
@@ -226,7 +227,8 @@ function iarDirect(s: GicState, v: number, grp1: boolean, intid: number): number
   const prio = vpeBestPriority();
   const g = vpeBestGroup1();
   if (g !== grp1 || !canPreemptPrio(s, v, prio, g)) return INTID_SPURIOUS;
-  if (!(intid < 16 ? vpeTakeVsgi(s, v, intid) : vpeAck(s, v, intid))) return INTID_SPURIOUS;
+  const on = vpeOn(s, v);
+  if (!(intid < 16 ? vpeTakeVsgi(s, on, intid) : vpeAck(s, on, intid))) return INTID_SPURIOUS;
   s.vcpu[v * VCPU_STRIDE + (g ? V_AP1R0 : V_AP0R0)] |= 1 << ((prio & gprioMask(s, v, g)) >>> APR_SHIFT);
   ackSeen(s, v, intid);
   return intid;

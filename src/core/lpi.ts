@@ -229,6 +229,35 @@ export function lpiUnmap(s: GicState, k: number, slot: number): void {
   }
 }
 
+/**
+ * GICv4.1: a guest-mapped vPE's default doorbell (VMAPP) is a physical LPI delivered to the vPE's
+ * redistributor without an ITE. The vPE holds a reference to it (counted in irqLpiRef, not in any
+ * ITS's itsLpiRef) so it is a live LPI targeting `rd` with no collection (router -1). An LPI that
+ * is mapped already (by an ITE, or as another vPE's doorbell) keeps its target.
+ */
+export function lpiDoorbellMap(s: GicState, mem: GuestMemory, slot: number, rd: number): void {
+  const i = slot - s.lpiBase;
+  const first = s.irqLpiRef[i] === 0;
+  s.irqLpiRef[i]++;
+  if (!first) return;
+  markMapped(s, i, true);
+  lockIrq(s, slot);
+  s.irqFlags[slot] = LPI_FREE_FLAGS | IRQ_VALID;
+  s.irqRouter[slot] = -1;
+  s.irqTarget[slot] = rd;
+  unlockIrq(s, slot);
+  updateLpiConfig(s, mem, slot);
+  syncPendingStatus(s, mem, slot);
+}
+
+/** The vPE no longer names this doorbell (VMAPP V=0, VMOVP with a new doorbell). */
+export function lpiDoorbellUnmap(s: GicState, slot: number): void {
+  const i = slot - s.lpiBase;
+  if (s.irqLpiRef[i] === 0) return;
+  s.irqLpiRef[i]--;
+  if (s.irqLpiRef[i] === 0) lpiFree(s, slot);
+}
+
 /** ITS k's device table is gone (BASER0.Valid cleared, ITS reset): drop every reference it held. */
 export function lpiDropIts(s: GicState, k: number): void {
   for (let i = nextMappedLpi(s, 0); i >= 0; i = nextMappedLpi(s, i + 1)) {

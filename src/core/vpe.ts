@@ -37,17 +37,21 @@ import {
   IRQ_PENDING_LATCH,
   IRQ_VALID,
   V_VMCR,
+  V_VPE_ON,
   VCPU_STRIDE,
   VPE_ACKS,
   VPE_DB_EN,
   VPE_DB_FIRED,
   VPE_DOORBELLS,
+  VPE_MAP,
   VPE_MERGED,
   VPE_PENDING_LAST,
   VPE_STATE,
   VPE_STRIDE,
   VPE_VALID,
   VPE_VSGI,
+  VPE_VSGI_CFG,
+  VPE_VSGI_PRIO,
 } from '../state/layout.ts';
 import { kickVcpu, queueIrqUnlock } from './irq.ts';
 import { lockIrq, unlockIrq } from './locks.ts';
@@ -61,7 +65,7 @@ export const VPE_NOT_FORWARDED = 0;
 // ---- the VPT's bits ----
 
 /** Sets LPI i's bit in v's VPT; true if it was clear (then summarised). */
-function vptSet(s: GicState, v: number, i: number): boolean {
+export function vptSet(s: GicState, v: number, i: number): boolean {
   const w = v * s.vptWords + (i >>> 5);
   const bit = 1 << (i & 31);
   if (s.shared) {
@@ -82,7 +86,7 @@ function vptSet(s: GicState, v: number, i: number): boolean {
 }
 
 /** Takes LPI i's bit from v's VPT; true if this call cleared it (exactly one taker per set). */
-function vptTake(s: GicState, v: number, i: number): boolean {
+export function vptTake(s: GicState, v: number, i: number): boolean {
   const w = v * s.vptWords + (i >>> 5);
   const bit = 1 << (i & 31);
   if (s.shared) {
@@ -192,14 +196,16 @@ function countMerge(s: GicState, v: number): void {
 
 /**
  * Forwards mapped LPI `slot` (target ≥ 0): its pending latch moves into its target's VPT. Returns
- * false if it cannot be (not mapped, collection unmapped); true if forwarded (or already was).
+ * false if it cannot be (not mapped, collection unmapped, the target's vPE slot mapped by the
+ * guest); true if forwarded (or already was).
  * Caller holds no irq_lock.
  */
 export function vpeForward(s: GicState, slot: number): boolean {
   lockIrq(s, slot);
   const f = s.irqFlags[slot];
   const v = s.irqTarget[slot];
-  if ((f & IRQ_VALID) === 0 || v < 0) {
+  // A slot the guest mapped (VMAPP) holds the guest's vINTIDs: no host LPI is forwarded into it.
+  if ((f & IRQ_VALID) === 0 || v < 0 || s.vpe[v * VPE_STRIDE + VPE_MAP] !== 0) {
     unlockIrq(s, slot);
     return false;
   }
@@ -277,7 +283,7 @@ export function vpeDropLocked(s: GicState, slot: number, unforward: boolean): bo
 /** vgic_v4_load: v is scheduled (its vCPU runs). A new phase: doorbell and PendingLast clear. */
 export function vpeMakeResident(s: GicState, v: number): void {
   const at = v * VPE_STRIDE + VPE_STATE;
-  if (s.vpe[at] === VPE_VALID) return;
+  if (s.vpe[at] === VPE_VALID || s.vpe[v * VPE_STRIDE + VPE_MAP] !== 0) return;
   if (s.shared) Atomics.store(s.vpe, at, VPE_VALID);
   else s.vpe[at] = VPE_VALID;
 }
@@ -288,6 +294,19 @@ export function vpeMakeResident(s: GicState, v: number): void {
  * set if an enabled vLPI waits; the doorbell is then spent for this phase (nothing to ring for).
  */
 export function vpeMakeNonResident(s: GicState, v: number, db: boolean): void {
+  // A slot the guest mapped (VMAPP) is made resident and not by its GICR_VPENDBASER writes only.
+  if (s.vpe[v * VPE_STRIDE + VPE_MAP] !== 0) return;
+  const vmcr = s.vcpu[v * VCPU_STRIDE + V_VMCR];
+  leaveResidency(s, v, db, (vmcr >>> VMCR_PMR_SHIFT) & 0xff, vmcr);
+}
+
+/**
+ * Slot p leaves residency (GICR_VPENDBASER.Valid 1 → 0), with its doorbell enabled or not.
+ * PendingLast is set if an enabled interrupt above `below` waits, of a group `vmcr` enables
+ * (ICH_VMCR_EL2's VENG0/VENG1 bits); the doorbell is then spent for this phase. Returns whether
+ * PendingLast is set.
+ */
+export function leaveResidency(s: GicState, v: number, db: boolean, below: number, vmcr: number): boolean {
   const at = v * VPE_STRIDE + VPE_STATE;
   const st = loadState(s, v);
   if (st & VPE_VALID) {
@@ -296,14 +315,30 @@ export function vpeMakeNonResident(s: GicState, v: number, db: boolean): void {
   } else if (db && (st & VPE_DB_EN) === 0) {
     if (s.shared) Atomics.or(s.vpe, at, VPE_DB_EN);
     else s.vpe[at] |= VPE_DB_EN;
-  } else return;
+  } else return (st & VPE_PENDING_LAST) !== 0;
   // After the store (seq_cst): an MSI that set a bit and still saw v resident is seen by this scan;
   // one that saw it non-resident rings the doorbell itself.
   // Above the vCPU's priority mask: what a WFI would wake for (kvm_vgic_vcpu_pending_irq).
-  if (directBest(s, v, (s.vcpu[v * VCPU_STRIDE + V_VMCR] >>> VMCR_PMR_SHIFT) & 0xff) >= 0) {
+  if (slotBest(s, v, vmcr, below) >= 0) {
     if (s.shared) Atomics.or(s.vpe, at, VPE_PENDING_LAST | VPE_DB_FIRED);
     else s.vpe[at] |= VPE_PENDING_LAST | VPE_DB_FIRED;
+    return true;
   }
+  return false;
+}
+
+/**
+ * Slot p becomes resident (GICR_VPENDBASER.Valid 0 → 1, or the KVM layer's vgic_v4_load): a new
+ * phase, doorbell and PendingLast clear.
+ */
+export function enterResidency(s: GicState, p: number): void {
+  if (s.shared) Atomics.store(s.vpe, p * VPE_STRIDE + VPE_STATE, VPE_VALID);
+  else s.vpe[p * VPE_STRIDE + VPE_STATE] = VPE_VALID;
+}
+
+/** The vPE slot vCPU v's CPU interface presents (GICR_VPENDBASER of its redistributor), or -1. */
+export function vpeOn(s: GicState, v: number): number {
+  return s.vcpu[v * VCPU_STRIDE + V_VPE_ON] - 1;
 }
 
 function loadState(s: GicState, v: number): number {
@@ -319,7 +354,9 @@ function storeFlags(s: GicState, slot: number, f: number): void {
  * Whether v is resident and its VPT's top level has a bit set (a load or three: the CPU
  * interface's idle check; a scan clears the top bits of words it finds empty).
  */
-export function vpeResidentPending(s: GicState, v: number): boolean {
+export function vpeResidentPending(s: GicState, cpu: number): boolean {
+  const v = s.vcpu[cpu * VCPU_STRIDE + V_VPE_ON] - 1;
+  if (v < 0) return false;
   const b = v * VPE_STRIDE;
   if ((s.vpe[b + VPE_STATE] & VPE_VALID) === 0) return false;
   if (s.vpe[b + VPE_VSGI] !== 0) return true;
@@ -330,7 +367,8 @@ export function vpeResidentPending(s: GicState, v: number): boolean {
 
 /** PendingLast: a vLPI waited when v left, or its doorbell rang (KVM's its_vpe.pending_last). */
 export function vpePendingLast(s: GicState, v: number): boolean {
-  return (loadState(s, v) & VPE_PENDING_LAST) !== 0;
+  // A guest-mapped vPE's PendingLast is its GICR_VPENDBASER's; its doorbell is a physical LPI.
+  return (loadState(s, v) & VPE_PENDING_LAST) !== 0 && s.vpe[v * VPE_STRIDE + VPE_MAP] === 0;
 }
 
 // ---- the CPU interface's view ----
@@ -377,36 +415,120 @@ export function vpeTakeVsgi(s: GicState, v: number, sgi: number): boolean {
 }
 
 /**
- * The best direct interrupt of v below priority `below`: its enabled vSGIs of enabled groups
- * (priority and group from the SGI's registers), then its vLPIs (Group 1) — a vSGI's INTID is
- * lower, so it wins a tie. Returns the INTID or -1; vpeBestPriority() / vpeBestGroup1() describe it.
+ * The best direct interrupt of the vPE vCPU v's CPU interface presents, below priority `below`:
+ * its enabled vSGIs of enabled groups, then its vLPIs (Group 1) — a vSGI's INTID is lower, so it
+ * wins a tie. Returns the INTID or -1; vpeBestPriority() / vpeBestGroup1() describe it.
  */
 export function directBest(s: GicState, v: number, below: number): number {
-  const vmcr = s.vcpu[v * VCPU_STRIDE + V_VMCR];
+  const p = s.vcpu[v * VCPU_STRIDE + V_VPE_ON] - 1;
+  return p < 0 ? -1 : slotBest(s, p, s.vcpu[v * VCPU_STRIDE + V_VMCR], below);
+}
+
+/**
+ * The best direct interrupt of vPE slot p, with the group enables of `vmcr`. A slot the KVM layer
+ * owns takes its vSGIs' configuration from its vCPU's SGI registers and its vLPIs' from the LPIs'
+ * (one VM); a guest-mapped vPE from the VSGI command and its VCONF table (vprop).
+ */
+function slotBest(s: GicState, p: number, vmcr: number, below: number): number {
+  if (s.vpe[p * VPE_STRIDE + VPE_MAP] !== 0) return guestSlotBest(s, p, vmcr, below);
   let best = -1;
   let prio = below;
   let grp1 = true;
-  const pend = s.vpe[v * VPE_STRIDE + VPE_VSGI];
+  const pend = s.vpe[p * VPE_STRIDE + VPE_VSGI];
   for (let m = pend; m !== 0; m &= m - 1) {
     const sgi = 31 - Math.clz32(m & -m);
-    const slot = v * 32 + sgi;
+    const slot = p * 32 + sgi;
     const f = s.irqFlags[slot];
     if ((f & IRQ_ENABLED) === 0 || (vmcr & (f & IRQ_GROUP1 ? VMCR_ENG1 : VMCR_ENG0)) === 0) continue;
-    const p = s.irqPriority[slot];
-    if (p < prio) {
-      prio = p;
+    const pr = s.irqPriority[slot];
+    if (pr < prio) {
+      prio = pr;
       best = sgi;
       grp1 = (f & IRQ_GROUP1) !== 0;
     }
   }
   if (vmcr & VMCR_ENG1) {
-    const l = vpeBest(s, v, prio);
+    const l = vpeBest(s, p, prio);
     if (l >= 0) return l; // vpeBest set bestPrio; vLPIs are Group 1
   }
   if (best < 0) return -1;
   bestPrio = prio;
   bestGrp1 = grp1;
   return best;
+}
+
+/** slotBest of a guest-mapped vPE: vSGI configuration from VSGI, vLPI properties from vprop. */
+function guestSlotBest(s: GicState, p: number, vmcr: number, below: number): number {
+  let best = -1;
+  let prio = below;
+  let grp1 = true;
+  const cfg = s.vpe[p * VPE_STRIDE + VPE_VSGI_CFG];
+  for (let m = s.vpe[p * VPE_STRIDE + VPE_VSGI]; m !== 0; m &= m - 1) {
+    const sgi = 31 - Math.clz32(m & -m);
+    const g1 = (cfg & (1 << (16 + sgi))) !== 0;
+    if ((cfg & (1 << sgi)) === 0 || (vmcr & (g1 ? VMCR_ENG1 : VMCR_ENG0)) === 0) continue;
+    const pr = (s.vpe[p * VPE_STRIDE + VPE_VSGI_PRIO + (sgi >>> 2)] >>> ((sgi & 3) * 8)) & 0xff;
+    if (pr < prio) {
+      prio = pr;
+      best = sgi;
+      grp1 = g1;
+    }
+  }
+  if (vmcr & VMCR_ENG1) {
+    const l = vpeBestGuest(s, p, prio);
+    if (l >= 0) return l;
+  }
+  if (best < 0) return -1;
+  bestPrio = prio;
+  bestGrp1 = grp1;
+  return best;
+}
+
+/**
+ * vpeBest for a guest-mapped vPE: priority and enable from its vprop bytes (the VCONF table's
+ * cached property bytes), vINTIDs within its VPT_size.
+ */
+function vpeBestGuest(s: GicState, v: number, below: number): number {
+  const tBase = v * s.vptTopWords;
+  const sBase = v * s.vptSummaryWords;
+  const wBase = v * s.vptWords;
+  const pBase = v * s.nLpis;
+  let best = -1;
+  let prio = below;
+  for (let tw = 0; tw < s.vptTopWords; tw++) {
+    for (let top = s.vptTop[tBase + tw]; top !== 0; top &= top - 1) {
+      const tb = 31 - Math.clz32(top & -top);
+      const sw = (tw << 5) + tb;
+      let sum = s.vptSummary[sBase + sw];
+      if (sum === 0) {
+        clearSummaryBit(s, s.vptTop, tBase + tw, tb, s.vptSummary, sBase + sw);
+        continue;
+      }
+      for (; sum !== 0; sum &= sum - 1) {
+        const sb = 31 - Math.clz32(sum & -sum);
+        const wi = (sw << 5) + sb;
+        let word = s.vpt[wBase + wi];
+        if (word === 0) {
+          clearSummaryBit(s, s.vptSummary, sBase + sw, sb, s.vpt, wBase + wi);
+          continue;
+        }
+        for (; word !== 0; word &= word - 1) {
+          const i = (wi << 5) + 31 - Math.clz32(word & -word);
+          const prop = s.vprop[pBase + i];
+          if ((prop & 1) === 0) continue;
+          const pr = prop & 0xfc;
+          if (pr < prio) {
+            prio = pr;
+            best = i;
+          }
+        }
+      }
+    }
+  }
+  if (best < 0) return -1;
+  bestPrio = prio;
+  bestGrp1 = true;
+  return VGIC_MIN_LPI + best;
 }
 
 /**
@@ -476,7 +598,7 @@ function clearSummaryBit(
   if (Atomics.load(words, w) !== 0) Atomics.or(sums, at, 1 << bit);
 }
 
-/** ICV_IAR1 takes vLPI `intid` from v's VPT; false if a move took it first. */
+/** ICV_IAR1 takes vLPI `intid` from the VPT of the vPE slot `v` (vpeOn); false if a move took it first. */
 export function vpeAck(s: GicState, v: number, intid: number): boolean {
   if (!vptTake(s, v, intid - VGIC_MIN_LPI)) return false;
   s.vpe[v * VPE_STRIDE + VPE_ACKS]++;

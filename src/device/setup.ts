@@ -22,6 +22,7 @@ import {
   VIRT_GICR_BASE,
   VIRT_GITS_BASE,
 } from '../arch/gicv3.ts';
+import { DOORBELL_NONE, GICR_STRIDE_V4, ITS_VPE_ENTRY_SIZE, VPROPBASER_HI_ESZ_SHIFT } from '../arch/gicv4.ts';
 import {
   VGIC_DEFAULT_LRS,
   VGIC_MIN_BPR0,
@@ -63,9 +64,13 @@ import {
   V_RUN_LOCK,
   V_SLEEPING,
   V_VMCR,
+  V_VPE_ON,
+  V_VPROPBASER_HI,
   V_WAKE,
   V_WAKE_AT,
   VCPU_STRIDE,
+  VPE_DB,
+  VPE_MAP,
   VPE_STATE,
   VPE_STRIDE,
   VPE_VALID,
@@ -237,7 +242,8 @@ export function validateOptions(o: VgicV3Options) {
   regions.forEach((r, i) => {
     checkBase(`redistributor region ${i}`, r.base);
     checkInt('INVALID_CONFIG', `redistributor region ${i} count`, r.count, 1, MAX_VCPUS);
-    frames.push({ name: `redistributor region ${i}`, base: r.base, size: r.count * GICR_STRIDE_V3 });
+    const stride = direct !== undefined ? GICR_STRIDE_V4 : GICR_STRIDE_V3;
+    frames.push({ name: `redistributor region ${i}`, base: r.base, size: r.count * stride });
     total += r.count;
   });
   if (total < nVcpus) {
@@ -330,6 +336,12 @@ export function resetState(s: GicState, regions: readonly RedistRegion[]): void 
     // In-process guests start with IRQs masked, as a PE leaves reset with PSTATE.I set.
     s.vcpu[b + V_PSTATE_I] = 1;
     s.vcpu[b + V_PSTATE_F] = 1;
+    if (s.direct) {
+      // GICv4.1: the CPU interface presents the KVM layer's vPE of this vCPU (core/vpe-guest.ts).
+      s.vcpu[b + V_VPE_ON] = c + 1;
+      s.vpe[c * VPE_STRIDE + VPE_DB] = DOORBELL_NONE;
+      s.vcpu[b + V_VPROPBASER_HI] = (ITS_VPE_ENTRY_SIZE - 1) << VPROPBASER_HI_ESZ_SHIFT;
+    }
     // The virtual timer is a HW-mapped level interrupt (kvm_vgic_map_phys_irq).
     const t = s.slotOf(c, PPI_VTIMER);
     s.irqFlags[t] |= IRQ_HW;
@@ -349,6 +361,8 @@ export function clearRunWords(s: GicState): void {
     s.vcpu[b + V_SLEEPING] = 0;
     s.vcpu[b + V_WAKE_AT] = b + V_WAKE;
     // No vCPU of a snapshot runs: its vPE is not resident (stopped: no doorbell) until it enters.
-    if (s.direct && s.vpe[v * VPE_STRIDE + VPE_STATE] & VPE_VALID) s.vpe[v * VPE_STRIDE + VPE_STATE] = 0;
+    // A vPE the guest mapped keeps the residency its GICR_VPENDBASER gave it (guest state).
+    const vb = v * VPE_STRIDE;
+    if (s.direct && s.vpe[vb + VPE_MAP] === 0 && s.vpe[vb + VPE_STATE] & VPE_VALID) s.vpe[vb + VPE_STATE] = 0;
   }
 }

@@ -26,6 +26,13 @@ import {
 } from '../arch/gicv2.ts';
 import { GICD_CTLR_ENABLE_GRP0, GICD_CTLR_ENABLE_GRP1, GICR_CTLR_ENABLE_LPIS } from '../arch/gicv3.ts';
 import {
+  DOORBELL_NONE,
+  ITS_VPE_ENTRY_SIZE,
+  VPROPBASER_HI_ESZ_SHIFT,
+  VPROPBASER_HI_RW,
+  VPROPBASER_LO_RW,
+} from '../arch/gicv4.ts';
+import {
   HCR_LRENPIE,
   HCR_NPIE,
   HCR_UIE,
@@ -51,6 +58,7 @@ import {
   VGIC_NR_SGIS,
 } from '../arch/intid.ts';
 import {
+  E_ITS_CODES,
   GICR_PENDBASER_HI_RW,
   GICR_PENDBASER_LO_RW,
   GICR_PROPBASER_HI_RW,
@@ -102,6 +110,8 @@ import {
   HEADER_WORDS,
   I_BASER0_HI,
   I_BASER0_LO,
+  I_BASER2_HI,
+  I_BASER2_LO,
   I_CACHE_GEN,
   I_CBASER_HI,
   I_CBASER_LO,
@@ -110,6 +120,7 @@ import {
   I_CREADR,
   I_CTLR,
   I_CWRITER,
+  I_ERR_BASE,
   I_LOCK,
   IRQ_EDGE,
   IRQ_ENABLED,
@@ -135,6 +146,7 @@ import {
   V_AP_TAIL,
   V_HCR,
   V_IN_GUEST,
+  V_INV_LO,
   V_LPI_CTLR,
   V_LR_ACT,
   V_LR_EOI,
@@ -153,10 +165,25 @@ import {
   V_TIMER_LEVEL,
   V_USED_LRS,
   V_VMCR,
+  V_VPE_ON,
+  V_VPENDBASER,
+  V_VPROPBASER_HI,
+  V_VPROPBASER_LO,
+  V_VSGIR,
   VCPU_STRIDE,
+  VPE_DB,
+  VPE_MAP,
+  VPE_MAP_V,
+  VPE_RESIDENT_ON,
   VPE_STATE,
   VPE_STATE_MASK,
   VPE_STRIDE,
+  VPE_VALID,
+  VPE_VCONF_HI,
+  VPE_VCONF_LO,
+  VPE_VPT_HI,
+  VPE_VPT_LO,
+  VPE_VPT_SIZE,
   VPE_VSGI,
 } from '../state/layout.ts';
 import { clearRunWords } from './setup.ts';
@@ -166,9 +193,9 @@ const MAX_ITS = 16;
 /** The translation cache's generations run 1..GEN_MAX (its/cache.ts). */
 const CACHE_GEN_MAX = 0x7fff;
 /** ITS words after the last counter: unused, zero. */
-const ITS_USED_WORDS = I_COMMANDS + 1;
-/** vCPU words after V_POWER_OFF: unused, zero. */
-const VCPU_USED_WORDS = V_POWER_OFF + 1;
+const ITS_USED_WORDS = I_COMMANDS + 1; // then zero up to the error counters, and after them
+/** vCPU words after V_INV_LO: unused, zero. */
+const VCPU_USED_WORDS = V_INV_LO + 1;
 const DIST_USED_WORDS = 4; // D_CTLR, D_PROPBASER_LO/HI, D_LPI_LOCK
 /** The most ITEs a device can hold: MAPD accepts at most 16 EventID bits. */
 const ITS_MAX_EVENTS = 2 ** ITS_EVENT_IDBITS;
@@ -337,15 +364,65 @@ export function checkState(s: GicState): void {
  * summarised words only, and the CPU interface skips a vPE whose top level is 0). Summary bits of
  * empty words are allowed: a scan clears them.
  */
+/** How many guest-mapped vPEs name LPI `intid` as their doorbell. */
+function doorbellRefs(s: GicState, intid: number): number {
+  if (!s.direct) return 0;
+  let n = 0;
+  for (let p = 0; p < s.nVcpus; p++)
+    if (s.vpe[p * VPE_STRIDE + VPE_MAP] !== 0 && s.vpe[p * VPE_STRIDE + VPE_DB] === intid) n++;
+  return n;
+}
+
+/**
+ * A vPE slot's guest mapping (VMAPP, core/vpe-guest.ts): unmapped, every guest word is 0 (the
+ * doorbell 1023) and it is never resident by a GICR_VPENDBASER; mapped, its RDbase is a vCPU, its
+ * doorbell 1023 or an LPI of the store, its VPT_size within the store and its addresses below
+ * 2^52, and it is resident (Valid) exactly when one redistributor presents it. Returns the vLPIs
+ * its VPT may hold, or -1 for a slot the KVM layer owns.
+ */
+function checkGuestVpe(s: GicState, p: number): number {
+  const b = p * VPE_STRIDE;
+  const map = s.vpe[b + VPE_MAP];
+  let on = 0;
+  for (let r = 0; r < s.nVcpus; r++) if (s.vcpu[r * VCPU_STRIDE + V_VPE_ON] === p + 1) on++;
+  if (map === 0) {
+    if (s.vpe[b + VPE_DB] !== DOORBELL_NONE) refuse(`vPE ${p}: a doorbell without a mapping`);
+    for (let w = VPE_VPT_SIZE; w < VPE_STRIDE; w++)
+      if (s.vpe[b + w] !== 0) refuse(`vPE ${p} word ${w} is not 0 (not mapped)`);
+    if (s.vprop.subarray(p * s.nLpis, (p + 1) * s.nLpis).some((x) => x !== 0))
+      refuse(`vPE ${p}: vLPI properties without a mapping`);
+    if (on > 1 || (on === 1 && s.vcpu[p * VCPU_STRIDE + V_VPE_ON] !== p + 1))
+      refuse(`vPE ${p} is presented by a redistributor it was not made resident on`);
+    return -1;
+  }
+  if ((map & ~(VPE_MAP_V | 0xffff)) !== 0 || (map & 0xffff) >= s.nVcpus)
+    refuse(`vPE ${p} mapping ${hex(map)}`);
+  const db = s.vpe[b + VPE_DB];
+  if (db !== DOORBELL_NONE && s.lpiSlot(db) < 0) refuse(`vPE ${p} doorbell ${db}`);
+  const bits = s.vpe[b + VPE_VPT_SIZE];
+  if (!(bits >= 1 && bits <= Math.log2(VGIC_MIN_LPI + s.nLpis))) refuse(`vPE ${p} VPT_size ${bits}`);
+  for (const w of [VPE_VPT_HI, VPE_VCONF_HI]) if (s.vpe[b + w] >>> 20 !== 0) refuse(`vPE ${p} table address`);
+  if ((s.vpe[b + VPE_VPT_LO] & 0xffff) !== 0 || (s.vpe[b + VPE_VCONF_LO] & 0xffff) !== 0)
+    refuse(`vPE ${p} table address not 64K-aligned`);
+  const valid = (s.vpe[b + VPE_STATE] & VPE_VALID) !== 0;
+  if (on !== (valid ? 1 : 0)) refuse(`vPE ${p} is resident on ${on} redistributors, Valid ${valid}`);
+  const rd = s.vpe[b + VPE_RESIDENT_ON];
+  if (!(rd >= 0 && rd < s.nVcpus) || (valid && s.vcpu[rd * VCPU_STRIDE + V_VPE_ON] !== p + 1))
+    refuse(`vPE ${p} resident on redistributor ${rd}, which does not present it`);
+  const n = Math.max(0, Math.min(2 ** bits - VGIC_MIN_LPI, s.nLpis));
+  if (s.vprop.subarray(p * s.nLpis + n, (p + 1) * s.nLpis).some((x) => x !== 0))
+    refuse(`vPE ${p}: vLPI properties beyond its VPT_size`);
+  return n;
+}
+
 function checkVpes(s: GicState): void {
   for (let v = 0; v < s.nVcpus; v++) {
     const b = v * VPE_STRIDE;
     if ((s.vpe[b + VPE_STATE] & ~VPE_STATE_MASK) !== 0) refuse(`vPE ${v} state ${hex(s.vpe[b + VPE_STATE])}`);
-    // 16 SGIs; the words after VPE_VSGI are unused.
+    // 16 SGIs.
     if ((s.vpe[b + VPE_VSGI] & ~0xffff) !== 0)
       refuse(`vPE ${v} vSGI pending bits ${hex(s.vpe[b + VPE_VSGI])}`);
-    for (let w = VPE_VSGI + 1; w < VPE_STRIDE; w++)
-      if (s.vpe[b + w] !== 0) refuse(`vPE ${v} word ${w} is not 0`);
+    const guest = checkGuestVpe(s, v);
     for (let wi = 0; wi < s.vptWords; wi++) {
       const word = s.vpt[v * s.vptWords + wi];
       if (word === 0) continue;
@@ -354,7 +431,9 @@ function checkVpes(s: GicState): void {
       for (let m = word; m !== 0; m &= m - 1) {
         const i = (wi << 5) + 31 - Math.clz32(m & -m);
         const slot = s.lpiBase + i;
-        if (i >= s.nLpis || (s.irqFlags[slot] & IRQ_FORWARDED) === 0 || s.irqTarget[slot] !== v)
+        if (guest >= 0) {
+          if (i >= guest) refuse(`vPE ${v}: VPT bit of vINTID ${VGIC_MIN_LPI + i}, beyond its VPT_size`);
+        } else if (i >= s.nLpis || (s.irqFlags[slot] & IRQ_FORWARDED) === 0 || s.irqTarget[slot] !== v)
           refuse(`vPE ${v}: VPT bit of LPI ${VGIC_MIN_LPI + i}, which is no vLPI of it`);
       }
     }
@@ -369,6 +448,29 @@ function checkVpes(s: GicState): void {
         refuse(`vPE ${v}: summary bits beyond its VPT`);
     }
   }
+}
+
+/** A redistributor's GICv4.1 words: all 0 without direct injection. */
+function checkVlpiRegs(s: GicState, v: number): void {
+  const w = s.vcpu;
+  const b = v * VCPU_STRIDE;
+  if (!s.direct) {
+    for (const i of [V_VPE_ON, V_VPROPBASER_LO, V_VPROPBASER_HI, V_VPENDBASER, V_VSGIR, V_INV_LO])
+      if (w[b + i] !== 0) refuse(`vCPU ${v} GICv4.1 word ${i} without direct injection`);
+    return;
+  }
+  const on = w[b + V_VPE_ON];
+  if (!(on >= 0 && on <= s.nVcpus)) refuse(`vCPU ${v} presents vPE ${on - 1}`);
+  if (on !== 0 && on !== v + 1 && s.vpe[(on - 1) * VPE_STRIDE + VPE_MAP] === 0)
+    refuse(`vCPU ${v} presents the KVM layer's vPE of vCPU ${on - 1}`);
+  const esz = (ITS_VPE_ENTRY_SIZE - 1) << VPROPBASER_HI_ESZ_SHIFT;
+  if (
+    (w[b + V_VPROPBASER_LO] & ~VPROPBASER_LO_RW) !== 0 ||
+    (w[b + V_VPROPBASER_HI] & ~VPROPBASER_HI_RW) !== esz
+  )
+    refuse(`GICR_VPROPBASER of vCPU ${v}`);
+  if ((w[b + V_VPENDBASER] & ~0x7ffff) !== 0) refuse(`GICR_VPENDBASER of vCPU ${v}`);
+  if ((w[b + V_VSGIR] & ~0xffff) !== 0) refuse(`GICR_VSGIR of vCPU ${v}`);
 }
 
 function checkDist(s: GicState): void {
@@ -452,6 +554,7 @@ function checkVcpu(s: GicState, v: number): void {
   for (let i = VCPU_USED_WORDS; i < VCPU_STRIDE; i++) {
     if (w[b + i] !== 0) refuse(`vCPU ${v} word ${i} is not zero`);
   }
+  checkVlpiRegs(s, v);
   if (s.gicv2) {
     checkLrsV2(s, v, used);
     return;
@@ -550,8 +653,10 @@ function checkSlots(s: GicState): void {
       if (s.irqHwIntid[slot] !== -1) refuse(`LPI ${intid} is HW-mapped`);
       let refs = 0;
       for (let k = 0; k < s.nIts; k++) refs += s.itsLpiRef[k * s.nLpis + i];
+      const itsRefs = refs;
+      refs += doorbellRefs(s, intid);
       if (refs !== s.irqLpiRef[i])
-        refuse(`LPI ${intid} has ${s.irqLpiRef[i]} references; its ITSes hold ${refs}`);
+        refuse(`LPI ${intid} has ${s.irqLpiRef[i]} references; its ITSes and vPE doorbells hold ${refs}`);
       if (refs === 0) {
         if (f !== LPI_FREE_FLAGS || target !== -1 || router !== -1) refuse(`unmapped LPI ${intid} has state`);
       } else {
@@ -562,7 +667,14 @@ function checkSlots(s: GicState): void {
         if (f & IRQ_FORWARDED && (!s.direct || target < 0))
           refuse(`forwarded LPI ${intid} (target ${target}${s.direct ? '' : ', no vPEs'})`);
         if (!(target >= -1 && target < s.nVcpus)) refuse(`LPI ${intid} targets vCPU ${target}`);
-        if (!(router >= 0 && router >>> 16 < s.nIts)) refuse(`LPI ${intid} has collection ${hex(router)}`);
+        // A vPE's doorbell LPI, mapped by no ITE, has no collection (router -1).
+        // (or the collection of an ITE that mapped it too, since unmapped).
+        if (
+          itsRefs === 0
+            ? router !== -1 && !(router >= 0 && router >>> 16 < s.nIts)
+            : !(router >= 0 && router >>> 16 < s.nIts)
+        )
+          refuse(`LPI ${intid} has collection ${hex(router)}`);
       }
     }
   }
@@ -692,8 +804,21 @@ function checkIts(s: GicState, k: number): void {
     refuse(`ITS ${k} is enabled without valid tables and command queue`);
   const gen = r[w + I_CACHE_GEN];
   if (!(gen >= 1 && gen <= CACHE_GEN_MAX)) refuse(`translation-cache generation ${gen} of ITS ${k}`);
-  for (let i = ITS_USED_WORDS; i < ITS_STRIDE; i++)
+  for (let i = ITS_USED_WORDS; i < ITS_STRIDE; i++) {
+    if (i >= I_ERR_BASE && i < I_ERR_BASE + E_ITS_CODES.length) continue;
     if (r[w + i] !== 0) refuse(`ITS ${k} word ${i} is not zero`);
+  }
+  const b2lo = r[w + I_BASER2_LO];
+  const b2hi = r[w + I_BASER2_HI];
+  if (!s.direct) {
+    if ((b2lo | b2hi) !== 0) refuse(`GITS_BASER2 of ITS ${k} without direct injection`);
+  } else if (
+    (b2lo & ~((GITS_BASER_LO_RW & ~(3 << 8)) | GITS_BASER_LO_PAGE_SIZE_64K)) !== 0 ||
+    (b2lo & (3 << 8)) !== GITS_BASER_LO_PAGE_SIZE_64K ||
+    (b2hi & ~(GITS_BASER_HI_RW | BASER_RESET_HI[2])) !== 0 ||
+    (b2hi & ~GITS_BASER_HI_RW) !== BASER_RESET_HI[2]
+  )
+    refuse(`GITS_BASER2 of ITS ${k} is ${hex(b2hi)}:${hex(b2lo)}`);
   const base = k * ITS_COLLECTIONS;
   for (let c = 0; c < ITS_COLLECTIONS; c++) {
     const t = s.itsColl[base + c];

@@ -42,7 +42,7 @@ import {
   SGIR_LO_TARGETLIST_MASK,
 } from '../arch/sysreg.ts';
 import { distributorFrame } from '../mmio/gicd.ts';
-import { redistributorFrame } from '../mmio/gicr.ts';
+import { redistributorFrame, redistributorFrameV4 } from '../mmio/gicr.ts';
 import { itsFrame } from '../mmio/its.ts';
 import type { Frame } from '../mmio/region.ts';
 import {
@@ -98,7 +98,7 @@ export function traceMmio(
   if (frame === distributorFrame) {
     if (k === 1) traceEmit(DIST[1], offset, size);
     else traceEmit(DIST[k], offset, data, size);
-  } else if (frame === redistributorFrame) {
+  } else if (frame === redistributorFrame || frame === redistributorFrameV4) {
     if (k === 1) traceEmit(REDIST[1], fv, offset, size);
     else traceEmit(REDIST[k], fv, offset, data, size);
   } else if (frame === itsFrame) {

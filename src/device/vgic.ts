@@ -8,6 +8,7 @@
  */
 
 import { GICD_FRAME_SIZE, GICR_STRIDE_V3 } from '../arch/gicv3.ts';
+import { GICR_STRIDE_V4 } from '../arch/gicv4.ts';
 import {
   PPI_VTIMER,
   VGIC_FIRST_SPI,
@@ -44,7 +45,7 @@ import { GuestMemory } from '../memory/guest-memory.ts';
 import { giccFrame, giccUserFrame } from '../mmio/gicc.ts';
 import { distributorFrame, FLAG_LPIS } from '../mmio/gicd.ts';
 import { distributorV2Frame } from '../mmio/gicd-v2.ts';
-import { redistributorFrame } from '../mmio/gicr.ts';
+import { redistributorFrame, redistributorFrameV4 } from '../mmio/gicr.ts';
 import { itsFrame } from '../mmio/its.ts';
 import {
   checkHostAccess,
@@ -615,8 +616,9 @@ export class Vgic {
   readRedistReg(vcpu: number, offset: number, size: 4 | 8 = 4): bigint {
     this.needV3('readRedistReg');
     checkInt('INVALID_VCPU', 'vcpu', vcpu, 0, this.state.nVcpus - 1);
-    checkHostAccess(redistributorFrame, offset, size);
-    const lo = dispatchRead(redistributorFrame, this.ctx, vcpu, offset, size, true);
+    const f = this.state.direct ? redistributorFrameV4 : redistributorFrame;
+    checkHostAccess(f, offset, size);
+    const lo = dispatchRead(f, this.ctx, vcpu, offset, size, true);
     return (BigInt(this.ctx.hi) << 32n) | BigInt(lo);
   }
 
@@ -624,9 +626,10 @@ export class Vgic {
   writeRedistReg(vcpu: number, offset: number, value: bigint | number, size: 4 | 8 = 4): void {
     this.needV3('writeRedistReg');
     checkInt('INVALID_VCPU', 'vcpu', vcpu, 0, this.state.nVcpus - 1);
-    checkHostAccess(redistributorFrame, offset, size);
+    const f = this.state.direct ? redistributorFrameV4 : redistributorFrame;
+    checkHostAccess(f, offset, size);
     const w = checkRegValue('register value', value, size);
-    dispatchWrite(redistributorFrame, this.ctx, vcpu, offset, size, w.lo, w.hi, true);
+    dispatchWrite(f, this.ctx, vcpu, offset, size, w.lo, w.hi, true);
   }
 
   /**
@@ -700,15 +703,17 @@ export class Vgic {
     }
     let first = 0;
     const regions = this.redistRegions;
+    // GICv4.1 redistributors are 256K (VLPI_base frame): QEMU's gic-version=4 layout.
+    const stride = this.state.direct ? GICR_STRIDE_V4 : GICR_STRIDE_V3;
     for (let i = 0; i < regions.length; i++) {
       const r = regions[i];
-      if (addr >= r.base && addr < r.base + r.count * GICR_STRIDE_V3) {
-        const idx = Math.floor((addr - r.base) / GICR_STRIDE_V3);
+      if (addr >= r.base && addr < r.base + r.count * stride) {
+        const idx = Math.floor((addr - r.base) / stride);
         const v = first + idx;
         if (v >= this.state.nVcpus) return undefined;
-        this.resolvedOffset = addr - r.base - idx * GICR_STRIDE_V3;
+        this.resolvedOffset = addr - r.base - idx * stride;
         this.resolvedVcpu = v;
-        return redistributorFrame;
+        return stride === GICR_STRIDE_V4 ? redistributorFrameV4 : redistributorFrame;
       }
       first += r.count;
     }
@@ -795,7 +800,7 @@ export class Vgic {
    * follows MOVI/MOVALL/MAPC retargets (VMOVI); DISCARD or an unmapping ends it. Returns the LPI's
    * INTID. Throws VgicError when the GIC was created without `directInjection: 'gicv4.1'`, the
    * doorbell is no ITS's, or the MSI does not translate (no mapping, collection unmapped, ITS or
-   * the target's LPIs disabled). Any thread.
+   * the target's LPIs disabled) or its target's vPE slot is mapped by the guest (VMAPP). Any thread.
    */
   setForwarding(msi: {
     readonly doorbell: number;
@@ -855,7 +860,7 @@ export class Vgic {
         `${name}: device ${msi.devid} event ${msi.eventid} does not translate on ITS ${k} (${
           r === FORWARD_BUSY
             ? 'the ITS or its target redistributor has LPIs disabled'
-            : 'no valid mapping, or its collection is not mapped'
+            : "no valid mapping, its collection is not mapped, or its target's vPE slot is the guest's (VMAPP)"
         })`,
       );
     }

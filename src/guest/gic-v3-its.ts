@@ -15,6 +15,17 @@ import {
   GICR_PROPBASER,
   VIRT_GITS_BASE,
 } from '../arch/gicv3.ts';
+import {
+  GITS_CMD_INVDB,
+  GITS_CMD_VINVALL,
+  GITS_CMD_VMAPI,
+  GITS_CMD_VMAPP,
+  GITS_CMD_VMAPTI,
+  GITS_CMD_VMOVI,
+  GITS_CMD_VMOVP,
+  GITS_CMD_VSGI,
+  GITS_CMD_VSYNC,
+} from '../arch/gicv4.ts';
 import { VGIC_MIN_LPI } from '../arch/intid.ts';
 import {
   GICR_PENDBASER_HI_PTZ,
@@ -309,6 +320,111 @@ export class ItsGuest {
 
   movall(rd1: number, rd2: number): boolean {
     return this.send(BigInt(GITS_CMD_MOVALL), 0n, BigInt(rd1) << 16n, BigInt(rd2) << 16n);
+  }
+
+  // ---- GICv4.1 V-commands (field positions as Linux's its_build_v*_cmd) ----
+
+  /** Allocates the vPE table and writes GITS_BASER2 (an ITS with GITS_TYPER.Virtual). */
+  initVpeTable(pages = 1): number {
+    const t = this.alloc.alloc(pages * ITS_TABLE_PAGE);
+    this.writeBaser(2, t, pages, false);
+    return t;
+  }
+
+  /**
+   * VMAPP: vPE `vpeid` on redistributor `rd` with a VPT of 2^bits vINTIDs at `vpt` (64K-aligned),
+   * vLPI properties at `vconf`, default doorbell `db` (1023: none); PTZ and Alloc as given.
+   */
+  vmapp(
+    vpeid: number,
+    o: {
+      rd?: number;
+      vpt?: number;
+      bits?: number;
+      vconf?: number;
+      db?: number;
+      valid?: boolean;
+      ptz?: boolean;
+      alloc?: boolean;
+    },
+  ): boolean {
+    const valid = o.valid ?? true;
+    const alloc = o.alloc ?? true;
+    return this.send(
+      BigInt(GITS_CMD_VMAPP) |
+        (alloc ? 1n << 8n : 0n) |
+        (o.ptz ? 1n << 9n : 0n) |
+        (BigInt(o.vconf ?? 0) & 0xfffffffff0000n),
+      BigInt(o.db ?? 1023) | (BigInt(vpeid) << 32n),
+      (BigInt(o.rd ?? 0) << 16n) | (valid ? 1n << 63n : 0n),
+      (BigInt(o.vpt ?? 0) & 0xfffffffff0000n) | BigInt((o.bits ?? 16) - 1),
+    );
+  }
+
+  vmapti(devid: number, eventid: number, vintid: number, vpeid: number, db = 1023): boolean {
+    return this.send(
+      BigInt(GITS_CMD_VMAPTI) | (BigInt(devid) << 32n),
+      BigInt(eventid) | (BigInt(vpeid) << 32n),
+      BigInt(vintid) | (BigInt(db) << 32n),
+    );
+  }
+
+  vmapi(devid: number, eventid: number, vpeid: number, db = 1023): boolean {
+    return this.send(
+      BigInt(GITS_CMD_VMAPI) | (BigInt(devid) << 32n),
+      BigInt(eventid) | (BigInt(vpeid) << 32n),
+      BigInt(db) << 32n,
+    );
+  }
+
+  vmovi(devid: number, eventid: number, vpeid: number): boolean {
+    return this.send(
+      BigInt(GITS_CMD_VMOVI) | (BigInt(devid) << 32n),
+      BigInt(eventid) | (BigInt(vpeid) << 32n),
+    );
+  }
+
+  /** VMOVP (GITS_TYPER.VMOVP = 1: no ITS list, no sequence number); `db` ≥ 0 sets a new doorbell. */
+  vmovp(vpeid: number, rd: number, db = -1): boolean {
+    return this.send(
+      BigInt(GITS_CMD_VMOVP),
+      BigInt(vpeid) << 32n,
+      (BigInt(rd) << 16n) | (db >= 0 ? 1n << 63n : 0n),
+      db >= 0 ? BigInt(db) : 0n,
+    );
+  }
+
+  private vpeCmd(op: number, vpeid: number): boolean {
+    return this.send(BigInt(op), BigInt(vpeid) << 32n);
+  }
+
+  vsync(vpeid: number): boolean {
+    return this.vpeCmd(GITS_CMD_VSYNC, vpeid);
+  }
+
+  vinvall(vpeid: number): boolean {
+    return this.vpeCmd(GITS_CMD_VINVALL, vpeid);
+  }
+
+  invdb(vpeid: number): boolean {
+    return this.vpeCmd(GITS_CMD_INVDB, vpeid);
+  }
+
+  /** VSGI: vSGI `sgi` of the vPE: priority, group, enable, and clear its pending state. */
+  vsgi(
+    vpeid: number,
+    sgi: number,
+    o: { priority?: number; group1?: boolean; enable?: boolean; clear?: boolean },
+  ): boolean {
+    return this.send(
+      BigInt(GITS_CMD_VSGI) |
+        (o.enable ? 1n << 8n : 0n) |
+        (o.clear ? 1n << 9n : 0n) |
+        (o.group1 ? 1n << 10n : 0n) |
+        (BigInt(o.priority ?? 0) << 20n) |
+        (BigInt(sgi) << 32n),
+      BigInt(vpeid) << 32n,
+    );
   }
 
   /** A raw command (for tests of unknown opcodes and malformed fields). */

@@ -76,14 +76,17 @@ export class GicV3Guest {
 
   /** Walks the redistributors until one whose GICR_TYPER.Processor_Number is ours or Last is set. */
   private findRedist(): number {
-    for (let rd = this.redistBase; ; rd += GICR_STRIDE_V3) {
+    for (let rd = this.redistBase; ; ) {
       const typer = this.cpu.readq(rd + GICR_TYPER);
+      // GICR_TYPER.VLPIS: a GICv4 redistributor has two more 64K frames (VLPI_base, reserved).
+      const stride = typer & 2n ? 2 * GICR_STRIDE_V3 : GICR_STRIDE_V3;
       if (Number((typer >> 8n) & 0xffffn) === this.cpu.index) return rd;
       if ((typer & BigInt(GICR_TYPER_LAST)) !== 0n) {
         throw new Error(
           `no redistributor for CPU ${this.cpu.index} (walked to the Last one at 0x${rd.toString(16)})`,
         );
       }
+      rd += stride;
     }
   }
 

@@ -15,6 +15,7 @@
  */
 
 import { VgicError } from '../arch/errors.ts';
+import { ITE_VIRTUAL } from '../arch/gicv4.ts';
 import { VGIC_MIN_LPI } from '../arch/intid.ts';
 import {
   ABI_CTE_HI_VALID,
@@ -113,7 +114,8 @@ function saveItt(
   let prevHi = 0;
   iteScanStart(mem, itt, bits);
   for (let e = iteScanNext(mem); e >= 0; e = iteScanNext(mem)) {
-    used[entry[0] & 0xffff] = 1;
+    // A virtual ITE (GICv4.1 VMAPTI) names a vPEID, not a collection.
+    if ((entry[1] & 0x8000) === 0) used[entry[0] & 0xffff] = 1;
     if (prev >= 0)
       writeIteNext(mem, itt + prev * ITS_ITE_SIZE, prevLo, prevHi, Math.min(e - prev, ABI_ITE_NEXT_MAX));
     prev = e;
@@ -303,6 +305,25 @@ function walkItt(
     }
     const icid = entry[0] & 0xffff;
     const next = entry[1] >>> 16;
+    if (pintid & ITE_VIRTUAL) {
+      // GICv4.1 (an extension of ABI rev 0, which has no vLPIs): ITE_VIRTUAL | vINTID and a vPEID.
+      // The vPEs themselves are in the state (snapshots), not in the ITS's tables.
+      const vintid = pintid & ~ITE_VIRTUAL;
+      if (!s.direct || vintid < VGIC_MIN_LPI || vintid >= VGIC_MIN_LPI + s.nLpis || icid >= s.nVcpus)
+        fail(
+          k,
+          `ITE ${e} of device ${devid} maps vINTID ${vintid} of vPE ${icid}, which this GIC cannot hold`,
+        );
+      if (apply) {
+        clearItes(mem, itt, cleared, e);
+        mem.writeWords(at, entry[0], entry[1] & 0xffff);
+        cleared = e + 1;
+      }
+      count++;
+      if (next === 0) break;
+      e += next;
+      continue;
+    }
     if (pintid < VGIC_MIN_LPI || pintid >= VGIC_MIN_LPI + s.nLpis) {
       fail(k, `ITE ${e} of device ${devid} maps INTID ${pintid}, not an LPI below ${VGIC_MIN_LPI + s.nLpis}`);
     }

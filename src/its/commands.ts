@@ -4,8 +4,8 @@
  * vgic_its_handle_command, vgic_its_cmd_handle_<cmd>, with KVM's checks and E_ITS_* conditions.
  *
  * A command that fails is skipped and the queue goes on (KVM and QEMU: CREADR advances, never
- * Stalled); each failure is counted per E_ITS code in the ITS's words. Unknown and GICv4 opcodes
- * are ignored (counted). A command that cannot be read from guest memory is skipped (§6.3.2).
+ * Stalled); each failure is counted per E_ITS code in the ITS's words. Unknown opcodes are
+ * ignored (counted); GICv4.1's V-commands run in its/vcommands.ts with direct injection. A command that cannot be read from guest memory is skipped (§6.3.2).
  *
  * The queue is processed in the CWRITER (or GITS_CTLR) write, but one guest access does at most
  * WORK_BUDGET units of work (a unit is one table entry or LPI visited; each command costs at
@@ -22,6 +22,7 @@
  */
 
 import { paFromWords } from '../arch/addr.ts';
+import { E_ITS_MOVI_VIRTUAL_INTERRUPT } from '../arch/gicv4.ts';
 import { VGIC_MIN_LPI } from '../arch/intid.ts';
 import {
   cmdCollection,
@@ -133,7 +134,24 @@ import {
   writeDte,
   writeIte,
 } from './tables.ts';
-import { findIteLocked, itsEnabled, RESOLVE_BUSY, resolveLpiLocked } from './translate.ts';
+import {
+  findIteLocked,
+  iteVirtual,
+  itsEnabled,
+  RESOLVE_BUSY,
+  RESOLVE_VIRTUAL,
+  resolveLpiLocked,
+  vlpiSetPendingLocked,
+} from './translate.ts';
+import {
+  NOT_V_COMMAND,
+  runVCommandLocked,
+  traceVCommand,
+  vlpiClearLocked,
+  vlpiDiscardLocked,
+  vlpiInvLocked,
+  vWork,
+} from './vcommands.ts';
 
 const OK = 0;
 
@@ -246,7 +264,7 @@ function traceCommand(k: number, rdOffset: number): void {
       traceEmit(EV_GICV3_ITS_CMD_SYNC);
       break;
     default:
-      traceEmit(EV_GICV3_ITS_CMD_UNKNOWN, op);
+      if (!traceVCommand(cmd)) traceEmit(EV_GICV3_ITS_CMD_UNKNOWN, op);
       break;
   }
 }
@@ -268,20 +286,22 @@ function runCommandLocked(s: GicState, mem: GuestMemory, k: number): number {
       return discard(s, mem, k);
     case GITS_CMD_CLEAR: {
       if (findIteLocked(s, mem, k, cmdDeviceId(cmd), cmdEventId(cmd)) < 0)
-        return E_ITS_CLEAR_UNMAPPED_INTERRUPT;
+        return iteVirtual && vlpiClearLocked(s) ? OK : E_ITS_CLEAR_UNMAPPED_INTERRUPT;
       lpiClearPending(s, s.lpiSlot(itePintid));
       return OK;
     }
     case GITS_CMD_INT: {
       const r = resolveLpiLocked(s, mem, k, cmdDeviceId(cmd), cmdEventId(cmd));
       if (r === RESOLVE_BUSY) return RESOLVE_BUSY;
+      // A vLPI of an unmapped vPE (or beyond its VPT) has nowhere to be pending: unmapped.
+      if (r === RESOLVE_VIRTUAL) return vlpiSetPendingLocked(s) > 0 ? OK : E_ITS_INT_UNMAPPED_INTERRUPT;
       if (r < 0) return E_ITS_INT_UNMAPPED_INTERRUPT;
       lpiSetPending(s, r);
       return OK;
     }
     case GITS_CMD_INV: {
       if (findIteLocked(s, mem, k, cmdDeviceId(cmd), cmdEventId(cmd)) < 0)
-        return E_ITS_INV_UNMAPPED_INTERRUPT;
+        return iteVirtual && vlpiInvLocked(s, mem) ? OK : E_ITS_INV_UNMAPPED_INTERRUPT;
       updateLpiConfig(s, mem, s.lpiSlot(itePintid));
       return OK;
     }
@@ -296,9 +316,16 @@ function runCommandLocked(s: GicState, mem: GuestMemory, k: number): number {
     case GITS_CMD_SYNC:
       // "We are in sync all of the time" (KVM): every command completes before CREADR moves.
       return OK;
-    default:
+    default: {
+      // GICv4.1's V-commands, with direct injection (without it they are unknown opcodes).
+      const r = s.direct ? runVCommandLocked(s, mem, k, cmd) : NOT_V_COMMAND;
+      if (r !== NOT_V_COMMAND) {
+        work += vWork;
+        return r;
+      }
       s.its[k * ITS_STRIDE + I_CMD_UNKNOWN]++;
       return -100;
+    }
   }
 }
 
@@ -410,7 +437,7 @@ function mapti(s: GicState, mem: GuestMemory, k: number, pintid: number): number
 /** MOVI DeviceID, EventID, ICID. */
 function movi(s: GicState, mem: GuestMemory, k: number): number {
   const at = findIteLocked(s, mem, k, cmdDeviceId(cmd), cmdEventId(cmd));
-  if (at < 0) return E_ITS_MOVI_UNMAPPED_INTERRUPT;
+  if (at < 0) return iteVirtual ? E_ITS_MOVI_VIRTUAL_INTERRUPT : E_ITS_MOVI_UNMAPPED_INTERRUPT;
   const icid = cmdCollection(cmd);
   if (s.itsColl[k * ITS_COLLECTIONS + iteIcid] < 0) return E_ITS_MOVI_UNMAPPED_COLLECTION;
   const target = s.itsColl[k * ITS_COLLECTIONS + icid];
@@ -425,6 +452,10 @@ function movi(s: GicState, mem: GuestMemory, k: number): number {
 /** DISCARD DeviceID, EventID. */
 function discard(s: GicState, mem: GuestMemory, k: number): number {
   const at = findIteLocked(s, mem, k, cmdDeviceId(cmd), cmdEventId(cmd));
+  if (at < 0 && iteVirtual) {
+    vlpiDiscardLocked(s, mem, k, cmdDeviceId(cmd));
+    return OK;
+  }
   if (at < 0 || s.itsColl[k * ITS_COLLECTIONS + iteIcid] < 0) return E_ITS_DISCARD_UNMAPPED_INTERRUPT;
   const slot = s.lpiSlot(itePintid);
   cacheInvalidateLocked(s, k);

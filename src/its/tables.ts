@@ -44,7 +44,7 @@ export function l2PageAddr(lo: number, hi: number): number {
 }
 
 /** BASER<n>'s table address (64K-aligned), or -1. */
-export function baserAddr(s: GicState, k: number, n: 0 | 1): number {
+export function baserAddr(s: GicState, k: number, n: 0 | 1 | 2): number {
   const i = k * ITS_STRIDE + I_BASER0_LO + 2 * n;
   // With 64K pages, PA bits 51:48 sit in bits 15:12; the high word's 19:16 is Entry_Size.
   if (s.its[i] & 0xf000) return -1;
@@ -52,11 +52,11 @@ export function baserAddr(s: GicState, k: number, n: 0 | 1): number {
 }
 
 /** BASER<n>'s table size in bytes ((Size + 1) 64K pages). */
-export function baserBytes(s: GicState, k: number, n: 0 | 1): number {
+export function baserBytes(s: GicState, k: number, n: 0 | 1 | 2): number {
   return ((s.its[k * ITS_STRIDE + I_BASER0_LO + 2 * n] & GITS_BASER_LO_SIZE_MASK) + 1) * ITS_TABLE_PAGE;
 }
 
-export function baserValid(s: GicState, k: number, n: 0 | 1): boolean {
+export function baserValid(s: GicState, k: number, n: 0 | 1 | 2): boolean {
   return (s.its[k * ITS_STRIDE + I_BASER0_HI + 2 * n] & GITS_BASER_HI_VALID) !== 0;
 }
 
@@ -64,7 +64,7 @@ export function baserValid(s: GicState, k: number, n: 0 | 1): boolean {
  * vgic_its_check_id: the guest address of entry `id` of table BASER<n> (flat or two-level), or -1
  * if the ID is beyond the table, its level-1 entry is invalid, or the entry is not in RAM.
  */
-export function tableEntryAddr(s: GicState, mem: GuestMemory, k: number, n: 0 | 1, id: number): number {
+export function tableEntryAddr(s: GicState, mem: GuestMemory, k: number, n: 0 | 1 | 2, id: number): number {
   if (!baserValid(s, k, n) || id < 0 || id >= 2 ** ITS_DEVBITS) return -1;
   const base = baserAddr(s, k, n);
   if (base < 0) return -1;

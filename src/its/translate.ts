@@ -15,6 +15,7 @@
  * its_lock held (resolveLpiLocked).
  */
 
+import { ITE_VIRTUAL } from '../arch/gicv4.ts';
 import { GITS_CTLR_ENABLED } from '../arch/its.ts';
 import { probeMsi } from '../core/inspect.ts';
 import { lockWord, unlockWord } from '../core/locks.ts';
@@ -25,6 +26,7 @@ import {
   lpiSetPendingUnderIrqLock,
   lpisEnabled,
 } from '../core/lpi.ts';
+import { gvpeMapped, gvpeSetPending } from '../core/vpe-guest.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import {
   type GicState,
@@ -56,6 +58,12 @@ export const MSI_BUSY = -1;
 /** resolveLpiLocked results other than a slot. */
 export const RESOLVE_BLOCKED = -1;
 export const RESOLVE_BUSY = -2;
+/** The ITE maps a vLPI (GICv4.1 VMAPTI): itePintid holds ITE_VIRTUAL | vINTID, iteIcid the vPEID. */
+export const RESOLVE_VIRTUAL = -3;
+
+/** Set by findIteLocked: the ITE it found maps a vLPI (it returned -1), at iteVirtualAt. */
+export let iteVirtual = false;
+export let iteVirtualAt = -1;
 
 export function itsEnabled(s: GicState, k: number): boolean {
   return (s.its[k * ITS_STRIDE + I_CTLR] & GITS_CTLR_ENABLED) !== 0;
@@ -73,9 +81,17 @@ export function findIteLocked(
   devid: number,
   eventid: number,
 ): number {
+  iteVirtual = false;
   if (liveDte(s, mem, k, devid) < 0 || eventid >= 2 ** dteBits) return -1;
   const at = iteAddr(eventid);
   if (!readIte(mem, at)) return -1;
+  if (itePintid & ITE_VIRTUAL) {
+    // A vLPI: the physical paths see no LPI here; the V-aware ones read iteVirtual.
+    iteVirtual = s.direct;
+    iteVirtualAt = at;
+    if (!s.direct) s.its[k * ITS_STRIDE + I_TABLE_FAULT]++;
+    return -1;
+  }
   const slot = s.lpiSlot(itePintid);
   // Only a guest writing into its ITT behind the ITS's back gets here. An LPI this ITS holds no
   // reference for is no mapping (lpiUnmap ignores it too): INV or MOVI through such an ITE would
@@ -101,8 +117,8 @@ export function resolveLpiLocked(
 ): number {
   if (!itsEnabled(s, k)) return RESOLVE_BUSY;
   const gen = cacheGeneration(s, k);
-  if (devid > 0xffff || eventid > 0xffff || findIteLocked(s, mem, k, devid, eventid) < 0)
-    return RESOLVE_BLOCKED;
+  if (devid > 0xffff || eventid > 0xffff) return RESOLVE_BLOCKED;
+  if (findIteLocked(s, mem, k, devid, eventid) < 0) return iteVirtual ? RESOLVE_VIRTUAL : RESOLVE_BLOCKED;
   const target = s.itsColl[k * ITS_COLLECTIONS + iteIcid];
   if (target < 0) return RESOLVE_BLOCKED;
   if (!lpisEnabled(s, target)) return RESOLVE_BUSY;
@@ -114,6 +130,16 @@ export function resolveLpiLocked(
     if (evicted > 0) msiCount(s, k, MS_EVICTIONS);
   }
   return s.lpiSlot(itePintid);
+}
+
+/**
+ * An MSI or INT to the vLPI findIteLocked just found (itePintid, iteIcid): set pending in its vPE
+ * if that is mapped. Returns 1 (set now), 2 (was pending), 0 (no mapped vPE, or the vINTID is
+ * beyond its VPT). Caller holds its_lock.
+ */
+export function vlpiSetPendingLocked(s: GicState): number {
+  const p = iteIcid;
+  return gvpeMapped(s, p) ? gvpeSetPending(s, p, itePintid & ~ITE_VIRTUAL) : 0;
 }
 
 /** An MSI to ITS k (KVM_SIGNAL_MSI, or a write to its GITS_TRANSLATER). */
@@ -154,8 +180,17 @@ export function itsInjectMsi(
   s.its[k * ITS_STRIDE + I_CACHE_MISS]++;
   msiCount(s, k, MS_MISSES);
   if (tracing.on !== 0) traceEmit(EV_VGIC_ITS_CACHE_MISS, k, devid, eventid);
-  const r = resolveLpiLocked(s, mem, k, devid, eventid);
+  let r = resolveLpiLocked(s, mem, k, devid, eventid);
   let out: number;
+  if (r === RESOLVE_VIRTUAL) {
+    // A vLPI (not cached: the translation cache holds physical LPIs only).
+    const set = vlpiSetPendingLocked(s);
+    if (set > 0) {
+      unlockWord(s, s.its, lockAt);
+      return set === 1 ? MSI_DELIVERED : MSI_COALESCED;
+    }
+    r = RESOLVE_BLOCKED;
+  }
   if (r >= 0) {
     // A mapping found under its_lock is live: the LPI cannot be freed before the unlock.
     const set = global ? lpiSetPendingUnderIrqLock(s, r) : lpiSetPending(s, r);

@@ -10,6 +10,7 @@
 import {
   GIC_IIDR,
   GIC_PIDR2_ARCH_GICV3,
+  GIC_PIDR2_ARCH_GICV4,
   GICD_CTLR,
   GICD_CTLR_ARE,
   GICD_CTLR_DS,
@@ -33,6 +34,7 @@ import {
   W32,
   W64,
 } from '../arch/gicv3.ts';
+import { GICD_TYPER2_VIL, vpeIdBits } from '../arch/gicv4.ts';
 import { VGIC_FIRST_SPI, VGIC_MIN_LPI } from '../arch/intid.ts';
 import { irqIsPendingEnabled, queueIrqUnlock } from '../core/irq.ts';
 import { lockIrq } from '../core/locks.ts';
@@ -87,6 +89,15 @@ export function gicdTyper(s: GicState): number {
   );
 }
 
+/**
+ * GICD_TYPER2: 0 without direct injection; with it nASSGIcap, VIL and VID = the vPEID bits - 1
+ * (vPEIDs name vPE slots, one per vCPU: core/vpe-guest.ts).
+ */
+export function gicdTyper2(s: GicState): number {
+  if (!s.direct) return 0;
+  return GICD_TYPER2_NASSGICAP | GICD_TYPER2_VIL | (vpeIdBits(s.nVcpus) - 1);
+}
+
 /** GICD_IROUTER<n>: Aff0-2 are kept (Aff3 and Interrupt_Routing_Mode are RAZ/WI, as KVM). */
 const readIrouter: ReadFn = (c, _v, at) => {
   const s = c.s;
@@ -111,10 +122,12 @@ const writeIrouter: WriteFn = (c, _v, at, _len, value) => {
 };
 
 /** The CoreSight ID block (PIDR4-7, PIDR0-3, CIDR0-3): only PIDR2 (ArchRev) carries information. */
-export function readIdReg(offset: number): number {
-  return offset === 0x18 ? GIC_PIDR2_ARCH_GICV3 : 0;
+export function readIdReg(offset: number, s?: GicState): number {
+  if (offset !== 0x18) return 0;
+  // ArchRev 4 (0x4b): a GICv4 (QEMU's gic-version=4 reports the same).
+  return s?.direct ? GIC_PIDR2_ARCH_GICV4 : GIC_PIDR2_ARCH_GICV3;
 }
-const readIdregs: ReadFn = (_c, _v, at) => readIdReg(at);
+const readIdregs: ReadFn = (c, _v, at) => readIdReg(at, c.s);
 
 const NR = 1024; // per-IRQ registers describe all 1024 INTIDs; the dispatcher limits them
 
@@ -122,7 +135,7 @@ const regs: RegisterDesc[] = [
   reg('GICD_CTLR', GICD_CTLR, 4, W32, { read: readCtlr, write: writeCtlr }),
   reg('GICD_TYPER', GICD_TYPER, 4, W32, { read: (c) => gicdTyper(c.s) }),
   reg('GICD_IIDR', GICD_IIDR, 4, W32, { read: () => GIC_IIDR }),
-  reg('GICD_TYPER2', GICD_TYPER2, 4, W32, { read: (c) => (c.s.direct ? GICD_TYPER2_NASSGICAP : 0) }),
+  reg('GICD_TYPER2', GICD_TYPER2, 4, W32, { read: (c) => gicdTyper2(c.s) }),
   reg('GICD_STATUSR', GICD_STATUSR, 4, W32, { read: g.readRaz, write: g.writeWi }),
   ...g.sharedPerIrqRegisters('GICD', 0, NR),
   perIrq('GICD_ITARGETSR', GICD_ITARGETSR, 8, NR, W8 | W32, true, { read: g.readRaz, write: g.writeWi }),

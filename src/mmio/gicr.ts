@@ -34,6 +34,27 @@ import {
   W64,
 } from '../arch/gicv3.ts';
 import {
+  GICR_INV_HI_V,
+  GICR_STRIDE_V4,
+  GICR_TYPER_RVPEID,
+  GICR_TYPER_VLPIS,
+  GICR_VPENDBASER,
+  GICR_VPROPBASER,
+  GICR_VSGIPENDR,
+  GICR_VSGIR,
+  ITS_VPE_ENTRY_SIZE,
+  VPENDBASER_HI_DB,
+  VPENDBASER_HI_PENDING_LAST,
+  VPENDBASER_HI_VALID,
+  VPENDBASER_HI_VGRP0EN,
+  VPENDBASER_HI_VGRP1EN,
+  VPENDBASER_LO_VPEID,
+  VPROPBASER_HI_ESZ_SHIFT,
+  VPROPBASER_HI_RW,
+  VPROPBASER_LO_RW,
+} from '../arch/gicv4.ts';
+import { VMCR_ENG0, VMCR_ENG1 } from '../arch/ich.ts';
+import {
   GICR_PENDBASER_HI_PTZ,
   GICR_PENDBASER_HI_RW,
   GICR_PENDBASER_LO_RW,
@@ -42,6 +63,14 @@ import {
 } from '../arch/its.ts';
 import { disableLpis, enableLpis, invallLpis, updateLpiConfig } from '../core/lpi.ts';
 import { vcpuAffinity } from '../core/sgi.ts';
+import {
+  gvpeDeschedule,
+  gvpeInv,
+  gvpeMapped,
+  gvpeReadConfig,
+  gvpeResidentOn,
+  gvpeSchedule,
+} from '../core/vpe-guest.ts';
 import { cacheInvalidateAll } from '../its/cache.ts';
 import {
   D_PROPBASER_HI,
@@ -49,11 +78,20 @@ import {
   type GicState,
   H_FLAGS,
   RD_LAST,
+  V_INV_LO,
   V_LPI_CTLR,
   V_PENDBASER_HI,
   V_PENDBASER_LO,
   V_RD_FLAGS,
+  V_VPENDBASER,
+  V_VPROPBASER_HI,
+  V_VPROPBASER_LO,
+  V_VSGIR,
   VCPU_STRIDE,
+  VPE_PENDING_LAST,
+  VPE_STATE,
+  VPE_STRIDE,
+  VPE_VSGI,
 } from '../state/layout.ts';
 import { FLAG_LPIS, readIdReg } from './gicd.ts';
 import * as g from './irq-regs.ts';
@@ -107,25 +145,133 @@ const writePendbaser: WriteFn = (c, v, at, _len, value) => {
   else c.s.vcpu[v * VCPU_STRIDE + V_PENDBASER_HI] = value & GICR_PENDBASER_HI_RW;
 };
 
-/** GICR_INVLPIR: re-read one LPI's property byte. */
+/**
+ * GICR_INVLPIR: re-read one LPI's property byte (the low word's write). GICv4.1 (direct
+ * injection): a high word with V (bit 31) then re-reads vINTID (the low word) of the vPE its
+ * vPEID names; the low word acted as a physical invalidation already, which changes nothing
+ * cached (it re-reads a byte).
+ */
 const writeInvlpir: WriteFn = (c, v, at, _len, value) => {
   const s = c.s;
-  if (at !== 0 || !lpisOn(s, v)) return;
+  if (at !== 0) {
+    if (s.direct && value & GICR_INV_HI_V) {
+      const p = value & 0xffff;
+      if (gvpeMapped(s, p)) gvpeInv(s, c.mem, p, s.vcpu[v * VCPU_STRIDE + V_INV_LO] >>> 0);
+    }
+    return;
+  }
+  if (s.direct) s.vcpu[v * VCPU_STRIDE + V_INV_LO] = value;
+  if (!lpisOn(s, v)) return;
   const slot = s.lpiSlot(value >>> 0);
   if (slot >= 0 && s.irqLpiRef[slot - s.lpiBase] !== 0) updateLpiConfig(s, c.mem, slot);
 };
 
-/** GICR_INVALLR: re-read the property bytes of every LPI that targets this redistributor. */
-const writeInvallr: WriteFn = (c, v, at) => {
-  if (at === 0 && lpisOn(c.s, v)) invallLpis(c.s, c.mem, v);
+/**
+ * GICR_INVALLR: re-read the property bytes of every LPI that targets this redistributor (the low
+ * word's write); GICv4.1: a high word with V re-reads every vLPI's of the vPE its vPEID names.
+ */
+const writeInvallr: WriteFn = (c, v, at, _len, value) => {
+  const s = c.s;
+  if (at !== 0) {
+    if (s.direct && value & GICR_INV_HI_V) {
+      const p = value & 0xffff;
+      if (gvpeMapped(s, p)) gvpeReadConfig(s, c.mem, p);
+    }
+    return;
+  }
+  if (lpisOn(s, v)) invallLpis(s, c.mem, v);
 };
 
-/** GICR_TYPER: low word Processor_Number, Last, PLPIS; high word Aff3.Aff2.Aff1.Aff0. */
+// ---- GICv4.1 VLPI_base frame (direct injection only) ----
+
+/** GICR_VPROPBASER (4.1 format): a view of the vPE configuration table; Entry_Size is RO. */
+const readVpropbaser: ReadFn = (c, v, at) =>
+  c.s.vcpu[v * VCPU_STRIDE + (at === 0 ? V_VPROPBASER_LO : V_VPROPBASER_HI)];
+const writeVpropbaser: WriteFn = (c, v, at, _len, value) => {
+  const b = v * VCPU_STRIDE;
+  if (at === 0) c.s.vcpu[b + V_VPROPBASER_LO] = value & VPROPBASER_LO_RW;
+  else
+    c.s.vcpu[b + V_VPROPBASER_HI] =
+      (value & VPROPBASER_HI_RW) | ((ITS_VPE_ENTRY_SIZE - 1) << VPROPBASER_HI_ESZ_SHIFT);
+};
+
+/**
+ * GICR_VPENDBASER (4.1 format). Valid reads 1 while a guest vPE is resident here; PendingLast is
+ * the last named vPE's once it left; Dirty is always 0 (residency changes complete in the write).
+ */
+const readVpendbaser: ReadFn = (c, v, at) => {
+  const s = c.s;
+  const last = s.vcpu[v * VCPU_STRIDE + V_VPENDBASER];
+  const p = last & VPENDBASER_LO_VPEID;
+  if (at === 0) return p;
+  let hi = 0;
+  if (last & (1 << 16)) hi |= VPENDBASER_HI_VGRP0EN;
+  if (last & (1 << 17)) hi |= VPENDBASER_HI_VGRP1EN;
+  if (gvpeResidentOn(s, v) >= 0) hi |= VPENDBASER_HI_VALID;
+  else {
+    if (last & (1 << 18)) hi |= VPENDBASER_HI_DB;
+    if (p < s.nVcpus && gvpeMapped(s, p) && (s.vpe[p * VPE_STRIDE + VPE_STATE] & VPE_PENDING_LAST) !== 0)
+      hi |= VPENDBASER_HI_PENDING_LAST;
+  }
+  return hi >>> 0;
+};
+
+/**
+ * GICR_VPENDBASER write: the low word (vPEID) is kept; the high word acts — Valid 0 → 1 makes the
+ * named vPE resident (ignored if it is not mapped, resident elsewhere, or another is resident
+ * here: UNPREDICTABLE), Valid 1 → 0 makes it leave (DB: its doorbell is wanted).
+ */
+const writeVpendbaser: WriteFn = (c, v, at, _len, value) => {
+  const s = c.s;
+  const w = v * VCPU_STRIDE + V_VPENDBASER;
+  if (at === 0) {
+    // The vPEID of a resident vPE cannot change under it (UNPREDICTABLE): kept.
+    if (gvpeResidentOn(s, v) < 0)
+      s.vcpu[w] = (s.vcpu[w] & ~VPENDBASER_LO_VPEID) | (value & VPENDBASER_LO_VPEID);
+    return;
+  }
+  const g0 = (value & VPENDBASER_HI_VGRP0EN) !== 0;
+  const g1 = (value & VPENDBASER_HI_VGRP1EN) !== 0;
+  const db = (value & VPENDBASER_HI_DB) !== 0;
+  const p = s.vcpu[w] & VPENDBASER_LO_VPEID;
+  const resident = gvpeResidentOn(s, v);
+  if (value & VPENDBASER_HI_VALID) {
+    if (resident >= 0 || !gvpeSchedule(s, v, p)) return;
+    s.vcpu[w] = p | (g0 ? 1 << 16 : 0) | (g1 ? 1 << 17 : 0);
+  } else if (resident >= 0) {
+    const last = s.vcpu[w];
+    gvpeDeschedule(s, c.mem, v, db, (last & (1 << 16) ? VMCR_ENG0 : 0) | (last & (1 << 17) ? VMCR_ENG1 : 0));
+    s.vcpu[w] = resident | (last & (3 << 16)) | (db ? 1 << 18 : 0);
+  } else {
+    s.vcpu[w] =
+      (s.vcpu[w] & VPENDBASER_LO_VPEID) | (g0 ? 1 << 16 : 0) | (g1 ? 1 << 17 : 0) | (db ? 1 << 18 : 0);
+  }
+};
+
+/** GICR_VSGIR: names the vPE whose vSGI pending bits GICR_VSGIPENDR then reports. */
+const writeVsgir: WriteFn = (c, v, _at, _len, value) => {
+  c.s.vcpu[v * VCPU_STRIDE + V_VSGIR] = value & 0xffff;
+};
+
+/** GICR_VSGIPENDR: Busy never reads 1 (the query completed in the GICR_VSGIR write); Pending 15:0. */
+const readVsgipendr: ReadFn = (c, v) => {
+  const s = c.s;
+  const p = s.vcpu[v * VCPU_STRIDE + V_VSGIR];
+  return p < s.nVcpus ? s.vpe[p * VPE_STRIDE + VPE_VSGI] & 0xffff : 0;
+};
+
+/**
+ * GICR_TYPER: low word Processor_Number, Last, PLPIS, and with direct injection VLPIS and RVPEID
+ * (GICv4.1: VPENDBASER names a vPEID); high word Aff3.Aff2.Aff1.Aff0.
+ */
 const readTyper: ReadFn = (c, v, at) => {
   if (at === 4) return vcpuAffinity(v);
   const s = c.s;
   const last = s.vcpu[v * VCPU_STRIDE + V_RD_FLAGS] & RD_LAST ? GICR_TYPER_LAST : 0;
-  return ((v << GICR_TYPER_PROCNUM_SHIFT) | last | (hasLpis(s.header[H_FLAGS]) ? GICR_TYPER_PLPIS : 0)) >>> 0;
+  const v4 = s.direct ? GICR_TYPER_VLPIS | GICR_TYPER_RVPEID : 0;
+  return (
+    ((v << GICR_TYPER_PROCNUM_SHIFT) | last | v4 | (hasLpis(s.header[H_FLAGS]) ? GICR_TYPER_PLPIS : 0)) >>> 0
+  );
 };
 
 const N = 32;
@@ -141,9 +287,23 @@ const regs: RegisterDesc[] = [
   reg('GICR_INVLPIR', GICR_INVLPIR, 8, W32 | W64, { read: g.readRaz, write: writeInvlpir }),
   reg('GICR_INVALLR', GICR_INVALLR, 8, W32 | W64, { read: g.readRaz, write: writeInvallr }),
   reg('GICR_SYNCR', GICR_SYNCR, 4, W32, { read: g.readRaz }),
-  reg('GICR_IDREGS', GICR_IDREGS, 0x30, W32, { read: (_c, _v, at) => readIdReg(at) }),
+  reg('GICR_IDREGS', GICR_IDREGS, 0x30, W32, { read: (c, _v, at) => readIdReg(at, c.s) }),
   ...g.sharedPerIrqRegisters('GICR', GICR_SGI_BASE, N),
   reg('GICR_NSACR', GICR_NSACR, 4, W32, { read: g.readRaz, write: g.writeWi }),
 ];
 
 export const redistributorFrame = buildFrame('GICR', GICR_STRIDE_V3, regs, () => N);
+
+/** The GICv4.1 redistributor (direct injection): RD_base, SGI_base, VLPI_base, a reserved frame. */
+export const redistributorFrameV4 = buildFrame(
+  'GICR',
+  GICR_STRIDE_V4,
+  [
+    ...regs,
+    reg('GICR_VPROPBASER', GICR_VPROPBASER, 8, W32 | W64, { read: readVpropbaser, write: writeVpropbaser }),
+    reg('GICR_VPENDBASER', GICR_VPENDBASER, 8, W32 | W64, { read: readVpendbaser, write: writeVpendbaser }),
+    reg('GICR_VSGIR', GICR_VSGIR, 4, W32, { read: g.readRaz, write: writeVsgir }),
+    reg('GICR_VSGIPENDR', GICR_VSGIPENDR, 4, W32, { read: readVsgipendr }),
+  ],
+  () => N,
+);

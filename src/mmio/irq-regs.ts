@@ -31,7 +31,7 @@ import { lockIrq, unlockIrq } from '../core/locks.ts';
 import { timerPhysDeactivate } from '../core/timer.ts';
 import { haltOwnerOf, resumeVcpu } from '../core/vgic.ts';
 import { physLineLevel } from '../core/vgic-v3.ts';
-import { vpeEnabled, vsgiMode } from '../core/vpe.ts';
+import { vpeEnabled, vpeSetVsgi, vpeTakeVsgi, vsgiMode } from '../core/vpe.ts';
 import {
   type GicState,
   IRQ_ACTIVE,
@@ -127,7 +127,13 @@ function notV2Sgis(s: GicState, intid: number, bits: number): number {
 
 export const writeSetPending: WriteFn = (c, vcpu, intid, len, value) => {
   const s = c.s;
-  for (let bits = notV2Sgis(s, intid, setBits(value, len)); bits !== 0; bits &= bits - 1) {
+  let all = notV2Sgis(s, intid, setBits(value, len));
+  if (intid === 0 && vsgiMode(s)) {
+    // GICv4.1 vSGIs: an SGI's pending state is its vPE's (no latch, no active state).
+    for (let m = all & 0xffff; m !== 0; m &= m - 1) vpeSetVsgi(s, vcpu, 31 - Math.clz32(m & -m));
+    all &= ~0xffff;
+  }
+  for (let bits = all; bits !== 0; bits &= bits - 1) {
     const i = 31 - Math.clz32(bits & -bits);
     const slot = s.slotOf(vcpu, intid + i);
     const h = haltOwnerOf(s, slot);
@@ -139,7 +145,12 @@ export const writeSetPending: WriteFn = (c, vcpu, intid, len, value) => {
 /** ICPENDR clears the latch; a level interrupt whose line is high stays pending. */
 export const writeClearPending: WriteFn = (c, vcpu, intid, len, value) => {
   const s = c.s;
-  for (let bits = notV2Sgis(s, intid, setBits(value, len)); bits !== 0; bits &= bits - 1) {
+  let all = notV2Sgis(s, intid, setBits(value, len));
+  if (intid === 0 && vsgiMode(s)) {
+    for (let m = all & 0xffff; m !== 0; m &= m - 1) vpeTakeVsgi(s, vcpu, 31 - Math.clz32(m & -m));
+    all &= ~0xffff;
+  }
+  for (let bits = all; bits !== 0; bits &= bits - 1) {
     const i = 31 - Math.clz32(bits & -bits);
     const slot = s.slotOf(vcpu, intid + i);
     const h = haltOwnerOf(s, slot);

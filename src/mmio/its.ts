@@ -13,7 +13,14 @@
  */
 
 import { VgicError } from '../arch/errors.ts';
-import { W16, W32, W64 } from '../arch/gicv3.ts';
+import { GIC_PIDR2_ARCH_GICV4, W16, W32, W64 } from '../arch/gicv3.ts';
+import {
+  GITS_BASER_TYPE_VPE,
+  GITS_TYPER_HI_VMAPP,
+  GITS_TYPER_HI_VMOVP,
+  GITS_TYPER_VIRTUAL,
+  ITS_VPE_ENTRY_SIZE,
+} from '../arch/gicv4.ts';
 import {
   GITS_BASER,
   GITS_BASER_HI_ESZ_SHIFT,
@@ -56,6 +63,8 @@ import {
   type GicState,
   I_BASER0_HI,
   I_BASER0_LO,
+  I_BASER2_HI,
+  I_BASER2_LO,
   I_CACHE_GEN,
   I_CBASER_HI,
   I_CBASER_LO,
@@ -70,11 +79,19 @@ import {
 import { readRaz, writeWi } from './irq-regs.ts';
 import { buildFrame, type MmioContext, type ReadFn, type RegisterDesc, reg, type WriteFn } from './region.ts';
 
-/** Reset values of BASER0/1 (high words; low words are 64K pages): QEMU's 0x0107…0200 / 0x0407…0200. */
+/**
+ * Reset values of BASER0/1/2 (high words; low words are 64K pages): QEMU's 0x0107…0200 /
+ * 0x0407…0200, and with direct injection BASER2, the vPE table (Type 2, 8-byte entries, QEMU's
+ * gic-version=4 0x0207…0200).
+ */
 export const BASER_RESET_HI = [
   (GITS_BASER_TYPE_DEVICE << GITS_BASER_HI_TYPE_SHIFT) | ((ITS_DTE_SIZE - 1) << GITS_BASER_HI_ESZ_SHIFT),
   (GITS_BASER_TYPE_COLLECTION << GITS_BASER_HI_TYPE_SHIFT) | ((ITS_DTE_SIZE - 1) << GITS_BASER_HI_ESZ_SHIFT),
+  (GITS_BASER_TYPE_VPE << GITS_BASER_HI_TYPE_SHIFT) | ((ITS_VPE_ENTRY_SIZE - 1) << GITS_BASER_HI_ESZ_SHIFT),
 ];
+
+/** BASER<n> registers the GIC implements: Device and Collection, and the vPE table with GICv4.1. */
+const nBasers = (s: GicState): number => (s.direct ? 3 : 2);
 
 const enabled = (s: GicState, k: number): boolean =>
   (s.its[k * ITS_STRIDE + I_CTLR] & GITS_CTLR_ENABLED) !== 0;
@@ -138,7 +155,14 @@ const writeCtlr: WriteFn = (c, k, _at, _len, value) => {
   });
 };
 
-const readTyper: ReadFn = (_c, _k, at) => (at === 0 ? GITS_TYPER_LO : 0);
+/**
+ * GITS_TYPER: KVM's physical ITS; with direct injection also Virtual, VMOVP (one VMOVP acts on
+ * every ITS, as QEMU's) and VMAPP (the GICv4.1 command formats, Linux's is_v4_1()).
+ */
+const readTyper: ReadFn = (c, _k, at) => {
+  if (at === 0) return c.s.direct ? GITS_TYPER_LO | GITS_TYPER_VIRTUAL : GITS_TYPER_LO;
+  return c.s.direct ? GITS_TYPER_HI_VMOVP | GITS_TYPER_HI_VMAPP : 0;
+};
 
 /** A 64-bit register held as two words: `at` 0 is the low word, 4 the high word. */
 const readPair =
@@ -203,17 +227,19 @@ const uwriteCreadr: WriteFn = (c, k, at, _len, value) => {
 
 const readBaser: ReadFn = (c, k, at) => {
   const n = at >>> 3;
-  return n < 2 ? c.s.its[k * ITS_STRIDE + I_BASER0_LO + 2 * n + ((at >>> 2) & 1)] : 0;
+  return n < nBasers(c.s) ? c.s.its[k * ITS_STRIDE + I_BASER0_LO + 2 * n + ((at >>> 2) & 1)] : 0;
 };
 
 /**
  * GITS_BASER<n>: only 64K pages, 8-byte entries, Type read-only; the Collection table is never
  * indirect. Clearing Valid drops the table's mappings (vgic_its_free_device_list / _collection_list).
+ * BASER2 (vPE table, direct injection) bounds the vPEIDs V-commands accept; the vPEs' state lives
+ * in the redistributors' slots, so it going invalid unmaps none.
  */
 const writeBaser: WriteFn = (c, k, at, _len, value) => {
   const s = c.s;
   const n = at >>> 3;
-  if (n >= 2 || enabled(s, k)) return;
+  if (n >= nBasers(s) || enabled(s, k)) return;
   const i = k * ITS_STRIDE + I_BASER0_LO + 2 * n;
   lockWord(s, s.its, k * ITS_STRIDE + I_LOCK);
   if ((at & 4) === 0) {
@@ -223,7 +249,7 @@ const writeBaser: WriteFn = (c, k, at, _len, value) => {
     if (n === 1) hi &= ~GITS_BASER_HI_INDIRECT;
     const wasValid = (s.its[i + 1] & GITS_BASER_HI_VALID) !== 0;
     s.its[i + 1] = hi | BASER_RESET_HI[n];
-    if (wasValid && (hi & GITS_BASER_HI_VALID) === 0) dropTableLocked(s, k, n);
+    if (wasValid && (hi & GITS_BASER_HI_VALID) === 0 && n < 2) dropTableLocked(s, k, n);
   }
   unlockWord(s, s.its, k * ITS_STRIDE + I_LOCK);
 };
@@ -272,7 +298,9 @@ const regs: RegisterDesc[] = [
     uwrite: uwriteCreadr,
   }),
   reg('GITS_BASER', GITS_BASER, 0x40, W32 | W64, { read: readBaser, write: writeBaser }),
-  reg('GITS_IDREGS', GITS_IDREGS, 0x30, W32, { read: (_c, _k, at) => gitsIdReg(at) }),
+  reg('GITS_IDREGS', GITS_IDREGS, 0x30, W32, {
+    read: (c, _k, at) => (at === 0x18 && c.s.direct ? GIC_PIDR2_ARCH_GICV4 : gitsIdReg(at)),
+  }),
   reg('GITS_TRANSLATER', GITS_TRANSLATER, 4, W16 | W32, { read: readRaz, write: writeTranslater }),
 ];
 
@@ -291,6 +319,7 @@ export function itsCtrlReset(s: GicState, k: number): void {
     s.its[w + I_CTLR] = 0;
     s.its[w + I_BASER0_HI] &= ~GITS_BASER_HI_VALID;
     s.its[w + I_BASER0_HI + 2] &= ~GITS_BASER_HI_VALID;
+    s.its[w + I_BASER2_HI] &= ~GITS_BASER_HI_VALID;
     s.its[w + I_CBASER_LO] = 0;
     s.its[w + I_CBASER_HI] = 0;
     s.its[w + I_CREADR] = 0;
@@ -320,6 +349,10 @@ export function resetIts(s: GicState, k: number): void {
   s.its[w + I_BASER0_HI] = BASER_RESET_HI[0];
   s.its[w + I_BASER0_LO + 2] = GITS_BASER_LO_PAGE_SIZE_64K;
   s.its[w + I_BASER0_HI + 2] = BASER_RESET_HI[1];
+  if (s.direct) {
+    s.its[w + I_BASER2_LO] = GITS_BASER_LO_PAGE_SIZE_64K;
+    s.its[w + I_BASER2_HI] = BASER_RESET_HI[2];
+  }
   s.its[w + I_CACHE_GEN] = 1; // generation 0 is reserved for "empty"
   s.itsColl.fill(-1, k * ITS_COLLECTIONS, (k + 1) * ITS_COLLECTIONS);
   clearDevices(s, k);

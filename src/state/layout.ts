@@ -36,7 +36,10 @@ export const STATE_MAGIC = 0x43494756; // "VGIC"
 /**
  * 7: per-thread translation-cache statistics (msiStats: hits, misses, fills, evictions per ITS,
  * one slot per thread), the inspector's acknowledge-latency probes (inspect, inspectTimes),
- * V_ACKS and V_POWER_OFF.
+ * V_ACKS and V_POWER_OFF; and the guest-visible GICv4.1 interface:
+ * GITS_BASER2 and more ITS words (ITS_STRIDE 64, error
+ * counters for the V-commands), vPE slots of 20 words (the guest's VMAPP mapping, vSGI
+ * configuration), per-vCPU GICR_VPROPBASER/VPENDBASER/VSGIR and the resident vPE, and `vprop`.
  * 6: the GICv4.1 direct-injection sections (vpe, vpt, vptSummary: empty unless FLAG_DIRECT) and
  * irqFlags.FORWARDED.
  * 5: per-device mapped-event counts and the mapped-LPI bitmap (ITS work bounded by what is
@@ -85,13 +88,29 @@ export const FLAG_GLOBAL_LRU = 1 << 2;
  */
 export const FLAG_DIRECT = 1 << 4;
 
-// ---- per-vPE words (Int32, VPE_STRIDE per vPE = per vCPU; core/vpe.ts) ----
+// ---- per-vPE words (Int32, VPE_STRIDE per vPE slot = per vCPU; core/vpe.ts, core/vpe-regs.ts) ----
 export const VPE_STATE = 0; // VPE_VALID | VPE_DB_EN | VPE_DB_FIRED | VPE_PENDING_LAST (GICR_VPENDBASER)
 export const VPE_DOORBELLS = 1; // statistics: doorbells raised
 export const VPE_ACKS = 2; // statistics: vLPIs the CPU interface took from the VPT (ICV_IAR1)
 export const VPE_MERGED = 3; // pending states merged by a move (forwarding on/off, VMOVI) into one already there
 export const VPE_VSGI = 4; // GICv4.1 vSGIs: bit n = SGI n pending (GICR_VSGIPENDR.Pending), no active state
-export const VPE_STRIDE = 8;
+/**
+ * The guest's mapping of this slot (VMAPP): 0 while the KVM layer owns it, else VPE_MAP_V |
+ * RDbase (the redistributor the vPE belongs to, ≤ 0xffff). vPEID n is slot n.
+ */
+export const VPE_MAP = 5;
+export const VPE_DB = 6; // VMAPP Default_Doorbell: the doorbell pINTID, or 1023 (none)
+export const VPE_VPT_SIZE = 7; // VMAPP VPT_size + 1: the vINTID bits of this vPE
+export const VPE_VPT_LO = 8; // VMAPP VPT_addr (64K-aligned), low and high word
+export const VPE_VPT_HI = 9;
+export const VPE_VCONF_LO = 10; // VMAPP VCONF_addr, the vLPI configuration table
+export const VPE_VCONF_HI = 11;
+export const VPE_VSGI_CFG = 12; // VSGI: bits 15:0 Enable of vSGI n, bits 31:16 its Group
+export const VPE_VSGI_PRIO = 13; // VSGI: priorities of vSGIs 0-15, a byte each, 4 words (13..16)
+export const VPE_RESIDENT_ON = 17; // a guest vPE resident by GICR_VPENDBASER: its redistributor (valid while VPE_VALID)
+export const VPE_STRIDE = 20;
+/** VPE_MAP: the slot is a vPE the guest mapped with VMAPP (V = 1). */
+export const VPE_MAP_V = 1 << 31;
 /** VPE_STATE bits. */
 export const VPE_VALID = 1 << 0; // GICR_VPENDBASER.Valid: resident on its redistributor
 export const VPE_DB_EN = 1 << 1; // non-resident with its doorbell enabled
@@ -166,6 +185,17 @@ export const V_WAKE_AT = 32; // word index (in vcpu) of the futex word kicks bum
 export const V_FOLD_MERGED = 33; // edge/LPI pending states merged at fold (re-injected while still pending in an LR)
 export const V_ACKS = 34; // statistics: interrupts the vCPU's IAR reads returned (not 1020..1023)
 export const V_POWER_OFF = 35; // 1 while the vCPU is powered off (KVM's KVM_MP_STATE_STOPPED: PSCI CPU_OFF, VCpu.setOnline)
+/**
+ * GICv4.1 (direct injection): slot + 1 of the vPE resident on this redistributor as the CPU
+ * interface sees it, 0 for none. Reset: the KVM layer's vPE of this vCPU (its own slot); a guest
+ * GICR_VPENDBASER write with Valid names another (core/vpe-regs.ts).
+ */
+export const V_VPE_ON = 36;
+export const V_VPROPBASER_LO = 37; // GICR_VPROPBASER (GICv4.1 format)
+export const V_VPROPBASER_HI = 38;
+export const V_VPENDBASER = 39; // GICR_VPENDBASER as last written: vPEID 15:0, vGrp0En 16, vGrp1En 17, DB 18
+export const V_VSGIR = 40; // GICR_VSGIR: the vPEID whose vSGIs GICR_VSGIPENDR reports
+export const V_INV_LO = 41; // GICR_INVLPIR's low word (the INTID) until the high word (V, vPEID) is written
 export const VCPU_STRIDE = 48;
 
 /** V_RD_FLAGS bits. */
@@ -209,18 +239,20 @@ export const I_BASER0_LO = 5; // Device table
 export const I_BASER0_HI = 6;
 export const I_BASER1_LO = 7; // Collection table
 export const I_BASER1_HI = 8;
-export const I_CMD_LOCK = 9; // its->cmd_lock: CBASER, CREADR, CWRITER
-export const I_LOCK = 10; // its->its_lock: the tables, collections, and translation-cache fills
-export const I_CACHE_GEN = 11; // translation-cache generation: bumping it invalidates every entry
-export const I_ERR_BASE = 12; // one counter per E_ITS_* code (arch/its.ts E_ITS_CODES order), 15 words
-export const I_CMD_READ_FAULT = 27; // a command that could not be read from guest memory (skipped)
-export const I_CMD_UNKNOWN = 28; // unknown or GICv4 opcodes (ignored)
-export const I_TABLE_FAULT = 29; // a table entry outside guest RAM or with impossible contents
-export const I_CACHE_MISS = 30; // translations that walked the tables (the slow path)
-export const I_MSI_BLOCKED = 31; // MSIs with no valid mapping
-export const I_MSI_BUSY = 32; // MSIs refused because the ITS or the target's LPIs are disabled
-export const I_COMMANDS = 33; // commands processed
-export const ITS_STRIDE = 40;
+export const I_BASER2_LO = 9; // vPE table (GICv4.1, direct injection only)
+export const I_BASER2_HI = 10;
+export const I_CMD_LOCK = 11; // its->cmd_lock: CBASER, CREADR, CWRITER
+export const I_LOCK = 12; // its->its_lock: the tables, collections, and translation-cache fills
+export const I_CACHE_GEN = 13; // translation-cache generation: bumping it invalidates every entry
+export const I_CMD_READ_FAULT = 14; // a command that could not be read from guest memory (skipped)
+export const I_CMD_UNKNOWN = 15; // unknown opcodes, and V-commands without direct injection (ignored)
+export const I_TABLE_FAULT = 16; // a table entry outside guest RAM or with impossible contents
+export const I_CACHE_MISS = 17; // translations that walked the tables (the slow path)
+export const I_MSI_BLOCKED = 18; // MSIs with no valid mapping
+export const I_MSI_BUSY = 19; // MSIs refused because the ITS or the target's LPIs are disabled
+export const I_COMMANDS = 20; // commands processed
+export const I_ERR_BASE = 24; // one counter per E_ITS_* code (arch/its.ts E_ITS_CODES order), 35 words
+export const ITS_STRIDE = 64;
 
 // ---- per-thread translation-cache statistics (Uint32; its/msi-stats.ts) ----
 /**
@@ -337,6 +369,7 @@ function sections(c: StateConfig): Section[] {
     { name: 'msiStats', bytesPerElement: 4, count: nIts > 0 ? MSI_STAT_SLOTS * msiStatStrideFor(nIts) : 0 },
     { name: 'inspect', bytesPerElement: 4, count: IN_HEAD + c.nVcpus * IN_VCPU_WORDS },
     { name: 'inspectTimes', bytesPerElement: 8, count: c.nVcpus * IT_VCPU_WORDS },
+    { name: 'vprop', bytesPerElement: 1, count: direct ? c.nVcpus * nLpis : 0 },
   ];
 }
 
@@ -457,6 +490,12 @@ export class GicState {
   readonly vptTopWords: number;
   /** Per vPE, one bit per summary word that may be non-zero (set after the summary's bit). */
   readonly vptTop: Int32Array;
+  /**
+   * Per vPE slot, one byte per vLPI (vINTID - 8192): the vLPI property byte (priority 7:2, Enable
+   * bit 0) a guest-mapped vPE's VCONF table held when last read (VMAPP, INV, VINVALL, GICR_INVLPIR
+   * and GICR_INVALLR with V): the cache the spec allows a GIC to keep.
+   */
+  readonly vprop: Uint8Array;
   /** Entries of the global LRU cache (16 per vCPU), 0 in the per-ITS design. */
   readonly globalCacheSize: number;
   /** GC_* words: the global cache's lock. */
@@ -554,6 +593,7 @@ export class GicState {
     );
     this.inspect = i32('inspect', IN_HEAD + c.nVcpus * IN_VCPU_WORDS);
     this.inspectTimes = new Float64Array(buffer, offsets.inspectTimes, c.nVcpus * IT_VCPU_WORDS);
+    this.vprop = new Uint8Array(buffer, offsets.vprop, this.direct ? c.nVcpus * this.nLpis : 0);
   }
 
   /** Slot of an INTID as seen by `vcpu` (which matters for SGIs/PPIs), or -1 if not implemented. */

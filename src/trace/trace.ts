@@ -146,6 +146,35 @@ const TABLE: readonly (readonly [string, string, string, 'qemu' | 'kvm' | 'vgic'
     'GICv3 ITS: command MOVI DeviceID 0x%x EventID 0x%x ICID 0x%x',
     'qemu',
   ],
+  [
+    'gicv3_its_cmd_vmapi',
+    'devid eventid vpeid doorbell',
+    'GICv3 ITS: command VMAPI DeviceID 0x%x EventID 0x%x vPEID 0x%x Dbell_pINTID 0x%x',
+    'qemu',
+  ],
+  [
+    'gicv3_its_cmd_vmapti',
+    'devid eventid vpeid vintid doorbell',
+    'GICv3 ITS: command VMAPI DeviceID 0x%x EventID 0x%x vPEID 0x%x vINTID 0x%x Dbell_pINTID 0x%x',
+    'qemu',
+  ],
+  [
+    'gicv3_its_cmd_vmapp',
+    'vpeid rdbase valid vptaddr vptsize',
+    'GICv3 ITS: command VMAPP vPEID 0x%x RDbase 0x%x V %d VPT_addr 0x%x VPT_size 0x%x',
+    'qemu',
+  ],
+  ['gicv3_its_cmd_vmovp', 'vpeid rdbase', 'GICv3 ITS: command VMOVP vPEID 0x%x RDbase 0x%x', 'qemu'],
+  ['gicv3_its_cmd_vsync', '', 'GICv3 ITS: command VSYNC', 'qemu'],
+  [
+    'gicv3_its_cmd_vmovi',
+    'devid eventid vpeid dbvalid doorbell',
+    'GICv3 ITS: command VMOVI DeviceID 0x%x EventID 0x%x vPEID 0x%x D %d Dbell_pINTID 0x%x',
+    'qemu',
+  ],
+  ['gicv3_its_cmd_vinvall', 'vpeid', 'GICv3 ITS: command VINVALL vPEID 0x%x', 'qemu'],
+  ['vgic_its_cmd_invdb', 'vpeid', 'ITS: command INVDB vPEID 0x%x', 'vgic'],
+  ['vgic_its_cmd_vsgi', 'vpeid sgi', 'ITS: command VSGI vPEID 0x%x vINTID %d', 'vgic'],
   ['gicv3_its_cmd_unknown', 'cmd', 'GICv3 ITS: unknown command 0x%x', 'qemu'],
   ['vgic_its_cmd_error', 'its cmd code', 'ITS %u: command 0x%x failed: E_ITS code 0x%x', 'vgic'],
   [
@@ -240,6 +269,15 @@ export const EV_GICV3_ITS_CMD_INVALL = id('gicv3_its_cmd_invall');
 export const EV_GICV3_ITS_CMD_MOVALL = id('gicv3_its_cmd_movall');
 export const EV_GICV3_ITS_CMD_MOVI = id('gicv3_its_cmd_movi');
 export const EV_GICV3_ITS_CMD_UNKNOWN = id('gicv3_its_cmd_unknown');
+export const EV_GICV3_ITS_CMD_VMAPI = id('gicv3_its_cmd_vmapi');
+export const EV_GICV3_ITS_CMD_VMAPTI = id('gicv3_its_cmd_vmapti');
+export const EV_GICV3_ITS_CMD_VMAPP = id('gicv3_its_cmd_vmapp');
+export const EV_GICV3_ITS_CMD_VMOVP = id('gicv3_its_cmd_vmovp');
+export const EV_GICV3_ITS_CMD_VSYNC = id('gicv3_its_cmd_vsync');
+export const EV_GICV3_ITS_CMD_VMOVI = id('gicv3_its_cmd_vmovi');
+export const EV_GICV3_ITS_CMD_VINVALL = id('gicv3_its_cmd_vinvall');
+export const EV_VGIC_ITS_CMD_INVDB = id('vgic_its_cmd_invdb');
+export const EV_VGIC_ITS_CMD_VSGI = id('vgic_its_cmd_vsgi');
 export const EV_VGIC_ITS_CMD_ERROR = id('vgic_its_cmd_error');
 export const EV_GICV3_ITS_TRANSLATION_FAIL = id('gicv3_its_translation_fail');
 export const EV_VGIC_ITS_CACHE_MISS = id('vgic_its_cache_miss');

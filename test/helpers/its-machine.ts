@@ -32,6 +32,8 @@ export interface LpiMachineOptions {
   /** false: an unshared state (one thread; plain loads and stores). */
   readonly shared?: boolean;
   readonly init?: ItsGuestOptions;
+  /** GICv4.1 direct injection (its V-commands and VLPI_base registers). */
+  readonly direct?: boolean;
 }
 
 export interface LpiMachine {
@@ -57,6 +59,7 @@ export function lpiMachine(o: LpiMachineOptions = {}): LpiMachine {
     ...(o.shared !== undefined ? { shared: o.shared } : {}),
     ...(o.itsCacheSize !== undefined ? { itsCacheSize: o.itsCacheSize } : {}),
     ...(o.translationCache !== undefined ? { translationCache: o.translationCache } : {}),
+    ...(o.direct ? { directInjection: 'gicv4.1' as const } : {}),
   };
   const gic = Vgic.create(opts);
   const cpus = Array.from({ length: gic.nVcpus }, (_, i) => gic.vcpu(i));
