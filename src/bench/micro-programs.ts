@@ -79,6 +79,19 @@ export function* microVcpu(cpu: VCpu, ctx: ProgramContext): Generator<Yield, voi
   else yield* secondary(cpu, ctx, p);
 }
 
+/**
+ * Instruction boundaries the spinning secondary runs between two yields to its thread's
+ * scheduler: a guest's cpu_relax() loop runs many boundaries per host scheduling decision, and a
+ * generator resumption plus a scheduler round cost more than a boundary (docs/perf-direct.md).
+ */
+const SPIN_STEPS = 64;
+
+/** cpu_relax() `n` times: instruction boundaries where kicks and IRQs are taken. A plain function (optimised on-stack, which a generator's body is not). */
+function spin(cpu: VCpu, n: number): number {
+  for (let i = 0; i < n; i++) cpu.step();
+  return n;
+}
+
 /** vCPU 1: takes SGI 1 (ipi, ipi_wfi) or LPI 8199 (lpi) and counts it in W_ACKS. */
 function* secondary(cpu: VCpu, ctx: ProgramContext, p: MicroThreadParams): Generator<Yield, void, void> {
   const sh = ctx.shared;
@@ -109,8 +122,7 @@ function* secondary(cpu: VCpu, ctx: ProgramContext, p: MicroThreadParams): Gener
     while (!ctx.stopping) yield WFI;
   } else {
     while (!ctx.stopping) {
-      cpu.step();
-      steps++;
+      steps += spin(cpu, SPIN_STEPS);
       yield YIELD;
     }
   }
