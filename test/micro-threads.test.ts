@@ -52,7 +52,7 @@ function checkResult(r: ThreadedMicroResult, name: string, n: number): void {
 }
 
 describe('threaded micro-benchmarks (vCPU 0 and vCPU 1 on two worker threads)', () => {
-  for (const name of ['ipi', 'ipi_wfi', 'lpi'] as ThreadedTest[]) {
+  for (const name of ['xcore', 'ipi', 'ipi_wfi', 'lpi'] as ThreadedTest[]) {
     test(`${name}: ${N} × ${TRIALS} + ${WARMUP}, every interrupt taken once by vCPU 1`, async () => {
       const r = await runThreadedTest(name, {
         iterations: N,

@@ -13,7 +13,12 @@
  *
  * Shared words (ProgramContext.shared): W_READY (vCPUs set up), W_ACKS (interrupts vCPU 1 has
  * handled), W_DONE (1: vCPU 0 finished, 2: it gave up because the runtime stopped), W_AFFINITY
- * (vCPU 1's affinity, read from its own GICR_TYPER, as kvm-unit-tests' cpus[] table holds MPIDRs).
+ * (vCPU 1's affinity, read from its own GICR_TYPER, as kvm-unit-tests' cpus[] table holds MPIDRs),
+ * W_PING (xcore).
+ *
+ * xcore is no GIC test: vCPU 0's exec() writes W_PING and waits for vCPU 1's thread to copy it into
+ * W_ACKS — two cache-line transfers between the cores, the floor under every threaded test (an IPI
+ * crosses at least twice: the interrupt one way, the handler's answer back), timed as they are.
  *
  * Who may call: runtime workers import this module (compiled) by URL.
  */
@@ -37,7 +42,7 @@ import { GicV3Guest } from '../guest/gic-v3.ts';
 import { GuestAllocator, ItsGuest, LpiTables } from '../guest/gic-v3-its.ts';
 import { type ProgramContext, until, WFI, YIELD, type Yield } from '../runtime/program.ts';
 
-export type ThreadedTest = 'ipi' | 'ipi_wfi' | 'ipi_hw' | 'lpi' | 'timer_10ms';
+export type ThreadedTest = 'ipi' | 'ipi_wfi' | 'ipi_hw' | 'lpi' | 'timer_10ms' | 'xcore';
 
 export interface MicroThreadParams {
   readonly test: ThreadedTest;
@@ -57,6 +62,7 @@ export const W_READY = 0;
 export const W_ACKS = 1;
 export const W_DONE = 2;
 export const W_AFFINITY = 3; // vCPU 1's affinity (its GICR_TYPER), published for vCPU 0's SGIs
+export const W_PING = 4; // xcore: the count vCPU 0's thread wrote, answered in W_ACKS
 
 export const IPI_SGI = 1;
 /** kvm-unit-tests' lpi test: device 2, event 20 → LPI 8199 on collection 1 (vCPU 1). */
@@ -79,6 +85,35 @@ export function* microVcpu(cpu: VCpu, ctx: ProgramContext): Generator<Yield, voi
   else yield* secondary(cpu, ctx, p);
 }
 
+/**
+ * Instruction boundaries the spinning secondary runs between two yields to its thread's
+ * scheduler: a guest's cpu_relax() loop runs many boundaries per host scheduling decision, and a
+ * generator resumption plus a scheduler round cost more than a boundary (docs/perf-direct.md).
+ */
+const SPIN_STEPS = 64;
+
+/** cpu_relax() `n` times: instruction boundaries where kicks and IRQs are taken. A plain function (optimised on-stack, which a generator's body is not). */
+function spin(cpu: VCpu, n: number): number {
+  for (let i = 0; i < n; i++) cpu.step();
+  return n;
+}
+
+/** xcore's answer loop polls W_PING this many times between two yields. */
+const PONG_POLLS = 4096;
+
+/** xcore on vCPU 1's thread: copies every new W_PING into W_ACKS; returns the last one seen. */
+function pong(sh: Int32Array, seen: number, polls: number): number {
+  let last = seen;
+  for (let i = 0; i < polls; i++) {
+    const v = Atomics.load(sh, W_PING);
+    if (v !== last) {
+      last = v;
+      Atomics.store(sh, W_ACKS, v);
+    }
+  }
+  return last;
+}
+
 /** vCPU 1: takes SGI 1 (ipi, ipi_wfi) or LPI 8199 (lpi) and counts it in W_ACKS. */
 function* secondary(cpu: VCpu, ctx: ProgramContext, p: MicroThreadParams): Generator<Yield, void, void> {
   const sh = ctx.shared;
@@ -88,6 +123,17 @@ function* secondary(cpu: VCpu, ctx: ProgramContext, p: MicroThreadParams): Gener
     const lpi = new LpiTables(cpu, new GuestAllocator(p.ramBase, p.ramSize), 2, p.lpiIdBits);
     lpi.program(g.rd, cpu.index);
     lpi.enable(g.rd);
+  }
+  if (p.test === 'xcore') {
+    Atomics.add(sh, W_READY, 1);
+    let seen = 0;
+    while (!ctx.stopping) {
+      seen = pong(sh, seen, PONG_POLLS);
+      yield YIELD;
+    }
+    ctx.result.received = seen;
+    ctx.result.bad = 0;
+    return;
   }
   const want = p.test === 'lpi' ? LPI_INTID : IPI_SGI;
   let received = 0;
@@ -109,8 +155,7 @@ function* secondary(cpu: VCpu, ctx: ProgramContext, p: MicroThreadParams): Gener
     while (!ctx.stopping) yield WFI;
   } else {
     while (!ctx.stopping) {
-      cpu.step();
-      steps++;
+      steps += spin(cpu, SPIN_STEPS);
       yield YIELD;
     }
   }
@@ -118,6 +163,19 @@ function* secondary(cpu: VCpu, ctx: ProgramContext, p: MicroThreadParams): Gener
   ctx.result.received = received;
   ctx.result.bad = bad;
   ctx.result.steps = steps;
+}
+
+/**
+ * vCPU 0's wait for vCPU 1's answer polls this many times between two yields: the guest spins on a
+ * flag, as kvm-unit-tests' primary does; a generator resumption and a scheduler round per poll
+ * would add their own ~0.1–0.5 µs to every exec (measured with xcore).
+ */
+const WAIT_POLLS = 4096;
+
+/** Whether W_ACKS reached `sent` within `polls` loads (a plain function: optimised on-stack). */
+function waitAcks(sh: Int32Array, sent: number, polls: number): boolean {
+  for (let i = 0; i < polls; i++) if (Atomics.load(sh, W_ACKS) >= sent) return true;
+  return false;
 }
 
 /** vCPU 0 of ipi, ipi_wfi and lpi: set-up, then warm-up and timed exec()s. */
@@ -172,7 +230,8 @@ function* primary(cpu: VCpu, ctx: ProgramContext, p: MicroThreadParams): Generat
     if (k >= 0 && k % p.iterations === 0) trialStart = performance.now();
     const t0 = performance.now();
     // exec(): the IPI or the ITS INT command, then wait for vCPU 1's handler.
-    if (its === undefined) cpu.writeSysreg(ICC_SGI1R_EL1, toCpu1);
+    if (p.test === 'xcore') Atomics.store(sh, W_PING, sent + 1);
+    else if (its === undefined) cpu.writeSysreg(ICC_SGI1R_EL1, toCpu1);
     else {
       cwriter = itsInt(cpu, its, cwriter);
       if (cwriter < 0) {
@@ -181,7 +240,7 @@ function* primary(cpu: VCpu, ctx: ProgramContext, p: MicroThreadParams): Generat
       }
     }
     sent++;
-    while (Atomics.load(sh, W_ACKS) < sent) {
+    while (!waitAcks(sh, sent, WAIT_POLLS)) {
       if (ctx.stopping) {
         gaveUp = true;
         break;

@@ -19,6 +19,11 @@
  *   WFI until the handler (which masks the timer before EOI) ran. As timer_post does, 10 ms is
  *   subtracted per iteration: the numbers are the overshoot above 10 ms. Real time.
  *
+ * - xcore: no GIC: vCPU 0's exec() writes a shared word and spins until vCPU 1's thread has copied
+ *   it into another (micro-programs.ts): the cross-core round trip every other test pays at least
+ *   once, measured with the same timing, so that a run says which placement of the two threads
+ *   (cores sharing a cache or not) its other rows got.
+ *
  * Each exec() is timed on vCPU 0's thread with performance.now(): totalNs is one timed pass of N
  * exec()s (kvm-unit-tests' total; the median pass when trials > 1), avgNs = totalNs / N, and p50Ns
  * and p99Ns are percentiles (nearest rank) of the per-exec latencies of every timed pass. Before
@@ -35,7 +40,14 @@ import { median, percentileSorted } from '../util/stats.ts';
 import type { MicroResult } from './micro.ts';
 import { type MicroThreadParams, type ThreadedTest, W_DONE } from './micro-programs.ts';
 
-export const THREADED_TESTS: readonly ThreadedTest[] = ['ipi', 'ipi_wfi', 'ipi_hw', 'lpi', 'timer_10ms'];
+export const THREADED_TESTS: readonly ThreadedTest[] = [
+  'xcore',
+  'ipi',
+  'ipi_wfi',
+  'ipi_hw',
+  'lpi',
+  'timer_10ms',
+];
 
 export interface ThreadedMicroOptions {
   /** 'direct': the lpi test's LPI is forwarded to GICv4.1 direct injection (reported as lpi/direct). */
@@ -69,7 +81,14 @@ export interface ThreadedMicroResult extends MicroResult {
 }
 
 /** Timed passes by default: cheap tests get several, the slow ones one (after the warm-up). */
-const DEFAULT_TRIALS: Record<ThreadedTest, number> = { ipi: 5, ipi_wfi: 3, ipi_hw: 5, lpi: 5, timer_10ms: 1 };
+const DEFAULT_TRIALS: Record<ThreadedTest, number> = {
+  xcore: 5,
+  ipi: 5,
+  ipi_wfi: 3,
+  ipi_hw: 5,
+  lpi: 5,
+  timer_10ms: 1,
+};
 
 const RAM_BASE = 0x40000000;
 const RAM_SIZE = 32 << 20;

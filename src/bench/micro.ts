@@ -11,7 +11,7 @@
  * - ipi_inprocess: vCPU 0 sends SGI 1 to vCPU 1, which acks and EOIs it (same thread)
  *
  * Threaded tests (bench/micro-threads.ts, on the worker-thread runtime; vCPU 0 and vCPU 1 on two
- * threads): ipi, ipi_wfi, ipi_hw (GICv4.1 vSGIs, with design direct), lpi, timer_10ms. They also
+ * threads): xcore (the cross-core round trip alone), ipi, ipi_wfi, ipi_hw (GICv4.1 vSGIs, with design direct), lpi, timer_10ms. They also
  * report p50 and p99 of the per-iteration latency (each exec() timed with performance.now()); see
  * that file for their exact semantics.
  *

@@ -248,7 +248,7 @@ const COMMANDS: readonly Command[] = [
     {
       name: 'micro-bench',
       summary:
-        'micro-benchmarks with kvm-unit-tests micro-bench semantics: single-thread\n(mmio_read_vgic, eoi, sgi_self, ipi_inprocess, each also /unshared) and\nthreaded, vCPU 0 and vCPU 1 on two worker threads (ipi, ipi_wfi, lpi:\n+ p50/p99 per iteration; timer_10ms: 256 × 10 ms, overshoot reported)',
+        'micro-benchmarks with kvm-unit-tests micro-bench semantics: single-thread\n(mmio_read_vgic, eoi, sgi_self, ipi_inprocess, each also /unshared) and\nthreaded, vCPU 0 and vCPU 1 on two worker threads (xcore: the cross-core\nround trip, no GIC; ipi, ipi_wfi, lpi:\n+ p50/p99 per iteration; timer_10ms: 256 × 10 ms, overshoot reported)',
       flags: [
         {
           name: 'iterations',

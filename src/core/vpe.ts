@@ -19,7 +19,9 @@
  *
  * The VPT summary (one bit per VPT word) and its top level (one bit per summary word) are set after
  * the bit below them and cleared only by a scan that then re-reads what is below, so a scan never
- * misses a bit an MSI finished setting, and an idle vPE's CPU interface answers from the top level.
+ * misses a bit an MSI finished setting. Scans leave a few bits over empty words set (a vLPI taken
+ * and raised again keeps its path: STALE_SUMMARY_BITS) and prune them when there are more, so an
+ * idle vPE's CPU interface answers from the top level or after a few loads.
  *
  * Who may call: the MSI path (any thread, no lock), the vCPU's own thread (residency, the CPU
  * interface), ITS commands and the host API with the LPI's irq_lock free (they take it).
@@ -532,10 +534,19 @@ function vpeBestGuest(s: GicState, v: number, below: number): number {
 }
 
 /**
+ * Summary and top bits a scan may find stale (set over an empty word) before it prunes them. A
+ * stale bit costs a scan one load; clearing it costs the scan two atomics and the next MSI to that
+ * word two more (it sets the bit again), on cache lines both threads then write. A vPE whose few
+ * vLPIs are taken and re-raised all the time keeps its bits; one whose VPT drained for good gets
+ * its summary cleared by the first scan that walks more than this many empty entries.
+ */
+const STALE_SUMMARY_BITS = 8;
+
+/**
  * The highest-priority enabled vLPI pending in v's VPT with a priority below `below`, or -1 (its
- * priority: vpeBestPriority()). Equal priorities go to the lowest INTID. Clears summary bits of
- * words found empty (then re-reads them: see the file comment). Cost: the summary words plus the
- * pending bits.
+ * priority: vpeBestPriority()). Equal priorities go to the lowest INTID. Summary bits of words
+ * found empty stay set (see STALE_SUMMARY_BITS) unless there are many of them. Cost: the summary
+ * words plus the pending bits.
  */
 export function vpeBest(s: GicState, v: number, below: number): number {
   const tBase = v * s.vptTopWords;
@@ -543,13 +554,14 @@ export function vpeBest(s: GicState, v: number, below: number): number {
   const wBase = v * s.vptWords;
   let best = -1;
   let prio = below;
+  let stale = 0;
   for (let tw = 0; tw < s.vptTopWords; tw++) {
     for (let top = s.vptTop[tBase + tw]; top !== 0; top &= top - 1) {
       const tb = 31 - Math.clz32(top & -top);
       const sw = (tw << 5) + tb;
       let sum = s.vptSummary[sBase + sw];
       if (sum === 0) {
-        clearSummaryBit(s, s.vptTop, tBase + tw, tb, s.vptSummary, sBase + sw);
+        stale++;
         continue;
       }
       for (; sum !== 0; sum &= sum - 1) {
@@ -557,7 +569,7 @@ export function vpeBest(s: GicState, v: number, below: number): number {
         const wi = (sw << 5) + sb;
         let word = s.vpt[wBase + wi];
         if (word === 0) {
-          clearSummaryBit(s, s.vptSummary, sBase + sw, sb, s.vpt, wBase + wi);
+          stale++;
           continue;
         }
         for (; word !== 0; word &= word - 1) {
@@ -572,10 +584,31 @@ export function vpeBest(s: GicState, v: number, below: number): number {
       }
     }
   }
+  if (stale > STALE_SUMMARY_BITS) pruneSummary(s, v);
   if (best < 0) return -1;
   bestPrio = prio;
   bestGrp1 = true;
   return VGIC_MIN_LPI + best - s.lpiBase;
+}
+
+/** Clears v's summary and top bits over empty words (each re-read after: see the file comment). */
+function pruneSummary(s: GicState, v: number): void {
+  const tBase = v * s.vptTopWords;
+  const sBase = v * s.vptSummaryWords;
+  const wBase = v * s.vptWords;
+  for (let tw = 0; tw < s.vptTopWords; tw++) {
+    for (let top = s.vptTop[tBase + tw]; top !== 0; top &= top - 1) {
+      const tb = 31 - Math.clz32(top & -top);
+      const sw = (tw << 5) + tb;
+      for (let sum = s.vptSummary[sBase + sw]; sum !== 0; sum &= sum - 1) {
+        const sb = 31 - Math.clz32(sum & -sum);
+        const wi = (sw << 5) + sb;
+        if (s.vpt[wBase + wi] === 0) clearSummaryBit(s, s.vptSummary, sBase + sw, sb, s.vpt, wBase + wi);
+      }
+      if (s.vptSummary[sBase + sw] === 0)
+        clearSummaryBit(s, s.vptTop, tBase + tw, tb, s.vptSummary, sBase + sw);
+    }
+  }
 }
 
 /**

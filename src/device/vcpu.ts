@@ -313,9 +313,16 @@ export class VCpu {
     const b = this.b;
     this.pollTimer();
     if (s.vcpu[b + V_REQUESTS] !== 0) this.reenter();
-    if ((s.vcpu[b + V_PSTATE_I] & s.vcpu[b + V_PSTATE_F]) === 0 && this.pendingException() !== LINE_NONE) {
-      this.takeIrqs();
-    } else if (s.shared) Atomics.store(s.vcpu, b + V_RUN_LOCK, 0);
+    if ((s.vcpu[b + V_PSTATE_I] & s.vcpu[b + V_PSTATE_F]) === 0) {
+      // Looked up once: the exception taken is the one signalled here (a look is a VPT scan
+      // with direct injection).
+      const line = this.pendingException();
+      if (line !== LINE_NONE) {
+        this.takeIrqs(line);
+        return;
+      }
+    }
+    if (s.shared) Atomics.store(s.vcpu, b + V_RUN_LOCK, 0);
     else s.vcpu[b + V_RUN_LOCK] = 0;
   }
 
@@ -346,9 +353,10 @@ export class VCpu {
    * new boundary, and a guest whose handler never quiets its device takes IRQs forever (as on
    * hardware) without growing the JS stack. Kept out of after(), which runs after every instruction.
    */
-  private takeIrqs(): void {
+  private takeIrqs(first: number): void {
     const s = this.s;
     const b = this.b;
+    let line = first;
     for (;;) {
       if (this.depth >= MAX_IRQ_NESTING) {
         // A handler that unmasks IRQs before quieting its source nests without end; on hardware
@@ -357,10 +365,11 @@ export class VCpu {
         this.unlockRun();
         return;
       }
-      this.takeIrq(this.pendingException());
+      this.takeIrq(line);
       this.pollTimer();
       if (s.vcpu[b + V_REQUESTS] !== 0) this.reenter();
-      if (this.pendingException() === LINE_NONE) {
+      line = this.pendingException();
+      if (line === LINE_NONE) {
         this.unlockRun();
         return;
       }
