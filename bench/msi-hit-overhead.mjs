@@ -8,6 +8,7 @@
 //
 // BASE_DIST / NEW_DIST: directories holding src/index.js (a build's dist/). CLOCK=cpu times
 // trials by process CPU time instead of the wall clock (as bench/trace-overhead.mjs).
+import { median, runPaired, spread } from './paired.mjs';
 import { pathToFileURL } from 'node:url';
 
 const [baseDir, newDir, roundsArg, itersArg] = process.argv.slice(2);
@@ -63,31 +64,7 @@ async function loops(dir) {
 }
 
 const builds = { base: await loops(baseDir), new: await loops(newDir) };
-const names = Object.keys(builds.base);
-const ns = {};
-for (const b of Object.keys(builds)) for (const t of names) ns[`${b} ${t}`] = [];
-for (const b of Object.keys(builds)) for (const t of names) builds[b][t](n); // warm-up
-for (let r = 0; r < rounds; r++) {
-  for (const t of names) {
-    const order = r % 2 === 0 ? ['base', 'new'] : ['new', 'base'];
-    for (const b of order) {
-      if (cpuClock) {
-        const c0 = process.cpuUsage();
-        builds[b][t](n);
-        const c = process.cpuUsage(c0);
-        ns[`${b} ${t}`].push(((c.user + c.system) * 1000) / n);
-      } else {
-        const t0 = process.hrtime.bigint();
-        builds[b][t](n);
-        ns[`${b} ${t}`].push(Number(process.hrtime.bigint() - t0) / n);
-      }
-    }
-  }
-}
-const med = (a) => {
-  const s = [...a].sort((x, y) => x - y);
-  return s[Math.floor(s.length / 2)];
-};
+const { names, ns } = runPaired(builds, ['base', 'new'], rounds, n, cpuClock);
 const rows = [];
 for (const t of names) {
   const b = ns[`base ${t}`];
@@ -96,9 +73,9 @@ for (const t of names) {
   const rs = [...ratios].sort((x, y) => x - y);
   rows.push({
     test: t,
-    base: `${med(b).toFixed(2)} (${Math.min(...b).toFixed(2)}..${Math.max(...b).toFixed(2)})`,
-    new: `${med(h).toFixed(2)} (${Math.min(...h).toFixed(2)}..${Math.max(...h).toFixed(2)})`,
-    'median ratio': `${((med(ratios) - 1) * 100).toFixed(1)}%`,
+    base: spread(b),
+    new: spread(h),
+    'median ratio': `${((median(ratios) - 1) * 100).toFixed(1)}%`,
     'ratio p25..p75': `${((rs[Math.floor(rs.length / 4)] - 1) * 100).toFixed(1)}..${((rs[Math.floor((3 * rs.length) / 4)] - 1) * 100).toFixed(1)}%`,
   });
 }

@@ -8,6 +8,7 @@
 // CLOCK=cpu times each trial by the process's CPU time (process.cpuUsage: user + system) instead
 // of the wall clock: on a host shared with other jobs, time spent descheduled then counts for
 // neither build (cache and frequency effects of the other jobs still do).
+import { median, runPaired, spread } from './paired.mjs';
 import { pathToFileURL } from 'node:url';
 
 const [baseDir, hooksDir, roundsArg, itersArg] = process.argv.slice(2);
@@ -43,31 +44,7 @@ async function loops(dir) {
 }
 
 const builds = { base: await loops(baseDir), hooks: await loops(hooksDir) };
-const names = Object.keys(builds.base);
-const ns = {};
-for (const b of Object.keys(builds)) for (const t of names) ns[`${b} ${t}`] = [];
-for (const b of Object.keys(builds)) for (const t of names) builds[b][t](n); // warm-up
-for (let r = 0; r < rounds; r++) {
-  for (const t of names) {
-    const order = r % 2 === 0 ? ['base', 'hooks'] : ['hooks', 'base'];
-    for (const b of order) {
-      if (cpuClock) {
-        const c0 = process.cpuUsage();
-        builds[b][t](n);
-        const c = process.cpuUsage(c0);
-        ns[`${b} ${t}`].push(((c.user + c.system) * 1000) / n);
-      } else {
-        const t0 = process.hrtime.bigint();
-        builds[b][t](n);
-        ns[`${b} ${t}`].push(Number(process.hrtime.bigint() - t0) / n);
-      }
-    }
-  }
-}
-const med = (a) => {
-  const s = [...a].sort((x, y) => x - y);
-  return s[Math.floor(s.length / 2)];
-};
+const { names, ns } = runPaired(builds, ['base', 'hooks'], rounds, n, cpuClock);
 const rows = [];
 for (const t of names) {
   const b = ns[`base ${t}`];
@@ -76,9 +53,9 @@ for (const t of names) {
   const ratios = b.map((x, i) => h[i] / x);
   rows.push({
     test: t,
-    base: `${med(b).toFixed(2)} (${Math.min(...b).toFixed(2)}..${Math.max(...b).toFixed(2)})`,
-    hooks: `${med(h).toFixed(2)} (${Math.min(...h).toFixed(2)}..${Math.max(...h).toFixed(2)})`,
-    'median ratio': `${((med(ratios) - 1) * 100).toFixed(1)}%`,
+    base: spread(b),
+    hooks: spread(h),
+    'median ratio': `${((median(ratios) - 1) * 100).toFixed(1)}%`,
     'min vs min': `${((Math.min(...h) / Math.min(...b) - 1) * 100).toFixed(1)}%`,
   });
 }
